@@ -1,0 +1,133 @@
+"""The `kanjinet` command: one subcommand per stage, each a thin layer over a library function.
+
+Every subcommand is a row of COMMANDS: the module holding it, its settings
+dataclass and its `run_*` function (settings -> exit status). Modules are
+imported only for the command that runs, so `kanjinet --help` stays instant and
+`kanjinet synth` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from dataclasses import dataclass
+
+from kanjinet import __version__
+from kanjinet.errors import KanjinetError
+from kanjinet.options import add_arguments, config_from_args
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str  # kanjinet.<module>
+    config: str  # settings dataclass in it
+    run: str  # function(config) -> exit status
+    help: str
+    seed_script: str = ""  # the seed README's script this replaces
+
+
+COMMANDS: dict[str, Command] = {
+    "synth": Command(
+        "synth",
+        "SynthConfig",
+        "run_synth",
+        "write synthetic ETL9G-format files from KanjiVG strokes",
+    ),
+    "check": Command(
+        "check",
+        "CheckConfig",
+        "run_check",
+        "preflight: packages, devices, memory, disk and the ETL9G files",
+        "preflight_check.py",
+    ),
+    "prepare": Command(
+        "prepare",
+        "PrepareConfig",
+        "run_prepare",
+        "convert ETL9G files to normalised training arrays",
+        "prepare_etl9g_dataset.py",
+    ),
+    "inspect": Command(
+        "inspect",
+        "InspectConfig",
+        "run_inspect",
+        "verify a prepared dataset (statistics, sample grid, 田) and the model",
+        "test_etl9g_setup.py",
+    ),
+    "train": Command(
+        "train", "TrainConfig", "run_train", "train the recogniser", "train_etl9g_model.py"
+    ),
+    "evaluate": Command(
+        "evaluate", "EvaluateConfig", "run_evaluate", "top-k accuracy and confusions of a model"
+    ),
+    "export": Command(
+        "export",
+        "ExportConfig",
+        "run_export",
+        "export a checkpoint to verified ONNX plus the class mapping",
+        "convert_to_onnx.py",
+    ),
+    "predict": Command(
+        "predict", "PredictConfig", "run_predict", "recognise the character in image files"
+    ),
+    "serve": Command(
+        "serve", "ServeConfig", "run_serve", "draw a character in the browser, recognised in WASM"
+    ),
+    "web-build": Command(
+        "serve", "WebBuildConfig", "run_web_build", "write the browser demo as static files"
+    ),
+}
+
+
+def _load(command: Command) -> tuple[type, object]:
+    module = importlib.import_module(f"kanjinet.{command.module}")
+    return getattr(module, command.config), getattr(module, command.run)
+
+
+def build_parser(selected: str | None) -> argparse.ArgumentParser:
+    """The parser; only the selected subcommand's flags are built (importing its module)."""
+    parser = argparse.ArgumentParser(
+        prog="kanjinet",
+        description="Train a handwritten-kanji recogniser on ETL9G and export it to ONNX.",
+    )
+    parser.add_argument("--version", action="version", version=f"kanjinet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        extra = f" (was {command.seed_script})" if command.seed_script else ""
+        subparser = sub.add_parser(name, help=command.help + extra, description=command.help)
+        if name == selected:
+            config_cls, _ = _load(command)
+            add_arguments(subparser, config_cls)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"kanjinet: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, run, and turn a KanjinetError into one line and status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    if selected not in COMMANDS:
+        selected = None
+    parser = build_parser(selected)
+    args = parser.parse_args(argv)
+    command = COMMANDS[args.command]
+    config_cls, run = _load(command)
+    warnings.showwarning = _show_warning
+    try:
+        return int(run(config_from_args(config_cls, args)) or 0)
+    except KanjinetError as error:
+        print(f"kanjinet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"kanjinet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_seed_script(command: str) -> None:
+    """Body of the seed's script names at the repository root (thin aliases)."""
+    raise SystemExit(main([command, *sys.argv[1:]]))

@@ -1,0 +1,197 @@
+"""The ETL9G binary format: read, decode and write G-type records. Imports numpy only.
+
+Layout, per AIST's ETL9G page (etlcdb `form_e9g.htm`): fixed 8,199-byte records,
+no dummy record, integers big-endian. 0-based byte offsets:
+
+    0  sheet number (uint16)          16 image evaluation     24 gathering date (YYMM)
+    2  JIS X 0208 code (uint16)       17 group evaluation     26 scanning date
+    4  reading (8 ASCII bytes)        18 sex (1 male, 2 female) 28 position X
+    12 serial data number (uint32)    19 age                  29 position Y
+                                      20 industry (uint16)    30..63 undefined
+                                      22 occupation (uint16)  64..8191 image, 8192..8198 uncertain
+
+Public readers use the struct format `>2H8sI4B4H2B34x8128s7x`, the same layout.
+(ETL8G differs: `...30x8128s11x`, image at byte 60. The two must not be mixed up.)
+
+Image: 128 x 127 pixels at 4 bits, two pixels a byte, the high nibble the left pixel.
+Polarity: background (paper) is level 0 and ink is high, strokes reaching about
+11-15 of 0..15 (AIST's sample pictures and every public reader, e.g. the etlcdb
+readers that scale the 4-bit values by 16 or 17 and get white strokes on black).
+Contrast is weak and real samples carry fragments of neighbouring cells near the
+edges; normalisation (not this module) deals with that.
+
+Writers: one data set (all 3,036 characters, ~20 sheets) was written by one
+writer, 4 data sets a file. A sheet number is *not* a writer; `writer_groups`
+numbers the data sets, the unit for writer-independent splits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from kanjinet.classes import NUM_CLASSES, jis_lookup
+from kanjinet.errors import FormatError
+
+RECORD_SIZE = 8199
+IMAGE_WIDTH = 128
+IMAGE_HEIGHT = 127
+IMAGE_BYTES = IMAGE_WIDTH * IMAGE_HEIGHT // 2  # 8,128
+LEVELS = 16
+RECORDS_PER_FILE = 12144  # 4 data sets x 3,036 classes
+FULL_FILE_BYTES = RECORDS_PER_FILE * RECORD_SIZE  # 99,568,656
+NUM_FILES = 50
+FILE_NAME_RE = re.compile(r"^ETL9G_(\d{2})$", re.IGNORECASE)
+
+RECORD_DTYPE = np.dtype(
+    [
+        ("sheet", ">u2"),
+        ("jis", ">u2"),
+        ("reading", "S8"),
+        ("serial", ">u4"),
+        ("image_eval", "u1"),
+        ("group_eval", "u1"),
+        ("sex", "u1"),
+        ("age", "u1"),
+        ("industry", ">u2"),
+        ("occupation", ">u2"),
+        ("gathering_date", ">u2"),
+        ("scanning_date", ">u2"),
+        ("position_x", "u1"),
+        ("position_y", "u1"),
+        ("undefined", "V34"),
+        ("image", "u1", (IMAGE_BYTES,)),
+        ("uncertain", "V7"),
+    ]
+)
+assert RECORD_DTYPE.itemsize == RECORD_SIZE
+#: The header fields a record exposes (everything but padding and the image).
+HEADER_FIELDS = tuple(
+    name for name in RECORD_DTYPE.names if name not in ("undefined", "image", "uncertain")
+)
+
+
+def empty_records(count: int) -> np.ndarray:
+    """`count` zeroed records, to be filled in and passed to `write_records`."""
+    return np.zeros(count, dtype=RECORD_DTYPE)
+
+
+def decode_images(records: np.ndarray) -> np.ndarray:
+    """The records' pixels as uint8 levels 0..15, shape (N, 127, 128), vectorised."""
+    packed = np.asarray(records["image"]).reshape(-1, IMAGE_HEIGHT, IMAGE_WIDTH // 2)
+    pixels = np.empty((packed.shape[0], IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
+    pixels[:, :, 0::2] = packed >> 4  # high nibble: the left pixel of the pair
+    pixels[:, :, 1::2] = packed & 0x0F
+    return pixels
+
+
+def encode_images(pixels: np.ndarray) -> np.ndarray:
+    """Inverse of `decode_images`: (N, 127, 128) levels 0..15 to (N, 8128) packed bytes."""
+    pixels = np.asarray(pixels)
+    if pixels.shape[1:] != (IMAGE_HEIGHT, IMAGE_WIDTH):
+        raise ValueError(f"images must be (N, {IMAGE_HEIGHT}, {IMAGE_WIDTH}), got {pixels.shape}")
+    if pixels.size and int(pixels.max()) >= LEVELS:
+        raise ValueError("pixel levels must be 0..15")
+    pixels = pixels.astype(np.uint8, copy=False)
+    packed = (pixels[:, :, 0::2] << 4) | pixels[:, :, 1::2]
+    return packed.reshape(-1, IMAGE_BYTES)
+
+
+def file_number(path: str | os.PathLike) -> int:
+    """The NN of a file named ETL9G_NN."""
+    match = FILE_NAME_RE.match(Path(path).name)
+    if not match:
+        raise FormatError(f"{path}: not named ETL9G_NN (01..50)")
+    return int(match.group(1))
+
+
+def list_files(etl_dir: str | os.PathLike) -> list[Path]:
+    """The ETL9G_NN files of a directory in file-number order; an error if there are none."""
+    directory = Path(etl_dir)
+    if not directory.is_dir():
+        raise FormatError(f"{directory}: no such directory (expected ETL9G_01..ETL9G_50 in it)")
+    files = sorted(
+        (p for p in directory.iterdir() if FILE_NAME_RE.match(p.name) and p.is_file()),
+        key=file_number,
+    )
+    if not files:
+        raise FormatError(f"{directory}: no ETL9G_NN files in this directory")
+    return files
+
+
+def read_records(path: str | os.PathLike, allow_truncated: bool = False) -> np.ndarray:
+    """Memory-map a whole ETL9G file as a structured array of records, validated.
+
+    A size that is not a whole number of records is an error, unless
+    `allow_truncated`, which drops the partial last record with a warning.
+    Every record's JIS code must be one of the 3,036 ETL9G classes.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    whole, extra = divmod(size, RECORD_SIZE)
+    if extra:
+        if not allow_truncated or whole == 0:
+            raise FormatError(
+                f"{path}: size {size:,} bytes is not a multiple of the {RECORD_SIZE:,}-byte "
+                f"ETL9G record ({whole:,} records + {extra:,} bytes); truncated or not ETL9G"
+                + ("" if whole == 0 else " (--allow-truncated drops the partial record)")
+            )
+        warnings.warn(
+            f"{path}: dropped {extra:,} trailing bytes of a truncated last record",
+            stacklevel=2,
+        )
+    if whole == 0:
+        raise FormatError(f"{path}: empty file")
+    records = np.memmap(path, dtype=RECORD_DTYPE, mode="r", shape=(whole,))
+    check_codes(records, path)
+    return records
+
+
+def check_codes(records: np.ndarray, path: str | os.PathLike) -> None:
+    """Raise if any record's JIS code is not an ETL9G class, naming the first such record."""
+    labels = class_indices(records)
+    bad = np.flatnonzero(labels < 0)
+    if bad.size:
+        first = int(bad[0])
+        code = int(records["jis"][first])
+        raise FormatError(
+            f"{path}: record {first} has JIS code 0x{code:04X}, not one of the "
+            f"{NUM_CLASSES:,} ETL9G classes ({bad.size:,} such records); not an ETL9G file?"
+        )
+
+
+def class_indices(records: np.ndarray) -> np.ndarray:
+    """Each record's class index in the fixed table (int16), -1 where the code is unknown."""
+    return jis_lookup()[np.asarray(records["jis"]).astype(np.int64)]
+
+
+def writer_groups(
+    file_no: int, record_index: np.ndarray, set_size: int = NUM_CLASSES
+) -> np.ndarray:
+    """The data set (= writer) each record belongs to, numbered across the whole database.
+
+    Records run through the files in order, one data set of `set_size` records per
+    writer (3,036 in the real ETL9G, 4 a file). A sheet number is not a writer: a
+    data set spans ~20 sheets. Synthetic sets with fewer classes use their class count.
+    """
+    position = (file_no - 1) * RECORDS_PER_FILE + np.asarray(record_index, dtype=np.int64)
+    return (position // set_size).astype(np.int32)
+
+
+def write_records(path: str | os.PathLike, records: np.ndarray) -> None:
+    """Write records as an ETL9G file, atomically (temporary file, then rename)."""
+    records = np.asarray(records)
+    if records.dtype != RECORD_DTYPE:
+        raise ValueError("records must have RECORD_DTYPE")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        out.write(records.tobytes())
+    os.replace(tmp, path)

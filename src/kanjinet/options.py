@@ -1,0 +1,97 @@
+"""Settings dataclasses to command-line flags, so each stage's settings are defined once.
+
+A stage declares `@dataclass class XConfig` whose fields use `opt(default, help)`;
+the CLI turns every field into a flag (`etl_dir` -> `--etl-dir`) with its default
+shown in `--help`. Library code takes the dataclass and never sees argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+
+def opt(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:
+    """A dataclass field carrying its CLI metadata.
+
+    meta keys: `flag` (override the flag name), `aliases` (extra flag names, e.g. a
+    seed script's spelling), `positional` (a positional argument), `nargs`,
+    `choices`, `metavar`, `cli=False` (not a flag at all).
+    """
+    meta["help"] = help
+    if isinstance(default, list | dict):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _converter(tp: Any) -> tuple[Any, list[Any] | None]:
+    """(type callable, choices) for a field's annotation."""
+    if typing.get_origin(tp) is Literal:
+        choices = list(typing.get_args(tp))
+        return type(choices[0]), choices
+    if tp in (int, float, str, Path):
+        return tp, None
+    raise TypeError(f"unsupported settings field type {tp!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """Add one flag (or positional) per field of the dataclass `config_cls`."""
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        meta = dict(field.metadata)
+        if meta.pop("cli", True) is False:
+            continue
+        tp, _ = _unwrap_optional(hints[field.name])
+        default = (
+            field.default_factory()  # type: ignore[misc]
+            if field.default_factory is not dataclasses.MISSING
+            else field.default
+        )
+        kwargs: dict[str, Any] = {"help": meta.pop("help", ""), "dest": field.name}
+        names = [meta.pop("flag", "--" + field.name.replace("_", "-"))] + meta.pop("aliases", [])
+        nargs = meta.pop("nargs", None)
+        if typing.get_origin(tp) is list:
+            (tp,) = typing.get_args(tp)
+            nargs = nargs or "*"
+        if tp is bool:
+            kwargs["action"] = "store_true" if default is False else argparse.BooleanOptionalAction
+        else:
+            kwargs["type"], kwargs["choices"] = _converter(tp)
+            if nargs:
+                kwargs["nargs"] = nargs
+        if meta.pop("positional", False):
+            names = []
+            kwargs["metavar"] = meta.pop("metavar", field.name.upper())
+            del kwargs["dest"]
+            parser.add_argument(field.name, **kwargs, **meta)
+            continue
+        if default is dataclasses.MISSING:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = default
+            if kwargs.get("action") != "store_true":
+                kwargs["help"] += " (default: %(default)s)"
+        parser.add_argument(*names, **kwargs, **meta)
+
+
+def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:
+    """Build the dataclass from parsed flags (only fields that are flags)."""
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(config_cls)
+        if f.metadata.get("cli", True) is not False and hasattr(args, f.name)
+    }
+    return config_cls(**values)
