@@ -1,0 +1,189 @@
+"""`kanjinet check`: the seed's preflight. Packages, devices, memory, disk and the ETL9G files.
+
+Prints one line per check (PASS / FAIL / WARN / INFO) and returns 0 only when no
+required check failed. Warnings (little RAM, no GPU) never fail the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kanjinet import etl9g
+from kanjinet.errors import KanjinetError
+from kanjinet.options import opt
+
+# (import name, distribution name, what it is for)
+REQUIRED_PACKAGES = (
+    ("numpy", "numpy", "arrays"),
+    ("torch", "torch", "training"),
+    ("tqdm", "tqdm", "progress bars"),
+    ("psutil", "psutil", "memory monitoring"),
+    ("PIL", "pillow", "images"),
+    ("matplotlib", "matplotlib", "plots"),
+    ("onnx", "onnx", "export"),
+    ("onnxruntime", "onnxruntime", "export verification"),
+    ("tract", "tract", "export verification in tract"),
+    ("safetensors", "safetensors", "weights export"),
+    ("kanjivg", "kanjivg", "synthetic data and stroke counts"),
+)
+SYNTH_INFO = "kanjinet-synth.json"
+PREPARED_BYTES_PER_SAMPLE = 64 * 64  # uint8 at the default --size 64
+
+
+@dataclass
+class CheckConfig:
+    etl_dir: Path = opt(Path("ETL9G"), "directory holding ETL9G_01..ETL9G_50 (and ETL9INFO)")
+    output_dir: Path = opt(
+        Path("."), "where prepared data and models will go (free disk is checked)"
+    )
+    min_ram_gb: float = opt(8.0, "warn below this much total RAM")
+
+
+@dataclass
+class Line:
+    status: str  # PASS, FAIL, WARN or INFO
+    what: str
+    detail: str
+
+
+@dataclass
+class Report:
+    lines: list[Line] = field(default_factory=list)
+
+    def add(self, status: str, what: str, detail: str) -> None:
+        self.lines.append(Line(status, what, detail))
+
+    @property
+    def failed(self) -> bool:
+        return any(line.status == "FAIL" for line in self.lines)
+
+
+def check_packages(report: Report) -> None:
+    report.add("PASS", "python", f"{platform.python_version()} on {platform.system()}")
+    for module, dist, purpose in REQUIRED_PACKAGES:
+        try:
+            version = importlib.metadata.version(dist)
+            if module != "kanjivg":  # kanjivg installs data, not a module
+                importlib.import_module(module)
+        except Exception as error:  # a broken install fails as surely as a missing one
+            report.add("FAIL", dist, f"not importable ({purpose}): {error}")
+        else:
+            report.add("PASS", dist, f"{version} ({purpose})")
+
+
+def check_devices(report: Report) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        bf16 = "bf16 ok" if torch.cuda.is_bf16_supported() else "no bf16"
+        report.add("PASS", "cuda", f"{torch.cuda.device_count()} device(s): {names} ({bf16})")
+    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        report.add("PASS", "mps", "Apple GPU available")
+    else:
+        report.add("WARN", "gpu", "none: training runs on the CPU (fine for tests, slow at scale)")
+
+
+def check_resources(report: Report, config: CheckConfig) -> None:
+    import psutil
+
+    ram_gb = psutil.virtual_memory().total / 2**30
+    status = "PASS" if ram_gb >= config.min_ram_gb else "WARN"
+    report.add(status, "ram", f"{ram_gb:.1f} GB total, {psutil.cpu_count()} logical CPUs")
+    target = config.output_dir if config.output_dir.exists() else Path.cwd()
+    free_gb = shutil.disk_usage(target).free / 2**30
+    need_gb = etl9g.NUM_FILES * etl9g.RECORDS_PER_FILE * PREPARED_BYTES_PER_SAMPLE / 2**30
+    status = "PASS" if free_gb >= need_gb else "FAIL"
+    report.add(
+        status,
+        "disk",
+        f"{free_gb:.1f} GB free at {target} (full set at 64x64 needs {need_gb:.1f} GB)",
+    )
+
+
+def check_etl_dir(report: Report, etl_dir: Path) -> None:
+    try:
+        files = etl9g.list_files(etl_dir)
+    except KanjinetError as error:
+        report.add("FAIL", "etl9g", str(error))
+        return
+    synth_info = etl_dir / SYNTH_INFO
+    synthetic = synth_info.is_file()
+    if synthetic:
+        info = json.loads(synth_info.read_text(encoding="utf-8"))
+        report.add(
+            "INFO",
+            "etl9g",
+            f"{etl_dir} holds SYNTHETIC data from kanjinet synth ({info.get('classes')} classes x "
+            f"{info.get('writers')} writers): any file count is fine; figures on it are not ETL9G figures",
+        )
+    else:
+        present = {etl9g.file_number(p) for p in files}
+        missing = [f"ETL9G_{n:02d}" for n in range(1, etl9g.NUM_FILES + 1) if n not in present]
+        status = "PASS" if not missing else "FAIL"
+        detail = (
+            "all 50 present" if not missing else f"missing {len(missing)}: {', '.join(missing[:5])}"
+        )
+        report.add(status, "etl9g files", f"{len(files)} in {etl_dir}; {detail}")
+    total = sum(check_file(report, path, synthetic) for path in files)
+    report.add("INFO", "records", f"{total:,} records in {len(files)} file(s)")
+    has_info = (etl_dir / "ETL9INFO").is_file()
+    report.add("INFO", "ETL9INFO", "present" if has_info else "absent (optional, not read)")
+
+
+def check_file(report: Report, path: Path, synthetic: bool) -> int:
+    """Size and first/last record codes of one file; the full record check is prepare's."""
+    size = path.stat().st_size
+    count, extra = divmod(size, etl9g.RECORD_SIZE)
+    if extra or count == 0:
+        report.add("FAIL", path.name, f"{size:,} bytes is not a whole number of 8,199-byte records")
+        return 0
+    if not synthetic and size != etl9g.FULL_FILE_BYTES:
+        report.add(
+            "WARN", path.name, f"{size:,} bytes; a full ETL9G file is {etl9g.FULL_FILE_BYTES:,}"
+        )
+    records = np.memmap(path, dtype=etl9g.RECORD_DTYPE, mode="r", shape=(count,))
+    ends = records[[0, count - 1]]
+    if (etl9g.class_indices(ends) < 0).any():
+        report.add(
+            "FAIL",
+            path.name,
+            "first/last record has a JIS code outside the 3,036 classes: not ETL9G",
+        )
+        return 0
+    report.add("PASS", path.name, f"{count:,} records")
+    return count
+
+
+def preflight(config: CheckConfig) -> Report:
+    """Run every check and collect the lines."""
+    report = Report()
+    check_packages(report)
+    if not any(line.what == "torch" and line.status == "FAIL" for line in report.lines):
+        check_devices(report)
+    check_resources(report, config)
+    check_etl_dir(report, config.etl_dir)
+    return report
+
+
+def print_report(report: Report) -> None:
+    width = max(len(line.what) for line in report.lines)
+    for line in report.lines:
+        print(f"  {line.status:<4}  {line.what:<{width}}  {line.detail}")
+    verdict = "FAILED: fix the FAIL lines above" if report.failed else "all required checks passed"
+    print(f"\npreflight {verdict}", file=sys.stdout)
+
+
+def run_check(config: CheckConfig) -> int:
+    report = preflight(config)
+    print_report(report)
+    return 1 if report.failed else 0

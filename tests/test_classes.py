@@ -1,0 +1,38 @@
+from kanjinet import classes
+
+
+def test_table_has_3036_classes_in_jis_order_without_duplicates():
+    table = classes.class_table()
+    assert len(table) == classes.NUM_CLASSES == 3036
+    codes = [info.jis for info in table]
+    assert codes == sorted(codes)
+    assert len(set(codes)) == 3036
+    assert len({info.char for info in table}) == 3036
+    assert [info.index for info in table] == list(range(3036))
+
+
+def test_71_hiragana_then_2965_kanji():
+    table = classes.class_table()
+    hiragana = [info for info in table if 0x3041 <= info.unicode <= 0x309F]
+    assert len(hiragana) == 71
+    assert table[70].char == "ん" and table[71].char == "亜"
+    assert table[-1].char == "腕" and table[-1].jis == 0x4F53
+    for small in "ぁぃぅぇぉっゃゅょゎゐゑ":
+        assert small not in {info.char for info in hiragana}
+
+
+def test_rice_field_has_its_jis_and_unicode():
+    info = classes.class_of_char("田")
+    assert info.jis == 0x4544
+    assert info.unicode == 0x7530
+    assert classes.CLASS_JIS[info.index] == 0x4544
+    assert info.as_dict() == {"index": info.index, "jis": "4544", "unicode": "7530", "char": "田"}
+
+
+def test_jis_char_round_trip_and_lookup_array():
+    lookup = classes.jis_lookup()
+    for info in classes.class_table()[::97]:
+        assert classes.char_to_jis(info.char) == info.jis
+        assert lookup[info.jis] == info.index
+    assert lookup[0x2421] == -1  # ぁ is not an ETL9G class
+    assert lookup[0] == -1

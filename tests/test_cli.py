@@ -1,0 +1,81 @@
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from kanjinet import cli
+from kanjinet.check import CheckConfig, preflight
+from kanjinet.options import add_arguments, config_from_args, opt
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass
+class DemoConfig:
+    data_dir: Path = opt(Path("dataset"), "prepared data", aliases=["--data"])
+    epochs: int = opt(30, "epochs")
+    export_onnx: bool = opt(False, "also export")
+    progress: bool = opt(True, "show progress")
+    backend: Literal["tract", "strict"] = opt("tract", "backend")
+    limit: int | None = opt(None, "limit")
+    images: list[Path] = opt([], "images", positional=True, nargs="+")
+
+
+def parse(argv):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, DemoConfig)
+    return config_from_args(DemoConfig, parser.parse_args(argv))
+
+
+def test_flags_are_built_from_the_settings_dataclass():
+    config = parse(["a.png", "b.png"])
+    assert config == DemoConfig(images=[Path("a.png"), Path("b.png")])
+    config = parse(
+        ["--data", "d", "--epochs", "3", "--export-onnx", "--no-progress", "--limit", "5", "x.png"]
+    )
+    assert config.data_dir == Path("d") and config.epochs == 3 and config.limit == 5
+    assert config.export_onnx is True and config.progress is False
+    with pytest.raises(SystemExit):
+        parse(["--backend", "onnx", "x.png"])
+
+
+def test_every_command_has_help_listing_flags_with_defaults(capsys):
+    for name in ["synth", "check"]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "(default:" in capsys.readouterr().out
+
+
+def test_top_level_help_does_not_import_torch():
+    code = "import sys; from kanjinet.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nassert 'torch' not in sys.modules"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "prepare" in result.stdout and "train" in result.stdout
+
+
+def test_check_passes_on_synthetic_files_and_fails_on_a_bad_directory(small_etl_dir, tmp_path):
+    report = preflight(CheckConfig(etl_dir=small_etl_dir, output_dir=tmp_path))
+    assert not report.failed, report.lines
+    assert any("SYNTHETIC" in line.detail for line in report.lines)
+    (tmp_path / "ETL9G_01").write_bytes(b"\1" * 9000)
+    report = preflight(CheckConfig(etl_dir=tmp_path, output_dir=tmp_path))
+    assert report.failed
+    assert any(line.what == "ETL9G_01" and line.status == "FAIL" for line in report.lines)
+    assert cli.main(["check", "--etl-dir", str(tmp_path / "missing")]) == 1
+
+
+def test_seed_script_alias_runs_the_subcommand(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "preflight_check.py"), "--etl-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "no ETL9G_NN files" in result.stdout
+    assert "Traceback" not in result.stderr
