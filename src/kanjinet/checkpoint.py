@@ -1,0 +1,167 @@
+"""Self-describing checkpoints: everything `evaluate`, `export` and `predict` need in one file.
+
+A checkpoint is `torch.save` of plain types and tensors, so it loads with
+`weights_only=True` (no pickled code):
+
+    {"format": "kanjinet-checkpoint", "version": 1,
+     "model_config": dict, "state_dict": {name: tensor},
+     "class_jis": [int]   output index -> JIS X 0208 code,
+     "normalization": dict, "train_config": dict, "metrics": dict}
+
+The training run's last-epoch checkpoint adds `"resume": {...}` (optimizer,
+RNG, epoch, best-so-far, history). Files are written atomically (temporary
+file + os.replace) so a killed run never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from kanjinet.classes import CLASS_JIS
+from kanjinet.errors import KanjinetError
+from kanjinet.model import LightweightKanjiNet, ModelConfig, build_model
+
+FORMAT = "kanjinet-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    model: LightweightKanjiNet  # rebuilt from the file, eval mode, on the requested device
+    model_config: ModelConfig
+    class_jis: list[int]  # output index -> JIS X 0208 code
+    normalization: dict[str, Any]
+    train_config: dict[str, Any]
+    metrics: dict[str, Any]
+    resume: dict[str, Any] = field(default_factory=dict)  # empty unless a resume checkpoint
+    path: Path | None = None
+
+    @property
+    def class_indices(self) -> list[int]:
+        """Output index -> index in the fixed 3,036-class table (`classes.CLASS_JIS`)."""
+        position = {code: i for i, code in enumerate(CLASS_JIS)}
+        return [position[code] for code in self.class_jis]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel and/or torch.compile wrappers."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights as contiguous CPU tensors (saving never pins a device)."""
+    return {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the same directory, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    model_config: ModelConfig,
+    class_jis: list[int],
+    normalization: dict[str, Any],
+    train_config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    resume: dict[str, Any] | None = None,
+) -> Path:
+    """Write a self-describing checkpoint atomically; returns its path."""
+    if len(class_jis) != model_config.num_classes:
+        raise ValueError(
+            f"class_jis has {len(class_jis)} entries for {model_config.num_classes} outputs"
+        )
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": model_config.to_dict(),
+        "state_dict": cpu_state_dict(model),
+        "class_jis": [int(c) for c in class_jis],
+        "normalization": dict(normalization),
+        "train_config": dict(train_config or {}),
+        "metrics": dict(metrics or {}),
+    }
+    if resume is not None:
+        payload["resume"] = resume
+    atomic_torch_save(payload, path)
+    return Path(path)
+
+
+def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw checkpoint dict, validated, or a one-line KanjinetError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise KanjinetError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a corrupt or foreign file
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise KanjinetError(
+            f"{path}: not a readable checkpoint ({type(error).__name__}: {first_line})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise KanjinetError(
+            f"{path}: not a kanjinet checkpoint (a bare state_dict from the seed's script "
+            "lacks the model config and class table; retrain with `kanjinet train`)"
+        )
+    if payload.get("version", 0) > VERSION:
+        raise KanjinetError(
+            f"{path}: checkpoint version {payload['version']} is newer than this kanjinet "
+            f"reads ({VERSION})"
+        )
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the model (eval mode, on `device`) and its metadata from the file alone."""
+    payload = read_checkpoint_file(path)
+    try:
+        cfg = ModelConfig.from_dict(payload["model_config"])
+    except (TypeError, KeyError) as error:
+        raise KanjinetError(f"{path}: bad model config in checkpoint ({error})") from None
+    except KanjinetError as error:
+        raise KanjinetError(f"{path}: {error}") from None
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise KanjinetError(
+            f"{path}: weights do not fit the stored model config ({str(error).splitlines()[0]})"
+        ) from None
+    model.to(device).eval()
+    return Checkpoint(
+        model=model,
+        model_config=cfg,
+        class_jis=list(payload["class_jis"]),
+        normalization=dict(payload.get("normalization", {})),
+        train_config=dict(payload.get("train_config", {})),
+        metrics=dict(payload.get("metrics", {})),
+        resume=dict(payload.get("resume", {})),
+        path=Path(path),
+    )

@@ -1,0 +1,148 @@
+"""Model family and checkpoints: shapes, fixed-pooling equivalence, tract-loadable ops, round trip."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from kanjinet.checkpoint import load_checkpoint, save_checkpoint
+from kanjinet.classes import CLASS_JIS
+from kanjinet.errors import KanjinetError
+from kanjinet.model import (
+    ARCHS,
+    POOLINGS,
+    build_model,
+    count_parameters,
+    model_config,
+    model_cost,
+    with_fixed_pooling,
+)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_output_shape_every_preset_and_pooling(arch, pooling):
+    cfg = model_config(arch, num_classes=24, image_size=32, pooling=pooling)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        out = model(torch.rand(3, 1, 32, 32))
+    assert out.shape == (3, 24)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("pooling", ["adaptive_avg", "adaptive_max", "avg_2x2", "max_2x2"])
+def test_fixed_pooling_is_identical_at_trained_size(arch, pooling):
+    torch.manual_seed(0)
+    cfg = model_config(arch, num_classes=24, image_size=64, pooling=pooling)
+    model = build_model(cfg)
+    # Non-trivial BN statistics and weights, so the comparison is not of near-zero logits.
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(16, 1, 64, 64))
+        for p in model.classifier.parameters():
+            p.normal_(0, 0.5)
+    model.eval()
+    fixed = with_fixed_pooling(model)
+    adaptive_left = [
+        m
+        for m in fixed.modules()
+        if isinstance(m, torch.nn.AdaptiveAvgPool2d | torch.nn.AdaptiveMaxPool2d)
+    ]
+    assert adaptive_left == []
+    x = torch.rand(4, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(fixed(x), model(x), rtol=1e-5, atol=1e-5)
+    expected = {"adaptive_avg": "fixed_avg", "adaptive_max": "fixed_max"}.get(pooling, pooling)
+    assert fixed.config.pooling == expected
+    assert model.config.pooling == pooling  # the original is untouched
+
+
+def test_seed_preset_matches_seed_parameter_count():
+    # The seed README reports 1,735,527 parameters for its network at 3,036 classes.
+    assert count_parameters(build_model(model_config("seed"))) == 1_735_527
+
+
+def test_default_preset_within_web_budget():
+    cost = model_cost(model_config())
+    assert cost.parameters <= 2_500_000
+    assert cost.fp32_mb <= 10.0
+
+
+def test_unknown_arch_and_pooling_are_user_errors():
+    with pytest.raises(KanjinetError, match="--arch"):
+        model_config("resnet")
+    with pytest.raises(KanjinetError, match="--pooling"):
+        model_config(pooling="median")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    cfg = model_config("kanjinet-small", num_classes=5, image_size=32)
+    model = build_model(cfg).eval()
+    path = save_checkpoint(
+        tmp_path / "m.pth",
+        model,
+        cfg,
+        class_jis=list(CLASS_JIS[10:15]),
+        normalization={"size": 32},
+        train_config={"epochs": 1},
+        metrics={"val_accuracy": 0.5},
+    )
+    ckpt = load_checkpoint(path)
+    assert ckpt.model_config == cfg
+    assert ckpt.class_jis == list(CLASS_JIS[10:15])
+    assert ckpt.class_indices == [10, 11, 12, 13, 14]
+    assert ckpt.normalization == {"size": 32}
+    assert ckpt.metrics == {"val_accuracy": 0.5}
+    assert not ckpt.model.training
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ckpt.model(x), model(x))
+    assert not list(tmp_path.glob("*.tmp"))  # atomic write left nothing behind
+    # Loadable without pickled code.
+    torch.load(path, weights_only=True)
+
+
+def test_load_checkpoint_errors_name_the_file(tmp_path):
+    with pytest.raises(KanjinetError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pth")
+    bare = tmp_path / "bare.pth"
+    torch.save(build_model(model_config("seed", num_classes=3)).state_dict(), bare)
+    with pytest.raises(KanjinetError, match=r"bare\.pth: not a kanjinet checkpoint"):
+        load_checkpoint(bare)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(KanjinetError, match=r"junk\.pth"):
+        load_checkpoint(junk)
+
+
+@pytest.mark.parametrize("arch", ["kanjinet", "seed"])
+@pytest.mark.parametrize("fixed", [False, True])
+def test_exported_ops_load_and_run_in_tract(tmp_path, arch, fixed):
+    tract = pytest.importorskip("tract")
+    import numpy as np
+
+    cfg = model_config(arch, num_classes=30, image_size=32)
+    model = build_model(cfg).eval()
+    if fixed:
+        model = with_fixed_pooling(model)
+    path = tmp_path / "m.onnx"
+    x = torch.rand(1, 1, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript route tract needs
+        torch.onnx.export(
+            model, (x,), str(path), dynamo=False, opset_version=12, input_names=["input"]
+        )
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    if fixed:
+        assert not ops & {"GlobalAveragePool", "GlobalMaxPool", "ReduceMean"}
+    inference_model = tract.onnx().load(str(path))
+    inference_model.set_input_fact(0, "1,1,32,32,f32")
+    runnable = inference_model.into_model().into_runnable()
+    got = runnable.run([x.numpy()])[0].to_numpy()
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(x).numpy(), rtol=1e-4, atol=1e-5)
