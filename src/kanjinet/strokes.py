@@ -1,0 +1,217 @@
+"""KanjiVG stroke data: each character as polylines in drawing order. Imports numpy only.
+
+KanjiVG (PyPI package `kanjivg`, CC BY-SA 3.0, Ulrich Apel, kanjivg.tagaini.net)
+installs a top-level folder `kanji/` of SVGs named by 5-hex-digit code point
+(`kanji/07530.svg` is 田). Every `<path d="...">` in a file is one stroke, in
+the order it is written, in a 109 x 109 viewBox. The `d` attributes are parsed
+with the whole SVG path grammar (KanjiVG itself uses M/m, C/c and S/s) and the
+curves sampled into polylines, so a renderer needs no SVG library.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import re
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from kanjinet.errors import KanjinetError
+
+VIEWBOX = 109.0
+#: Points sampled per curve segment (a KanjiVG segment spans at most ~60 units).
+CURVE_SAMPLES = 8
+
+_PATH_RE = re.compile(r'<path\b[^>]*?\sd="([^"]*)"', re.DOTALL)
+_TOKEN_RE = re.compile(r"[MmLlHhVvCcSsQqTtAaZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# Numbers each command consumes per repetition.
+_ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
+
+
+@cache
+def kanjivg_dir() -> Path:
+    """The `kanji/` folder of the installed kanjivg package, or a clear error."""
+    try:
+        dist = importlib.metadata.distribution("kanjivg")
+    except importlib.metadata.PackageNotFoundError:
+        raise KanjinetError(
+            "kanjivg: package not installed (pip install kanjivg); it holds the stroke data"
+        ) from None
+    folder = Path(str(dist.locate_file("kanji")))
+    if not folder.is_dir():
+        raise KanjinetError(f"{folder}: kanjivg is installed but its kanji/ folder is missing")
+    return folder
+
+
+def svg_file(char: str) -> Path:
+    """The KanjiVG SVG of one character (the plain form, not a -Kaisho etc. variant)."""
+    if len(char) != 1:
+        raise KanjinetError(f"{char!r}: expected a single character")
+    return kanjivg_dir() / f"{ord(char):05x}.svg"
+
+
+@cache
+def load_strokes(char: str) -> tuple[np.ndarray, ...]:
+    """The strokes of `char` in drawing order, each a (K, 2) float32 polyline (x, y) in 0..109.
+
+    Cached: the returned arrays are read-only and shared.
+    """
+    path = svg_file(char)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KanjinetError(f"{path}: no KanjiVG stroke data for {char!r}") from None
+    strokes = []
+    for d in _PATH_RE.findall(text):
+        try:
+            points = parse_path(d)
+        except ValueError as error:
+            raise KanjinetError(f"{path}: bad stroke path {d[:40]!r}: {error}") from None
+        points.setflags(write=False)
+        strokes.append(points)
+    if not strokes:
+        raise KanjinetError(f"{path}: no stroke paths in this KanjiVG file")
+    return tuple(strokes)
+
+
+def stroke_count(char: str) -> int:
+    """Number of strokes of `char` according to KanjiVG."""
+    return len(load_strokes(char))
+
+
+def parse_path(d: str) -> np.ndarray:
+    """An SVG path `d` attribute as one (K, 2) float32 polyline (sub-paths are joined)."""
+    tokens = _TOKEN_RE.findall(d)
+    if not tokens or not tokens[0].isalpha():
+        raise ValueError("a path must start with a command")
+    pen = _Pen()
+    index = 0
+    command = ""
+    while index < len(tokens):
+        if tokens[index].isalpha():
+            command = tokens[index]
+            index += 1
+        arity = _ARITY[command.upper()]
+        chunk = tokens[index : index + arity]
+        if len(chunk) < arity or any(t.isalpha() for t in chunk):
+            raise ValueError(f"command {command} needs {arity} numbers")
+        args = [float(t) for t in chunk]
+        index += arity
+        pen.apply(command, args)
+        if command in "Mm":
+            command = "L" if command == "M" else "l"  # extra pairs after M are line-tos
+        if arity == 0 and index < len(tokens) and not tokens[index].isalpha():
+            raise ValueError(f"numbers after {command}")
+    return np.asarray(pen.points, dtype=np.float32)
+
+
+class _Pen:
+    """Walks an SVG path, recording sampled points; keeps the state smooth curves need."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[float, float]] = []
+        self.x = self.y = 0.0
+        self.start = (0.0, 0.0)
+        self.last_control: tuple[float, float] | None = None  # for S/s and T/t
+        self.last_kind = ""
+
+    def apply(self, command: str, args: list[float]) -> None:
+        upper = command.upper()
+        dx, dy = (0.0, 0.0) if command.isupper() else (self.x, self.y)
+        if upper == "H":
+            args = [args[0], self.y - dy]
+            upper = "L"
+        elif upper == "V":
+            args = [self.x - dx, args[0]]
+            upper = "L"
+        if upper == "A":
+            self._arc(args, dx, dy)
+            return
+        if upper == "Z":
+            self._line(*self.start)
+            return
+        coords = [(args[i] + dx, args[i + 1] + dy) for i in range(0, len(args), 2)]
+        if upper == "M":
+            self.x, self.y = coords[0]
+            self.start = coords[0]
+            self.points.append(coords[0])
+            self.last_kind = ""
+        elif upper == "L":
+            self._line(*coords[0])
+        elif upper == "C":
+            self._cubic(coords[0], coords[1], coords[2])
+        elif upper == "S":
+            self._cubic(self._reflected("C"), coords[0], coords[1])
+        elif upper == "Q":
+            self._quadratic(coords[0], coords[1])
+        elif upper == "T":
+            self._quadratic(self._reflected("Q"), coords[0])
+
+    def _reflected(self, kind: str) -> tuple[float, float]:
+        """First control point of a smooth curve: the previous one mirrored, else the pen."""
+        if self.last_kind == kind and self.last_control is not None:
+            return (2 * self.x - self.last_control[0], 2 * self.y - self.last_control[1])
+        return (self.x, self.y)
+
+    def _line(self, x: float, y: float) -> None:
+        self.points.append((x, y))
+        self.x, self.y = x, y
+        self.last_kind = ""
+
+    def _cubic(self, c1, c2, end) -> None:
+        t = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)[1:, None]
+        p0 = np.array([self.x, self.y])
+        curve = (
+            (1 - t) ** 3 * p0
+            + 3 * (1 - t) ** 2 * t * np.array(c1)
+            + 3 * (1 - t) * t**2 * np.array(c2)
+            + t**3 * np.array(end)
+        )
+        self.points.extend(map(tuple, curve))
+        self.x, self.y = end
+        self.last_control, self.last_kind = c2, "C"
+
+    def _quadratic(self, control, end) -> None:
+        t = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)[1:, None]
+        p0 = np.array([self.x, self.y])
+        curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * np.array(control) + t**2 * np.array(end)
+        self.points.extend(map(tuple, curve))
+        self.x, self.y = end
+        self.last_control, self.last_kind = control, "Q"
+
+    def _arc(self, args: list[float], dx: float, dy: float) -> None:
+        """Elliptical arc, by the endpoint-to-centre conversion of SVG 1.1 appendix F.6."""
+        rx, ry, angle, large, sweep, x2, y2 = args
+        x2, y2 = x2 + dx, y2 + dy
+        x1, y1 = self.x, self.y
+        rx, ry = abs(rx), abs(ry)
+        if rx == 0 or ry == 0 or (x1, y1) == (x2, y2):
+            self._line(x2, y2)
+            return
+        phi = math.radians(angle)
+        cos, sin = math.cos(phi), math.sin(phi)
+        xp = cos * (x1 - x2) / 2 + sin * (y1 - y2) / 2
+        yp = -sin * (x1 - x2) / 2 + cos * (y1 - y2) / 2
+        scale = xp**2 / rx**2 + yp**2 / ry**2
+        if scale > 1:  # radii too small to reach the end point: scale them up
+            rx, ry = rx * math.sqrt(scale), ry * math.sqrt(scale)
+        num = rx**2 * ry**2 - rx**2 * yp**2 - ry**2 * xp**2
+        den = rx**2 * yp**2 + ry**2 * xp**2
+        factor = math.sqrt(max(0.0, num / den)) * (-1 if large == sweep else 1)
+        cxp, cyp = factor * rx * yp / ry, -factor * ry * xp / rx
+        cx = cos * cxp - sin * cyp + (x1 + x2) / 2
+        cy = sin * cxp + cos * cyp + (y1 + y2) / 2
+        theta1 = math.atan2((yp - cyp) / ry, (xp - cxp) / rx)
+        theta2 = math.atan2((-yp - cyp) / ry, (-xp - cxp) / rx)
+        delta = theta2 - theta1
+        if sweep and delta < 0:
+            delta += 2 * math.pi
+        elif not sweep and delta > 0:
+            delta -= 2 * math.pi
+        for theta in theta1 + delta * np.linspace(0, 1, CURVE_SAMPLES + 1)[1:]:
+            ex, ey = rx * math.cos(theta), ry * math.sin(theta)
+            self.points.append((cos * ex - sin * ey + cx, sin * ex + cos * ey + cy))
+        self.x, self.y = x2, y2
+        self.last_kind = ""

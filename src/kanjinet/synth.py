@@ -1,0 +1,757 @@
+"""Synthetic ETL9G-format files drawn from KanjiVG strokes. Imports numpy and Pillow, never torch.
+
+The real ETL9G cannot be redistributed, so tests, demos and CI use files that
+have exactly its layout (8,199-byte records, 12,144 a file, writer-major data
+sets of all classes, 4-bit images with ink high) but whose pictures are drawn
+here: each character stroke by stroke from KanjiVG, with a per-writer style
+(slant, size and placement, stroke width, pressure, cursiveness) and per-stroke
+variation, a smooth elastic warp, scanner blur and noise, quantised to 16 levels,
+and sometimes fragments of neighbouring cells near the edges, as in the scans.
+
+Every record is seeded from (seed, writer, class), so the bytes depend on the
+seed only, not on how many worker processes drew them. Workers write their
+chunks straight into the output files at their offsets; a file appears under its
+final name only once complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from tqdm import tqdm
+
+from kanjinet import __version__
+from kanjinet.classes import NUM_CLASSES, ClassInfo, class_table
+from kanjinet.errors import KanjinetError
+from kanjinet.etl9g import (
+    FILE_NAME_RE,
+    IMAGE_HEIGHT,
+    IMAGE_WIDTH,
+    RECORD_SIZE,
+    RECORDS_PER_FILE,
+    decode_images,
+    empty_records,
+    encode_images,
+    read_records,
+)
+from kanjinet.options import opt
+from kanjinet.strokes import VIEWBOX, load_strokes
+
+SYNTH_JSON = "kanjinet-synth.json"
+INFO_FILE = "ETL9INFO"
+SHEET_SIZE = 152  # characters per collection sheet in ETL9
+MAX_FILES = 99  # ETL9G_NN has two digits
+SCALE = 2  # draw at twice the resolution, then downsample: smooth edges without per-pixel Python
+CANVAS = (IMAGE_WIDTH * SCALE, IMAGE_HEIGHT * SCALE)
+FONT_SHARE = 0.25  # fraction of records drawn from a font when --fonts is given
+
+
+@dataclass
+class SynthConfig:
+    out: Path = opt(Path("ETL9G-synth"), help="output directory for ETL9G_NN, ETL9INFO and JSON")
+    writers: int = opt(20, help="number of writers (data sets); each writes every class once")
+    classes: int = opt(NUM_CLASSES, help="use the first N classes of the fixed 3,036-class table")
+    seed: int = opt(0, help="random seed; the same seed gives the same bytes")
+    workers: int = opt(0, help="worker processes (0 = all cores); does not change the output")
+    fonts: bool = opt(False, help="also draw some records from installed Japanese fonts")
+    preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of consecutive records of one file, drawn and written by one worker task."""
+
+    path: str  # the file's temporary name while it is being written
+    file_no: int
+    first: int  # global record number (writer-major) of the chunk's first record
+    count: int
+    offset: int  # record index within the file
+
+
+def check_config(cfg: SynthConfig) -> None:
+    """Raise a one-line error for settings that cannot produce a valid set."""
+    if not 1 <= cfg.classes <= NUM_CLASSES:
+        raise KanjinetError(f"--classes {cfg.classes}: must be 1..{NUM_CLASSES}")
+    if cfg.writers < 1:
+        raise KanjinetError(f"--writers {cfg.writers}: must be at least 1")
+    if cfg.seed < 0:
+        raise KanjinetError(f"--seed {cfg.seed}: must be 0 or more")
+    if cfg.workers < 0:
+        raise KanjinetError(f"--workers {cfg.workers}: must be 0 (all cores) or more")
+    files = file_count(cfg.writers * cfg.classes)
+    if files > MAX_FILES:
+        raise KanjinetError(
+            f"--writers {cfg.writers} x --classes {cfg.classes}: {files} files of "
+            f"{RECORDS_PER_FILE:,} records, more than ETL9G_{MAX_FILES} allows"
+        )
+
+
+def file_count(records: int) -> int:
+    return -(-records // RECORDS_PER_FILE)
+
+
+def file_sizes(records: int) -> list[int]:
+    """Records per file: full files of 12,144, the last one shorter."""
+    full, rest = divmod(records, RECORDS_PER_FILE)
+    return [RECORDS_PER_FILE] * full + ([rest] if rest else [])
+
+
+def file_name(file_no: int) -> str:
+    return f"ETL9G_{file_no:02d}"
+
+
+def plan_chunks(out: Path, sizes: list[int], chunk_size: int) -> list[Chunk]:
+    """Split every file into chunks of at most `chunk_size` records."""
+    chunks = []
+    first = 0
+    for file_no, size in enumerate(sizes, start=1):
+        tmp = str(out / (file_name(file_no) + ".tmp"))
+        for offset in range(0, size, chunk_size):
+            count = min(chunk_size, size - offset)
+            chunks.append(Chunk(tmp, file_no, first + offset, count, offset))
+        first += size
+    return chunks
+
+
+def chunk_size_for(records: int, workers: int) -> int:
+    """Big enough to amortise a task, small enough to share work and update the bar often."""
+    return int(min(512, max(32, -(-records // (workers * 8)))))
+
+
+# --------------------------------------------------------------------------- headers
+
+_HIRAGANA = (
+    "あいうえおかがきぎくぐけげこごさざしじすずせぜそぞただちぢつづてでとど"
+    "なにぬねのはばぱひびぴふぶぷへべぺほぼぽまみむめもやゆよらりるれろわをん"
+)
+_ROMAJI = [
+    "A",
+    "I",
+    "U",
+    "E",
+    "O",
+    "KA",
+    "GA",
+    "KI",
+    "GI",
+    "KU",
+    "GU",
+    "KE",
+    "GE",
+    "KO",
+    "GO",
+    "SA",
+    "ZA",
+    "SHI",
+    "JI",
+    "SU",
+    "ZU",
+    "SE",
+    "ZE",
+    "SO",
+    "ZO",
+    "TA",
+    "DA",
+    "CHI",
+    "DI",
+    "TSU",
+    "DU",
+    "TE",
+    "DE",
+    "TO",
+    "DO",
+    "NA",
+    "NI",
+    "NU",
+    "NE",
+    "NO",
+    "HA",
+    "BA",
+    "PA",
+    "HI",
+    "BI",
+    "PI",
+    "FU",
+    "BU",
+    "PU",
+    "HE",
+    "BE",
+    "PE",
+    "HO",
+    "BO",
+    "PO",
+    "MA",
+    "MI",
+    "MU",
+    "ME",
+    "MO",
+    "YA",
+    "YU",
+    "YO",
+    "RA",
+    "RI",
+    "RU",
+    "RE",
+    "RO",
+    "WA",
+    "WO",
+    "N",
+]
+ROMAJI = dict(zip(_HIRAGANA, _ROMAJI, strict=True))
+
+
+def reading_of(info: ClassInfo) -> bytes:
+    """The 8-byte ASCII reading field: romanised kana for hiragana.
+
+    For kanji the real field holds a romanised reading; we have no reading
+    dictionary, so kanji get their JIS kuten-like code ("K4544"): ASCII, unique
+    and stable, and nothing downstream interprets it.
+    """
+    text = ROMAJI.get(info.char) or f"K{info.jis:04X}"
+    return text.encode("ascii").ljust(8)
+
+
+@dataclass(frozen=True)
+class WriterInfo:
+    """Header fields that belong to a writer (a data set) rather than a record."""
+
+    sex: int
+    age: int
+    industry: int
+    occupation: int
+    gathering_date: int
+    scanning_date: int
+
+
+@cache
+def writer_info(seed: int, writer: int) -> WriterInfo:
+    rng = np.random.default_rng([seed, writer, 0, 1])
+    year, month = int(rng.integers(81, 85)), int(rng.integers(1, 13))
+    scan_month = month + int(rng.integers(1, 7))
+    scan_year = year + (scan_month - 1) // 12
+    scan_month = (scan_month - 1) % 12 + 1
+    return WriterInfo(
+        sex=int(rng.integers(1, 3)),
+        age=int(rng.integers(15, 60)),
+        industry=int(rng.integers(0, 10)) * int(rng.random() < 0.4),  # often 0, as in the scans
+        occupation=int(rng.integers(0, 10)) * int(rng.random() < 0.4),
+        gathering_date=year * 100 + month,
+        scanning_date=scan_year * 100 + scan_month,
+    )
+
+
+def fill_headers(records: np.ndarray, first: int, classes: int, seed: int) -> None:
+    """Header fields of records `first..first+len-1` (global, writer-major numbering)."""
+    table = class_table()
+    sheets_per_set = -(-classes // SHEET_SIZE)
+    for i, number in enumerate(range(first, first + len(records))):
+        writer, index = divmod(number, classes)
+        info = table[index]
+        who = writer_info(seed, writer)
+        record = records[i]
+        record["sheet"] = writer * sheets_per_set + index // SHEET_SIZE + 1
+        record["jis"] = info.jis
+        record["reading"] = reading_of(info)
+        record["serial"] = number + 1
+        record["sex"], record["age"] = who.sex, who.age
+        record["industry"], record["occupation"] = who.industry, who.occupation
+        record["gathering_date"], record["scanning_date"] = who.gathering_date, who.scanning_date
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A character's strokes, flattened for vectorised jitter: points centred on the box."""
+
+    points: np.ndarray  # (P, 2) float64, KanjiVG units centred on 0
+    stroke: np.ndarray  # (P,) stroke index of each point
+    t: np.ndarray  # (P,) 0..1 position along its stroke (by arc length)
+    tangent: np.ndarray  # (P, 2) unit direction of travel
+    bounds: np.ndarray  # (S + 1,) start of each stroke in `points`
+
+
+@cache
+def glyph(char: str) -> Glyph:
+    strokes = [np.asarray(s, dtype=np.float64) for s in load_strokes(char)]
+    points = np.concatenate(strokes) - VIEWBOX / 2
+    lengths = [len(s) for s in strokes]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    stroke = np.repeat(np.arange(len(strokes)), lengths)
+    t = np.concatenate([arc_position(s) for s in strokes])
+    tangent = np.concatenate([tangents(s) for s in strokes])
+    return Glyph(points, stroke, t, tangent, bounds)
+
+
+def arc_position(line: np.ndarray) -> np.ndarray:
+    """0..1 along a polyline by arc length (0 everywhere for a single point)."""
+    steps = np.hypot(*np.diff(line, axis=0).T)
+    run = np.concatenate([[0.0], np.cumsum(steps)])
+    return run / run[-1] if run[-1] > 0 else run
+
+
+def tangents(line: np.ndarray) -> np.ndarray:
+    """Unit direction of travel at each point (central differences)."""
+    if len(line) < 2:
+        return np.tile([1.0, 0.0], (len(line), 1))
+    direction = np.gradient(line, axis=0)
+    norm = np.hypot(*direction.T)[:, None]
+    return direction / np.maximum(norm, 1e-9)
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one writer writes: drawn once per (seed, writer)."""
+
+    size: float  # glyph height in output pixels (ETL9G characters fill roughly half the cell)
+    aspect: float
+    slant: float  # shear, x += slant * y
+    rotation: float  # radians
+    shift: tuple[float, float]  # placement of the centre in the cell, output pixels
+    width: float  # stroke width in output pixels
+    pressure: float  # peak ink level 0..15 before blur
+    cursive: float  # 0..1: rounding, connecting strokes, sloppiness
+    jitter: float  # per-stroke placement noise, KanjiVG units
+    warp: float  # elastic warp amplitude, KanjiVG units
+    blur: float  # scanner blur radius, output pixels
+    noise: float  # scanner noise, levels
+
+
+@cache
+def writer_style(seed: int, writer: int) -> Style:
+    rng = np.random.default_rng([seed, writer, 0, 2])
+    cursive = float(rng.beta(2, 4))
+    return Style(
+        size=float(rng.uniform(58, 84)),
+        aspect=float(rng.normal(1.0, 0.07)),
+        slant=float(rng.normal(0.0, 0.08)),
+        rotation=float(rng.normal(0.0, 0.03)),
+        shift=(float(rng.normal(0, 3)), float(rng.normal(0, 3))),
+        width=float(rng.uniform(2.6, 4.6)),
+        pressure=float(rng.uniform(11.5, 15.5)),
+        cursive=cursive,
+        jitter=float(rng.uniform(0.6, 1.8) * (1 + cursive)),
+        warp=float(rng.uniform(0.8, 2.6)),
+        blur=float(rng.uniform(0.45, 0.85)),
+        noise=float(rng.uniform(0.15, 0.45)),
+    )
+
+
+def jitter_glyph(g: Glyph, style: Style, rng: np.random.Generator) -> np.ndarray:
+    """The glyph's points after per-stroke variation, elastic warp and the writer's style,
+    in canvas pixels (drawing resolution)."""
+    n = len(g.bounds) - 1
+    normal = np.stack([-g.tangent[:, 1], g.tangent[:, 0]], axis=1)
+    # Per-stroke: displacement, bow (curvature), lengthening/shortening at both ends.
+    shift = rng.normal(0, style.jitter, (n, 2))[g.stroke]
+    bow = rng.normal(0, 0.6 + 1.5 * style.cursive, n)[g.stroke]
+    ends = rng.normal(0, 1.0 + style.cursive, (n, 2))
+    grow = ends[g.stroke, 1] * g.t**3 - ends[g.stroke, 0] * (1 - g.t) ** 3
+    points = g.points + shift
+    points += normal * (bow * np.sin(np.pi * g.t))[:, None]
+    points += g.tangent * grow[:, None]
+    points += elastic_offsets(points, style.warp, rng)
+    # Writer style: slant, rotation, size, aspect; then placement in the cell.
+    scale = style.size / VIEWBOX * rng.normal(1.0, 0.04)
+    angle = style.rotation + rng.normal(0, 0.02)
+    cos, sin = math.cos(angle), math.sin(angle)
+    matrix = np.array([[cos, -sin], [sin, cos]]) @ np.array(
+        [[scale * style.aspect, style.slant * scale], [0.0, scale]]
+    )
+    centre = np.array([IMAGE_WIDTH / 2, IMAGE_HEIGHT / 2]) + style.shift + rng.normal(0, 1.5, 2)
+    return (points @ matrix.T + centre) * SCALE
+
+
+def elastic_offsets(points: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random displacement field (a few low-frequency sinusoids) at the points."""
+    waves = 3
+    freq = rng.normal(0, 1.0, (waves, 2, 2)) * (2 * np.pi / VIEWBOX) * 1.2
+    phase = rng.uniform(0, 2 * np.pi, (waves, 2))
+    amp = rng.normal(0, amplitude / math.sqrt(waves), (waves, 2))
+    args = np.einsum("pd,wcd->pwc", points, freq) + phase  # (P, waves, 2 axes)
+    return np.einsum("pwc,wc->pc", np.sin(args), amp)
+
+
+def draw_glyph(
+    draw: ImageDraw.ImageDraw, g: Glyph, pts: np.ndarray, style: Style, rng: np.random.Generator
+) -> None:
+    """Draw each stroke as a thick polyline with a blob at the start and a tapering tail."""
+    width = style.width * SCALE * rng.normal(1.0, 0.06)
+    previous_end = None
+    for s in range(len(g.bounds) - 1):
+        line = pts[g.bounds[s] : g.bounds[s + 1]]
+        ink = int(np.clip(rng.normal(1.0, 0.06), 0.75, 1.0) * 255)
+        w = max(2.0, width * rng.normal(1.0, 0.08))
+        if previous_end is not None and rng.random() < style.cursive * 0.6:
+            connect(draw, previous_end, line[0], w, ink)
+        line = add_hook(line, w, rng) if rng.random() < 0.25 + 0.4 * style.cursive else line
+        draw_stroke(draw, line, w, ink)
+        previous_end = line[-1]
+
+
+def draw_stroke(draw: ImageDraw.ImageDraw, line: np.ndarray, width: float, ink: int) -> None:
+    """Pressure at the start (a round blob), full width along the body, thinner at the end."""
+    cut = max(1, int(len(line) * 0.8))
+    body, tail = line[: cut + 1], line[cut:]
+    dot(draw, line[0], width * 0.62, ink)
+    if len(body) > 1:
+        draw.line([tuple(p) for p in body], fill=ink, width=round(width), joint="curve")
+    if len(tail) > 1:
+        draw.line([tuple(p) for p in tail], fill=ink, width=max(1, round(width * 0.7)))
+    dot(draw, line[-1], width * 0.3, ink)
+
+
+def dot(draw: ImageDraw.ImageDraw, centre: np.ndarray, radius: float, ink: int) -> None:
+    x, y = centre
+    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=ink)
+
+
+def add_hook(line: np.ndarray, width: float, rng: np.random.Generator) -> np.ndarray:
+    """A short flick at the stroke end, turned away from the direction of travel."""
+    if len(line) < 2:
+        return line
+    direction = line[-1] - line[-2]
+    norm = math.hypot(*direction)
+    if norm < 1e-6:
+        return line
+    angle = rng.choice([-1, 1]) * rng.uniform(1.9, 2.6)
+    cos, sin = math.cos(angle), math.sin(angle)
+    turned = np.array(
+        [cos * direction[0] - sin * direction[1], sin * direction[0] + cos * direction[1]]
+    )
+    flick = line[-1] + turned / norm * width * rng.uniform(0.8, 1.8)
+    return np.vstack([line, flick])
+
+
+def connect(draw: ImageDraw.ImageDraw, start: np.ndarray, end: np.ndarray, width, ink) -> None:
+    """A faint, thin ligature between consecutive strokes, as hurried writers leave."""
+    if math.dist(start, end) < 30 * SCALE:
+        draw.line([tuple(start), tuple(end)], fill=int(ink * 0.55), width=max(1, round(width / 3)))
+
+
+def draw_clutter(draw: ImageDraw.ImageDraw, neighbour: Glyph, rng: np.random.Generator) -> None:
+    """Fragments of the neighbouring cell's character or frame marks near an edge."""
+    w, h = CANVAS
+    if rng.random() < 0.5:
+        side = rng.integers(4)
+        pts = neighbour.points * (70 / VIEWBOX) * SCALE
+        offset = {0: (-w * 0.9, 0), 1: (w * 0.9, 0), 2: (0, -h * 0.9), 3: (0, h * 0.9)}[int(side)]
+        pts = pts + np.array([w / 2, h / 2]) + offset + rng.normal(0, 6 * SCALE, 2)
+        for s in range(len(neighbour.bounds) - 1):
+            line = pts[neighbour.bounds[s] : neighbour.bounds[s + 1]]
+            draw.line([tuple(p) for p in line], fill=230, width=3 * SCALE, joint="curve")
+    else:
+        ink = int(rng.uniform(120, 230))
+        at = rng.uniform(1, 4) * SCALE
+        if rng.random() < 0.5:
+            x = at if rng.random() < 0.5 else w - at
+            y0 = rng.uniform(0, h * 0.7)
+            draw.line([(x, y0), (x, y0 + rng.uniform(10, h * 0.5))], fill=ink, width=SCALE * 2)
+        else:
+            y = at if rng.random() < 0.5 else h - at
+            x0 = rng.uniform(0, w * 0.7)
+            draw.line([(x0, y), (x0 + rng.uniform(10, w * 0.5), y)], fill=ink, width=SCALE * 2)
+
+
+def scan(canvas: Image.Image, style: Style, rng: np.random.Generator) -> np.ndarray:
+    """Downsample, blur and add noise like the scanner, then quantise to 16 levels (ink high)."""
+    small = canvas.resize((IMAGE_WIDTH, IMAGE_HEIGHT), Image.Resampling.BOX)
+    small = small.filter(ImageFilter.GaussianBlur(style.blur))
+    levels = np.asarray(small, dtype=np.float32) * (style.pressure / 255.0)
+    levels += rng.normal(0.0, style.noise, levels.shape).astype(np.float32)
+    return np.clip(levels, 0, 15).astype(np.uint8)
+
+
+def render(
+    char: str,
+    neighbour: str,
+    style: Style,
+    rng: np.random.Generator,
+    font: ImageFont.FreeTypeFont | None = None,
+) -> np.ndarray:
+    """One record's picture: (127, 128) uint8 levels 0..15, background 0, ink high."""
+    canvas = Image.new("L", CANVAS, 0)
+    draw = ImageDraw.Draw(canvas)
+    if font is None:
+        g = glyph(char)
+        draw_glyph(draw, g, jitter_glyph(g, style, rng), style, rng)
+    else:
+        draw_font_glyph(canvas, char, font, style, rng)
+    if rng.random() < 0.35:
+        draw_clutter(draw, glyph(neighbour), rng)
+    return scan(canvas, style, rng)
+
+
+# --------------------------------------------------------------------------- fonts
+
+FONT_DIRS = (
+    "/usr/share/fonts",
+    "/usr/local/share/fonts",
+    "~/.fonts",
+    "~/.local/share/fonts",
+    "/Library/Fonts",
+    "/System/Library/Fonts",
+    "~/Library/Fonts",
+    "C:/Windows/Fonts",
+    "~/AppData/Local/Microsoft/Windows/Fonts",
+)
+FONT_SUFFIXES = {".ttf", ".otf", ".ttc"}
+
+
+def find_japanese_fonts() -> list[Path]:
+    """Installed font files that have glyphs for kanji and hiragana, sorted by path."""
+    found = []
+    for folder in FONT_DIRS:
+        root = Path(folder).expanduser()
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() in FONT_SUFFIXES and covers_japanese(path):
+                found.append(path)
+    return sorted(found)
+
+
+def covers_japanese(path: Path) -> bool:
+    """True if the font draws 田 and あ as real glyphs, not the missing-glyph box."""
+    try:
+        font = ImageFont.truetype(str(path), 32)
+        boxes = [font.getmask(c).getbbox() for c in ("田", "あ", "\ue000")]
+        images = [bytes(font.getmask(c)) for c in ("田", "あ", "\ue000")]
+    except OSError:
+        return False
+    return all(boxes[:2]) and images[0] != images[2] and images[1] != images[2]
+
+
+def draw_font_glyph(
+    canvas: Image.Image,
+    char: str,
+    font: ImageFont.FreeTypeFont,
+    style: Style,
+    rng: np.random.Generator,
+) -> None:
+    """A font's glyph, slanted, scaled and placed like the writer's hand would."""
+    w, h = CANVAS
+    glyph_img = Image.new("L", CANVAS, 0)
+    ImageDraw.Draw(glyph_img).text(
+        (w / 2, h / 2), char, fill=int(255 * rng.uniform(0.85, 1.0)), font=font, anchor="mm"
+    )
+    scale = style.size * SCALE / font.size * rng.normal(1.0, 0.04)
+    sx, sy = scale * style.aspect, scale
+    cx = w / 2 + (style.shift[0] + rng.normal(0, 1.5)) * SCALE
+    cy = h / 2 + (style.shift[1] + rng.normal(0, 1.5)) * SCALE
+    # Inverse affine (output -> input), as Image.transform wants it.
+    a, b = 1 / sx, -style.slant / sx
+    d, e = 0.0, 1 / sy
+    c = w / 2 - a * cx - b * cy
+    f = h / 2 - d * cx - e * cy
+    warped = glyph_img.transform(CANVAS, Image.Transform.AFFINE, (a, b, c, d, e, f), Image.BILINEAR)
+    canvas.paste(warped, (0, 0), warped)
+
+
+@cache
+def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def render_records(first: int, count: int, classes: int, seed: int, fonts: tuple[str, ...]):
+    """Records `first..first+count-1` (global numbering): headers and pictures."""
+    table = class_table()
+    records = empty_records(count)
+    fill_headers(records, first, classes, seed)
+    pixels = np.empty((count, IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
+    for i, number in enumerate(range(first, first + count)):
+        writer, index = divmod(number, classes)
+        rng = np.random.default_rng([seed, writer, index + 1])
+        font = None
+        if fonts and rng.random() < FONT_SHARE:
+            font = load_font(fonts[int(rng.integers(len(fonts)))], 96)
+        neighbour = table[(index + 1) % classes if rng.random() < 0.5 else index - 1].char
+        pixels[i] = render(table[index].char, neighbour, writer_style(seed, writer), rng, font)
+    records["image"] = encode_images(pixels)
+    return records
+
+
+def write_chunk(chunk: Chunk, classes: int, seed: int, fonts: tuple[str, ...]) -> tuple[int, int]:
+    """Draw a chunk and write it at its place in the file; (records, byte sum) for ETL9INFO."""
+    records = render_records(chunk.first, chunk.count, classes, seed, fonts)
+    data = records.tobytes()
+    with open(chunk.path, "r+b") as out:
+        out.seek(chunk.offset * RECORD_SIZE)
+        out.write(data)
+    return chunk.count, int(np.frombuffer(data, dtype=np.uint8).sum(dtype=np.uint64))
+
+
+def run_chunks(chunks: list[Chunk], cfg: SynthConfig, fonts: tuple[str, ...]) -> list[int]:
+    """Write every chunk, in worker processes when asked; byte sums per file."""
+    workers = min(cfg.workers or os.cpu_count() or 1, len(chunks))
+    sums = [0] * (max(c.file_no for c in chunks))
+    bar = tqdm(total=sum(c.count for c in chunks), unit="rec", desc="synth", smoothing=0.1)
+    with bar:
+        if workers <= 1:
+            for chunk in chunks:
+                count, total = write_chunk(chunk, cfg.classes, cfg.seed, fonts)
+                sums[chunk.file_no - 1] += total
+                bar.update(count)
+            return sums
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [
+                (c, pool.submit(write_chunk, c, cfg.classes, cfg.seed, fonts)) for c in chunks
+            ]
+            for chunk, future in futures:
+                count, total = future.result()
+                sums[chunk.file_no - 1] += total
+                bar.update(count)
+    return sums
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def prepare_output(out: Path, file_total: int) -> None:
+    """Create `out`; refuse to mix with a real ETL9G; drop stale files of an earlier synth run."""
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [p for p in out.iterdir() if FILE_NAME_RE.match(p.name)]
+    if existing and not (out / SYNTH_JSON).exists():
+        raise KanjinetError(
+            f"{out}: holds ETL9G files not written by kanjinet synth; choose another --out"
+        )
+    for path in existing:
+        if int(FILE_NAME_RE.match(path.name).group(1)) > file_total:
+            path.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(tmp, path)
+
+
+def info_text(sizes: list[int], sums: list[int]) -> str:
+    """ETL9INFO in the style of AIST's ETL8INFO: one line per file."""
+    lines = [
+        f"{file_name(i).lower()}\t(F,{RECORD_SIZE},{RECORD_SIZE},G-type) "
+        f"({size} records, synthetic) ({size * RECORD_SIZE} byte {total & 0xFFFF:04X} 16bit-checksum)"
+        for i, (size, total) in enumerate(zip(sizes, sums, strict=True), start=1)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> str:
+    info = {
+        "synthetic": True,
+        "set_size": cfg.classes,
+        "classes": cfg.classes,
+        "writers": cfg.writers,
+        "seed": cfg.seed,
+        "records": cfg.classes * cfg.writers,
+        "files": [p.name for p in files],
+        "fonts": [Path(f).name for f in fonts],
+        "generator": f"kanjinet {__version__}",
+    }
+    return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
+
+
+def synthesize(cfg: SynthConfig) -> list[Path]:
+    """Write the synthetic set described by `cfg`; the ETL9G_NN paths written, in order."""
+    check_config(cfg)
+    out = Path(cfg.out)
+    fonts: tuple[str, ...] = ()
+    if cfg.fonts:
+        found = find_japanese_fonts()
+        if not found:
+            raise KanjinetError(
+                f"--fonts: no installed font covers Japanese (looked in {', '.join(FONT_DIRS)}); "
+                "install one (e.g. apt-get install fonts-ipafont-gothic) or drop --fonts"
+            )
+        fonts = tuple(str(p) for p in found)
+    total = cfg.writers * cfg.classes
+    sizes = file_sizes(total)
+    prepare_output(out, len(sizes))
+    workers = cfg.workers or os.cpu_count() or 1
+    chunks = plan_chunks(out, sizes, chunk_size_for(total, workers))
+    tmp_paths = [Path(p) for p in dict.fromkeys(c.path for c in chunks)]
+    for path, size in zip(tmp_paths, sizes, strict=True):
+        with open(path, "wb") as handle:
+            handle.truncate(size * RECORD_SIZE)
+    try:
+        sums = run_chunks(chunks, cfg, fonts)
+    except BaseException:
+        for path in tmp_paths:
+            path.unlink(missing_ok=True)
+        raise
+    files = [out / file_name(n) for n in range(1, len(sizes) + 1)]
+    for tmp, final in zip(tmp_paths, files, strict=True):
+        os.replace(tmp, final)
+    write_text(out / INFO_FILE, info_text(sizes, sums))
+    write_text(out / SYNTH_JSON, synth_json(cfg, files, fonts))
+    if cfg.preview:
+        write_preview(files, cfg.classes, cfg.seed, Path(cfg.preview))
+    return files
+
+
+# --------------------------------------------------------------------------- preview
+
+CELL = (IMAGE_WIDTH + 8, IMAGE_HEIGHT + 30)
+
+
+def write_preview(files: list[Path], classes: int, seed: int, path: Path, count: int = 100) -> None:
+    """A 10 x 10 grid of samples spread over the set, each labelled with its JIS code and
+    writer and a small clean KanjiVG drawing of the intended character."""
+    sizes = [len(read_records(f)) for f in files]
+    total = sum(sizes)
+    rng = np.random.default_rng([seed, 0xA11])
+    picks = np.sort(rng.choice(total, size=min(count, total), replace=False))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    grid = Image.new("L", (CELL[0] * 10, CELL[1] * -(-len(picks) // 10)), 255)
+    draw = ImageDraw.Draw(grid)
+    font = ImageFont.load_default()
+    for slot, number in enumerate(picks):
+        file_index = int(np.searchsorted(starts, number, side="right") - 1)
+        record = read_records(files[file_index])[
+            number - starts[file_index] : number - starts[file_index] + 1
+        ]
+        image = 255 - decode_images(record)[0].astype(np.uint16) * 17  # ink dark on paper
+        x, y = (slot % 10) * CELL[0] + 4, (slot // 10) * CELL[1] + 2
+        grid.paste(Image.fromarray(image.astype(np.uint8)), (x, y))
+        writer = int(number) // classes
+        jis = int(record["jis"][0])
+        draw.text((x + 24, y + IMAGE_HEIGHT + 6), f"{jis:04X} w{writer}", fill=0, font=font)
+        reference = reference_picture(class_table()[int(number) % classes].char, 22)
+        grid.paste(reference, (x, y + IMAGE_HEIGHT + 3))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    grid.save(tmp)
+    os.replace(tmp, path)
+
+
+def reference_picture(char: str, size: int) -> Image.Image:
+    """The clean KanjiVG strokes, dark on white: the label a reader can check a sample against."""
+    picture = Image.new("L", (size * 4, size * 4), 255)
+    draw = ImageDraw.Draw(picture)
+    for line in load_strokes(char):
+        draw.line([tuple(p) for p in line * (size * 4 / VIEWBOX)], fill=0, width=6, joint="curve")
+    return picture.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def run_synth(cfg: SynthConfig) -> int:
+    files = synthesize(cfg)
+    total = cfg.classes * cfg.writers
+    print(f"wrote {total:,} synthetic records in {len(files)} file(s) to {cfg.out}")
+    if cfg.preview:
+        print(f"preview: {cfg.preview}")
+    return 0
