@@ -1,0 +1,273 @@
+"""THE normalisation: an ink image of any size -> a `size x size` uint8 image, ink high.
+
+One function, `normalize`, used by `prepare` (ETL9G records), `predict` (user
+pictures) and mirrored step by step in the browser demo's JavaScript. Imports
+numpy only. Everything below is written so it can be replicated exactly.
+
+Input ("ink-high intensities"): an array (H, W) or a batch (N, H, W) where 0 is
+paper and higher is more ink. uint8 (and any other integer dtype) is read as
+0..255, clipped; floats as 0..1, clipped; bool as 0/255. ETL9G levels 0..15 go
+through `ink_from_levels` (x 17, so 15 -> 255) first; a photo or a scan of dark
+ink on light paper (or the reverse) goes through `ink_from_picture` first.
+
+The recipe (`NORMALIZATION` records it; integer steps are exact):
+
+1. To uint8 `u`: integers clipped to 0..255; floats `floor(clip(x, 0, 1) * 255 + 0.5)`;
+   bool x 255.
+2. Paper noise: `v = u` where `u >= PAPER_FLOOR` (32), else 0. `v` is what gets resampled.
+3. Ink mask: `u >= INK_THRESHOLD` (80; ETL9G level 5 and up). Light noise removal:
+   a mask pixel is kept only if its 3 x 3 neighbourhood (itself included, pixels
+   outside the image count as empty) holds at least `MIN_NEIGHBOURS` (3) mask pixels.
+   Isolated specks and pairs go; a 1-pixel-wide line keeps all but its two end pixels.
+4. Bounding box, one axis at a time (rows with the row profile = kept mask pixels
+   per row, then columns likewise; D = the image's extent on that axis, Z = D // 6):
+   a. Leading edge: if some line in the outer zone 0..Z-1 is empty, let g be the
+      last such line; the ink in lines 0..g is an edge fragment (a neighbouring
+      cell, a frame mark) when it is at most `EDGE_FRAGMENT_FRACTION` (25 %) of
+      all kept mask pixels: then the box starts at the first inked line after g.
+      Otherwise (no empty line in the zone, or more ink than that) it starts at
+      the first inked line.
+   b. Trailing edge, mirrored: the first empty line g in D-Z..D-1; ink in lines
+      g..D-1 of at most 25 % is dropped, the box ends at the last inked line before g.
+   c. Two rounds: round 1 applies a-b to the row profile and the column profile
+      of the whole mask; round 2 applies them again to the row profile counted
+      only inside round 1's columns and the column profile counted only inside
+      round 1's rows, so a fragment cut off on one axis does not widen the other.
+   d. No kept mask pixel in the box: the output is all zeros (paper).
+   The box (round 2) is inclusive: rows t..b, columns l..r; h = b - t + 1, w = r - l + 1.
+5. Square and margin: L = max(h, w). The box's content (pixels outside the box
+   count as 0) is centred in an L x L square: the square's top-left corner in
+   source coordinates is y0 = t - (L - h) / 2, x0 = l - (L - w) / 2 (halves allowed).
+   margin m = max(1, size // 16) (64 -> 4, 32 -> 2, 48 -> 3, 96 -> 6, 128 -> 8),
+   inner = size - 2 m: the square maps onto output pixels m..m+inner-1 on both
+   axes; s = L / inner source pixels per output pixel (s < 1 enlarges).
+6. Area resampling (exact box filter, every source pixel a constant unit square):
+   output pixel j on an axis covers the source interval [p_j, p_(j+1)) where
+   p_k = y0 + clip(k - m, 0, inner) * s for k = 0..size (margin pixels cover
+   nothing), each p_k then clipped to [t, b + 1] (only the box contributes). With
+   the integral along the axis I(q) = sum of lines 0..i-1 + (q - i) * line i, where
+   i = min(floor(q), D - 1), the output line j is (I(p_(j+1)) - I(p_j)) / s. Rows
+   first (giving size x W), then columns the same way with x0, l, r (size x size).
+   The value is the mean of `v` over the output pixel's footprint.
+7. Contrast: out = floor(a * 255 / max(a) + 0.5), clipped to 0..255, uint8, where a
+   is the resampled image and max(a) its largest pixel (0 stays 0 everywhere).
+   Faint (ETL9G strokes reach only levels 11-15) and bold ink end up alike.
+
+Floating-point notes for replicators: steps 1-5 are integer or exact halves; in
+step 6 this module computes the coordinates p_k in float64 and the integrals in
+float32, so a float64 implementation (JavaScript) can differ by 1 grey level
+where a value falls on a rounding boundary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kanjinet.errors import KanjinetError
+
+VERSION = 1
+PAPER_FLOOR = 32
+INK_THRESHOLD = 80
+MIN_NEIGHBOURS = 3
+EDGE_ZONE_DIVISOR = 6
+EDGE_FRAGMENT_FRACTION = 0.25
+ETL9G_LEVEL_SCALE = 17  # 15 * 17 = 255
+BATCH = 256  # images processed together: bounds temporary memory (~30 MB at 128 x 127)
+
+#: The recipe as data, stored in metadata.json, checkpoints, ONNX metadata and the mapping file.
+NORMALIZATION: dict = {
+    "name": "kanjinet.normalize",
+    "version": VERSION,
+    "input": "ink high; uint8/int 0..255, float 0..1, bool; ETL9G levels x 17",
+    "paper_floor": PAPER_FLOOR,
+    "ink_threshold": INK_THRESHOLD,
+    "noise_removal": f"3x3 neighbourhood holds >= {MIN_NEIGHBOURS} mask pixels",
+    "edge_zone": f"extent // {EDGE_ZONE_DIVISOR}",
+    "edge_fragment_fraction": EDGE_FRAGMENT_FRACTION,
+    "crop": "ink bounding box, aspect kept, centred in a square",
+    "margin": "max(1, size // 16)",
+    "resample": "area (exact box filter)",
+    "contrast": "max -> 255, round half up",
+    "output": "uint8 size x size, 0 paper .. 255 ink",
+}
+
+
+def margin_for(size: int) -> int:
+    """The blank border (pixels) left around the character at an output size."""
+    return max(1, size // 16)
+
+
+def ink_from_levels(levels: np.ndarray) -> np.ndarray:
+    """ETL9G pixel levels 0..15 (ink high) -> uint8 0..255 ink high (x 17, exact)."""
+    levels = np.asarray(levels)
+    return (np.minimum(levels, 15).astype(np.uint8) * np.uint8(ETL9G_LEVEL_SCALE)).astype(np.uint8)
+
+
+def ink_from_picture(gray: np.ndarray) -> np.ndarray:
+    """A grayscale (H, W) or RGB(A) (H, W, C) picture -> float32 ink 0..1, paper 0.
+
+    Polarity is detected, not assumed: the paper is the median of the picture's
+    outer 1-pixel frame (a character rarely covers most of its border). Pixels
+    darker than a light paper are ink (dark on light), lighter than a dark paper
+    are ink (light on dark). Contrast is stretched so the strongest ink is 1.0.
+    """
+    picture = np.asarray(gray, dtype=np.float64)
+    if picture.ndim == 3 and picture.shape[2] in (3, 4):
+        picture = picture[:, :, :3].mean(axis=2)  # alpha ignored; plain channel mean
+    if picture.ndim != 2 or min(picture.shape) < 2:
+        raise KanjinetError(f"picture of shape {np.shape(gray)}: expected (H, W) or (H, W, 3|4)")
+    frame = np.concatenate([picture[0], picture[-1], picture[1:-1, 0], picture[1:-1, -1]])
+    paper = float(np.median(frame))
+    low, high = float(picture.min()), float(picture.max())
+    dark_on_light = paper - low >= high - paper
+    ink = paper - picture if dark_on_light else picture - paper
+    strongest = float(ink.max())
+    if strongest <= 0:
+        return np.zeros(picture.shape, dtype=np.float32)
+    return np.clip(ink / strongest, 0.0, 1.0).astype(np.float32)
+
+
+def to_uint8(ink: np.ndarray) -> np.ndarray:
+    """Step 1: any numeric ink-high array -> uint8 0..255 (see the module docstring)."""
+    ink = np.asarray(ink)
+    if ink.dtype == np.uint8:
+        return ink
+    if ink.dtype == np.bool_:
+        return ink.astype(np.uint8) * np.uint8(255)
+    if np.issubdtype(ink.dtype, np.integer):
+        return np.clip(ink, 0, 255).astype(np.uint8)
+    if np.issubdtype(ink.dtype, np.floating):
+        return np.floor(np.clip(ink, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    raise KanjinetError(f"ink array of dtype {ink.dtype}: expected integers, floats or bool")
+
+
+def remove_noise(mask: np.ndarray) -> np.ndarray:
+    """Step 3: keep mask pixels whose 3 x 3 neighbourhood holds >= MIN_NEIGHBOURS mask pixels."""
+    counts = mask.astype(np.uint8)
+    rows = counts.copy()  # separable 3 x 3 sum: horizontal then vertical, zero outside
+    rows[:, :, 1:] += counts[:, :, :-1]
+    rows[:, :, :-1] += counts[:, :, 1:]
+    total = rows.copy()
+    total[:, 1:, :] += rows[:, :-1, :]
+    total[:, :-1, :] += rows[:, 1:, :]
+    return mask & (total >= MIN_NEIGHBOURS)
+
+
+def find_extent(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4 on one axis: (first, last) inked line per image of an (N, D) profile.
+
+    Images without ink get (0, -1); the caller turns those into blank output.
+    """
+    n, extent = profile.shape
+    zone = extent // EDGE_ZONE_DIVISOR
+    inked = profile > 0
+    cumulative = np.cumsum(profile, axis=1, dtype=np.int64)
+    total = cumulative[:, -1]
+    allowed = total * EDGE_FRAGMENT_FRACTION
+    index = np.arange(extent)
+
+    # Leading zone: the last empty line g in 0..zone-1; ink before it is a fragment if small.
+    lead_empty = ~inked[:, :zone]
+    has_lead_gap = lead_empty.any(axis=1)
+    lead_gap = zone - 1 - np.argmax(lead_empty[:, ::-1], axis=1)
+    lead_ink = cumulative[np.arange(n), lead_gap]
+    start = np.where(has_lead_gap & (lead_ink <= allowed), lead_gap + 1, 0)
+
+    # Trailing zone, mirrored: the first empty line g in extent-zone..extent-1.
+    trail_empty = ~inked[:, extent - zone :]
+    has_trail_gap = trail_empty.any(axis=1)
+    trail_gap = extent - zone + np.argmax(trail_empty, axis=1)
+    trail_ink = total - cumulative[np.arange(n), trail_gap - 1]
+    stop = np.where(has_trail_gap & (trail_ink <= allowed), trail_gap - 1, extent - 1)
+
+    kept = inked & (index >= start[:, None]) & (index <= stop[:, None])
+    first = np.argmax(kept, axis=1)
+    last = extent - 1 - np.argmax(kept[:, ::-1], axis=1)
+    empty = ~kept.any(axis=1)
+    return np.where(empty, 0, first), np.where(empty, -1, last)
+
+
+def boundaries(first: np.ndarray, last: np.ndarray, side: np.ndarray, size: int) -> np.ndarray:
+    """Step 5-6 on one axis: the clipped source coordinates p_0..p_size, (N, size + 1) float64."""
+    margin = margin_for(size)
+    inner = size - 2 * margin
+    length = last - first + 1
+    origin = first - (side - length) / 2.0
+    scale = side / inner
+    steps = np.clip(np.arange(size + 1) - margin, 0, inner)
+    coords = origin[:, None] + steps[None, :] * scale[:, None]
+    return np.clip(coords, first[:, None], (last + 1)[:, None])
+
+
+def resample_axis1(values: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Step 6 along axis 1 of (N, D, K) float32: integrals between coords, (N, size, K).
+
+    I(q) = S[i] + (q - i) * values[i], S the running sum over lines, i = min(floor(q), D - 1).
+    """
+    n, extent, _ = values.shape
+    running = np.zeros((n, extent + 1, values.shape[2]), dtype=np.float32)
+    np.cumsum(values, axis=1, out=running[:, 1:])
+    line = np.minimum(np.floor(coords), extent - 1).astype(np.intp)
+    frac = (coords - line).astype(np.float32)[:, :, None]
+    image = np.arange(n)[:, None]
+    integral = running[image, line] + frac * values[image, line]
+    return np.diff(integral, axis=1)
+
+
+def find_box(mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Step 4: (top, bottom, left, right) per image, in two rounds.
+
+    Round 1 finds each axis' extent from the whole mask; round 2 recomputes each
+    axis' profile inside the other axis' round-1 band, so a fragment already cut
+    off on one axis (e.g. a top-edge fragment) no longer widens the other.
+    """
+    top, bottom = find_extent(mask.sum(axis=2, dtype=np.int32))
+    left, right = find_extent(mask.sum(axis=1, dtype=np.int32))
+    rows = np.arange(mask.shape[1])
+    cols = np.arange(mask.shape[2])
+    in_rows = (rows >= top[:, None]) & (rows <= bottom[:, None])
+    in_cols = (cols >= left[:, None]) & (cols <= right[:, None])
+    top2, bottom2 = find_extent(np.einsum("nhw,nw->nh", mask, in_cols, dtype=np.int32))
+    left2, right2 = find_extent(np.einsum("nhw,nh->nw", mask, in_rows, dtype=np.int32))
+    return top2, bottom2, left2, right2
+
+
+def normalize_batch(u: np.ndarray, size: int) -> np.ndarray:
+    """Steps 2-7 for a uint8 batch (N, H, W)."""
+    values = (u * (u >= PAPER_FLOOR)).astype(np.float32)
+    mask = remove_noise(u >= INK_THRESHOLD)
+    top, bottom, left, right = find_box(mask)
+    blank = bottom < top
+    side = np.maximum(bottom - top + 1, right - left + 1).astype(np.float64)
+    side[blank] = 1.0  # any positive side: blank images are zeroed below
+    scale = side / (size - 2 * margin_for(size))
+    rows = resample_axis1(values, boundaries(top, bottom, side, size))  # (N, size, W)
+    cols = resample_axis1(rows.transpose(0, 2, 1), boundaries(left, right, side, size))
+    mean = cols.transpose(0, 2, 1) / (scale * scale).astype(np.float32)[:, None, None]
+    return stretch_contrast(mean, blank)
+
+
+def stretch_contrast(mean: np.ndarray, blank: np.ndarray) -> np.ndarray:
+    """Step 7: the strongest pixel -> 255, round half up; blank images all 0."""
+    peak = mean.max(axis=(1, 2))
+    peak[blank | (peak <= 0)] = np.inf
+    out = np.floor(mean * (255.0 / peak).astype(np.float32)[:, None, None] + 0.5)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def normalize(ink: np.ndarray, size: int = 64) -> np.ndarray:
+    """Normalise ink-high image(s): (H, W) -> (size, size), (N, H, W) -> (N, size, size) uint8.
+
+    The recipe is in this module's docstring and `NORMALIZATION`. Vectorised over
+    the batch (processed BATCH images at a time to bound memory).
+    """
+    array = np.asarray(ink)
+    if array.ndim not in (2, 3) or min(array.shape[-2:]) < 1:
+        raise KanjinetError(f"ink array of shape {array.shape}: expected (H, W) or (N, H, W)")
+    if size < 8:
+        raise KanjinetError(f"output size {size}: must be at least 8")
+    batch = to_uint8(array[None] if array.ndim == 2 else array)
+    out = np.empty((batch.shape[0], size, size), dtype=np.uint8)
+    for start in range(0, batch.shape[0], BATCH):
+        out[start : start + BATCH] = normalize_batch(batch[start : start + BATCH], size)
+    return out[0] if array.ndim == 2 else out
