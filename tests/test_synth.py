@@ -1,0 +1,241 @@
+"""Synthetic ETL9G files: the real layout, headers, pictures, determinism, fonts, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kanjinet import etl9g, synth
+from kanjinet.classes import CLASS_JIS, NUM_CLASSES
+from kanjinet.cli import main
+from kanjinet.errors import KanjinetError
+from kanjinet.synth import SynthConfig, synthesize
+
+C, W = 24, 10  # the shared small_etl_dir fixture (tests/conftest.py)
+
+
+def file_bytes(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in etl9g.list_files(directory)}
+
+
+@pytest.fixture(scope="module")
+def small_records(small_etl_dir):
+    (path,) = etl9g.list_files(small_etl_dir)
+    return etl9g.read_records(path)
+
+
+# ------------------------------------------------------------------ layout math
+
+
+def test_file_sizes_like_the_real_database():
+    assert synth.file_sizes(4 * NUM_CLASSES) == [etl9g.RECORDS_PER_FILE]
+    assert synth.file_sizes(5 * NUM_CLASSES) == [12144, 3036]
+    assert synth.file_sizes(200 * NUM_CLASSES) == [12144] * 50
+    assert synth.file_sizes(24 * 10) == [240]
+    assert etl9g.RECORDS_PER_FILE * etl9g.RECORD_SIZE == 99_568_656
+
+
+def test_chunks_cover_every_record_once(tmp_path):
+    sizes = synth.file_sizes(7 * 5000)  # data sets straddle the files
+    chunks = synth.plan_chunks(tmp_path, sizes, 1000)
+    numbers = np.concatenate([np.arange(c.first, c.first + c.count) for c in chunks])
+    np.testing.assert_array_equal(numbers, np.arange(35000))
+    assert all(c.offset + c.count <= sizes[c.file_no - 1] for c in chunks)
+    assert {c.file_no for c in chunks} == {1, 2, 3}
+
+
+def test_sheets_like_the_real_database():
+    # A full data set spans 20 sheets of <= 152 characters; file k starts at sheet 80(k-1)+1.
+    for k in (1, 2, 50):
+        records = etl9g.empty_records(NUM_CLASSES)
+        synth.fill_headers(records, (k - 1) * etl9g.RECORDS_PER_FILE, NUM_CLASSES, seed=0)
+        assert records["sheet"][0] == 80 * (k - 1) + 1
+        assert records["sheet"][-1] == 80 * (k - 1) + 20
+        assert np.bincount(records["sheet"] - records["sheet"][0]).max() == 152
+        np.testing.assert_array_equal(records["jis"], CLASS_JIS)
+
+
+def test_headers_are_plausible(small_records):
+    r = small_records
+    assert r["reading"][0] == b"A       " and r["reading"][2] == b"U       "
+    assert all(x.decode("ascii").strip() for x in r["reading"])
+    np.testing.assert_array_equal(r["serial"], np.arange(1, C * W + 1))
+    assert set(np.unique(r["sex"])) <= {1, 2}
+    assert r["age"].min() >= 15 and r["age"].max() < 60
+    for field in ("gathering_date", "scanning_date"):
+        yy, mm = np.divmod(r[field].astype(int), 100)
+        assert (yy >= 81).all() and (yy <= 86).all() and (mm >= 1).all() and (mm <= 12).all()
+    assert (r["scanning_date"] >= r["gathering_date"]).all()
+    # Writer fields are constant within a data set.
+    per_writer = r["age"].reshape(W, C)
+    assert (per_writer == per_writer[:, :1]).all()
+
+
+def test_kanji_readings_are_ascii():
+    assert synth.reading_of(synth.class_table()[CLASS_JIS.index(0x4544)]) == b"K4544   "
+
+
+# ------------------------------------------------------------------ the small set
+
+
+def test_small_set_layout_and_labels(small_etl_dir, small_records):
+    assert [p.name for p in etl9g.list_files(small_etl_dir)] == ["ETL9G_01"]
+    assert (small_etl_dir / "ETL9G_01").stat().st_size == C * W * etl9g.RECORD_SIZE
+    labels = etl9g.class_indices(small_records).reshape(W, C)
+    np.testing.assert_array_equal(labels, np.tile(np.arange(C), (W, 1)))
+    writers = etl9g.writer_groups(1, np.arange(C * W), set_size=C)
+    np.testing.assert_array_equal(writers, np.repeat(np.arange(W), C))
+
+
+def test_small_set_json_and_info(small_etl_dir):
+    info = json.loads((small_etl_dir / "kanjinet-synth.json").read_text(encoding="utf-8"))
+    assert info["synthetic"] is True
+    assert (info["set_size"], info["classes"], info["writers"], info["seed"]) == (C, C, W, 0)
+    assert info["records"] == C * W and info["files"] == ["ETL9G_01"]
+    assert info["generator"].startswith("kanjinet ")
+    lines = (small_etl_dir / "ETL9INFO").read_text(encoding="ascii").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("etl9g_01\t(F,8199,8199,G-type)")
+    data = np.frombuffer((small_etl_dir / "ETL9G_01").read_bytes(), dtype=np.uint8)
+    assert f"{int(data.sum(dtype=np.uint64)) & 0xFFFF:04X} 16bit-checksum" in lines[0]
+
+
+def test_pictures_have_ink_high_on_a_zero_background(small_records):
+    images = etl9g.decode_images(small_records)
+    assert images.shape == (C * W, 127, 128) and images.max() <= 15
+    flat = images.reshape(len(images), -1)
+    # Paper is level 0 almost everywhere; every picture has strokes reaching 11..15.
+    assert (np.median(flat, axis=1) == 0).all()
+    assert ((flat == 0).mean(axis=1) > 0.7).all()
+    assert (flat.max(axis=1) >= 11).all()
+    # The character sits in the middle: far more ink there than in the outer border.
+    centre = images[:, 32:96, 32:96].mean()
+    border = np.concatenate([images[:, :8].ravel(), images[:, -8:].ravel()]).mean()
+    assert centre > 8 * border
+
+
+def test_writers_differ_and_samples_are_not_copies(small_records):
+    images = etl9g.decode_images(small_records).astype(np.int16).reshape(W, C, -1)
+    # Same class, different writers: never identical pictures.
+    for cls in range(C):
+        same_class = images[:, cls]
+        assert len({row.tobytes() for row in same_class}) == W
+    # Writers have their own style: mean ink of writers' sets differ.
+    ink = (images > 4).mean(axis=(1, 2))
+    assert ink.max() > 1.2 * ink.min()
+
+
+def coarse(image: np.ndarray) -> np.ndarray:
+    """8 x 8 block means: compares shapes, not exact stroke positions."""
+    return image[:120, :120].astype(float).reshape(15, 8, 15, 8).mean(axis=(1, 3)).ravel()
+
+
+@pytest.mark.parametrize(("char", "other"), [("田", "由"), ("木", "本")])
+def test_samples_show_their_character(char, other):
+    # Samples of a character resemble each other more than a similar-looking character.
+    style = synth.writer_style(0, 0)
+    rng = np.random.default_rng(1)
+    mine = [coarse(synth.render(char, "一", style, rng)) for _ in range(6)]
+    theirs = [coarse(synth.render(other, "一", style, rng)) for _ in range(6)]
+    same = np.mean([np.corrcoef(mine[0], x)[0, 1] for x in mine[1:]])
+    different = np.mean([np.corrcoef(mine[0], x)[0, 1] for x in theirs])
+    assert same > different + 0.1
+
+
+# ------------------------------------------------------------------ determinism
+
+
+def test_same_seed_same_bytes_any_worker_count(small_etl_dir, tmp_path):
+    synthesize(SynthConfig(out=tmp_path, writers=W, classes=C, seed=0, workers=2))
+    assert file_bytes(tmp_path) == file_bytes(small_etl_dir)
+
+
+def test_different_seed_different_bytes(small_etl_dir, tmp_path):
+    synthesize(SynthConfig(out=tmp_path, writers=W, classes=C, seed=1, workers=1))
+    ours, theirs = file_bytes(tmp_path)["ETL9G_01"], file_bytes(small_etl_dir)["ETL9G_01"]
+    assert len(ours) == len(theirs) and ours != theirs
+
+
+def test_data_sets_straddle_files(small_etl_dir, tmp_path, monkeypatch):
+    # Same rule as 3,036 x 5 writers, at a size that is fast: 100-record files.
+    monkeypatch.setattr(synth, "RECORDS_PER_FILE", 100)
+    files = synthesize(SynthConfig(out=tmp_path, writers=W, classes=C, seed=0, workers=1))
+    assert [p.name for p in files] == ["ETL9G_01", "ETL9G_02", "ETL9G_03"]
+    assert [p.stat().st_size // etl9g.RECORD_SIZE for p in files] == [100, 100, 40]
+    joined = b"".join(p.read_bytes() for p in files)
+    assert joined == (small_etl_dir / "ETL9G_01").read_bytes()
+    info = (tmp_path / "ETL9INFO").read_text(encoding="ascii").splitlines()
+    assert [line.split("\t")[0] for line in info] == ["etl9g_01", "etl9g_02", "etl9g_03"]
+
+
+def test_rerun_replaces_an_earlier_synthetic_set(tmp_path, monkeypatch):
+    monkeypatch.setattr(synth, "RECORDS_PER_FILE", 20)
+    synthesize(SynthConfig(out=tmp_path, writers=3, classes=10, workers=1))
+    assert len(etl9g.list_files(tmp_path)) == 2
+    synthesize(SynthConfig(out=tmp_path, writers=1, classes=10, workers=1))
+    assert [p.name for p in etl9g.list_files(tmp_path)] == ["ETL9G_01"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+# ------------------------------------------------------------------ errors, fonts, CLI
+
+
+def test_refuses_to_write_over_real_files(tmp_path):
+    (tmp_path / "ETL9G_01").write_bytes(b"")
+    with pytest.raises(KanjinetError, match="not written by kanjinet synth"):
+        synthesize(SynthConfig(out=tmp_path, writers=1, classes=2, workers=1))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"classes": 0}, "--classes 0"),
+        ({"classes": 3037}, "--classes 3037"),
+        ({"writers": 0}, "--writers 0"),
+        ({"seed": -1}, "--seed -1"),
+        ({"writers": 400, "classes": 3036}, "more than ETL9G_99"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(tmp_path, change, message):
+    with pytest.raises(KanjinetError, match=message):
+        synthesize(SynthConfig(out=tmp_path, **change))
+    assert not list(tmp_path.iterdir())
+
+
+def test_fonts_error_when_none_is_installed(tmp_path, monkeypatch):
+    monkeypatch.setattr(synth, "FONT_DIRS", (str(tmp_path / "no-fonts"),))
+    with pytest.raises(KanjinetError, match="--fonts: no installed font covers Japanese"):
+        synthesize(SynthConfig(out=tmp_path / "out", writers=1, classes=4, fonts=True))
+
+
+def test_fonts_real_run_when_one_is_installed(tmp_path):
+    fonts = synth.find_japanese_fonts()
+    if not fonts:
+        pytest.skip("no Japanese font installed (the error path is tested above)")
+    files = synthesize(SynthConfig(out=tmp_path, writers=2, classes=24, fonts=True, workers=1))
+    images = etl9g.decode_images(etl9g.read_records(files[0]))
+    assert (images.reshape(len(images), -1).max(axis=1) >= 11).all()
+    info = json.loads((tmp_path / "kanjinet-synth.json").read_text(encoding="utf-8"))
+    assert info["fonts"]
+
+
+def test_cli_writes_set_and_preview(tmp_path, capsys):
+    preview = tmp_path / "grid.png"
+    status = main(
+        ["synth", "--out", str(tmp_path / "set"), "--classes", "30", "--writers", "4",
+         "--workers", "1", "--preview", str(preview)]
+    )  # fmt: skip
+    assert status == 0
+    assert "120 synthetic records" in capsys.readouterr().out
+    assert len(etl9g.read_records(tmp_path / "set" / "ETL9G_01")) == 120
+    with Image.open(preview) as grid:
+        assert grid.size == (10 * synth.CELL[0], 10 * synth.CELL[1])
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path), "--classes", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["kanjinet synth: error: --classes 0: must be 1..3036"]
