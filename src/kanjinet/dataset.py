@@ -1,0 +1,328 @@
+"""The prepared dataset on disk: chunks, metadata, checksums; loading, verifying, splitting.
+
+A prepared directory holds, as the seed promised:
+
+    etl9g_dataset_chunk_NNN.npz   one per ETL9G file (NNN = the file number), uncompressed
+                                  arrays images, labels, writers, sheets, files, records
+    metadata.json                 counts, size, classes, writers, normalisation, version,
+                                  the SHA-256 of every chunk
+    character_mapping.json        class index -> JIS hex, Unicode hex, character
+    chunk_info.json               per chunk: its source file, record count, SHA-256;
+                                  rewritten after every finished chunk (resume state)
+
+Imports numpy only. Every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from kanjinet.classes import NUM_CLASSES, class_table
+from kanjinet.errors import KanjinetError
+
+METADATA = "metadata.json"
+MAPPING = "character_mapping.json"
+CHUNK_INFO = "chunk_info.json"
+CHUNK_RE = re.compile(r"^etl9g_dataset_chunk_(\d{3})\.npz$")
+FORMAT = "kanjinet-prepared"
+FORMAT_VERSION = 1
+
+#: The arrays of every chunk and their dtypes (the data contract in docs/ARCHITECTURE.md).
+ARRAY_DTYPES: dict[str, np.dtype] = {
+    "images": np.dtype(np.uint8),
+    "labels": np.dtype(np.int16),
+    "writers": np.dtype(np.int32),
+    "sheets": np.dtype(np.uint16),
+    "files": np.dtype(np.uint8),
+    "records": np.dtype(np.int32),
+}
+
+
+@dataclass
+class PreparedDataset:
+    images: np.ndarray  # (N, S, S) uint8, 0 paper .. 255 ink
+    labels: np.ndarray  # (N,) int16, index into classes.CLASS_JIS
+    writers: np.ndarray  # (N,) int32, data-set group (etl9g.writer_groups)
+    sheets: np.ndarray  # (N,) uint16, sheet number of the record
+    files: np.ndarray  # (N,) uint8, ETL9G file number
+    records: np.ndarray  # (N,) int32, record index within that file
+    metadata: dict[str, Any]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[-1])
+
+
+def chunk_name(file_no: int) -> str:
+    return f"etl9g_dataset_chunk_{file_no:03d}.npz"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while block := source.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temporary file, then rename), UTF-8, readable."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a missing or broken file is a one-line error naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KanjinetError(
+            f"{path}: missing (not a prepared dataset? run kanjinet prepare)"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise KanjinetError(f"{path}: not valid JSON ({error})") from None
+
+
+def check_arrays(arrays: dict[str, np.ndarray]) -> int:
+    """Raise ValueError unless `arrays` has every chunk array, right dtypes, one length."""
+    count = len(arrays["labels"])
+    for name, dtype in ARRAY_DTYPES.items():
+        array = arrays[name]
+        if array.dtype != dtype or len(array) != count:
+            raise ValueError(
+                f"chunk array {name}: {array.dtype}[{len(array)}], want {dtype}[{count}]"
+            )
+    if arrays["images"].ndim != 3 or arrays["images"].shape[1] != arrays["images"].shape[2]:
+        raise ValueError(f"chunk images must be (N, S, S), got {arrays['images'].shape}")
+    return count
+
+
+def save_chunk(directory: Path, file_no: int, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write one chunk atomically; returns its chunk_info entry (name, count, bytes, sha256)."""
+    count = check_arrays(arrays)
+    path = directory / chunk_name(file_no)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:  # a file object: np.savez must not append ".npz" to tmp
+        np.savez(out, **{name: arrays[name] for name in ARRAY_DTYPES})
+    checksum = file_sha256(tmp)
+    os.replace(tmp, path)
+    return {
+        "chunk": path.name,
+        "file_no": file_no,
+        "count": count,
+        "bytes": path.stat().st_size,
+        "sha256": checksum,
+    }
+
+
+def load_chunk(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of one chunk, checked for names, dtypes and lengths."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in ARRAY_DTYPES}
+        check_arrays(arrays)
+    except FileNotFoundError:
+        raise KanjinetError(f"{path}: missing chunk") from None
+    except (OSError, KeyError, ValueError) as error:
+        raise KanjinetError(f"{path}: unreadable chunk ({error})") from None
+    return arrays
+
+
+def character_mapping() -> dict[str, dict[str, Any]]:
+    """Class index (as a string key) -> {jis, unicode (hex), char}, for all 3,036 classes."""
+    return {
+        str(info.index): {
+            "jis": f"{info.jis:04X}",
+            "unicode": f"{info.unicode:04X}",
+            "char": info.char,
+        }
+        for info in class_table()
+    }
+
+
+def load_columns(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Only the named arrays of a chunk (npz members load lazily: images are not read)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in names}
+    except (OSError, KeyError, ValueError) as error:
+        raise KanjinetError(f"{path}: unreadable chunk ({error})") from None
+
+
+def write_metadata(directory: Path, entries: list[dict[str, Any]], fields: dict[str, Any]) -> dict:
+    """Write metadata.json and character_mapping.json for the finished chunks `entries`.
+
+    Counts come from the chunks themselves (labels, writers, sheets), so they are
+    right whichever chunks were redone and which were kept. `fields` adds the
+    producer's settings (size, normalisation, version, source).
+    """
+    columns = [
+        load_columns(directory / e["chunk"], ("labels", "writers", "sheets")) for e in entries
+    ]
+    labels = np.concatenate([c["labels"] for c in columns]) if columns else np.zeros(0, np.int16)
+    per_class = (
+        np.bincount(labels, minlength=NUM_CLASSES)[np.unique(labels)]
+        if len(labels)
+        else np.zeros(1)
+    )
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **fields,
+        "samples": int(len(labels)),
+        "classes": int(len(np.unique(labels))),
+        "num_classes": NUM_CLASSES,
+        "writers": int(len(np.unique(np.concatenate([c["writers"] for c in columns]))))
+        if columns
+        else 0,
+        "sheets": int(len(np.unique(np.concatenate([c["sheets"] for c in columns]))))
+        if columns
+        else 0,
+        "samples_per_class": {
+            "min": int(per_class.min()),
+            "median": float(np.median(per_class)),
+            "max": int(per_class.max()),
+        },
+        "chunks": entries,
+    }
+    write_json(directory / MAPPING, character_mapping())
+    write_json(directory / METADATA, metadata)
+    return metadata
+
+
+def chunk_entries(directory: Path) -> list[dict[str, Any]]:
+    """The chunk list of metadata.json, each with its recorded SHA-256 and count."""
+    metadata = read_json(directory / METADATA)
+    if metadata.get("format") != FORMAT:
+        raise KanjinetError(f"{directory / METADATA}: not a kanjinet prepared dataset")
+    return metadata["chunks"]
+
+
+def verify_checksums(directory: Path) -> list[str]:
+    """One line per problem: a chunk missing or not matching the SHA-256 in metadata.json."""
+    problems = []
+    for entry in chunk_entries(directory):
+        path = directory / entry["chunk"]
+        if not path.is_file():
+            problems.append(f"{path}: missing chunk")
+        elif file_sha256(path) != entry["sha256"]:
+            problems.append(f"{path}: checksum mismatch (corrupt or changed since prepare)")
+    return problems
+
+
+def verify_contents(directory: Path, dataset: PreparedDataset) -> list[str]:
+    """One line per way the loaded arrays disagree with metadata.json or the class table."""
+    meta = dataset.metadata
+    problems = []
+    if len(dataset) != meta["samples"]:
+        problems.append(
+            f"{directory / METADATA}: says {meta['samples']:,} samples, chunks hold {len(dataset):,}"
+        )
+    if len(dataset) and dataset.images.shape[1:] != (meta["size"], meta["size"]):
+        problems.append(
+            f"{directory / METADATA}: size {meta['size']}, images are {dataset.images.shape[1:]}"
+        )
+    if len(dataset) and (dataset.labels.min() < 0 or dataset.labels.max() >= NUM_CLASSES):
+        problems.append(f"{directory}: class index out of range 0..{NUM_CLASSES - 1}")
+    if len(np.unique(dataset.labels)) != meta["classes"]:
+        problems.append(
+            f"{directory / METADATA}: says {meta['classes']} classes, chunks hold {len(np.unique(dataset.labels))}"
+        )
+    if len(np.unique(dataset.writers)) != meta["writers"]:
+        problems.append(
+            f"{directory / METADATA}: says {meta['writers']} writers, chunks hold {len(np.unique(dataset.writers))}"
+        )
+    return problems
+
+
+def load_prepared(data_dir: str | os.PathLike, verify: bool = True) -> PreparedDataset:
+    """Load every chunk listed in metadata.json, concatenated in file order.
+
+    With `verify`, every chunk's SHA-256 is checked first and the arrays against
+    metadata.json and the class table after: any disagreement is a KanjinetError.
+    """
+    directory = Path(data_dir)
+    if not directory.is_dir():
+        raise KanjinetError(f"{directory}: no such directory (run kanjinet prepare first)")
+    entries = chunk_entries(directory)
+    metadata = read_json(directory / METADATA)
+    if verify and (problems := verify_checksums(directory)):
+        raise KanjinetError(
+            problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
+    chunks = [load_chunk(directory / entry["chunk"]) for entry in entries]
+    dataset = concatenate(chunks, metadata)
+    if verify and (problems := verify_contents(directory, dataset)):
+        raise KanjinetError(problems[0])
+    return dataset
+
+
+def concatenate(chunks: list[dict[str, np.ndarray]], metadata: dict[str, Any]) -> PreparedDataset:
+    """One PreparedDataset from chunk arrays (an empty list gives empty arrays)."""
+    size = int(metadata["size"])
+    arrays = {}
+    for name, dtype in ARRAY_DTYPES.items():
+        parts = [chunk[name] for chunk in chunks]
+        empty_shape = (0, size, size) if name == "images" else (0,)
+        arrays[name] = np.concatenate(parts) if parts else np.zeros(empty_shape, dtype=dtype)
+    return PreparedDataset(metadata=metadata, **arrays)
+
+
+def split_indices(
+    writers: np.ndarray,
+    mode: Literal["writer", "random"] = "writer",
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+) -> dict[str, np.ndarray]:
+    """Train/val/test sample indices (sorted int64 arrays that partition range(N)).
+
+    "writer": whole writers (data-set groups) go to one part, so the test set holds
+    only unseen writers; the writers are shuffled with `seed` and cut by `fractions`
+    (each part gets at least one writer when there are at least three).
+    "random": samples are shuffled and cut by `fractions`.
+    """
+    writers = np.asarray(writers)
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise KanjinetError(
+            f"split fractions {fractions}: need three non-negative numbers summing to 1"
+        )
+    rng = np.random.default_rng(seed)
+    if mode == "random":
+        order = rng.permutation(len(writers))
+        parts = cut(order, fractions)
+    elif mode == "writer":
+        groups = rng.permutation(np.unique(writers))
+        group_parts = cut(groups, fractions, at_least_one=len(groups) >= 3)
+        parts = [np.flatnonzero(np.isin(writers, part)) for part in group_parts]
+    else:
+        raise KanjinetError(f"split mode {mode!r}: expected 'writer' or 'random'")
+    return {
+        name: np.sort(part).astype(np.int64)
+        for name, part in zip(("train", "val", "test"), parts, strict=True)
+    }
+
+
+def cut(
+    items: np.ndarray, fractions: tuple[float, float, float], at_least_one: bool = False
+) -> list[np.ndarray]:
+    """Cut a shuffled array into three consecutive parts: val and test rounded, train the rest."""
+    total = len(items)
+    sizes = [int(round(total * f)) for f in fractions[1:]]
+    if at_least_one:
+        sizes = [max(1, s) if f > 0 else s for s, f in zip(sizes, fractions[1:], strict=True)]
+    n_val, n_test = sizes
+    n_train = max(0, total - n_val - n_test)
+    return [items[:n_train], items[n_train : n_train + n_val], items[n_train + n_val :]]
