@@ -1,0 +1,314 @@
+"""The browser demo: draw a character, recognised by the exported ONNX model in WebAssembly.
+
+`kanjinet serve` serves the page in `web/` on localhost with Python's http.server;
+`kanjinet web-build` writes the same files to a directory for any static host.
+Inference runs in the browser (onnxruntime-web, WASM backend): the server only
+hands out files, all of them local (onnxruntime-web comes from `npm ci`), so the
+page works offline. Imports onnx (to check the model), never torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from kanjinet.errors import KanjinetError
+from kanjinet.options import opt
+
+WEB_DIR = Path(__file__).with_name("web")
+PAGE_FILES = ("index.html", "app.js", "preprocess.js", "style.css")
+#: onnxruntime-web's WASM-only build: the loader script and the module + binary it fetches.
+ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+ORT_PACKAGE_DIST = Path("node_modules", "onnxruntime-web", "dist")
+#: Names of the model and mapping inside the site, so the page needs no query string.
+SITE_MODEL = "model.onnx"
+SITE_MAPPING = "mapping.json"
+SITE_CONFIG = "config.json"
+SITE_FORMAT = "kanjinet-web"
+# Browsers refuse WASM and module scripts served with the wrong type, so the
+# types are fixed here rather than left to the platform's mimetypes table.
+MIME_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".onnx": "application/octet-stream",
+    ".png": "image/png",
+}
+
+
+@dataclass
+class ServeConfig:
+    model: Path = opt(Path("kanji_etl9g_model.onnx"), help="exported ONNX model")
+    mapping: Path | None = opt(
+        None, help="class mapping JSON (default: the *_mapping.json beside the model)"
+    )
+    host: str = opt("127.0.0.1", help="address to bind; 0.0.0.0 exposes the page to the network")
+    port: int = opt(8000, help="port to listen on (0: any free port)")
+    ort_dir: Path | None = opt(
+        None,
+        help="directory with onnxruntime-web's dist files "
+        "(default: node_modules/onnxruntime-web/dist of the repository or the current directory)",
+    )
+
+
+@dataclass
+class WebBuildConfig:
+    model: Path = opt(Path("kanji_etl9g_model.onnx"), help="exported ONNX model")
+    mapping: Path | None = opt(
+        None, help="class mapping JSON (default: the *_mapping.json beside the model)"
+    )
+    out: Path = opt(Path("site"), help="output directory for the static page")
+    ort_dir: Path | None = opt(
+        None,
+        help="directory with onnxruntime-web's dist files "
+        "(default: node_modules/onnxruntime-web/dist of the repository or the current directory)",
+    )
+
+
+def default_mapping_path(model: Path) -> Path:
+    """`X_model.onnx` -> `X_mapping.json` beside it (the export stage's naming)."""
+    stem = model.stem.removesuffix("_model")
+    return model.with_name(f"{stem}_mapping.json")
+
+
+def find_ort_dist(ort_dir: Path | None) -> Path:
+    """The directory holding onnxruntime-web's WASM files; an error telling how to get them."""
+    repo_root = Path(__file__).resolve().parents[2]
+    candidates = (
+        [ort_dir] if ort_dir else [Path.cwd() / ORT_PACKAGE_DIST, repo_root / ORT_PACKAGE_DIST]
+    )
+    for directory in candidates:
+        if all((directory / name).is_file() for name in ORT_FILES):
+            return directory
+    where = candidates[0] if ort_dir else " or ".join(str(c) for c in candidates)
+    raise KanjinetError(
+        f"{where}: onnxruntime-web files ({', '.join(ORT_FILES)}) not found; "
+        "run `npm ci` in the kanjinet repository (or pass --ort-dir)"
+    )
+
+
+def _static_dim(dim) -> int | None:
+    return dim.dim_value if dim.HasField("dim_value") else None
+
+
+def describe_model(path: Path) -> dict:
+    """Input/output names and sizes of an ONNX classifier, or an error naming the file.
+
+    The output's last dimension is the class count a mapping must match; the
+    input must be (batch, 1, S, S), the layout every kanjinet export has.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not path.is_file():
+        raise KanjinetError(f"{path}: no such model file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as error:
+        raise KanjinetError(f"{path}: not an ONNX model ({error})") from None
+    graph = model.graph
+    if not graph.node or len(graph.output) != 1:
+        raise KanjinetError(f"{path}: not an ONNX classifier (expected one output of class scores)")
+    initializer_names = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializer_names]
+    in_dims = [_static_dim(d) for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
+    if len(inputs) != 1 or len(in_dims) != 4 or in_dims[1] != 1 or not in_dims[2]:
+        raise KanjinetError(
+            f"{path}: model input must be one (batch, 1, S, S) image tensor, got {in_dims}"
+        )
+    out_dims = [_static_dim(d) for d in graph.output[0].type.tensor_type.shape.dim]
+    if not out_dims or not out_dims[-1]:
+        raise KanjinetError(f"{path}: model output has no fixed class count ({out_dims})")
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    return {
+        "input_name": inputs[0].name,
+        "output_name": graph.output[0].name,
+        "input_size": [in_dims[2], in_dims[3]],
+        "num_classes": out_dims[-1],
+        "metadata": metadata,
+    }
+
+
+def load_mapping(path: Path, num_classes: int) -> dict:
+    """The export stage's mapping JSON, checked to name one character per model output."""
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KanjinetError(
+            f"{path}: no such mapping file (pass --mapping, or export writes it beside the model)"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KanjinetError(f"{path}: not a JSON mapping file ({error})") from None
+    chars = mapping.get("class_to_char") if isinstance(mapping, dict) else None
+    if not isinstance(chars, dict | list):
+        raise KanjinetError(f"{path}: not a kanjinet mapping file (no class_to_char)")
+    declared = mapping.get("num_classes", len(chars))
+    if declared != len(chars):
+        raise KanjinetError(
+            f"{path}: num_classes is {declared} but class_to_char has {len(chars)} entries"
+        )
+    if len(chars) != num_classes:
+        raise KanjinetError(
+            f"{path}: mapping has {len(chars)} classes but the model outputs {num_classes}; "
+            "use the mapping exported with this model"
+        )
+    return mapping
+
+
+def site_config(model_info: dict, mapping: dict) -> dict:
+    """What the page reads first (config.json): where the files are and the input layout."""
+    normalization = mapping.get("normalization")
+    if normalization is None and "normalization" in model_info["metadata"]:
+        normalization = json.loads(model_info["metadata"]["normalization"])
+    return {
+        "format": SITE_FORMAT,
+        "model": SITE_MODEL,
+        "mapping": SITE_MAPPING,
+        "ort_dir": "ort/",
+        "input_name": model_info["input_name"],
+        "output_name": model_info["output_name"],
+        "input_size": model_info["input_size"],
+        "num_classes": model_info["num_classes"],
+        "normalization": normalization,
+    }
+
+
+def site_files(model: Path, mapping: Path | None, ort_dir: Path | None) -> dict[str, Path | bytes]:
+    """Every file of the page: site path -> source file, or contents for generated ones.
+
+    Checks everything first (model is ONNX, mapping matches it, onnxruntime-web
+    is present), so a bad input is refused before anything is served or written.
+    """
+    model_info = describe_model(model)
+    mapping_path = mapping or default_mapping_path(model)
+    mapping_data = load_mapping(mapping_path, model_info["num_classes"])
+    ort_dist = find_ort_dist(ort_dir)
+    config = site_config(model_info, mapping_data)
+    files: dict[str, Path | bytes] = {name: WEB_DIR / name for name in PAGE_FILES}
+    files.update({f"ort/{name}": ort_dist / name for name in ORT_FILES})
+    files[SITE_MODEL] = model
+    files[SITE_MAPPING] = mapping_path
+    files[SITE_CONFIG] = json.dumps(config, ensure_ascii=False, indent=1).encode("utf-8")
+    return files
+
+
+def content_type(name: str) -> str:
+    return MIME_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def read_bytes(source: Path | bytes) -> bytes:
+    return source if isinstance(source, bytes) else source.read_bytes()
+
+
+class SiteHandler(BaseHTTPRequestHandler):
+    """Serves a fixed table of files (no directory listing, nothing outside the table)."""
+
+    server_version = "kanjinet"
+
+    def __init__(self, *args, files: dict[str, Path | bytes], **kwargs) -> None:
+        self.files = files
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.send_file(with_body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.send_file(with_body=False)
+
+    def send_file(self, with_body: bool) -> None:
+        name = self.path.split("?", 1)[0].split("#", 1)[0].lstrip("/") or "index.html"
+        source = self.files.get(name)
+        if source is None:
+            self.send_error(HTTPStatus.NOT_FOUND, f"{name}: not part of the kanjinet demo")
+            return
+        body = read_bytes(source)
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type(name))
+        self.send_header("Content-Length", str(len(body)))
+        # The model and page change between runs of `serve`; never serve a stale one.
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def log_request(self, code="-", size="-") -> None:
+        # Successful requests are routine; only failures are worth a line on stderr.
+        if isinstance(code, int | HTTPStatus) and int(code) >= 400:
+            super().log_request(code, size)
+
+
+def make_server(config: ServeConfig) -> ThreadingHTTPServer:
+    """A bound (not yet serving) server for the demo; port 0 picks a free port."""
+    files = site_files(config.model, config.mapping, config.ort_dir)
+    handler = functools.partial(SiteHandler, files=files)
+    try:
+        server = ThreadingHTTPServer((config.host, config.port), handler)
+    except OSError as error:
+        raise KanjinetError(f"{config.host}:{config.port}: cannot listen ({error})") from None
+    server.daemon_threads = True
+    return server
+
+
+def server_url(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/"
+
+
+def run_serve(config: ServeConfig) -> int:
+    server = make_server(config)
+    print(f"kanjinet serve: {server_url(server)}  (Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("kanjinet serve: stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
+def is_previous_build(directory: Path) -> bool:
+    """True if `directory` was written by web-build (safe to replace)."""
+    try:
+        config = json.loads((directory / SITE_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("format") == SITE_FORMAT
+
+
+def write_site(files: dict[str, Path | bytes], out: Path) -> None:
+    """Write the site into `out` whole: built beside it, then swapped in by rename."""
+    if out.exists() and any(out.iterdir()) and not is_previous_build(out):
+        raise KanjinetError(f"{out}: directory is not empty and not a kanjinet web-build output")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for name, source in files.items():
+        target = tmp / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(read_bytes(source))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def run_web_build(config: WebBuildConfig) -> int:
+    files = site_files(config.model, config.mapping, config.ort_dir)
+    write_site(files, config.out)
+    print(f"kanjinet web-build: wrote {len(files)} files to {config.out}")
+    print(
+        "serve it with any static host that sends .wasm as application/wasm, "
+        f"e.g. python -m http.server -d {config.out}"
+    )
+    return 0

@@ -1,0 +1,264 @@
+// kanjinet.normalize (Python) step by step in JavaScript, bit-exact.
+//
+// The recipe is in src/kanjinet/normalize.py's docstring; the step numbers below are
+// its steps. Python does the resampling sums in float32 (numpy), so every float32
+// operation here is rounded with Math.fround at the same place: a float32 +, -, * or /
+// computed in float64 and rounded once gives the same float32 as numpy does.
+// tests/test_preprocess_parity.py checks this file against Python on shared vectors.
+// Works in browsers and in node (an ES module with no DOM use).
+
+const PAPER_FLOOR = 32;
+const INK_THRESHOLD = 80;
+const MIN_NEIGHBOURS = 3;
+const EDGE_ZONE_DIVISOR = 6;
+const EDGE_FRAGMENT_FRACTION = 0.25;
+
+/** normalize.NORMALIZATION as implemented here; a model recorded with another recipe is flagged. */
+export const NORMALIZATION = Object.freeze({
+  name: "kanjinet.normalize",
+  version: 1,
+  input: "ink high; uint8/int 0..255, float 0..1, bool; ETL9G levels x 17",
+  paper_floor: PAPER_FLOOR,
+  ink_threshold: INK_THRESHOLD,
+  noise_removal: `3x3 neighbourhood holds >= ${MIN_NEIGHBOURS} mask pixels`,
+  edge_zone: `extent // ${EDGE_ZONE_DIVISOR}`,
+  edge_fragment_fraction: EDGE_FRAGMENT_FRACTION,
+  crop: "ink bounding box, aspect kept, centred in a square",
+  margin: "max(1, size // 16)",
+  resample: "area (exact box filter)",
+  contrast: "max -> 255, round half up",
+  output: "uint8 size x size, 0 paper .. 255 ink",
+});
+
+const f32 = Math.fround;
+
+/** The blank border (pixels) left around the character at an output size. */
+export function marginFor(size) {
+  return Math.max(1, Math.floor(size / 16));
+}
+
+/** True when a model's recorded normalisation is the one this file implements (or unrecorded). */
+export function isSupportedNormalization(recipe) {
+  if (!recipe) return true;
+  const keys = new Set([...Object.keys(recipe), ...Object.keys(NORMALIZATION)]);
+  return [...keys].every((key) => recipe[key] === NORMALIZATION[key]);
+}
+
+/** Step 1: ink-high pixels -> uint8 0..255. Uint8 as is, floats 0..1 as numpy rounds them. */
+export function toUint8(ink) {
+  if (ink instanceof Uint8Array || ink instanceof Uint8ClampedArray) return ink;
+  const out = new Uint8Array(ink.length);
+  // numpy keeps float32 arithmetic in float32 (clip * 255 + 0.5), float64 in float64.
+  const round = ink instanceof Float32Array ? (x) => f32(f32(x * 255) + 0.5) : (x) => x * 255 + 0.5;
+  for (let i = 0; i < ink.length; i++) {
+    const x = Math.min(Math.max(ink[i], 0), 1);
+    out[i] = Math.floor(round(x));
+  }
+  return out;
+}
+
+/** Ink from the writing pad (dark strokes on white): 255 - the RGB channel mean, uint8. */
+export function inkFromPad(rgba, width, height) {
+  const ink = new Uint8Array(width * height);
+  for (let i = 0; i < ink.length; i++) {
+    ink[i] = 255 - Math.round((rgba[4 * i] + rgba[4 * i + 1] + rgba[4 * i + 2]) / 3);
+  }
+  return ink;
+}
+
+/**
+ * normalize.ink_from_picture: an RGBA picture -> float32 ink 0..1, polarity detected.
+ * The paper is the median of the outer 1-pixel frame; alpha is ignored, as in Python.
+ */
+export function inkFromPicture(rgba, width, height) {
+  if (width < 2 || height < 2) throw new Error(`picture of ${width}x${height}: too small`);
+  const picture = new Float64Array(width * height);
+  let low = Infinity;
+  let high = -Infinity;
+  for (let i = 0; i < picture.length; i++) {
+    const v = (rgba[4 * i] + rgba[4 * i + 1] + rgba[4 * i + 2]) / 3;
+    picture[i] = v;
+    low = Math.min(low, v);
+    high = Math.max(high, v);
+  }
+  const paper = median(frameValues(picture, width, height));
+  const darkOnLight = paper - low >= high - paper;
+  const ink = new Float32Array(picture.length);
+  let strongest = -Infinity;
+  for (let i = 0; i < picture.length; i++) {
+    const v = darkOnLight ? paper - picture[i] : picture[i] - paper;
+    picture[i] = v;
+    strongest = Math.max(strongest, v);
+  }
+  if (strongest <= 0) return ink;
+  for (let i = 0; i < picture.length; i++) ink[i] = Math.min(Math.max(picture[i] / strongest, 0), 1);
+  return ink;
+}
+
+function frameValues(picture, width, height) {
+  const values = [];
+  for (let x = 0; x < width; x++) values.push(picture[x], picture[(height - 1) * width + x]);
+  for (let y = 1; y < height - 1; y++) values.push(picture[y * width], picture[y * width + width - 1]);
+  return values;
+}
+
+function median(values) {
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Step 3: the ink mask with isolated specks removed (3 x 3 neighbourhood count). */
+function inkMask(u, width, height) {
+  const mask = new Uint8Array(u.length);
+  for (let i = 0; i < u.length; i++) mask[i] = u[i] >= INK_THRESHOLD ? 1 : 0;
+  const kept = new Uint8Array(u.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (!mask[y * width + x]) continue;
+      let count = 0;
+      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1); yy++) {
+        for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) count += mask[yy * width + xx];
+      }
+      kept[y * width + x] = count >= MIN_NEIGHBOURS ? 1 : 0;
+    }
+  }
+  return kept;
+}
+
+/** Row and column profiles (kept mask pixels per line), counted inside a box only. */
+function profiles(mask, width, height, [top, bottom, left, right] = [0, height - 1, 0, width - 1]) {
+  const rows = new Int32Array(height);
+  const cols = new Int32Array(width);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const m = mask[y * width + x];
+      if (x >= left && x <= right) rows[y] += m;
+      if (y >= top && y <= bottom) cols[x] += m;
+    }
+  }
+  return [rows, cols];
+}
+
+/**
+ * Step 4: [top, bottom, left, right] in two rounds: round 2 counts each axis' profile
+ * inside the other axis' round-1 band, so a fragment cut off on one axis does not
+ * widen the other.
+ */
+export function findBox(mask, width, height) {
+  const [rows, cols] = profiles(mask, width, height);
+  const band = [...findExtent(rows), ...findExtent(cols)];
+  const [rows2, cols2] = profiles(mask, width, height, band);
+  return [...findExtent(rows2), ...findExtent(cols2)];
+}
+
+/** Step 4 on one axis: [first, last] inked line, dropping small edge fragments; [0, -1] if none. */
+export function findExtent(profile) {
+  const extent = profile.length;
+  const zone = Math.floor(extent / EDGE_ZONE_DIVISOR);
+  const cumulative = new Float64Array(extent);
+  let total = 0;
+  for (let i = 0; i < extent; i++) cumulative[i] = total += profile[i];
+  const allowed = total * EDGE_FRAGMENT_FRACTION;
+  let start = 0;
+  for (let g = zone - 1; g >= 0; g--) {
+    if (profile[g] === 0) {
+      if (cumulative[g] <= allowed) start = g + 1;
+      break;
+    }
+  }
+  let stop = extent - 1;
+  for (let g = extent - zone; g < extent; g++) {
+    if (profile[g] === 0) {
+      if (total - cumulative[g - 1] <= allowed) stop = g - 1;
+      break;
+    }
+  }
+  let first = -1;
+  let last = -1;
+  for (let i = start; i <= stop; i++) {
+    if (profile[i] > 0) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  }
+  return first < 0 ? [0, -1] : [first, last];
+}
+
+/** Steps 5-6 on one axis: source coordinates p_0..p_size (float64), clipped to the box. */
+function boundaries(first, last, side, size) {
+  const margin = marginFor(size);
+  const inner = size - 2 * margin;
+  const origin = first - (side - (last - first + 1)) / 2;
+  const scale = side / inner;
+  const coords = new Float64Array(size + 1);
+  for (let k = 0; k <= size; k++) {
+    const step = Math.min(Math.max(k - margin, 0), inner);
+    coords[k] = Math.min(Math.max(origin + step * scale, first), last + 1);
+  }
+  return coords;
+}
+
+/**
+ * Step 6 along one axis, in float32 like numpy: `lines` lines of `count` values each,
+ * value (line, k) at values[line * lineStride + k * kStride]. Returns (size, count).
+ */
+function resampleAxis(values, lines, count, lineStride, kStride, coords) {
+  const size = coords.length - 1;
+  const line = Int32Array.from(coords, (q) => Math.min(Math.floor(q), lines - 1));
+  const frac = Float32Array.from(coords, (q, k) => q - line[k]);
+  const running = new Float32Array(lines + 1);
+  const integral = new Float32Array(size + 1);
+  const out = new Float32Array(size * count);
+  for (let k = 0; k < count; k++) {
+    const base = k * kStride;
+    for (let i = 0; i < lines; i++) running[i + 1] = running[i] + values[base + i * lineStride];
+    for (let j = 0; j <= size; j++) {
+      integral[j] = running[line[j]] + f32(frac[j] * values[base + line[j] * lineStride]);
+    }
+    for (let j = 0; j < size; j++) out[j * count + k] = integral[j + 1] - integral[j];
+  }
+  return out;
+}
+
+/** Step 7: the strongest pixel -> 255, round half up, in float32 like numpy. */
+function stretchContrast(mean) {
+  let peak = 0;
+  for (const v of mean) peak = Math.max(peak, v);
+  const out = new Uint8Array(mean.length);
+  if (peak <= 0) return out;
+  const factor = f32(255 / peak);
+  for (let i = 0; i < mean.length; i++) {
+    out[i] = Math.min(255, Math.max(0, Math.floor(f32(f32(mean[i] * factor) + 0.5))));
+  }
+  return out;
+}
+
+/**
+ * normalize.normalize for one image: ink-high pixels (row-major, width x height;
+ * Uint8Array 0..255 or Float32Array 0..1) -> Uint8Array size x size, 0 paper .. 255 ink.
+ */
+export function normalizeInk(ink, width, height, size = 64) {
+  if (ink.length !== width * height) throw new Error(`ink has ${ink.length} pixels, not ${width}x${height}`);
+  if (size < 8) throw new Error(`output size ${size}: must be at least 8`);
+  const u = toUint8(ink);
+  const values = Float32Array.from(u, (v) => (v >= PAPER_FLOOR ? v : 0)); // step 2
+  const [top, bottom, left, right] = findBox(inkMask(u, width, height), width, height);
+  if (bottom < top) return new Uint8Array(size * size); // no ink: paper
+  const side = Math.max(bottom - top + 1, right - left + 1);
+  const scale = side / (size - 2 * marginFor(size));
+  // Rows first: (height, width) -> (size, width); then columns: -> (size cols, size rows).
+  const rows = resampleAxis(values, height, width, width, 1, boundaries(top, bottom, side, size));
+  const cols = resampleAxis(rows, width, size, 1, width, boundaries(left, right, side, size));
+  const area = f32(scale * scale);
+  const mean = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) mean[y * size + x] = cols[x * size + y] / area;
+  }
+  return stretchContrast(mean);
+}
+
+/** The model's input tensor data: float32 (1, 1, size, size) = uint8 / 255, ink = 1. */
+export function modelInput(normalized) {
+  return Float32Array.from(normalized, (v) => v / 255);
+}

@@ -1,0 +1,233 @@
+"""The browser's preprocessing (web/preprocess.js) agrees with kanjinet.normalize, bit for bit.
+
+Shared vectors in tests/data/normalize_vectors.json: inputs and the outputs Python
+gives. Rewrite them after a deliberate change to normalize.py with
+
+    .venv/bin/python tests/test_preprocess_parity.py
+
+The JavaScript side runs under node's built-in test runner (tests/js/preprocess.test.mjs),
+started from here so that `pytest` covers it; skipped where node is absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from kanjinet.normalize import NORMALIZATION, ink_from_levels, ink_from_picture, normalize
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT / "tests" / "data" / "normalize_vectors.json"
+NODE_TEST = ROOT / "tests" / "js" / "preprocess.test.mjs"
+NODE = shutil.which("node")
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+def encode(array: np.ndarray) -> str:
+    """Raw little-endian bytes, zlib-compressed, base64: exact and small (mostly paper)."""
+    raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    return base64.b64encode(zlib.compress(raw, 9)).decode()
+
+
+def decode(text: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    raw = zlib.decompress(base64.b64decode(text))
+    return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+
+
+def python_output(kind: str, pixels: np.ndarray, size: int) -> np.ndarray:
+    """What the Python side gives for one vector: `kind` says how the input is read."""
+    if kind == "picture":  # an uploaded picture: polarity detection, then normalize
+        return normalize(ink_from_picture(pixels), size)
+    if kind == "pad":  # the writing pad: dark strokes on white, RGBA
+        return normalize(255 - np.round(pixels[:, :, :3].mean(axis=2)).astype(np.uint8), size)
+    return normalize(pixels, size)  # "ink": ink-high uint8 or float32 as is
+
+
+def vector(name: str, kind: str, pixels: np.ndarray, size: int) -> dict:
+    height, width = pixels.shape[:2]
+    return {
+        "name": name,
+        "kind": kind,
+        "dtype": pixels.dtype.name,
+        "width": width,
+        "height": height,
+        "channels": pixels.shape[2] if pixels.ndim == 3 else 1,
+        "size": size,
+        "input": encode(pixels),
+        "expected": encode(python_output(kind, pixels, size)),
+    }
+
+
+def etl9g_like(count: int, seed: int) -> list[np.ndarray]:
+    """Records drawn by the project's synthesizer (levels 0..15) as uint8 ink 0..255."""
+    from kanjinet.classes import class_table
+    from kanjinet.synth import render, writer_style
+
+    rng = np.random.default_rng(seed)
+    table = class_table()
+    chars = [table[int(i)].char for i in rng.integers(0, 300, count + 1)]
+    return [
+        ink_from_levels(render(chars[i], chars[i + 1], writer_style(seed, i), rng))
+        for i in range(count)
+    ]
+
+
+def pad_drawing(char: str, side: int, width: int) -> np.ndarray:
+    """KanjiVG strokes drawn like the browser pad: black antialiased-ish lines on white, RGBA."""
+    from kanjinet.strokes import VIEWBOX, load_strokes
+
+    image = Image.new("RGBA", (side * 2, side * 2), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    scale = side * 2 * 0.8 / VIEWBOX
+    for stroke in load_strokes(char):
+        points = [tuple(p * scale + side * 0.2) for p in stroke]
+        draw.line(points, fill=(0, 0, 0, 255), width=width * 2, joint="curve")
+    return np.asarray(image.resize((side, side), Image.Resampling.BOX))
+
+
+def shapes(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """Hand-made ink images that reach each branch of the recipe."""
+    blank = np.zeros((40, 50), np.uint8)
+    wide = np.zeros((60, 90), np.uint8)
+    wide[28:33, 5:85] = 200  # a long horizontal bar: aspect kept, centred vertically
+    tall = np.zeros((90, 40), np.uint8)
+    tall[5:85, 18:21] = 255
+    fragment = np.zeros((120, 120), np.uint8)
+    fragment[30:90, 40:80] = 180
+    fragment[2:40, 0:4] = 230  # a frame mark in the left edge zone: dropped
+    fragment[116:119, 50:70] = 120  # a fragment in the bottom zone: dropped
+    specks = np.zeros((64, 64), np.uint8)
+    specks[20:44, 30:34] = 255
+    specks[rng.integers(0, 64, 40), rng.integers(0, 64, 40)] = 255  # isolated: removed
+    small = np.zeros((20, 30), np.uint8)
+    small[4:16, 6:24] = rng.integers(0, 256, (12, 18))  # enlarged (s < 1)
+    faint = (rng.random((50, 70)) * 60).astype(np.uint8)  # below the ink threshold: blank
+    faint[10:40, 30:36] += 100
+    big_edge = np.zeros((100, 100), np.uint8)
+    big_edge[0:30, 0:100] = 255  # much ink beyond a gap in the edge zone: kept
+    big_edge[60:90, 40:60] = 255
+    big_edge[12, :] = 0
+    return [
+        ("blank", blank),
+        ("wide bar", wide),
+        ("tall bar", tall),
+        ("edge fragments dropped", fragment),
+        ("isolated specks", specks),
+        ("small, enlarged", small),
+        ("faint noise + stroke", faint),
+        ("edge ink kept", big_edge),
+        ("random uint8", rng.integers(0, 256, (33, 47), dtype=np.uint8)),
+        ("random float32", rng.random((45, 31), dtype=np.float32)),
+    ]
+
+
+def pictures(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """Uploads: RGB(A) pictures of either polarity, with colour and uneven paper."""
+    ink = etl9g_like(2, seed=7)
+    paper = rng.integers(200, 240, ink[0].shape + (3,))
+    dark_on_light = np.clip(paper - ink[0][:, :, None] * 0.8, 0, 255).astype(np.uint8)
+    dark_on_light[:, :, 2] = np.clip(dark_on_light[:, :, 2].astype(int) + 10, 0, 255)  # blue ink
+    light_on_dark = np.dstack([ink[1], ink[1], ink[1], np.full_like(ink[1], 255)])
+    gray_scan = (255 - ink[0] * 0.7).astype(np.uint8)  # a grayscale scan, as PIL mode "L" gives
+    return [
+        ("dark on light RGB", dark_on_light),
+        ("light on dark RGBA", light_on_dark),
+        ("grayscale scan", gray_scan),
+    ]
+
+
+def build_vectors(seed: int = 0) -> dict:
+    """Every shared vector, deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    cases = [vector(name, "ink", pixels, 64) for name, pixels in shapes(rng)]
+    for i, ink in enumerate(etl9g_like(6, seed)):
+        cases.append(vector(f"synthetic ETL9G record {i}", "ink", ink, (64, 32, 48, 64, 96, 64)[i]))
+    cases += [vector(name, "picture", pixels, 64) for name, pixels in pictures(rng)]
+    cases.append(vector("pad: 田", "pad", pad_drawing("田", 256, 9), 64))
+    cases.append(vector("pad: 永", "pad", pad_drawing("永", 200, 7), 32))
+    return {"normalization": NORMALIZATION, "seed": seed, "cases": cases}
+
+
+def write_vectors(path: Path, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(build_vectors(seed), ensure_ascii=False, indent=1) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_shared_vectors_match_python_today():
+    """The committed vectors are what normalize.py gives now (else: rewrite them)."""
+    data = json.loads(VECTORS.read_text(encoding="utf-8"))
+    assert data["normalization"] == NORMALIZATION, "normalize.py changed: rewrite the vectors"
+    kinds = set()
+    for case in data["cases"]:
+        channels = () if case["channels"] == 1 else (case["channels"],)
+        pixels = decode(case["input"], case["dtype"], (case["height"], case["width"], *channels))
+        expected = decode(case["expected"], "uint8", (case["size"], case["size"]))
+        got = python_output(case["kind"], pixels, case["size"])
+        assert np.array_equal(got, expected), case["name"]
+        kinds.add(case["kind"])
+    assert kinds == {"ink", "picture", "pad"}
+    assert len(data["cases"]) >= 20
+
+
+def run_node(vectors: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NODE, "--test", str(NODE_TEST)],
+        env={**os.environ, "KANJINET_VECTORS": str(vectors)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
+def test_javascript_matches_shared_vectors():
+    result = run_node(VECTORS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# fail 0" in result.stdout
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
+def test_javascript_matches_fresh_vectors(tmp_path):
+    """Not only the committed file: new random inputs agree too."""
+    fresh = tmp_path / "vectors.json"
+    write_vectors(fresh, seed=12345)
+    result = run_node(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
+def test_node_test_detects_a_difference(tmp_path):
+    """The JS check is real: one changed expected pixel makes it fail."""
+    data = json.loads(VECTORS.read_text(encoding="utf-8"))
+    case = next(c for c in data["cases"] if c["name"].startswith("synthetic ETL9G"))
+    expected = decode(case["expected"], "uint8", (case["size"], case["size"])).copy()
+    expected[case["size"] // 2, case["size"] // 2] ^= 1
+    case["expected"] = encode(expected)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    result = run_node(broken)
+    assert result.returncode != 0
+    assert case["name"] in result.stdout
+
+
+if __name__ == "__main__":
+    write_vectors(VECTORS)
+    print(f"wrote {VECTORS}", file=sys.stderr)

@@ -1,0 +1,281 @@
+"""`kanjinet serve` / `web-build`: model and mapping checks, the files served and their types.
+
+Uses a tiny ONNX classifier built with onnx.helper (no torch) and a stand-in
+onnxruntime-web directory; the real browser run is in test_web_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from kanjinet.cli import main
+from kanjinet.errors import KanjinetError
+from kanjinet.serve import (
+    ORT_FILES,
+    ServeConfig,
+    WebBuildConfig,
+    default_mapping_path,
+    describe_model,
+    find_ort_dist,
+    make_server,
+    run_web_build,
+    server_url,
+)
+
+CLASSES = 6
+SIZE = 16
+
+
+def write_classifier(path: Path, classes: int = CLASSES, size: int = SIZE) -> Path:
+    """input (batch, 1, size, size) -> Flatten -> Gemm -> logits (batch, classes), like an export."""
+    weight = np.random.default_rng(0).normal(size=(classes, size * size)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["input"], ["flat"]),
+            helper.make_node("Gemm", ["flat", "weight"], ["logits"], transB=1),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        [numpy_helper.from_array(weight, "weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    model.metadata_props.add(key="normalization", value=json.dumps({"name": "kanjinet.normalize"}))
+    onnx.save(model, path)
+    return path
+
+
+def write_mapping(path: Path, classes: int = CLASSES) -> Path:
+    chars = "田中山川日月木水火土"[:classes]
+    mapping = {
+        "num_classes": classes,
+        "class_to_char": {str(i): c for i, c in enumerate(chars)},
+        "input": {"name": "input", "shape": [1, 1, SIZE, SIZE]},
+    }
+    path.write_text(json.dumps(mapping, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path) -> Path:
+    """kanji_etl9g_model.onnx + kanji_etl9g_mapping.json as export writes them, plus ort files."""
+    write_classifier(tmp_path / "kanji_etl9g_model.onnx")
+    write_mapping(tmp_path / "kanji_etl9g_mapping.json")
+    ort = tmp_path / "ort"
+    ort.mkdir()
+    for name in ORT_FILES:
+        (ort / name).write_bytes(b"\0asm" if name.endswith(".wasm") else b"// " + name.encode())
+    return tmp_path
+
+
+def serve_config(model_dir: Path, **changes) -> ServeConfig:
+    values = {
+        "model": model_dir / "kanji_etl9g_model.onnx",
+        "port": 0,
+        "ort_dir": model_dir / "ort",
+        **changes,
+    }
+    return ServeConfig(**values)
+
+
+@pytest.fixture
+def served(model_dir):
+    """A running server on a free port: yields its URL."""
+    server = make_server(serve_config(model_dir))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server_url(server)
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def fetch(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read()
+
+
+def test_describe_model_reads_names_and_sizes(model_dir):
+    info = describe_model(model_dir / "kanji_etl9g_model.onnx")
+    assert info["input_name"] == "input"
+    assert info["output_name"] == "logits"
+    assert info["input_size"] == [SIZE, SIZE]
+    assert info["num_classes"] == CLASSES
+
+
+def test_default_mapping_is_the_exported_name_beside_the_model():
+    model = Path("out", "kanji_etl9g_model.onnx")
+    assert default_mapping_path(model) == Path("out", "kanji_etl9g_mapping.json")
+    assert default_mapping_path(Path("m.onnx")) == Path("m_mapping.json")
+
+
+def test_serves_page_model_and_wasm_with_their_types(served, model_dir):
+    status, kind, body = fetch(served)
+    assert status == 200 and kind.startswith("text/html")
+    assert b'src="ort/ort.wasm.min.js"' in body
+    expected = {
+        "app.js": "text/javascript",
+        "preprocess.js": "text/javascript",
+        "style.css": "text/css",
+        "ort/ort.wasm.min.js": "text/javascript",
+        "ort/ort-wasm-simd-threaded.mjs": "text/javascript",
+        "ort/ort-wasm-simd-threaded.wasm": "application/wasm",
+        "model.onnx": "application/octet-stream",
+        "mapping.json": "application/json",
+    }
+    for name, mime in expected.items():
+        status, kind, _ = fetch(served + name)
+        assert status == 200, name
+        assert kind.split(";")[0] == mime, name
+    _, _, model = fetch(served + "model.onnx")
+    assert model == (model_dir / "kanji_etl9g_model.onnx").read_bytes()
+
+
+def test_config_tells_the_page_the_model_layout(served):
+    _, _, body = fetch(served + "config.json?x=1")
+    config = json.loads(body)
+    assert config["input_name"] == "input"
+    assert config["output_name"] == "logits"
+    assert config["input_size"] == [SIZE, SIZE]
+    assert config["num_classes"] == CLASSES
+    # From the ONNX metadata when the mapping does not carry it.
+    assert config["normalization"] == {"name": "kanjinet.normalize"}
+
+
+def test_serves_nothing_outside_the_page(served):
+    for path in ("../pyproject.toml", "serve.py", "ort/", "web/index.html", "%2e%2e/etc/passwd"):
+        status, _, _ = fetch(served + path)
+        assert status == 404, path
+
+
+def test_refuses_a_file_that_is_not_onnx(model_dir, capsys):
+    bad = model_dir / "kanji_etl9g_model.onnx"
+    bad.write_text("this is not a model\n")
+    status = main(["serve", "--model", str(bad), "--ort-dir", str(model_dir / "ort")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1
+    assert f"{bad}: not an ONNX model" in err
+
+
+def test_refuses_a_mapping_with_another_class_count(model_dir, capsys):
+    other = write_mapping(model_dir / "other_mapping.json", classes=4)
+    status = main(
+        [
+            "serve",
+            "--model",
+            str(model_dir / "kanji_etl9g_model.onnx"),
+            "--mapping",
+            str(other),
+            "--ort-dir",
+            str(model_dir / "ort"),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1
+    assert f"{other}: mapping has 4 classes but the model outputs {CLASSES}" in err
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        ("{not json", "not a JSON mapping file"),
+        ('{"labels": []}', "no class_to_char"),
+        ('{"num_classes": 7, "class_to_char": ["a", "b", "c", "d", "e", "f"]}', "num_classes is 7"),
+    ],
+)
+def test_refuses_broken_mappings(model_dir, contents, message):
+    mapping = model_dir / "kanji_etl9g_mapping.json"
+    mapping.write_text(contents, encoding="utf-8")
+    with pytest.raises(KanjinetError, match=message) as caught:
+        make_server(serve_config(model_dir))
+    assert str(caught.value).startswith(str(mapping))
+
+
+def test_refuses_a_model_without_class_scores(model_dir):
+    path = model_dir / "kanji_etl9g_model.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["out"])],
+        "image-to-image",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    onnx.save(helper.make_model(graph), path)
+    with pytest.raises(KanjinetError, match="must be one \\(batch, 1, S, S\\) image tensor"):
+        make_server(serve_config(model_dir))
+
+
+def test_missing_onnxruntime_web_says_run_npm_ci(model_dir, tmp_path, monkeypatch):
+    with pytest.raises(KanjinetError, match="run `npm ci`"):
+        find_ort_dist(tmp_path / "nowhere")
+    monkeypatch.chdir(model_dir)
+    dist = model_dir / "node_modules" / "onnxruntime-web" / "dist"
+    dist.mkdir(parents=True)
+    for name in ORT_FILES:
+        (dist / name).write_bytes(b"x")
+    assert find_ort_dist(None) == Path.cwd() / "node_modules" / "onnxruntime-web" / "dist"
+
+
+def test_web_build_writes_the_served_files(model_dir, served, tmp_path):
+    out = tmp_path / "site"
+    config = WebBuildConfig(
+        model=model_dir / "kanji_etl9g_model.onnx", out=out, ort_dir=model_dir / "ort"
+    )
+    assert run_web_build(config) == 0
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert "index.html" in names and "ort/ort-wasm-simd-threaded.wasm" in names
+    for name in names:
+        assert (out / name).read_bytes() == fetch(served + name)[2], name
+    # Building again replaces the previous build; a foreign directory is refused.
+    (out / "index.html").write_text("old")
+    assert run_web_build(config) == 0
+    assert (out / "index.html").read_bytes() != b"old"
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(KanjinetError, match="not empty and not a kanjinet web-build output"):
+        run_web_build(WebBuildConfig(model=config.model, out=foreign, ort_dir=config.ort_dir))
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_serve_command_prints_its_url_and_serves(model_dir):
+    """The real command in a subprocess, as a user runs it: bound to 127.0.0.1, URL printed."""
+    command = [sys.executable, "-m", "kanjinet", "serve", "--port", "0"]
+    command += ["--model", str(model_dir / "kanji_etl9g_model.onnx")]
+    command += ["--ort-dir", str(model_dir / "ort")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("kanjinet serve: http://127.0.0.1:"), line
+        url = line.split()[2]
+        status, kind, _ = fetch(url)
+        assert status == 200 and kind.startswith("text/html")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_cli_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--model", "--mapping", "--port", "--host", "--ort-dir"):
+        assert flag in text
+    with pytest.raises(SystemExit):
+        main(["web-build", "--help"])
+    assert "--out" in capsys.readouterr().out
