@@ -39,20 +39,30 @@ def test_file_sizes_like_the_real_database():
     assert etl9g.RECORDS_PER_FILE * etl9g.RECORD_SIZE == 99_568_656
 
 
-def test_chunks_cover_every_record_once(tmp_path):
-    sizes = synth.file_sizes(7 * 5000)  # data sets straddle the files
-    chunks = synth.plan_chunks(tmp_path, sizes, 1000)
-    numbers = np.concatenate([np.arange(c.first, c.first + c.count) for c in chunks])
-    np.testing.assert_array_equal(numbers, np.arange(35000))
-    assert all(c.offset + c.count <= sizes[c.file_no - 1] for c in chunks)
-    assert {c.file_no for c in chunks} == {1, 2, 3}
+@pytest.mark.parametrize(
+    ("classes", "writers", "workers"), [(5000, 7, 2), (24, 10, 1), (3036, 3, 8)]
+)
+def test_tasks_cover_every_record_once(classes, writers, workers):
+    tasks = synth.plan_tasks(classes, writers, workers)
+    numbers = np.sort(np.concatenate([t.numbers(classes) for t in tasks]))
+    np.testing.assert_array_equal(numbers, np.arange(classes * writers))
+    assert len(tasks) >= min(workers, classes * writers // 32)
+
+
+def test_runs_split_where_files_end():
+    # Writer 4's data set of 3,036 starts file 2; writer 3's ends file 1 exactly.
+    assert synth.file_spans(3 * 3036, 3036) == [(1, 9108, 0, 3036)]
+    assert synth.file_spans(4 * 3036, 100) == [(2, 0, 0, 100)]
+    # With 5,000 classes a data set straddles: 12,144 - 10,000 = 2,144 records in file 1.
+    assert synth.file_spans(2 * 5000, 5000) == [(1, 10000, 0, 2144), (2, 0, 2144, 2856)]
 
 
 def test_sheets_like_the_real_database():
     # A full data set spans 20 sheets of <= 152 characters; file k starts at sheet 80(k-1)+1.
     for k in (1, 2, 50):
         records = etl9g.empty_records(NUM_CLASSES)
-        synth.fill_headers(records, (k - 1) * etl9g.RECORDS_PER_FILE, NUM_CLASSES, seed=0)
+        first = (k - 1) * etl9g.RECORDS_PER_FILE
+        synth.fill_headers(records, first + np.arange(NUM_CLASSES), NUM_CLASSES, seed=0)
         assert records["sheet"][0] == 80 * (k - 1) + 1
         assert records["sheet"][-1] == 80 * (k - 1) + 20
         assert np.bincount(records["sheet"] - records["sheet"][0]).max() == 152

@@ -27,6 +27,9 @@ CURVE_SAMPLES = 8
 _PATH_RE = re.compile(r'<path\b[^>]*?\sd="([^"]*)"', re.DOTALL)
 _TOKEN_RE = re.compile(r"[MmLlHhVvCcSsQqTtAaZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # Numbers each command consumes per repetition.
+_T = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)[1:]
+# Cubic Bezier basis at the sample positions: (samples, 4 control points).
+_BERNSTEIN = np.stack([(1 - _T) ** 3, 3 * (1 - _T) ** 2 * _T, 3 * (1 - _T) * _T**2, _T**3], axis=1)
 _ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
 
 
@@ -104,14 +107,14 @@ def parse_path(d: str) -> np.ndarray:
             command = "L" if command == "M" else "l"  # extra pairs after M are line-tos
         if arity == 0 and index < len(tokens) and not tokens[index].isalpha():
             raise ValueError(f"numbers after {command}")
-    return np.asarray(pen.points, dtype=np.float32)
+    return pen.polyline()
 
 
 class _Pen:
     """Walks an SVG path, recording sampled points; keeps the state smooth curves need."""
 
     def __init__(self) -> None:
-        self.points: list[tuple[float, float]] = []
+        self.points: list = []  # (x, y) points and (start, c1, c2, end) cubic curves
         self.x = self.y = 0.0
         self.start = (0.0, 0.0)
         self.last_control: tuple[float, float] | None = None  # for S/s and T/t
@@ -161,25 +164,34 @@ class _Pen:
         self.last_kind = ""
 
     def _cubic(self, c1, c2, end) -> None:
-        t = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)[1:, None]
-        p0 = np.array([self.x, self.y])
-        curve = (
-            (1 - t) ** 3 * p0
-            + 3 * (1 - t) ** 2 * t * np.array(c1)
-            + 3 * (1 - t) * t**2 * np.array(c2)
-            + t**3 * np.array(end)
-        )
-        self.points.extend(map(tuple, curve))
+        # Curves are sampled all at once in `polyline` (one numpy call per path, not per curve).
+        self.points.append(((self.x, self.y), c1, c2, end))
         self.x, self.y = end
         self.last_control, self.last_kind = c2, "C"
 
     def _quadratic(self, control, end) -> None:
-        t = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)[1:, None]
-        p0 = np.array([self.x, self.y])
-        curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * np.array(control) + t**2 * np.array(end)
-        self.points.extend(map(tuple, curve))
-        self.x, self.y = end
+        # A quadratic Bezier is the cubic with controls 2/3 of the way to its control point.
+        start = (self.x, self.y)
+        c1 = (
+            start[0] + 2 / 3 * (control[0] - start[0]),
+            start[1] + 2 / 3 * (control[1] - start[1]),
+        )
+        c2 = (end[0] + 2 / 3 * (control[0] - end[0]), end[1] + 2 / 3 * (control[1] - end[1]))
+        self._cubic(c1, c2, end)
         self.last_control, self.last_kind = control, "Q"
+
+    def polyline(self) -> np.ndarray:
+        """The recorded points with every curve replaced by its samples, (K, 2) float32."""
+        curves = [item for item in self.points if len(item) == 4]
+        sampled = np.einsum("sk,nkd->nsd", _BERNSTEIN, np.asarray(curves)) if curves else []
+        samples = iter(np.asarray(sampled).tolist())
+        out: list = []
+        for item in self.points:
+            if len(item) == 4:
+                out.extend(next(samples))
+            else:
+                out.append(item)
+        return np.asarray(out, dtype=np.float32)
 
     def _arc(self, args: list[float], dx: float, dy: float) -> None:
         """Elliptical arc, by the endpoint-to-centre conversion of SVG 1.1 appendix F.6."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
 from kanjinet import __version__
-from kanjinet.classes import NUM_CLASSES, ClassInfo, class_table
+from kanjinet.classes import CLASS_JIS, NUM_CLASSES, ClassInfo, class_table
 from kanjinet.errors import KanjinetError
 from kanjinet.etl9g import (
     FILE_NAME_RE,
@@ -51,6 +51,7 @@ SHEET_SIZE = 152  # characters per collection sheet in ETL9
 MAX_FILES = 99  # ETL9G_NN has two digits
 SCALE = 2  # draw at twice the resolution, then downsample: smooth edges without per-pixel Python
 CANVAS = (IMAGE_WIDTH * SCALE, IMAGE_HEIGHT * SCALE)
+DRAW_SPACING = 2.5  # KanjiVG units between drawn points (about 1.5 output pixels)
 FONT_SHARE = 0.25  # fraction of records drawn from a font when --fonts is given
 
 
@@ -69,14 +70,24 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """A run of consecutive records of one file, drawn and written by one worker task."""
+class Task:
+    """A block of classes for a block of writers: drawn by one worker, which then writes
+    each writer's run of records at its place in the files. Tasks are class blocks so a
+    worker loads the strokes of only the classes it draws."""
 
-    path: str  # the file's temporary name while it is being written
-    file_no: int
-    first: int  # global record number (writer-major) of the chunk's first record
-    count: int
-    offset: int  # record index within the file
+    first_class: int
+    end_class: int
+    first_writer: int
+    end_writer: int
+
+    @property
+    def count(self) -> int:
+        return (self.end_class - self.first_class) * (self.end_writer - self.first_writer)
+
+    def numbers(self, classes: int) -> np.ndarray:
+        """Global record numbers (writer-major) of the task's records, in writing order."""
+        writers = np.arange(self.first_writer, self.end_writer)[:, None] * classes
+        return (writers + np.arange(self.first_class, self.end_class)).ravel()
 
 
 def check_config(cfg: SynthConfig) -> None:
@@ -111,22 +122,35 @@ def file_name(file_no: int) -> str:
     return f"ETL9G_{file_no:02d}"
 
 
-def plan_chunks(out: Path, sizes: list[int], chunk_size: int) -> list[Chunk]:
-    """Split every file into chunks of at most `chunk_size` records."""
-    chunks = []
-    first = 0
-    for file_no, size in enumerate(sizes, start=1):
-        tmp = str(out / (file_name(file_no) + ".tmp"))
-        for offset in range(0, size, chunk_size):
-            count = min(chunk_size, size - offset)
-            chunks.append(Chunk(tmp, file_no, first + offset, count, offset))
-        first += size
-    return chunks
+def plan_tasks(classes: int, writers: int, workers: int) -> list[Task]:
+    """Cover every (writer, class) once, in tasks of a few hundred records, with enough
+    tasks to keep all workers busy and the progress bar moving."""
+    total = classes * writers
+    size = int(min(512, max(32, -(-total // (workers * 8)))))
+    class_block = min(classes, 128)
+    writer_block = max(1, size // class_block)
+    return [
+        Task(c, min(c + class_block, classes), w, min(w + writer_block, writers))
+        for c in range(0, classes, class_block)
+        for w in range(0, writers, writer_block)
+    ]
 
 
-def chunk_size_for(records: int, workers: int) -> int:
-    """Big enough to amortise a task, small enough to share work and update the bar often."""
-    return int(min(512, max(32, -(-records // (workers * 8)))))
+def file_spans(first: int, count: int) -> list[tuple[int, int, int, int]]:
+    """Where records first..first+count-1 go: (file_no, offset in file, start, length) pieces,
+    split where the run crosses from one file into the next."""
+    spans = []
+    start = 0
+    while start < count:
+        file_index, offset = divmod(first + start, RECORDS_PER_FILE)
+        length = min(count - start, RECORDS_PER_FILE - offset)
+        spans.append((file_index + 1, offset, start, length))
+        start += length
+    return spans
+
+
+def temporary_name(out: Path, file_no: int) -> Path:
+    return out / (file_name(file_no) + ".tmp")
 
 
 # --------------------------------------------------------------------------- headers
@@ -251,22 +275,18 @@ def writer_info(seed: int, writer: int) -> WriterInfo:
     )
 
 
-def fill_headers(records: np.ndarray, first: int, classes: int, seed: int) -> None:
-    """Header fields of records `first..first+len-1` (global, writer-major numbering)."""
-    table = class_table()
+def fill_headers(records: np.ndarray, numbers: np.ndarray, classes: int, seed: int) -> None:
+    """Header fields of the records with these global (writer-major) numbers."""
+    writer, index = np.divmod(numbers, classes)
     sheets_per_set = -(-classes // SHEET_SIZE)
-    for i, number in enumerate(range(first, first + len(records))):
-        writer, index = divmod(number, classes)
-        info = table[index]
-        who = writer_info(seed, writer)
-        record = records[i]
-        record["sheet"] = writer * sheets_per_set + index // SHEET_SIZE + 1
-        record["jis"] = info.jis
-        record["reading"] = reading_of(info)
-        record["serial"] = number + 1
-        record["sex"], record["age"] = who.sex, who.age
-        record["industry"], record["occupation"] = who.industry, who.occupation
-        record["gathering_date"], record["scanning_date"] = who.gathering_date, who.scanning_date
+    records["sheet"] = writer * sheets_per_set + index // SHEET_SIZE + 1
+    records["jis"] = np.asarray(CLASS_JIS)[index]
+    records["reading"] = np.array([reading_of(class_table()[i]) for i in range(classes)])[index]
+    records["serial"] = numbers + 1
+    people = [writer_info(seed, w) for w in range(int(writer.min()), int(writer.max()) + 1)]
+    for field in ("sex", "age", "industry", "occupation", "gathering_date", "scanning_date"):
+        values = np.array([getattr(person, field) for person in people])
+        records[field] = values[writer - writer.min()]
 
 
 # --------------------------------------------------------------------------- drawing
@@ -281,34 +301,42 @@ class Glyph:
     t: np.ndarray  # (P,) 0..1 position along its stroke (by arc length)
     tangent: np.ndarray  # (P, 2) unit direction of travel
     bounds: np.ndarray  # (S + 1,) start of each stroke in `points`
+    before: np.ndarray  # (P,) index of the previous point of the same stroke (itself at a start)
+    after: np.ndarray  # (P,) index of the next point of the same stroke (itself at an end)
+    corners: tuple[np.ndarray, ...]  # per stroke, indices (within it) of sharp turns
 
 
 @cache
 def glyph(char: str) -> Glyph:
-    strokes = [np.asarray(s, dtype=np.float64) for s in load_strokes(char)]
-    points = np.concatenate(strokes) - VIEWBOX / 2
-    lengths = [len(s) for s in strokes]
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    stroke = np.repeat(np.arange(len(strokes)), lengths)
-    t = np.concatenate([arc_position(s) for s in strokes])
-    tangent = np.concatenate([tangents(s) for s in strokes])
-    return Glyph(points, stroke, t, tangent, bounds)
-
-
-def arc_position(line: np.ndarray) -> np.ndarray:
-    """0..1 along a polyline by arc length (0 everywhere for a single point)."""
-    steps = np.hypot(*np.diff(line, axis=0).T)
-    run = np.concatenate([[0.0], np.cumsum(steps)])
-    return run / run[-1] if run[-1] > 0 else run
-
-
-def tangents(line: np.ndarray) -> np.ndarray:
-    """Unit direction of travel at each point (central differences)."""
-    if len(line) < 2:
-        return np.tile([1.0, 0.0], (len(line), 1))
-    direction = np.gradient(line, axis=0)
-    norm = np.hypot(*direction.T)[:, None]
-    return direction / np.maximum(norm, 1e-9)
+    """The character's strokes resampled every DRAW_SPACING units, with per-point stroke
+    bookkeeping; all strokes in a few numpy calls (workers build one per class)."""
+    raw = load_strokes(char)
+    joined = np.concatenate(raw).astype(np.float64) - VIEWBOX / 2
+    raw_bounds = np.cumsum([0] + [len(line) for line in raw])
+    # Arc length along all strokes in a row; strokes are separated by the pen-up jumps.
+    run = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(joined, axis=0).T))])
+    starts, ends = run[raw_bounds[:-1]], run[raw_bounds[1:] - 1]
+    counts = np.maximum(2, np.ceil((ends - starts) / DRAW_SPACING).astype(int) + 1)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    stroke = np.repeat(np.arange(len(raw)), counts)
+    index = np.arange(bounds[-1])
+    t = (index - bounds[stroke]) / (counts[stroke] - 1)
+    at = starts[stroke] + t * (ends - starts)[stroke]
+    points = np.stack([np.interp(at, run, joined[:, 0]), np.interp(at, run, joined[:, 1])], axis=1)
+    before = np.maximum(index - 1, bounds[stroke])
+    after = np.minimum(index + 1, bounds[stroke + 1] - 1)
+    direction = points[after] - points[before]
+    tangent = direction / np.maximum(np.hypot(*direction.T), 1e-9)[:, None]
+    incoming, outgoing = points - points[before], points[after] - points
+    turn = np.einsum("ij,ij->i", incoming, outgoing)
+    sharp = turn < 0.87 * np.hypot(*incoming.T) * np.hypot(*outgoing.T)
+    sharp &= (index != before) & (index != after)  # only inner points can be corners
+    corner_at = np.flatnonzero(sharp)
+    corners = tuple(
+        corner_at[(corner_at > bounds[s]) & (corner_at < bounds[s + 1])] - bounds[s]
+        for s in range(len(raw))
+    )
+    return Glyph(points, stroke, t, tangent, bounds, before, after, corners)
 
 
 @dataclass(frozen=True)
@@ -344,7 +372,7 @@ def writer_style(seed: int, writer: int) -> Style:
         cursive=cursive,
         jitter=float(rng.uniform(0.6, 1.8) * (1 + cursive)),
         warp=float(rng.uniform(0.8, 2.6)),
-        blur=float(rng.uniform(0.45, 0.85)),
+        blur=float(rng.uniform(0.35, 0.8)),
         noise=float(rng.uniform(0.15, 0.45)),
     )
 
@@ -360,6 +388,9 @@ def jitter_glyph(g: Glyph, style: Style, rng: np.random.Generator) -> np.ndarray
     ends = rng.normal(0, 1.0 + style.cursive, (n, 2))
     grow = ends[g.stroke, 1] * g.t**3 - ends[g.stroke, 0] * (1 - g.t) ** 3
     points = g.points + shift
+    # Hurried writers round corners off: smooth along each stroke, more for cursive hands.
+    for _ in range(round(style.cursive * 4 + rng.uniform(-0.5, 0.5))):
+        points = (points[g.before] + 2 * points + points[g.after]) / 4
     points += normal * (bow * np.sin(np.pi * g.t))[:, None]
     points += g.tangent * grow[:, None]
     points += elastic_offsets(points, style.warp, rng)
@@ -388,28 +419,38 @@ def draw_glyph(
     draw: ImageDraw.ImageDraw, g: Glyph, pts: np.ndarray, style: Style, rng: np.random.Generator
 ) -> None:
     """Draw each stroke as a thick polyline with a blob at the start and a tapering tail."""
-    width = style.width * SCALE * rng.normal(1.0, 0.06)
+    n = len(g.bounds) - 1
+    # All per-stroke random numbers at once: a call per number would cost more than drawing.
+    inks = (np.clip(rng.normal(1.0, 0.06, n), 0.75, 1.0) * 255).astype(int).tolist()
+    widths = np.maximum(2.0, style.width * SCALE * rng.normal(1.0, 0.06) * rng.normal(1.0, 0.08, n))
+    ligature = (rng.random(n) < style.cursive * 0.6).tolist()
+    hooked = (rng.random(n) < 0.25 + 0.4 * style.cursive).tolist()
     previous_end = None
-    for s in range(len(g.bounds) - 1):
+    for s in range(n):
         line = pts[g.bounds[s] : g.bounds[s + 1]]
-        ink = int(np.clip(rng.normal(1.0, 0.06), 0.75, 1.0) * 255)
-        w = max(2.0, width * rng.normal(1.0, 0.08))
-        if previous_end is not None and rng.random() < style.cursive * 0.6:
+        w, ink = float(widths[s]), inks[s]
+        if previous_end is not None and ligature[s]:
             connect(draw, previous_end, line[0], w, ink)
-        line = add_hook(line, w, rng) if rng.random() < 0.25 + 0.4 * style.cursive else line
-        draw_stroke(draw, line, w, ink)
+        corners = line[g.corners[s]]
+        line = add_hook(line, w, rng) if hooked[s] else line
+        draw_stroke(draw, line, corners, w, ink)
         previous_end = line[-1]
 
 
-def draw_stroke(draw: ImageDraw.ImageDraw, line: np.ndarray, width: float, ink: int) -> None:
+def draw_stroke(
+    draw: ImageDraw.ImageDraw, line: np.ndarray, corners: np.ndarray, width: float, ink: int
+) -> None:
     """Pressure at the start (a round blob), full width along the body, thinner at the end."""
     cut = max(1, int(len(line) * 0.8))
     body, tail = line[: cut + 1], line[cut:]
     dot(draw, line[0], width * 0.62, ink)
     if len(body) > 1:
-        draw.line([tuple(p) for p in body], fill=ink, width=round(width), joint="curve")
+        draw.line(body.ravel().tolist(), fill=ink, width=round(width))
     if len(tail) > 1:
-        draw.line([tuple(p) for p in tail], fill=ink, width=max(1, round(width * 0.7)))
+        draw.line(tail.ravel().tolist(), fill=ink, width=max(1, round(width * 0.7)))
+    # Round off sharp turns (PIL's own rounded joints cost a pie slice per point).
+    for corner in corners:
+        dot(draw, corner, width * 0.5, ink)
     dot(draw, line[-1], width * 0.3, ink)
 
 
@@ -449,9 +490,10 @@ def draw_clutter(draw: ImageDraw.ImageDraw, neighbour: Glyph, rng: np.random.Gen
         pts = neighbour.points * (70 / VIEWBOX) * SCALE
         offset = {0: (-w * 0.9, 0), 1: (w * 0.9, 0), 2: (0, -h * 0.9), 3: (0, h * 0.9)}[int(side)]
         pts = pts + np.array([w / 2, h / 2]) + offset + rng.normal(0, 6 * SCALE, 2)
-        for s in range(len(neighbour.bounds) - 1):
+        inside = (pts > -10).all(axis=1) & (pts < np.array(CANVAS) + 10).all(axis=1)
+        for s in np.unique(neighbour.stroke[inside]):  # only strokes that reach the cell
             line = pts[neighbour.bounds[s] : neighbour.bounds[s + 1]]
-            draw.line([tuple(p) for p in line], fill=230, width=3 * SCALE, joint="curve")
+            draw.line(line.ravel().tolist(), fill=230, width=3 * SCALE)
     else:
         ink = int(rng.uniform(120, 230))
         at = rng.uniform(1, 4) * SCALE
@@ -467,10 +509,13 @@ def draw_clutter(draw: ImageDraw.ImageDraw, neighbour: Glyph, rng: np.random.Gen
 
 def scan(canvas: Image.Image, style: Style, rng: np.random.Generator) -> np.ndarray:
     """Downsample, blur and add noise like the scanner, then quantise to 16 levels (ink high)."""
-    small = canvas.resize((IMAGE_WIDTH, IMAGE_HEIGHT), Image.Resampling.BOX)
-    small = small.filter(ImageFilter.GaussianBlur(style.blur))
-    levels = np.asarray(small, dtype=np.float32) * (style.pressure / 255.0)
-    levels += rng.normal(0.0, style.noise, levels.shape).astype(np.float32)
+    small = canvas.reduce(SCALE).filter(ImageFilter.BoxBlur(style.blur))  # 2x2 means, then blur
+    levels = np.asarray(small, dtype=np.float32) * np.float32(style.pressure / 255.0)
+    # Uniform noise with the spread of Gaussian noise of sd `noise`, from raw random bytes
+    # (a tenth of the cost of drawing normal variates for every pixel).
+    spread = style.noise * 3.46
+    noise = np.frombuffer(rng.bytes(levels.size), dtype=np.uint8).reshape(levels.shape)
+    levels += noise * np.float32(spread / 255) - np.float32(spread / 2)
     return np.clip(levels, 0, 15).astype(np.uint8)
 
 
@@ -568,13 +613,13 @@ def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
 # --------------------------------------------------------------------------- workers
 
 
-def render_records(first: int, count: int, classes: int, seed: int, fonts: tuple[str, ...]):
-    """Records `first..first+count-1` (global numbering): headers and pictures."""
+def render_records(numbers: np.ndarray, classes: int, seed: int, fonts: tuple[str, ...]):
+    """The records with these global (writer-major) numbers: headers and pictures."""
     table = class_table()
-    records = empty_records(count)
-    fill_headers(records, first, classes, seed)
-    pixels = np.empty((count, IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
-    for i, number in enumerate(range(first, first + count)):
+    records = empty_records(len(numbers))
+    fill_headers(records, numbers, classes, seed)
+    pixels = np.empty((len(numbers), IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
+    for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
         rng = np.random.default_rng([seed, writer, index + 1])
         font = None
@@ -586,36 +631,47 @@ def render_records(first: int, count: int, classes: int, seed: int, fonts: tuple
     return records
 
 
-def write_chunk(chunk: Chunk, classes: int, seed: int, fonts: tuple[str, ...]) -> tuple[int, int]:
-    """Draw a chunk and write it at its place in the file; (records, byte sum) for ETL9INFO."""
-    records = render_records(chunk.first, chunk.count, classes, seed, fonts)
-    data = records.tobytes()
-    with open(chunk.path, "r+b") as out:
-        out.seek(chunk.offset * RECORD_SIZE)
-        out.write(data)
-    return chunk.count, int(np.frombuffer(data, dtype=np.uint8).sum(dtype=np.uint64))
+def write_task(task: Task, out: str, classes: int, seed: int, fonts: tuple[str, ...]):
+    """Draw a task's records and write each piece at its place in its (temporary) file.
+
+    Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
+    """
+    records = render_records(task.numbers(classes), classes, seed, fonts)
+    sums: dict[int, int] = {}
+    per_writer = task.end_class - task.first_class
+    for row, writer in enumerate(range(task.first_writer, task.end_writer)):
+        run = records[row * per_writer : (row + 1) * per_writer]
+        for file_no, offset, start, length in file_spans(
+            writer * classes + task.first_class, len(run)
+        ):
+            data = run[start : start + length].tobytes()
+            with open(temporary_name(Path(out), file_no), "r+b") as handle:
+                handle.seek(offset * RECORD_SIZE)
+                handle.write(data)
+            total = int(np.frombuffer(data, dtype=np.uint8).sum(dtype=np.uint64))
+            sums[file_no] = sums.get(file_no, 0) + total
+    return task.count, sums
 
 
-def run_chunks(chunks: list[Chunk], cfg: SynthConfig, fonts: tuple[str, ...]) -> list[int]:
-    """Write every chunk, in worker processes when asked; byte sums per file."""
-    workers = min(cfg.workers or os.cpu_count() or 1, len(chunks))
-    sums = [0] * (max(c.file_no for c in chunks))
-    bar = tqdm(total=sum(c.count for c in chunks), unit="rec", desc="synth", smoothing=0.1)
-    with bar:
+def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[str, ...]):
+    """Do every task, in worker processes when asked; byte sums per file number."""
+    sums: dict[int, int] = {}
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts)
+
+    def collect(result) -> None:
+        count, task_sums = result
+        for file_no, total in task_sums.items():
+            sums[file_no] = sums.get(file_no, 0) + total
+        bar.update(count)
+
+    with tqdm(total=sum(t.count for t in tasks), unit="rec", desc="synth", smoothing=0.1) as bar:
         if workers <= 1:
-            for chunk in chunks:
-                count, total = write_chunk(chunk, cfg.classes, cfg.seed, fonts)
-                sums[chunk.file_no - 1] += total
-                bar.update(count)
+            for task in tasks:
+                collect(write_task(task, *args))
             return sums
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [
-                (c, pool.submit(write_chunk, c, cfg.classes, cfg.seed, fonts)) for c in chunks
-            ]
-            for chunk, future in futures:
-                count, total = future.result()
-                sums[chunk.file_no - 1] += total
-                bar.update(count)
+            for future in as_completed([pool.submit(write_task, t, *args) for t in tasks]):
+                collect(future.result())
     return sums
 
 
@@ -683,13 +739,13 @@ def synthesize(cfg: SynthConfig) -> list[Path]:
     sizes = file_sizes(total)
     prepare_output(out, len(sizes))
     workers = cfg.workers or os.cpu_count() or 1
-    chunks = plan_chunks(out, sizes, chunk_size_for(total, workers))
-    tmp_paths = [Path(p) for p in dict.fromkeys(c.path for c in chunks)]
+    tasks = plan_tasks(cfg.classes, cfg.writers, workers)
+    tmp_paths = [temporary_name(out, n) for n in range(1, len(sizes) + 1)]
     for path, size in zip(tmp_paths, sizes, strict=True):
         with open(path, "wb") as handle:
             handle.truncate(size * RECORD_SIZE)
     try:
-        sums = run_chunks(chunks, cfg, fonts)
+        sums = run_tasks(tasks, cfg, min(workers, len(tasks)), fonts)
     except BaseException:
         for path in tmp_paths:
             path.unlink(missing_ok=True)
@@ -697,7 +753,7 @@ def synthesize(cfg: SynthConfig) -> list[Path]:
     files = [out / file_name(n) for n in range(1, len(sizes) + 1)]
     for tmp, final in zip(tmp_paths, files, strict=True):
         os.replace(tmp, final)
-    write_text(out / INFO_FILE, info_text(sizes, sums))
+    write_text(out / INFO_FILE, info_text(sizes, [sums[n] for n in range(1, len(sizes) + 1)]))
     write_text(out / SYNTH_JSON, synth_json(cfg, files, fonts))
     if cfg.preview:
         write_preview(files, cfg.classes, cfg.seed, Path(cfg.preview))
