@@ -589,9 +589,7 @@ def draw_font_glyph(
     """A font's glyph, slanted, scaled and placed like the writer's hand would."""
     w, h = CANVAS
     glyph_img = Image.new("L", CANVAS, 0)
-    ImageDraw.Draw(glyph_img).text(
-        (w / 2, h / 2), char, fill=int(255 * rng.uniform(0.85, 1.0)), font=font, anchor="mm"
-    )
+    ImageDraw.Draw(glyph_img).text((w / 2, h / 2), char, fill=255, font=font, anchor="mm")
     scale = style.size * SCALE / font.size * rng.normal(1.0, 0.04)
     sx, sy = scale * style.aspect, scale
     cx = w / 2 + (style.shift[0] + rng.normal(0, 1.5)) * SCALE
