@@ -1,0 +1,227 @@
+"""Inference speed of the exported model: tract, onnxruntime and PyTorch, fp32 and int8.
+
+Run by hand (takes a minute or two per preset):
+
+    .venv/bin/python bench/bench_inference.py [--presets kanjinet seed] [--seconds 3]
+        [--results bench/RESULTS.md]
+
+For each preset (3,036 classes, 64 x 64 input) it builds the network with
+UNTRAINED weights (speed and size do not depend on the values), exports it with
+`kanjinet.export.export_onnx` (tract backend, opset 12), quantizes it with
+`kanjinet.export.quantize_int8` (calibrated on random ink-like inputs: fine for
+timing, meaningless for accuracy), and measures
+
+- batch-1 latency (median and 90th percentile over repeated single-image runs),
+- batch-256 throughput (images per second, median of repeated runs),
+- file sizes,
+
+in tract (input fact fixed to the batch size, as an app would), onnxruntime
+(CPU provider, default threads) and PyTorch (eager, inference_mode, default
+threads). The table is printed and written under this script's own heading in
+bench/RESULTS.md, with the machine and its load average at the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kanjinet.export import export_onnx, quantize_int8
+from kanjinet.model import build_model, count_parameters, model_config
+from kanjinet.predict import OnnxruntimeEngine, TractEngine
+
+HEADING = "## Inference speed: tract vs onnxruntime vs PyTorch (bench/bench_inference.py)"
+BATCH = 256
+IMAGE_SIZE = 64
+
+
+def fake_ink(n: int, seed: int = 0) -> np.ndarray:
+    """Sparse bright strokes on black, float32 (n, 1, S, S): shaped like real input."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n, 1, IMAGE_SIZE, IMAGE_SIZE)) > 0.85
+    return (mask * rng.random(mask.shape)).astype(np.float32)
+
+
+def time_calls(call: Callable[[], object], seconds: float, at_least: int) -> list[float]:
+    """Wall time of repeated calls (after a warm-up), for about `seconds` in total."""
+    for _ in range(3):
+        call()
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < at_least or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def latency_ms(call: Callable[[], object], seconds: float) -> tuple[float, float]:
+    times = sorted(time_calls(call, seconds, at_least=20))
+    return statistics.median(times) * 1e3, times[int(0.9 * (len(times) - 1))] * 1e3
+
+
+def throughput(call: Callable[[], object], seconds: float) -> float:
+    return BATCH / statistics.median(time_calls(call, seconds, at_least=3))
+
+
+def torch_runner(model: torch.nn.Module, batch: np.ndarray) -> Callable[[], object]:
+    x = torch.from_numpy(batch)
+
+    def run() -> object:
+        with torch.inference_mode():
+            return model(x)
+
+    return run
+
+
+def engine_runners(path: Path, one: np.ndarray, many: np.ndarray) -> dict[str, tuple]:
+    """name -> (batch-1 call, batch-256 call) for the ONNX engines of one file."""
+    ort = OnnxruntimeEngine(path)
+    tract_one, tract_many = TractEngine(path, 1), TractEngine(path, BATCH)
+    return {
+        "tract": (lambda: tract_one.logits(one), lambda: tract_many.logits(many)),
+        "onnxruntime": (lambda: ort.logits(one), lambda: ort.logits(many)),
+    }
+
+
+def bench_preset(preset: str, seconds: float, workdir: Path) -> list[dict]:
+    cfg = model_config(preset, image_size=IMAGE_SIZE)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    fp32 = export_onnx(model, cfg, workdir / f"{preset}.onnx", "tract")
+    int8 = quantize_int8(fp32.path, workdir / f"{preset}.int8.onnx", fake_ink(128, seed=1))
+    one, many = fake_ink(1, seed=2), fake_ink(BATCH, seed=3)
+    rows = []
+    runners = {("PyTorch", "fp32"): (torch_runner(model, one), torch_runner(model, many))}
+    for precision, info in (("fp32", fp32), ("int8", int8)):
+        for engine, calls in engine_runners(info.path, one, many).items():
+            runners[(engine, precision)] = calls
+    sizes = {"fp32": fp32.size_bytes, "int8": int8.size_bytes}
+    for (engine, precision), (single, batched) in runners.items():
+        median, p90 = latency_ms(single, seconds)
+        rows.append(
+            {
+                "preset": preset,
+                "params": count_parameters(model),
+                "engine": engine,
+                "precision": precision,
+                "b1_median_ms": median,
+                "b1_p90_ms": p90,
+                "b256_img_s": throughput(batched, seconds),
+                "onnx_bytes": sizes[precision] if engine != "PyTorch" else None,
+            }
+        )
+        print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def format_row(row: dict) -> str:
+    size = f"{row['onnx_bytes'] / 1e6:.2f} MB" if row["onnx_bytes"] else "(in memory)"
+    return (
+        f"| {row['preset']} ({row['params'] / 1e6:.2f} M params) | {row['engine']} | "
+        f"{row['precision']} | {row['b1_median_ms']:.3f} | {row['b1_p90_ms']:.3f} | "
+        f"{row['b256_img_s']:,.0f} | {size} |"
+    )
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
+                 if ln.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    ram = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        kb = int(meminfo.read_text().split()[1])
+        ram = f", {kb / 1024**2:.1f} GiB RAM"
+    return f"{os.cpu_count()} CPUs (nproc), {cpu}{ram}, {platform.system()} {platform.release()}"
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def versions() -> str:
+    import onnxruntime
+    import tract
+
+    return (
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"onnxruntime {onnxruntime.__version__}, tract {tract.version()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def section(rows: list[dict], command: str, load_before: str, load_after: str) -> str:
+    lines = [
+        HEADING,
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine()}. Software: {versions()}.",
+        f"Load average (1, 5, 15 min) before: {load_before}; after: {load_after}. Other "
+        "engineers share these 2 cores, so figures can be pessimistic; rerun on a quiet machine.",
+        "",
+        "UNTRAINED weights, 3,036 classes, input 1 x 64 x 64 (speed and size do not depend on "
+        "the weight values). int8 = static QDQ per-tensor, calibrated on random ink-like input "
+        "(timing only). tract runs with the batch fixed in the input fact; onnxruntime and "
+        "PyTorch with their default thread counts.",
+        "",
+        "| model | engine | precision | batch-1 median ms | batch-1 p90 ms | "
+        "batch-256 images/s | ONNX file |",
+        "|---|---|---|---:|---:|---:|---|",
+        *[format_row(row) for row in rows],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(results: Path, text: str) -> None:
+    """Replace this script's section in RESULTS.md (or append it), leaving others' alone."""
+    old = results.read_text(encoding="utf-8") if results.is_file() else "# Benchmark results\n"
+    start = old.find(HEADING)
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = old.find("\n## ", start + len(HEADING))
+        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
+    tmp = results.with_suffix(".md.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, results)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["kanjinet", "seed"])
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing per measurement")
+    parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    args = parser.parse_args()
+    command = "python bench/bench_inference.py " + " ".join(sys.argv[1:])
+    load_before = load_average()
+    print(HEADING)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kanjinet-bench-") as tmp:
+        for preset in args.presets:
+            rows += bench_preset(preset, args.seconds, Path(tmp))
+    write_section(args.results, section(rows, command.strip(), load_before, load_average()))
+    print(f"written to {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
