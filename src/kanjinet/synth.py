@@ -352,6 +352,9 @@ class Style:
     pressure: float  # peak ink level 0..15 before blur
     cursive: float  # 0..1: rounding, connecting strokes, sloppiness
     jitter: float  # per-stroke placement noise, KanjiVG units
+    rise: float  # radians: horizontal strokes climb to the right (negative is up)
+    stroke_scale: float  # size of each stroke about its own centre
+    spread: float  # distance of the strokes from the character centre (loose or tight)
     warp: float  # elastic warp amplitude, KanjiVG units
     blur: float  # scanner blur radius, output pixels
     noise: float  # scanner noise, levels
@@ -362,7 +365,7 @@ def writer_style(seed: int, writer: int) -> Style:
     rng = np.random.default_rng([seed, writer, 0, 2])
     cursive = float(rng.beta(2, 4))
     return Style(
-        size=float(rng.uniform(58, 84)),
+        size=float(rng.uniform(58, 100)),
         aspect=float(rng.normal(1.0, 0.07)),
         slant=float(rng.normal(0.0, 0.08)),
         rotation=float(rng.normal(0.0, 0.03)),
@@ -371,7 +374,10 @@ def writer_style(seed: int, writer: int) -> Style:
         pressure=float(rng.uniform(11.5, 15.5)),
         cursive=cursive,
         jitter=float(rng.uniform(0.6, 1.8) * (1 + cursive)),
-        warp=float(rng.uniform(0.8, 2.6)),
+        rise=float(rng.normal(-0.05, 0.04)),
+        stroke_scale=float(rng.normal(1.0, 0.06)),
+        spread=float(rng.normal(1.0, 0.05)),
+        warp=float(rng.uniform(1.0, 3.2)),
         blur=float(rng.uniform(0.35, 0.8)),
         noise=float(rng.uniform(0.15, 0.45)),
     )
@@ -382,12 +388,24 @@ def jitter_glyph(g: Glyph, style: Style, rng: np.random.Generator) -> np.ndarray
     in canvas pixels (drawing resolution)."""
     n = len(g.bounds) - 1
     normal = np.stack([-g.tangent[:, 1], g.tangent[:, 0]], axis=1)
-    # Per-stroke: displacement, bow (curvature), lengthening/shortening at both ends.
+    # Per-stroke: rotation and size about the stroke's centre (horizontals climbing by the
+    # writer's habit), displacement, bow (curvature), lengthening/shortening at both ends.
+    counts = np.diff(g.bounds)
+    centre = np.stack([np.bincount(g.stroke, g.points[:, i], n) / counts for i in (0, 1)], axis=1)[
+        g.stroke
+    ]
+    chord = g.points[g.bounds[1:] - 1] - g.points[g.bounds[:-1]]
+    horizontal = chord[:, 0] ** 2 / np.maximum((chord**2).sum(axis=1), 1e-9)
+    angle = rng.normal(0, 0.03 + 0.05 * style.cursive, n) + style.rise * horizontal
+    size = style.stroke_scale * rng.normal(1.0, 0.05, n)
+    cos, sin = (np.cos(angle) * size)[g.stroke], (np.sin(angle) * size)[g.stroke]
+    rel = g.points - centre
+    turned = np.stack([cos * rel[:, 0] - sin * rel[:, 1], sin * rel[:, 0] + cos * rel[:, 1]], 1)
     shift = rng.normal(0, style.jitter, (n, 2))[g.stroke]
     bow = rng.normal(0, 0.6 + 1.5 * style.cursive, n)[g.stroke]
     ends = rng.normal(0, 1.0 + style.cursive, (n, 2))
     grow = ends[g.stroke, 1] * g.t**3 - ends[g.stroke, 0] * (1 - g.t) ** 3
-    points = g.points + shift
+    points = turned + centre * style.spread + shift
     # Hurried writers round corners off: smooth along each stroke, more for cursive hands.
     for _ in range(round(style.cursive * 4 + rng.uniform(-0.5, 0.5))):
         points = (points[g.before] + 2 * points + points[g.after]) / 4
@@ -486,10 +504,16 @@ def draw_clutter(draw: ImageDraw.ImageDraw, neighbour: Glyph, rng: np.random.Gen
     """Fragments of the neighbouring cell's character or frame marks near an edge."""
     w, h = CANVAS
     if rng.random() < 0.5:
-        side = rng.integers(4)
-        pts = neighbour.points * (70 / VIEWBOX) * SCALE
-        offset = {0: (-w * 0.9, 0), 1: (w * 0.9, 0), 2: (0, -h * 0.9), 3: (0, h * 0.9)}[int(side)]
-        pts = pts + np.array([w / 2, h / 2]) + offset + rng.normal(0, 6 * SCALE, 2)
+        # The neighbour's character, as big as ours, reaching a few pixels into this cell.
+        pts = neighbour.points * (75 / VIEWBOX) * SCALE
+        axis, sign = int(rng.integers(2)), float(rng.choice([-1.0, 1.0]))
+        reach = (pts[:, axis].max() if sign < 0 else -pts[:, axis].min()) - SCALE * rng.uniform(
+            2, 12
+        )
+        offset = np.zeros(2)
+        offset[axis] = sign * (CANVAS[axis] / 2 + reach)
+        offset[1 - axis] = rng.normal(0, 10 * SCALE)
+        pts = pts + np.array([w / 2, h / 2]) + offset
         inside = (pts > -10).all(axis=1) & (pts < np.array(CANVAS) + 10).all(axis=1)
         for s in np.unique(neighbour.stroke[inside]):  # only strokes that reach the cell
             line = pts[neighbour.bounds[s] : neighbour.bounds[s + 1]]
