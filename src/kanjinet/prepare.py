@@ -1,0 +1,282 @@
+"""`kanjinet prepare`: ETL9G files -> normalised training chunks, parallel and resumable.
+
+One chunk per ETL9G file, made by one worker process: the file is memory-mapped,
+its labels, writers and sheets are read as whole columns, and its images are
+decoded and normalised in batches (`normalize.normalize`, the same function
+`predict` uses). A worker holds at most one file's output (12,144 x size^2
+bytes, 50 MB at 64) plus small batch temporaries, so memory does not grow with
+the number of files.
+
+Safe to interrupt: a chunk is written under a temporary name, renamed when
+complete, and recorded with its SHA-256 in chunk_info.json. A rerun keeps every
+chunk whose file, settings and checksum still match, and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from kanjinet import __version__, dataset, etl9g
+from kanjinet.classes import NUM_CLASSES
+from kanjinet.errors import KanjinetError
+from kanjinet.normalize import NORMALIZATION, ink_from_levels, normalize
+from kanjinet.options import opt
+
+SYNTH_INFO = "kanjinet-synth.json"
+BLOCK = 1024  # records decoded and normalised at a time (normalize batches them further)
+MIN_SIZE, MAX_SIZE = 8, 512
+
+
+@dataclass
+class PrepareConfig:
+    etl_dir: Path = opt(Path("ETL9G"), "directory holding ETL9G_01..ETL9G_50")
+    output_dir: Path = opt(Path("dataset"), "where the chunks and JSON files are written")
+    size: int = opt(64, "side of the square output images in pixels (e.g. 32, 48, 64, 96, 128)")
+    workers: int = opt(0, "worker processes (0 = all cores)")
+    force: bool = opt(False, "redo every chunk, even those an earlier run finished")
+    allow_truncated: bool = opt(False, "drop a partial last record instead of failing")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One ETL9G file to turn into one chunk (or to keep, if `previous` still matches)."""
+
+    path: Path
+    file_no: int
+    output_dir: Path
+    size: int
+    set_size: int
+    allow_truncated: bool
+    previous: dict[str, Any] | None  # this chunk's chunk_info entry from an earlier run
+
+
+def read_set_size(etl_dir: Path) -> tuple[int, bool]:
+    """(records per writer data set, synthetic?) from kanjinet-synth.json, else the real 3,036."""
+    path = etl_dir / SYNTH_INFO
+    if not path.is_file():
+        return NUM_CLASSES, False
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        set_size = int(info["set_size"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise KanjinetError(f"{path}: unreadable synthetic-set description ({error})") from None
+    if not 1 <= set_size <= NUM_CLASSES:
+        raise KanjinetError(f"{path}: set_size {set_size} is not 1..{NUM_CLASSES}")
+    return set_size, bool(info.get("synthetic", True))
+
+
+def source_of(path: Path) -> dict[str, Any]:
+    """What identifies an input file's contents cheaply: name, byte size, modification time."""
+    stat = path.stat()
+    return {"name": path.name, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def settings_of(config: PrepareConfig, set_size: int) -> dict[str, Any]:
+    """Everything a chunk's contents depend on besides its source file."""
+    return {
+        "format_version": dataset.FORMAT_VERSION,
+        "size": config.size,
+        "set_size": set_size,
+        "normalization": NORMALIZATION,
+    }
+
+
+def chunk_still_good(task: Task) -> bool:
+    """True when an earlier run's chunk for this file is on disk and its checksum matches."""
+    previous = task.previous
+    if previous is None or previous.get("source") != source_of(task.path):
+        return False
+    path = task.output_dir / dataset.chunk_name(task.file_no)
+    return path.is_file() and dataset.file_sha256(path) == previous.get("sha256")
+
+
+def file_arrays(records: np.ndarray, file_no: int, set_size: int, size: int) -> dict:
+    """Every chunk array except images, from whole columns of a file's records."""
+    count = len(records)
+    index = np.arange(count, dtype=np.int32)
+    return {
+        "images": np.empty((count, size, size), dtype=np.uint8),
+        "labels": etl9g.class_indices(records).astype(np.int16),
+        "writers": etl9g.writer_groups(file_no, index, set_size).astype(np.int32),
+        "sheets": np.asarray(records["sheet"]).astype(np.uint16),
+        "files": np.full(count, file_no, dtype=np.uint8),
+        "records": index,
+    }
+
+
+def process_file(task: Task, report=None) -> dict[str, Any]:
+    """Make (or keep) one file's chunk; returns its chunk_info entry.
+
+    `report(n)` is called after every BLOCK records with the number just done.
+    """
+    report = report or (lambda n: None)
+    if chunk_still_good(task):
+        entry = dict(task.previous, kept=True)
+        report(int(entry["count"]))
+        return entry
+    records = etl9g.read_records(task.path, allow_truncated=task.allow_truncated)
+    arrays = file_arrays(records, task.file_no, task.set_size, task.size)
+    for start in range(0, len(records), BLOCK):
+        levels = etl9g.decode_images(records[start : start + BLOCK])
+        arrays["images"][start : start + BLOCK] = normalize(ink_from_levels(levels), task.size)
+        report(len(levels))
+    entry = dataset.save_chunk(task.output_dir, task.file_no, arrays)
+    return dict(entry, source=source_of(task.path), kept=False)
+
+
+# Worker processes report progress through a queue handed over at start-up
+# (top-level functions and plain arguments: works under spawn, e.g. on Windows).
+_progress: Any = None
+
+
+def init_worker(progress: Any) -> None:
+    global _progress
+    _progress = progress
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def process_file_in_worker(task: Task) -> dict[str, Any]:
+    return process_file(task, _progress.put)
+
+
+def run_tasks(tasks: list[Task], workers: int, on_done, bar: tqdm) -> None:
+    """Run every task, in `workers` processes when more than one; `on_done(entry)` per chunk."""
+    if workers <= 1:
+        for task in tasks:
+            on_done(process_file(task, bar.update))
+        return
+    context = multiprocessing.get_context()
+    progress = context.Queue()
+    with ProcessPoolExecutor(workers, context, init_worker, (progress,)) as pool:
+        pending: set[Future] = {pool.submit(process_file_in_worker, task) for task in tasks}
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                drain(progress, bar)
+                for future in done:
+                    on_done(future.result())  # a worker's KanjinetError is raised here
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        drain(progress, bar)
+
+
+def drain(progress: Any, bar: tqdm) -> None:
+    """Add every progress report waiting in the queue to the bar."""
+    while True:
+        try:
+            bar.update(progress.get_nowait())
+        except queue.Empty:
+            return
+
+
+def check_config(config: PrepareConfig) -> None:
+    if not MIN_SIZE <= config.size <= MAX_SIZE:
+        raise KanjinetError(f"--size {config.size}: must be {MIN_SIZE}..{MAX_SIZE}")
+    if config.workers < 0:
+        raise KanjinetError(f"--workers {config.workers}: must be 0 (all cores) or more")
+    if config.output_dir.exists() and not config.output_dir.is_dir():
+        raise KanjinetError(f"{config.output_dir}: exists and is not a directory")
+
+
+def previous_entries(output_dir: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """An earlier run's finished chunks by file number, if it used the same settings."""
+    path = output_dir / dataset.CHUNK_INFO
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return {}  # a broken resume record only costs redoing the chunks
+    if info.get("settings") != settings:
+        return {}
+    return {int(entry["file_no"]): entry for entry in info.get("chunks", [])}
+
+
+def remove_stale(output_dir: Path, keep: set[str]) -> None:
+    """Delete chunk files (and temporaries) not belonging to this run's input files."""
+    for path in output_dir.iterdir():
+        stale_chunk = dataset.CHUNK_RE.match(path.name) and path.name not in keep
+        if stale_chunk or path.name.endswith(".npz.tmp"):
+            path.unlink()
+
+
+def prepare_dataset(config: PrepareConfig) -> dict[str, Any]:
+    """Prepare `config.etl_dir` into `config.output_dir`; returns the metadata written."""
+    check_config(config)
+    etl_dir, output_dir = Path(config.etl_dir), Path(config.output_dir)
+    files = etl9g.list_files(etl_dir)
+    set_size, synthetic = read_set_size(etl_dir)
+    settings = settings_of(config, set_size)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    previous = {} if config.force else previous_entries(output_dir, settings)
+    (output_dir / dataset.METADATA).unlink(missing_ok=True)  # unloadable until complete
+    remove_stale(output_dir, {dataset.chunk_name(etl9g.file_number(p)) for p in files})
+    tasks = [
+        Task(p, n, output_dir, config.size, set_size, config.allow_truncated, previous.get(n))
+        for p, n in ((p, etl9g.file_number(p)) for p in files)
+    ]
+    finished: dict[int, dict[str, Any]] = {}
+
+    def on_done(entry: dict[str, Any]) -> None:
+        finished[entry["file_no"]] = entry
+        write_chunk_info(output_dir, settings, finished)
+
+    expected = sum(p.stat().st_size // etl9g.RECORD_SIZE for p in files)
+    workers = min(config.workers or os.cpu_count() or 1, len(tasks))
+    start = time.perf_counter()
+    with tqdm(total=expected, unit="rec", desc="prepare", smoothing=0.1) as bar:
+        run_tasks(tasks, workers, on_done, bar)
+    seconds = time.perf_counter() - start
+    entries = [finished[n] for n in sorted(finished)]
+    fields = {
+        "size": config.size,
+        "normalization": NORMALIZATION,
+        "kanjinet_version": __version__,
+        "source": {
+            "etl_dir": str(etl_dir),
+            "files": [p.name for p in files],
+            "set_size": set_size,
+            "synthetic": synthetic,
+        },
+        "run": {
+            "seconds": round(seconds, 3),
+            "workers": workers,
+            "kept_chunks": sum(1 for e in entries if e["kept"]),
+            "made_chunks": sum(1 for e in entries if not e["kept"]),
+            "made_records": sum(e["count"] for e in entries if not e["kept"]),
+        },
+    }
+    return dataset.write_metadata(output_dir, entries, fields)
+
+
+def write_chunk_info(output_dir: Path, settings: dict, finished: dict[int, dict]) -> None:
+    """The resume record: settings plus every finished chunk, rewritten after each one."""
+    chunks = [finished[n] for n in sorted(finished)]
+    dataset.write_json(output_dir / dataset.CHUNK_INFO, {"settings": settings, "chunks": chunks})
+
+
+def run_prepare(config: PrepareConfig) -> int:
+    """CLI entry: prepare, then print a one-paragraph summary."""
+    meta = prepare_dataset(config)
+    run = meta["run"]
+    rate = run["made_records"] / run["seconds"] if run["seconds"] else 0.0
+    print(
+        f"prepared {meta['samples']:,} samples ({meta['classes']:,} classes, "
+        f"{meta['writers']:,} writers) at {meta['size']}x{meta['size']} into "
+        f"{config.output_dir} in {run['seconds']:.1f} s ({rate:,.0f} records/s, "
+        f"{run['workers']} workers; {run['made_chunks']} chunks made, {run['kept_chunks']} kept)"
+    )
+    return 0
