@@ -1,0 +1,192 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kanjinet import dataset as ds
+from kanjinet import etl9g
+from kanjinet.classes import CLASS_JIS
+from kanjinet.cli import main
+from kanjinet.errors import KanjinetError
+from kanjinet.normalize import NORMALIZATION, ink_from_levels, normalize
+from kanjinet.prepare import PrepareConfig, prepare_dataset
+
+SYNTH_JSON = "kanjinet-synth.json"
+
+
+def all_records(etl_dir):
+    return [(etl9g.file_number(p), etl9g.read_records(p)) for p in etl9g.list_files(etl_dir)]
+
+
+@pytest.fixture(scope="module")
+def three_file_etl_dir(small_etl_dir, tmp_path_factory):
+    """The small synthetic set's records split over ETL9G_01..03 (80 records each)."""
+    out = tmp_path_factory.mktemp("etl3")
+    raw = b"".join(p.read_bytes() for p in etl9g.list_files(small_etl_dir))
+    part = len(raw) // 3
+    assert part % etl9g.RECORD_SIZE == 0
+    for number in range(1, 4):
+        (out / f"ETL9G_{number:02d}").write_bytes(raw[(number - 1) * part : number * part])
+    shutil.copy(small_etl_dir / SYNTH_JSON, out / SYNTH_JSON)
+    return out
+
+
+def prepare(etl_dir, out, size=32, workers=1, **kwargs):
+    return prepare_dataset(
+        PrepareConfig(etl_dir=etl_dir, output_dir=out, size=size, workers=workers, **kwargs)
+    )
+
+
+def chunk_state(out):
+    return {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.glob("*.npz")}
+
+
+def test_arrays_labels_writers_and_sheets_match_the_records(small_etl_dir, small_dataset_dir):
+    data = ds.load_prepared(small_dataset_dir)
+    files = all_records(small_etl_dir)
+    records = np.concatenate([r for _, r in files])
+    n = len(records)
+    assert data.images.shape == (n, 32, 32) and data.images.dtype == np.uint8
+    assert data.labels.dtype == np.int16 and data.writers.dtype == np.int32
+    assert data.sheets.dtype == np.uint16 and data.files.dtype == np.uint8
+    assert data.records.dtype == np.int32
+    # Labels go back to each record's JIS code through the fixed class table.
+    np.testing.assert_array_equal(np.asarray(CLASS_JIS)[data.labels], records["jis"])
+    np.testing.assert_array_equal(data.sheets, records["sheet"])
+    set_size = json.loads((small_etl_dir / SYNTH_JSON).read_text())["set_size"]
+    expected_writers = np.concatenate(
+        [etl9g.writer_groups(no, np.arange(len(r)), set_size) for no, r in files]
+    )
+    np.testing.assert_array_equal(data.writers, expected_writers)
+    assert data.metadata["writers"] == len(np.unique(expected_writers)) == 10
+    # Images are exactly THE normalisation of the decoded records.
+    np.testing.assert_array_equal(
+        data.images, normalize(ink_from_levels(etl9g.decode_images(records)), 32)
+    )
+    assert data.metadata["normalization"] == NORMALIZATION
+    assert data.metadata["classes"] == 24 and data.metadata["source"]["synthetic"] is True
+
+
+def test_prepare_and_predict_normalise_identically(small_etl_dir, small_dataset_dir, tmp_path):
+    """A record saved as an ordinary dark-on-light picture, read by predict, gives the
+    prepared array bit for bit: both go through the one normalize()."""
+    from kanjinet.predict import pictures_to_input, read_picture
+
+    data = ds.load_prepared(small_dataset_dir)
+    levels = etl9g.decode_images(np.concatenate([r for _, r in all_records(small_etl_dir)]))
+    full_contrast = np.flatnonzero(levels.max(axis=(1, 2)) == 15)[:5]
+    assert len(full_contrast) == 5
+    pictures = []
+    for index in full_contrast:
+        path = tmp_path / f"record{index}.png"
+        Image.fromarray((255 - levels[index] * 17).astype(np.uint8)).save(path)
+        pictures.append(read_picture(path))
+    model_input = pictures_to_input(pictures, 32)
+    back = np.floor(model_input[:, 0] * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(back, data.images[full_contrast])
+
+
+def test_rerun_after_deleting_a_chunk_redoes_only_that_chunk(three_file_etl_dir, tmp_path):
+    out = tmp_path / "ds"
+    first = prepare(three_file_etl_dir, out)
+    assert first["run"]["made_chunks"] == 3 and first["samples"] == 240
+    before = chunk_state(out)
+    (out / ds.chunk_name(2)).unlink()
+    second = prepare(three_file_etl_dir, out)
+    assert (second["run"]["made_chunks"], second["run"]["kept_chunks"]) == (1, 2)
+    after = chunk_state(out)
+    assert after[ds.chunk_name(1)] == before[ds.chunk_name(1)]
+    assert after[ds.chunk_name(3)] == before[ds.chunk_name(3)]
+    assert [c["sha256"] for c in second["chunks"]] == [c["sha256"] for c in first["chunks"]]
+    assert len(ds.load_prepared(out)) == 240
+
+
+def test_corrupt_chunk_is_redone(three_file_etl_dir, tmp_path):
+    out = tmp_path / "ds"
+    first = prepare(three_file_etl_dir, out)
+    path = out / ds.chunk_name(3)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x55
+    path.write_bytes(bytes(raw))
+    with pytest.raises(KanjinetError, match="checksum mismatch"):
+        ds.load_prepared(out)
+    second = prepare(three_file_etl_dir, out)
+    assert (second["run"]["made_chunks"], second["run"]["kept_chunks"]) == (1, 2)
+    assert second["chunks"][2]["sha256"] == first["chunks"][2]["sha256"]
+    ds.load_prepared(out)
+
+
+def test_interrupted_run_resumes_from_chunk_info(three_file_etl_dir, tmp_path):
+    out = tmp_path / "ds"
+    prepare(three_file_etl_dir, out)
+    # As if killed after chunk 1: chunk_info lists only it, metadata was never written.
+    info = json.loads((out / ds.CHUNK_INFO).read_text())
+    info["chunks"] = info["chunks"][:1]
+    ds.write_json(out / ds.CHUNK_INFO, info)
+    (out / ds.METADATA).unlink()
+    resumed = prepare(three_file_etl_dir, out)
+    assert (resumed["run"]["made_chunks"], resumed["run"]["kept_chunks"]) == (2, 1)
+
+
+def test_changed_settings_or_force_redo_everything(three_file_etl_dir, tmp_path):
+    out = tmp_path / "ds"
+    prepare(three_file_etl_dir, out)
+    assert prepare(three_file_etl_dir, out, force=True)["run"]["made_chunks"] == 3
+    resized = prepare(three_file_etl_dir, out, size=48)
+    assert resized["run"]["made_chunks"] == 3
+    assert ds.load_prepared(out).images.shape == (240, 48, 48)
+
+
+def test_two_workers_write_the_same_chunks(three_file_etl_dir, tmp_path):
+    one = prepare(three_file_etl_dir, tmp_path / "one")
+    two = prepare(three_file_etl_dir, tmp_path / "two", workers=2)
+    assert two["run"]["workers"] == 2
+    assert [c["sha256"] for c in one["chunks"]] == [c["sha256"] for c in two["chunks"]]
+
+
+@pytest.mark.parametrize("size", [32, 96])
+def test_sizes(small_etl_dir, tmp_path, size):
+    meta = prepare(small_etl_dir, tmp_path / "ds", size=size)
+    data = ds.load_prepared(tmp_path / "ds")
+    assert meta["size"] == size and data.images.shape == (240, size, size)
+    margin = max(1, size // 16)
+    assert data.images[:, :margin].max() == 0 and data.images[:, :, -margin:].max() == 0
+    assert (data.images.max(axis=(1, 2)) == 255).all()
+
+
+def test_stale_chunks_of_removed_files_are_deleted(three_file_etl_dir, tmp_path):
+    out = tmp_path / "ds"
+    prepare(three_file_etl_dir, out)
+    fewer = tmp_path / "etl"
+    fewer.mkdir()
+    for name in ("ETL9G_01", SYNTH_JSON):
+        shutil.copy2(three_file_etl_dir / name, fewer / name)  # keeps mtime
+    meta = prepare(fewer, out)
+    assert sorted(p.name for p in out.glob("*.npz")) == [ds.chunk_name(1)]
+    assert meta["samples"] == 80 and meta["run"]["kept_chunks"] == 1
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, small_etl_dir):
+    assert (
+        main(["prepare", "--etl-dir", str(tmp_path / "nope"), "--output-dir", str(tmp_path)]) == 2
+    )
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "ETL9G_01").write_bytes(b"\0" * 8000)
+    assert main(["prepare", "--etl-dir", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
+    size = ["--etl-dir", str(small_etl_dir), "--output-dir", str(tmp_path / "o"), "--size", "4"]
+    assert main(["prepare", *size]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if "error:" in line]
+    assert len(errors) == 3
+    assert "no such directory" in errors[0] and "not a multiple" in errors[1]
+    assert "--size 4" in errors[2]
+
+
+def test_cli_prints_a_summary(small_etl_dir, tmp_path, capsys):
+    out = tmp_path / "ds"
+    args = ["prepare", "--etl-dir", str(small_etl_dir), "--output-dir", str(out), "--size", "32"]
+    assert main([*args, "--workers", "1"]) == 0
+    assert "prepared 240 samples (24 classes, 10 writers) at 32x32" in capsys.readouterr().out
