@@ -165,11 +165,22 @@ def load_mapping(path: Path, num_classes: int) -> dict:
     return mapping
 
 
+def recorded_normalization(model_info: dict, mapping: dict) -> dict | None:
+    """The normalisation the model was trained with: from the mapping, else the ONNX metadata."""
+    for holder in (mapping, mapping.get("input") or {}):
+        if isinstance(holder, dict) and isinstance(holder.get("normalization"), dict):
+            return holder["normalization"]
+    for key in ("kanjinet.normalization", "normalization"):
+        if key in model_info["metadata"]:
+            try:
+                return json.loads(model_info["metadata"][key])
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
 def site_config(model_info: dict, mapping: dict) -> dict:
     """What the page reads first (config.json): where the files are and the input layout."""
-    normalization = mapping.get("normalization")
-    if normalization is None and "normalization" in model_info["metadata"]:
-        normalization = json.loads(model_info["metadata"]["normalization"])
     return {
         "format": SITE_FORMAT,
         "model": SITE_MODEL,
@@ -179,7 +190,7 @@ def site_config(model_info: dict, mapping: dict) -> dict:
         "output_name": model_info["output_name"],
         "input_size": model_info["input_size"],
         "num_classes": model_info["num_classes"],
-        "normalization": normalization,
+        "normalization": recorded_normalization(model_info, mapping),
     }
 
 

@@ -24,7 +24,8 @@ const state = {
 };
 
 // A hook for tests and for people adapting the page: the last input and result.
-const demo = { lastInput: null, lastResult: null, recognitions: 0 };
+// `idle`: no recognition running or scheduled, so lastResult matches the pad.
+const demo = { lastInput: null, lastResult: null, recognitions: 0, idle: true };
 window.kanjinet = demo;
 
 function setStatus(text, isError = false) {
@@ -180,6 +181,7 @@ function currentInk() {
 }
 
 function scheduleRecognition(delay = DEBOUNCE_MS) {
+  demo.idle = false;
   clearTimeout(state.timer);
   state.timer = setTimeout(recognise, delay);
 }
@@ -205,7 +207,10 @@ function topK(probs, k) {
 }
 
 async function recognise() {
-  if (!state.session) return;
+  if (!state.session) {
+    demo.idle = true;
+    return;
+  }
   if (state.busy) {
     state.again = true;
     return;
@@ -214,6 +219,8 @@ async function recognise() {
   try {
     const source = currentInk();
     if (!source) {
+      demo.lastInput = null;
+      demo.lastResult = null;
       showResult(null);
       return;
     }
@@ -236,6 +243,8 @@ async function recognise() {
     if (state.again) {
       state.again = false;
       scheduleRecognition(0);
+    } else {
+      demo.idle = true;
     }
   }
 }

@@ -1,0 +1,432 @@
+"""The browser demo end to end, in real headless Chromium driven by Playwright.
+
+A tiny model goes through the real chain (synth -> prepare -> train -> export,
+through the library functions, on the shared synthetic set), `kanjinet serve`
+serves it, and the page must give the same input tensor and the same top-1 as
+onnxruntime in Python, for an uploaded picture and for strokes drawn with the
+mouse, with no console error and no request leaving the local server.
+
+Needs Debian's `chromium`, the `playwright` Python package (its own browser
+download is not used) and `npm ci` (onnxruntime-web); skipped without them.
+Run as a script, it trains a larger demo model and writes docs/web_demo.png:
+`.venv/bin/python tests/test_web_e2e.py` (see docs/web.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SMALL_CLASSES
+from PIL import Image
+
+from kanjinet.errors import KanjinetError
+from kanjinet.normalize import ink_from_levels, ink_from_picture, normalize
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
+)
+
+CHROMIUM = next(
+    (p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).is_file()), None
+)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
+    ),
+]
+TIMEOUT_MS = 60_000
+
+
+def ort_available() -> bool:
+    from kanjinet.serve import find_ort_dist
+
+    try:
+        find_ort_dist(None)
+    except KanjinetError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def train_and_export(
+    dataset_dir: Path, out: Path, epochs: int, classes: int, arch: str = "kanjinet-small"
+) -> Path:
+    """The real chain's last two stages, small: returns the exported ONNX path."""
+    from kanjinet.export import ExportConfig, export_checkpoint
+    from kanjinet.train import TrainConfig, train
+
+    run = out / "run"
+    train(
+        TrainConfig(
+            data_dir=dataset_dir,
+            epochs=epochs,
+            batch_size=32,
+            output_dir=run,
+            arch=arch,
+            class_limit=classes,
+            device="cpu",
+            seed=0,
+        )
+    )
+    onnx_path = out / "kanji_etl9g_model.onnx"
+    report = export_checkpoint(
+        ExportConfig(
+            model_path=run / "best_kanji_model.pth",
+            onnx_path=onnx_path,
+            data_dir=dataset_dir,
+            verify_samples=16,
+        )
+    )
+    assert report.ok, [c for c in report.checks if not c.ok]
+    return onnx_path
+
+
+@pytest.fixture(scope="module")
+def demo_model(small_dataset_dir, tmp_path_factory) -> Path:
+    if not ort_available():
+        pytest.skip("onnxruntime-web is not installed: run `npm ci` in the repository")
+    out = tmp_path_factory.mktemp("web-model")
+    return train_and_export(small_dataset_dir, out, epochs=2, classes=SMALL_CLASSES)
+
+
+class Onnx:
+    """onnxruntime in Python on exactly the input the page builds."""
+
+    def __init__(self, model: Path) -> None:
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        shape = self.session.get_inputs()[0].shape
+        self.size = int(shape[-1])
+
+    def input_from_ink(self, ink: np.ndarray) -> np.ndarray:
+        return (normalize(ink, self.size).astype(np.float32) / 255)[None, None]
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run(None, {"input": batch})
+        exp = np.exp(logits[0] - logits[0].max())
+        return exp / exp.sum()
+
+
+@pytest.fixture(scope="module")
+def reference(demo_model) -> Onnx:
+    return Onnx(demo_model)
+
+
+# --------------------------------------------------------------------------- server + browser
+
+
+def start_serve(model: Path) -> tuple[subprocess.Popen, str]:
+    """`kanjinet serve --port 0` as a user runs it; returns the process and the printed URL."""
+    command = [sys.executable, "-m", "kanjinet", "serve", "--port", "0", "--model", str(model)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    if not line.startswith("kanjinet serve: http://"):
+        process.kill()
+        raise AssertionError(f"serve did not start: {line}{process.stderr.read()}")
+    return process, line.split()[2]
+
+
+@pytest.fixture(scope="module")
+def server(demo_model):
+    process, url = start_serve(demo_model)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Page:
+    """The demo page in a fresh browser context, with its console errors and requests."""
+
+    def __init__(self, browser, url: str, width: int = 900, height: int = 760) -> None:
+        self.url = url
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        self.page.on("request", self._request)
+        self.page.goto(url)
+        self.page.wait_for_function("document.body.dataset.ready === 'true'")
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"console.error: {message.text}")
+
+    def _request(self, request) -> None:
+        if not (request.url.startswith(self.url) or request.url.startswith("data:")):
+            self.foreign.append(request.url)
+
+    def settle(self, after: int) -> dict:
+        """Wait for the recognitions after number `after` to finish; the page's last result."""
+        self.page.wait_for_function(
+            f"window.kanjinet.idle && window.kanjinet.recognitions > {after}"
+        )
+        return self.page.evaluate(
+            "({result: window.kanjinet.lastResult,"
+            " input: Array.from(window.kanjinet.lastInput ?? []),"
+            " count: window.kanjinet.recognitions})"
+        )
+
+    def count(self) -> int:
+        return self.page.evaluate("window.kanjinet.recognitions")
+
+    def draw(self, strokes: list[np.ndarray], extent: float) -> None:
+        """Replay polylines (coordinates 0..extent) as mouse strokes on the pad, 10 % margin."""
+        box = self.page.locator("#pad").bounding_box()
+        scale = 0.8 * box["width"] / extent
+        for stroke in strokes:
+            points = [
+                (
+                    box["x"] + 0.1 * box["width"] + float(x) * scale,
+                    box["y"] + 0.1 * box["height"] + float(y) * scale,
+                )
+                for x, y in stroke
+            ]
+            self.page.mouse.move(*points[0])
+            self.page.mouse.down()
+            for point in points[1:]:
+                self.page.mouse.move(*point, steps=2)
+            self.page.mouse.up()
+
+    def pad_pixels(self) -> np.ndarray:
+        """The pad's RGBA pixels as the page reads them (H, W, 4) uint8."""
+        data = self.page.evaluate(
+            "(() => { const c = document.getElementById('pad');"
+            " return {w: c.width, h: c.height,"
+            " data: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)}; })()"
+        )
+        return np.array(data["data"], dtype=np.uint8).reshape(data["h"], data["w"], 4)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def demo_page(browser, server):
+    page = Page(browser, server)
+    yield page
+    page.close()
+
+
+def top_index(result: list[dict]) -> int:
+    return result[0]["index"]
+
+
+def assert_same_as_python(page_state: dict, batch: np.ndarray, reference: Onnx) -> int:
+    """The page's input equals Python's bit for bit; its top-5 and probabilities match onnxruntime."""
+    page_input = np.array(page_state["input"], dtype=np.float32)
+    assert page_input.shape == (batch.size,)
+    assert np.array_equal(page_input, batch.ravel()), "JS preprocessing differs from normalize.py"
+    probs = reference.probabilities(batch)
+    result = page_state["result"]
+    best = int(np.argmax(probs))
+    # WASM and native kernels differ in the last bits: only an exact tie could swap top-1.
+    tied = np.flatnonzero(probs >= probs[best] - 1e-6)
+    assert top_index(result) == best or (len(tied) > 1 and top_index(result) in tied)
+    for candidate in result:
+        assert abs(candidate["p"] - probs[candidate["index"]]) < 1e-4
+    return top_index(result)
+
+
+# --------------------------------------------------------------------------- samples
+
+
+@pytest.fixture(scope="module")
+def sample(small_etl_dir, tmp_path_factory) -> tuple[Path, str, np.ndarray]:
+    """A synthetic ETL9G record saved as a scan (dark ink on light paper, PNG): path, char, ink."""
+    from kanjinet.classes import class_table
+    from kanjinet.etl9g import class_indices, decode_images, list_files, read_records
+
+    records = read_records(list_files(small_etl_dir)[0])
+    index = 5
+    ink = ink_from_levels(decode_images(records[index : index + 1])[0])
+    char = class_table()[int(class_indices(records[index : index + 1])[0])].char
+    path = tmp_path_factory.mktemp("upload") / "sample.png"
+    Image.fromarray(255 - ink).save(path)
+    return path, char, ink
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_uploaded_sample_recognised_as_onnxruntime_does(demo_page, sample, reference):
+    path, _, _ = sample
+    before = demo_page.count()
+    demo_page.page.set_input_files("#upload", str(path))
+    state = demo_page.settle(before)
+    picture = np.asarray(Image.open(path))
+    batch = reference.input_from_ink(ink_from_picture(picture))
+    assert_same_as_python(state, batch, reference)
+    shown = demo_page.page.locator("#candidates .candidate")
+    assert shown.count() == 5
+    assert shown.first.locator(".char").inner_text() == state["result"][0]["char"]
+    assert demo_page.errors == []
+    assert demo_page.foreign == []
+
+
+def test_drawn_strokes_recognised_as_onnxruntime_does(demo_page, sample, reference):
+    from kanjinet.strokes import VIEWBOX, load_strokes
+
+    _, char, _ = sample
+    before = demo_page.count()
+    demo_page.draw(load_strokes(char), VIEWBOX)
+    state = demo_page.settle(before)
+    pixels = demo_page.pad_pixels()
+    ink = 255 - np.round(pixels[:, :, :3].mean(axis=2)).astype(np.uint8)
+    assert ink.max() == 255 and (ink > 0).mean() < 0.5  # strokes on a white pad
+    assert_same_as_python(state, reference.input_from_ink(ink), reference)
+    assert demo_page.errors == []
+    assert demo_page.foreign == []
+
+
+def test_undo_clear_and_keyboard(demo_page):
+    page = demo_page.page
+    before = demo_page.count()
+    demo_page.draw([np.array([[10, 50], [90, 50]]), np.array([[50, 10], [50, 90]])], 100)
+    demo_page.settle(before)
+    one_stroke_less = demo_page.count()
+    page.locator("#undo").focus()
+    page.keyboard.press("Enter")  # buttons work from the keyboard
+    state = demo_page.settle(one_stroke_less)
+    assert state["result"] and len(state["input"]) > 0
+    after_undo = state["count"]
+    page.locator("#clear").click()
+    page.wait_for_function("window.kanjinet.idle && window.kanjinet.lastResult === null")
+    assert page.locator("#candidates li").count() == 0
+    assert page.locator("#undo").is_disabled() and page.locator("#clear").is_disabled()
+    assert demo_page.count() == after_undo  # an empty pad is not sent to the model
+    assert demo_page.errors == []
+
+
+def test_clicking_a_match_copies_it(demo_page, sample):
+    path, _, _ = sample
+    before = demo_page.count()
+    demo_page.page.set_input_files("#upload", str(path))
+    state = demo_page.settle(before)
+    second = state["result"][1]["char"]
+    demo_page.page.locator("#candidates .candidate").nth(1).click()
+    demo_page.page.wait_for_function(
+        "document.getElementById('hint').textContent.startsWith('Copied')"
+    )
+    assert demo_page.page.evaluate("navigator.clipboard.readText()") == second
+    assert demo_page.errors == []
+
+
+def test_phone_width_fits_without_sideways_scrolling(browser, server, sample, tmp_path):
+    page = Page(browser, server, width=375, height=740)
+    try:
+        path, _, _ = sample
+        before = page.count()
+        page.page.set_input_files("#upload", str(path))
+        page.settle(before)
+        width = page.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375
+        pad = page.page.locator("#pad").bounding_box()
+        assert pad["width"] >= 300 and pad["x"] >= 0 and pad["x"] + pad["width"] <= 375
+        for button in ("#undo", "#clear"):
+            assert page.page.locator(button).bounding_box()["height"] >= 44  # touch target
+        page.page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+        assert page.errors == []
+    finally:
+        page.close()
+
+
+def test_screenshot_after_recognising(demo_page, sample, tmp_path):
+    """A picture of the page with a result, as docs/web_demo.png is made."""
+    from kanjinet.strokes import VIEWBOX, load_strokes
+
+    _, char, _ = sample
+    before = demo_page.count()
+    demo_page.draw(load_strokes(char), VIEWBOX)
+    demo_page.settle(before)
+    path = tmp_path / "web_demo.png"
+    demo_page.page.screenshot(path=str(path))
+    with Image.open(path) as image:
+        assert image.size == (900, 760)
+        assert len(image.getcolors(1 << 16) or []) > 10  # not a blank page
+
+
+def test_demo_model_is_the_exported_one(demo_model, reference):
+    mapping = json.loads(demo_model.with_name("kanji_etl9g_mapping.json").read_text("utf-8"))
+    assert mapping["format"] == "kanjinet-mapping"
+    assert mapping["num_classes"] == SMALL_CLASSES
+    assert reference.session.get_outputs()[0].shape[-1] == SMALL_CLASSES
+
+
+# --------------------------------------------------------------------------- docs screenshot
+
+
+def make_docs_screenshot(out_png: Path, work: Path, char: str = "愛") -> None:
+    """docs/web_demo.png: a demo model trained a little longer on more synthetic classes.
+
+    The model is trained on synthetic data (KanjiVG strokes), not ETL9G; the
+    picture shows the page, not an accuracy.
+    """
+    from kanjinet.classes import class_table
+    from kanjinet.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.strokes import VIEWBOX, load_strokes
+    from kanjinet.synth import SynthConfig, synthesize
+
+    classes = 1 + next(c.index for c in class_table() if c.char == char)
+    synthesize(SynthConfig(out=work / "etl", writers=16, classes=classes, seed=1, workers=2))
+    prepare_dataset(
+        PrepareConfig(etl_dir=work / "etl", output_dir=work / "data", size=64, workers=2)
+    )
+    model = train_and_export(work / "data", work, epochs=12, classes=classes)
+    process, url = start_serve(model)
+    try:
+        with playwright_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for width, height, path in ((900, 620, out_png), (390, 1100, work / "phone.png")):
+                page = Page(browser, url, width, height)
+                page.draw(load_strokes(char), VIEWBOX)
+                state = page.settle(0)
+                page.page.locator("#candidates").evaluate("e => e.scrollIntoView(false)")
+                page.page.screenshot(path=str(path), full_page=width < 600)
+                print(f"{path}: top-5 {[(c['char'], round(c['p'], 3)) for c in state['result']]}")
+                assert page.errors == [], page.errors
+                page.close()
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        make_docs_screenshot(
+            Path(__file__).resolve().parents[1] / "docs" / "web_demo.png", Path(work)
+        )
