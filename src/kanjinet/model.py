@@ -105,13 +105,13 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "kanjinet": ModelConfig(
         arch="kanjinet",
-        stem_channels=32,
+        stem_channels=24,
         stem_stride=2,
         stages=(
-            Stage(32, repeats=1, stride=1, expand=1),
-            Stage(64, repeats=2, stride=2, expand=4),
-            Stage(128, repeats=3, stride=2, expand=4, se=True),
-            Stage(192, repeats=2, stride=2, expand=4, se=True),
+            Stage(24, repeats=1, stride=1, expand=1),
+            Stage(48, repeats=2, stride=2, expand=3),
+            Stage(96, repeats=3, stride=2, expand=4, se=True),
+            Stage(160, repeats=2, stride=2, expand=4, se=True),
         ),
         head_channels=320,
         dropout=0.2,

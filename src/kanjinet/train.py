@@ -1,0 +1,925 @@
+"""`kanjinet train`: train a LightweightKanjiNet on a prepared dataset (was train_etl9g_model.py).
+
+Data path: the prepared uint8 arrays are loaded once into one tensor per split
+(in RAM, or on the GPU when training there); a batch is an index gather, cast to
+float and augmented as a whole on the device (`augment.py`). No DataLoader, no
+per-sample Python.
+
+Recipe: AdamW, label smoothing, linear warm-up then cosine decay (per step),
+gradient clipping, early stopping on validation accuracy, best-model saving.
+Splits are writer-independent by default; the test split is evaluated once,
+with the best model, at the end.
+
+Reproducibility and resume: every epoch's shuffle, augmentation and dropout are
+seeded from (seed, epoch), and each finished epoch writes `last_checkpoint.pth`
+(model, optimiser, step, best-so-far, history, RNG). `--resume` restarts from
+the last finished epoch and reaches the same result as an uninterrupted run.
+
+Distributed: under `torchrun` (WORLD_SIZE > 1) the same command runs PyTorch DDP
+(NCCL on CUDA, gloo on CPU). `--batch-size` is the global batch: every rank
+draws the same permutation and augmentation parameters and takes every
+world-th sample of each batch, so the averaged gradient is that of the global
+batch, computed with per-rank BatchNorm statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from kanjinet import augment
+from kanjinet.checkpoint import (
+    load_checkpoint,
+    read_checkpoint_file,
+    save_checkpoint,
+)
+from kanjinet.classes import CLASS_JIS, NUM_CLASSES
+from kanjinet.errors import KanjinetError
+from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS, ModelConfig, build_model, model_config
+from kanjinet.options import opt
+
+BEST_NAME = "best_kanji_model.pth"
+LAST_NAME = "last_checkpoint.pth"
+PROGRESS_NAME = "training_progress.json"
+INFO_NAME = "best_model_info.json"
+CURVES_NAME = "training_curves.png"
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+# Settings that must not change between a run and its --resume.
+RESUME_KEYS = (
+    "data_dir",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "sample_limit",
+    "class_limit",
+    "arch",
+    "pooling",
+    "seed",
+    "split",
+    "augment",
+    "label_smoothing",
+    "weight_decay",
+    "warmup_epochs",
+    "dropout",
+    "grad_accum",
+)
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Path = opt(Path("dataset"), help="prepared dataset (from `kanjinet prepare`)")
+    epochs: int = opt(30, help="number of epochs")
+    batch_size: int = opt(64, help="global batch size (split across DDP ranks)")
+    learning_rate: float = opt(0.001, help="peak AdamW learning rate")
+    sample_limit: int | None = opt(None, help="use at most this many samples (seeded subset)")
+    class_limit: int | None = opt(
+        None, help="train on the N classes with the most samples (default: all 3,036)"
+    )
+    export_onnx: bool = opt(False, help="export the best model with `kanjinet export` at the end")
+    output_dir: Path = opt(Path("."), help="where checkpoints, progress JSON and curves go")
+    arch: Literal[ARCHS] = opt(DEFAULT_ARCH, help="model preset")  # type: ignore[valid-type]
+    pooling: Literal[POOLINGS] = opt("adaptive_avg", help="global pooling of the model")  # type: ignore[valid-type]
+    seed: int = opt(42, help="seed for splits, initialisation, shuffling and augmentation")
+    resume: bool = opt(False, help=f"continue from OUTPUT_DIR/{LAST_NAME} (a killed run)")
+    device: str = opt("auto", help="auto, cpu, cuda, cuda:N or mps")
+    split: Literal["writer", "random"] = opt(
+        "writer", help="writer: no writer in two splits; random: per sample, like the seed"
+    )
+    augment: Literal["auto", "full", "noise", "none"] = opt(
+        "auto",
+        help="augmentation; auto: full (affine, elastic, stroke width, noise), "
+        "or noise only (the seed's recipe) for --arch seed",
+    )
+    label_smoothing: float = opt(0.1, help="cross-entropy label smoothing")
+    weight_decay: float = opt(1e-4, help="AdamW weight decay (not on biases and norms)")
+    warmup_epochs: float = opt(1.0, help="linear learning-rate warm-up, in epochs")
+    min_lr: float = opt(1e-6, help="learning rate at the end of the cosine decay")
+    grad_clip: float = opt(1.0, help="clip the gradient norm to this (0: off)")
+    patience: int = opt(15, help="stop after this many epochs without a better val accuracy")
+    dropout: float | None = opt(None, help="override the preset's classifier dropout (all of it)")
+    grad_accum: int = opt(
+        1, help="split each batch into this many micro-batches (same result, less memory)"
+    )
+    compile: bool = opt(False, help="torch.compile the model (CUDA; first epoch slower)")
+    amp: Literal["auto", "bf16", "off"] = opt(
+        "auto", help="mixed precision; auto: bf16 autocast on CUDA, off on CPU"
+    )
+
+
+# ----------------------------------------------------------------------------- devices, ranks
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """The training device; `auto` picks CUDA (this rank's GPU), then MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise KanjinetError(f"--device {name}: not a device name (auto, cpu, cuda, mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise KanjinetError(f"--device {name}: CUDA is not available in this PyTorch build")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+    return device
+
+
+def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
+    """Join the torchrun process group when WORLD_SIZE > 1 (NCCL on CUDA, gloo otherwise)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if world <= 1:
+        return Dist(), device
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend)
+    return Dist(dist.get_rank(), dist.get_world_size(), local_rank), device
+
+
+def all_reduce_sum(values: list[float], device: torch.device, ranks: Dist) -> list[float]:
+    """Sums of per-rank values over all ranks (identity on one process)."""
+    if not ranks.active:
+        return values
+    import torch.distributed as dist
+
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class SplitData:
+    images: torch.Tensor  # (N, S, S) uint8 on the data device
+    labels: torch.Tensor  # (N,) int64 model output indices
+    writers: np.ndarray  # (N,) writer groups (reporting, checks)
+
+
+@dataclass
+class TrainingData:
+    splits: dict[str, SplitData]
+    class_jis: list[int]  # output index -> JIS
+    image_size: int
+    normalization: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+def select_classes(labels: np.ndarray, class_limit: int | None) -> np.ndarray:
+    """Table indices of the classes to train on: all 3,036, or the N with most samples.
+
+    Ties go to the lower class index, so the choice is deterministic.
+    """
+    if class_limit is None:
+        return np.arange(NUM_CLASSES)
+    if class_limit < 1:
+        raise KanjinetError(f"--class-limit {class_limit}: must be at least 1")
+    counts = np.bincount(labels.astype(np.int64), minlength=NUM_CLASSES)
+    order = np.lexsort((np.arange(NUM_CLASSES), -counts))
+    present = order[counts[order] > 0]
+    return np.sort(present[:class_limit])
+
+
+def choose_samples(
+    labels: np.ndarray, classes: np.ndarray, sample_limit: int | None, seed: int
+) -> np.ndarray:
+    """Indices of the samples used: those of the chosen classes, then a seeded subset."""
+    keep = np.flatnonzero(np.isin(labels, classes))
+    if sample_limit is not None:
+        if sample_limit < 1:
+            raise KanjinetError(f"--sample-limit {sample_limit}: must be at least 1")
+        if sample_limit < keep.size:
+            rng = np.random.default_rng(seed)
+            keep = np.sort(rng.choice(keep, sample_limit, replace=False))
+    return keep
+
+
+def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingData:
+    """Load the prepared set once, choose classes and samples, split, move to the device."""
+    from kanjinet.dataset import load_prepared, split_indices
+
+    data = load_prepared(cfg.data_dir)
+    labels = np.asarray(data.labels).astype(np.int64)
+    classes = select_classes(labels, cfg.class_limit)
+    keep = choose_samples(labels, classes, cfg.sample_limit, cfg.seed)
+    if keep.size == 0:
+        raise KanjinetError(f"{cfg.data_dir}: no samples left to train on")
+    output_index = np.full(NUM_CLASSES, -1, dtype=np.int64)
+    output_index[classes] = np.arange(classes.size)
+    writers = np.asarray(data.writers)[keep]
+    parts = split_indices(writers, mode=cfg.split, seed=cfg.seed, fractions=SPLIT_FRACTIONS)
+    for name in ("train", "val"):
+        if len(parts[name]) == 0:
+            raise KanjinetError(
+                f"{cfg.data_dir}: the {cfg.split} split leaves no {name} samples "
+                f"({keep.size} samples, {np.unique(writers).size} writers); use more data"
+            )
+    splits = {}
+    for name, idx in parts.items():
+        rows = keep[np.sort(np.asarray(idx, dtype=np.int64))]
+        # Fancy indexing reads only these rows of a memory map, into RAM, once.
+        images = torch.from_numpy(np.ascontiguousarray(data.images[rows]))
+        splits[name] = SplitData(
+            images=images.to(data_device),
+            labels=torch.from_numpy(output_index[labels[rows]]).to(data_device),
+            writers=np.asarray(data.writers)[rows],
+        )
+    metadata = dict(getattr(data, "metadata", {}) or {})
+    return TrainingData(
+        splits=splits,
+        class_jis=[CLASS_JIS[i] for i in classes],
+        image_size=int(data.images.shape[-1]),
+        normalization=_normalization(metadata),
+        metadata=metadata,
+    )
+
+
+def _normalization(metadata: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(metadata.get("normalization"), dict):
+        return metadata["normalization"]
+    from kanjinet.normalize import NORMALIZATION
+
+    return dict(NORMALIZATION)
+
+
+def to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """uint8 (B, S, S) -> float32 (B, 1, S, S) in 0..1 on `device` (the model's input)."""
+    x = images.to(device, non_blocking=True).unsqueeze(1).float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def batch_slices(count: int, batch_size: int) -> list[slice]:
+    """Full batches only (a ragged last batch would weight its samples more), unless the
+    whole set is smaller than one batch."""
+    if count <= batch_size:
+        return [slice(0, count)]
+    return [slice(i, i + batch_size) for i in range(0, count - batch_size + 1, batch_size)]
+
+
+# ----------------------------------------------------------------------------- schedule, optimiser
+
+
+def learning_rate_at(step: int, total: int, warmup: int, peak: float, floor: float) -> float:
+    """Linear warm-up to `peak` over `warmup` steps, then cosine decay to `floor` at `total`."""
+    if warmup > 0 and step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; biases and BatchNorm weights are not decayed (decay would only shrink them)."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def augment_config(cfg: TrainConfig) -> augment.AugmentConfig | None:
+    name = cfg.augment
+    if name == "auto":
+        name = "noise" if cfg.arch == "seed" else "full"
+    return augment.AUGMENTS[name]
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """Independent seeds per (run seed, epoch, stream); stream 0 is shared by all ranks."""
+    return (seed * 1_000_003 + epoch * 10_007 + stream * 101) % (2**63)
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass
+class RunState:
+    epoch: int = 0  # epochs finished
+    step: int = 0  # optimiser steps taken
+    best_acc: float = -1.0
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since the best, for early stopping
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+@dataclass
+class Trainer:
+    cfg: TrainConfig
+    ranks: Dist
+    device: torch.device
+    data: TrainingData
+    model_cfg: ModelConfig
+    model: nn.Module  # the plain module
+    engine: nn.Module  # what runs the forward pass: DDP and/or compiled wrapper
+    optimizer: torch.optim.Optimizer
+    aug: augment.AugmentConfig | None
+    criterion: nn.Module
+    state: RunState
+    autocast: bool
+    channels_last: bool
+    out: Path
+    best_state: dict[str, torch.Tensor] | None = None  # weights of the best epoch, every rank
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(batch_slices(len(self.data.splits["train"].labels), self.cfg.batch_size))
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.cfg.epochs
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(round(self.cfg.warmup_epochs * self.steps_per_epoch))
+
+
+def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings as JSON-able plain values (stored in checkpoints and progress files)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+def resume_payload(trainer: Trainer) -> dict[str, Any]:
+    state = trainer.state
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "optimizer": trainer.optimizer.state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "best": {"val_acc": state.best_acc, "epoch": state.best_epoch},
+        "bad_epochs": state.bad_epochs,
+        "history": state.history,
+        "rng": rng,
+    }
+
+
+def restore(trainer: Trainer, path: Path) -> None:
+    """Load model, optimiser and run state from a last-epoch checkpoint (the --resume path)."""
+    payload = read_checkpoint_file(path)
+    resume = payload.get("resume")
+    if not resume:
+        raise KanjinetError(f"{path}: has no resume state (not a {LAST_NAME})")
+    saved = payload.get("train_config", {})
+    current = train_config_dict(trainer.cfg)
+    changed = [k for k in RESUME_KEYS if k in saved and saved[k] != current[k]]
+    if changed:
+        details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
+        raise KanjinetError(f"{path}: cannot resume with changed settings ({details})")
+    trainer.model.load_state_dict(payload["state_dict"])
+    trainer.optimizer.load_state_dict(resume["optimizer"])
+    torch.set_rng_state(resume["rng"]["torch"])
+    if "cuda" in resume["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(resume["rng"]["cuda"])
+    trainer.state = RunState(
+        epoch=resume["epoch"],
+        step=resume["step"],
+        best_acc=resume["best"]["val_acc"],
+        best_epoch=resume["best"]["epoch"],
+        bad_epochs=resume["bad_epochs"],
+        history=list(resume["history"]),
+    )
+
+
+# ----------------------------------------------------------------------------- one epoch
+
+
+def fetch_batch(
+    trainer: Trainer, split: SplitData, rows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x = to_input(split.images[rows], trainer.device, trainer.channels_last)
+    return x, split.labels[rows].to(trainer.device, non_blocking=True)
+
+
+def rank_share(trainer: Trainer, count: int) -> slice:
+    """This rank's samples of a global batch: every world-th one (DistributedSampler style)."""
+    return slice(trainer.ranks.rank, count, trainer.ranks.world)
+
+
+def train_step(trainer: Trainer, batch_rows: torch.Tensor, generator: torch.Generator):
+    """One optimiser step on one global batch; returns (loss sum, correct, samples) tensors."""
+    cfg, split = trainer.cfg, trainer.data.splits["train"]
+    count = batch_rows.numel()
+    params = (
+        augment.sample_params(
+            count, trainer.data.image_size, trainer.aug, generator, batch_rows.device
+        )
+        if trainer.aug
+        else {}
+    )
+    mine = rank_share(trainer, count)
+    rows, params = batch_rows[mine], augment.slice_params(params, mine)
+    micro = [slice(m, None, cfg.grad_accum) for m in range(cfg.grad_accum)]
+    total_loss = torch.zeros((), device=trainer.device)
+    correct = torch.zeros((), device=trainer.device, dtype=torch.long)
+    lr = learning_rate_at(
+        trainer.state.step, trainer.total_steps, trainer.warmup_steps, cfg.learning_rate, cfg.min_lr
+    )
+    set_learning_rate(trainer.optimizer, lr)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    for i, part in enumerate(micro):
+        x, y = fetch_batch(trainer, split, rows[part])
+        if params:
+            x = augment.apply(x, augment.slice_params(params, part))
+        # Gradients are averaged across ranks by DDP; only the last micro-batch syncs.
+        sync = i == len(micro) - 1 or not trainer.ranks.active
+        context = trainer.engine.no_sync() if not sync else contextlib.nullcontext()
+        with context, torch.autocast(trainer.device.type, torch.bfloat16, enabled=trainer.autocast):
+            logits = trainer.engine(x)
+            loss = trainer.criterion(logits.float(), y)
+            (loss * y.numel() / max(1, rows.numel())).backward()
+        total_loss += loss.detach() * y.numel()
+        correct += (logits.argmax(1) == y).sum()
+    if cfg.grad_clip > 0:
+        nn.utils.clip_grad_norm_(trainer.model.parameters(), cfg.grad_clip)
+    trainer.optimizer.step()
+    trainer.state.step += 1
+    return total_loss, correct, rows.numel(), lr
+
+
+def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
+    """One pass over the training split; returns loss, accuracy (%), lr and throughput."""
+    cfg, split = trainer.cfg, trainer.data.splits["train"]
+    trainer.engine.train()
+    data_device = split.images.device
+    shared = torch.Generator(device=data_device).manual_seed(epoch_seed(cfg.seed, epoch))
+    # Dropout differs per rank (as it would across a big batch), but is reproducible.
+    torch.manual_seed(epoch_seed(cfg.seed, epoch, stream=1 + trainer.ranks.rank))
+    order = torch.randperm(len(split.labels), generator=shared, device=data_device)
+    slices = batch_slices(len(order), cfg.batch_size)
+    loss_sum = torch.zeros((), device=trainer.device)
+    correct = torch.zeros((), device=trainer.device, dtype=torch.long)
+    seen, lr, start = 0, cfg.learning_rate, time.perf_counter()
+    bar = tqdm(
+        total=sum(s.stop - s.start for s in slices),
+        desc=f"epoch {epoch}/{cfg.epochs}",
+        unit="img",
+        unit_scale=True,
+        disable=not trainer.ranks.main,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    with bar:
+        for i, part in enumerate(slices):
+            batch_loss, batch_correct, count, lr = train_step(trainer, order[part], shared)
+            loss_sum += batch_loss
+            correct += batch_correct
+            seen += count
+            bar.update(part.stop - part.start)
+            if i % 20 == 0:  # .item() waits for the GPU: only now and then
+                bar.set_postfix(loss=f"{loss_sum.item() / max(1, seen):.3f}", lr=f"{lr:.2e}")
+    elapsed = time.perf_counter() - start
+    total_loss, total_correct, total_seen = all_reduce_sum(
+        [loss_sum.item(), float(correct.item()), float(seen)], trainer.device, trainer.ranks
+    )
+    return {
+        "train_loss": total_loss / max(1.0, total_seen),
+        "train_acc": 100.0 * total_correct / max(1.0, total_seen),
+        "learning_rate": lr,
+        "epoch_time_s": elapsed,
+        "samples_per_s": total_seen / max(elapsed, 1e-9),
+    }
+
+
+@torch.no_grad()
+def evaluate_split(trainer: Trainer, split: SplitData, topk: int = 1) -> dict[str, float]:
+    """Loss and top-1 (and top-`topk`) accuracy in % on a split, shared across ranks."""
+    engine = trainer.engine
+    engine.eval()
+    mine = torch.arange(trainer.ranks.rank, len(split.labels), trainer.ranks.world)
+    batch = max(256, trainer.cfg.batch_size)
+    loss_sum, correct, correct_k = 0.0, 0, 0
+    for start in range(0, len(mine), batch):
+        rows = mine[start : start + batch].to(split.images.device)
+        x, y = fetch_batch(trainer, split, rows)
+        with torch.autocast(trainer.device.type, torch.bfloat16, enabled=trainer.autocast):
+            logits = engine(x).float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        top = logits.topk(min(topk, logits.shape[1]), dim=1).indices
+        correct += (top[:, 0] == y).sum().item()
+        correct_k += (top == y[:, None]).any(1).sum().item()
+    loss_sum, correct, correct_k, count = all_reduce_sum(
+        [loss_sum, float(correct), float(correct_k), float(len(mine))],
+        trainer.device,
+        trainer.ranks,
+    )
+    count = max(1.0, count)
+    result = {"loss": loss_sum / count, "acc": 100.0 * correct / count, "samples": count}
+    if topk > 1:
+        result[f"top{topk}_acc"] = 100.0 * correct_k / count
+    return result
+
+
+def memory_usage(device: torch.device) -> dict[str, float]:
+    """Resident RAM of this process and peak GPU memory (MB)."""
+    import psutil
+
+    usage = {"ram_mb": psutil.Process().memory_info().rss / 2**20}
+    if device.type == "cuda":
+        usage["gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return usage
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def progress_document(trainer: Trainer, test: dict[str, float] | None = None) -> dict[str, Any]:
+    """training_progress.json: the seed's per-epoch lists plus timing, memory and the result."""
+    history = trainer.state.history
+    keys = [
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "learning_rate",
+        "epoch_time_s",
+        "samples_per_s",
+        "ram_mb",
+        "gpu_mb",
+    ]
+    doc: dict[str, Any] = {"epochs": [h["epoch"] for h in history]}
+    for key in keys:
+        if any(key in h for h in history):
+            doc[key] = [h.get(key) for h in history]
+    doc.update(
+        {
+            "accuracy_unit": "percent",
+            "best_epoch": trainer.state.best_epoch,
+            "best_val_acc": trainer.state.best_acc,
+            "stopped_early": trainer.state.stopped_early,
+            "synthetic_data": bool(trainer.data.metadata.get("synthetic", False)),
+            "config": train_config_dict(trainer.cfg),
+        }
+    )
+    if test is not None:
+        doc["test"] = test
+    return doc
+
+
+def plot_curves(history: list[dict[str, float]], path: Path) -> None:
+    """training_curves.png: loss and accuracy per epoch, train and val."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy (%)")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], "o-", label="val")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+
+
+def save_run_checkpoint(trainer: Trainer, path: Path, metrics: dict, resume: bool) -> None:
+    save_checkpoint(
+        path,
+        trainer.model,
+        trainer.model_cfg,
+        trainer.data.class_jis,
+        trainer.data.normalization,
+        train_config_dict(trainer.cfg),
+        metrics,
+        resume=resume_payload(trainer) if resume else None,
+    )
+
+
+def best_info(trainer: Trainer, record: dict[str, float]) -> dict[str, Any]:
+    """best_model_info.json: the seed's keys plus what the model is and how it was trained."""
+    from kanjinet.model import count_parameters
+
+    return {
+        "epoch": record["epoch"],
+        "val_accuracy": record["val_acc"],
+        "val_loss": record["val_loss"],
+        "train_accuracy": record["train_acc"],
+        "learning_rate": record["learning_rate"],
+        "accuracy_unit": "percent",
+        "arch": trainer.model_cfg.arch,
+        "pooling": trainer.model_cfg.pooling,
+        "parameters": count_parameters(trainer.model),
+        "num_classes": trainer.model_cfg.num_classes,
+        "image_size": trainer.model_cfg.image_size,
+        "split": trainer.cfg.split,
+        "train_samples": len(trainer.data.splits["train"].labels),
+        "val_samples": len(trainer.data.splits["val"].labels),
+        "data_dir": str(trainer.cfg.data_dir),
+        "synthetic_data": bool(trainer.data.metadata.get("synthetic", False)),
+    }
+
+
+def finish_epoch(trainer: Trainer, record: dict[str, float]) -> bool:
+    """Track the best model, write outputs (rank 0), decide early stopping. True: stop."""
+    state = trainer.state
+    state.history.append(record)
+    state.epoch = int(record["epoch"])
+    improved = record["val_acc"] > state.best_acc
+    if improved:
+        state.best_acc, state.best_epoch, state.bad_epochs = record["val_acc"], state.epoch, 0
+        trainer.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+    state.stopped_early = (
+        state.bad_epochs >= trainer.cfg.patience and state.epoch < trainer.cfg.epochs
+    )
+    if trainer.ranks.main:
+        metrics = {
+            "epoch": state.epoch,
+            "val_acc": record["val_acc"],
+            "val_loss": record["val_loss"],
+        }
+        if improved:
+            save_run_checkpoint(trainer, trainer.out / BEST_NAME, metrics, resume=False)
+            write_json_atomic(trainer.out / INFO_NAME, best_info(trainer, record))
+        save_run_checkpoint(trainer, trainer.out / LAST_NAME, metrics, resume=True)
+        write_json_atomic(trainer.out / PROGRESS_NAME, progress_document(trainer))
+    return state.stopped_early
+
+
+def report_epoch(trainer: Trainer, record: dict[str, float]) -> None:
+    if not trainer.ranks.main:
+        return
+    best = " *" if trainer.state.best_epoch == record["epoch"] else ""
+    tqdm.write(
+        f"epoch {record['epoch']:>3}/{trainer.cfg.epochs}  lr {record['learning_rate']:.2e}  "
+        f"train loss {record['train_loss']:.4f} acc {record['train_acc']:6.2f}%  "
+        f"val loss {record['val_loss']:.4f} acc {record['val_acc']:6.2f}%{best}  "
+        f"{record['samples_per_s']:,.0f} img/s  RAM {record['ram_mb']:,.0f} MB"
+        + (f"  GPU {record['gpu_mb']:,.0f} MB" if "gpu_mb" in record else ""),
+        file=sys.stdout,
+    )
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Trainer:
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
+        raise KanjinetError("--epochs, --batch-size and --grad-accum must be at least 1")
+    if cfg.batch_size % (ranks.world * cfg.grad_accum):
+        raise KanjinetError(
+            f"--batch-size {cfg.batch_size}: must divide by ranks x --grad-accum "
+            f"({ranks.world} x {cfg.grad_accum})"
+        )
+    # On CUDA the whole split lives on the GPU: batches never cross the PCIe bus.
+    data = load_training_data(cfg, device if device.type == "cuda" else torch.device("cpu"))
+    overrides = (
+        {} if cfg.dropout is None else {"dropout": cfg.dropout, "hidden_dropout": cfg.dropout}
+    )
+    model_cfg = model_config(
+        cfg.arch, len(data.class_jis), data.image_size, cfg.pooling, **overrides
+    )
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
+    model = build_model(model_cfg).to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    engine: nn.Module = model
+    if ranks.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        engine = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if cfg.compile:
+        engine = torch.compile(engine)
+    autocast = cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda")
+    out = Path(cfg.output_dir)
+    if ranks.main:
+        out.mkdir(parents=True, exist_ok=True)
+    return Trainer(
+        cfg=cfg,
+        ranks=ranks,
+        device=device,
+        data=data,
+        model_cfg=model_cfg,
+        model=model,
+        engine=engine,
+        optimizer=make_optimizer(model, cfg),
+        aug=augment_config(cfg),
+        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        state=RunState(),
+        autocast=autocast,
+        channels_last=channels_last,
+        out=out,
+    )
+
+
+def run_epochs(trainer: Trainer) -> None:
+    for epoch in range(trainer.state.epoch + 1, trainer.cfg.epochs + 1):
+        record: dict[str, float] = {"epoch": epoch}
+        record.update(train_epoch(trainer, epoch))
+        val = evaluate_split(trainer, trainer.data.splits["val"])
+        record.update({"val_loss": val["loss"], "val_acc": val["acc"]})
+        record.update(memory_usage(trainer.device))
+        stop = finish_epoch(trainer, record)
+        report_epoch(trainer, record)
+        if stop:
+            if trainer.ranks.main:
+                tqdm.write(
+                    f"early stopping: no better val accuracy for {trainer.cfg.patience} epochs",
+                    file=sys.stdout,
+                )
+            break
+
+
+def test_best_model(trainer: Trainer) -> dict[str, float] | None:
+    """Evaluate the best checkpoint on the test split, once; store the result in it."""
+    test = trainer.data.splits.get("test")
+    best_path = trainer.out / BEST_NAME
+    if trainer.best_state is None:  # resumed after the best epoch: only the file has it
+        trainer.best_state = load_checkpoint(best_path).model.state_dict()
+    trainer.model.load_state_dict(trainer.best_state)
+    if test is None or len(test.labels) == 0:
+        return None
+    result = evaluate_split(trainer, test, topk=5)
+    if trainer.ranks.main:
+        best = load_checkpoint(best_path)
+        metrics = dict(best.metrics)
+        metrics.update({"test_acc": result["acc"], "test_top5_acc": result["top5_acc"]})
+        save_checkpoint(
+            best_path,
+            best.model,
+            best.model_config,
+            best.class_jis,
+            best.normalization,
+            best.train_config,
+            metrics,
+        )
+        info_path = trainer.out / INFO_NAME
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info.update(
+            {
+                "test_accuracy": result["acc"],
+                "test_top5_accuracy": result["top5_acc"],
+                "test_samples": int(result["samples"]),
+            }
+        )
+        write_json_atomic(info_path, info)
+    return result
+
+
+def summary(trainer: Trainer, test: dict[str, float] | None) -> dict[str, Any]:
+    state = trainer.state
+    return {
+        "best_val_acc": state.best_acc,
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
+        "stopped_early": state.stopped_early,
+        "test_acc": None if test is None else test["acc"],
+        "test_top5_acc": None if test is None else test["top5_acc"],
+        "history": state.history,
+        "best_checkpoint": str(trainer.out / BEST_NAME),
+        "last_checkpoint": str(trainer.out / LAST_NAME),
+        "world_size": trainer.ranks.world,
+        "synthetic_data": bool(trainer.data.metadata.get("synthetic", False)),
+    }
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train (optionally resuming, optionally under torchrun); returns a summary dict.
+
+    Writes in `cfg.output_dir`: best_kanji_model.pth, last_checkpoint.pth,
+    training_progress.json, best_model_info.json, training_curves.png.
+    Accuracies are in percent.
+    """
+    created_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _group_exists()
+    ranks, device = init_distributed(cfg.device)
+    try:
+        trainer = build_trainer(cfg, ranks, device)
+        if cfg.resume:
+            restore(trainer, trainer.out / LAST_NAME)
+            if ranks.main:
+                tqdm.write(f"resuming after epoch {trainer.state.epoch}", file=sys.stdout)
+        if trainer.state.epoch < cfg.epochs and not _stopped(trainer):
+            run_epochs(trainer)
+        test = test_best_model(trainer)
+        if ranks.main:
+            write_json_atomic(trainer.out / PROGRESS_NAME, progress_document(trainer, test))
+            plot_curves(trainer.state.history, trainer.out / CURVES_NAME)
+        return summary(trainer, test)
+    finally:
+        if created_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _group_exists() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def _stopped(trainer: Trainer) -> bool:
+    state = trainer.state
+    state.stopped_early = state.bad_epochs >= trainer.cfg.patience
+    return state.stopped_early
+
+
+def export_best(cfg: TrainConfig) -> None:
+    """--export-onnx: hand the best checkpoint to `kanjinet export` with its defaults."""
+    from kanjinet import export
+
+    out = Path(cfg.output_dir)
+    export.export_checkpoint(
+        export.ExportConfig(
+            model_path=out / BEST_NAME,
+            onnx_path=out / "kanji_etl9g_model.onnx",
+            data_dir=Path(cfg.data_dir),
+        )
+    )
+
+
+def run_train(cfg: TrainConfig) -> int:
+    """CLI body of `kanjinet train`."""
+    result = train(cfg)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    data = "synthetic data" if result["synthetic_data"] else "this dataset"
+    print(
+        f"best val accuracy {result['best_val_acc']:.2f}% at epoch {result['best_epoch']} "
+        f"({data}); model: {result['best_checkpoint']}"
+    )
+    if result["test_acc"] is not None:
+        print(
+            f"test accuracy (held-out {cfg.split} split, best model): top-1 "
+            f"{result['test_acc']:.2f}%, top-5 {result['test_top5_acc']:.2f}%"
+        )
+    if cfg.export_onnx:
+        export_best(cfg)
+    return 0

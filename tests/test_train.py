@@ -1,0 +1,246 @@
+"""Training: the loop learns, early stopping, resume after a kill, splits, outputs, augmentation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from kanjinet import augment, train
+from kanjinet.checkpoint import load_checkpoint, read_checkpoint_file
+from kanjinet.classes import CLASS_JIS
+from kanjinet.errors import KanjinetError
+from kanjinet.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def data_dir(small_dataset_dir):
+    return small_dataset_dir
+
+
+def quick(data_dir, out, **changes) -> TrainConfig:
+    """A fast setting on the small synthetic set (24 classes, 32 x 32)."""
+    values = dict(
+        data_dir=data_dir,
+        output_dir=out,
+        arch="seed",  # the cheapest preset: these tests are about the loop
+        class_limit=24,
+        epochs=2,
+        batch_size=32,
+        device="cpu",
+        seed=3,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_overfits_one_batch(data_dir, tmp_path):
+    # The whole training split (8 writers x 24 classes) as one batch, nothing random.
+    cfg = quick(
+        data_dir,
+        tmp_path,
+        epochs=40,
+        batch_size=192,
+        augment="none",
+        dropout=0.0,
+        label_smoothing=0.0,
+        learning_rate=0.01,
+        warmup_epochs=0,
+        patience=100,
+    )
+    result = train.train(cfg)
+    history = result["history"]
+    assert history[0]["train_acc"] < 30
+    assert history[-1]["train_acc"] == 100.0
+    assert history[-1]["train_loss"] < 0.2 * history[0]["train_loss"]
+
+
+def test_outputs_are_written_and_self_describing(data_dir, tmp_path):
+    result = train.train(quick(data_dir, tmp_path, epochs=2, arch="kanjinet-small"))
+    for name in (
+        train.BEST_NAME,
+        train.LAST_NAME,
+        train.PROGRESS_NAME,
+        train.INFO_NAME,
+        train.CURVES_NAME,
+    ):
+        assert (tmp_path / name).is_file(), name
+    assert not list(tmp_path.glob("*.tmp"))
+    progress = json.loads((tmp_path / train.PROGRESS_NAME).read_text())
+    assert progress["epochs"] == [1, 2]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate", "ram_mb"):
+        assert len(progress[key]) == 2, key
+    assert progress["synthetic_data"] is True
+    assert 0 <= progress["test"]["acc"] <= 100
+    info = json.loads((tmp_path / train.INFO_NAME).read_text())
+    assert info["epoch"] == result["best_epoch"]
+    assert info["val_accuracy"] == result["best_val_acc"]
+    assert info["test_accuracy"] == result["test_acc"]
+    best = load_checkpoint(tmp_path / train.BEST_NAME)
+    assert best.model_config.arch == "kanjinet-small"
+    assert best.model_config.num_classes == 24 == len(best.class_jis)
+    assert best.model_config.image_size == 32
+    assert best.class_jis == sorted(best.class_jis) and set(best.class_jis) <= set(CLASS_JIS)
+    assert best.train_config["split"] == "writer"
+    assert best.metrics["test_acc"] == result["test_acc"]
+    assert best.normalization  # the prepared set's recipe travels with the model
+    assert (tmp_path / train.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_early_stopping_triggers(data_dir, tmp_path):
+    # A learning rate this small changes nothing: val accuracy never improves after epoch 1.
+    cfg = quick(data_dir, tmp_path, epochs=10, patience=2, learning_rate=1e-12, min_lr=0.0)
+    result = train.train(cfg)
+    assert result["stopped_early"] is True
+    assert result["epochs_run"] == 3
+    assert result["best_epoch"] == 1
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(data_dir, tmp_path, monkeypatch):
+    whole = train.train(quick(data_dir, tmp_path / "whole", epochs=3))
+
+    real_step = train.train_step
+    calls = {"n": 0}
+
+    def dying_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:  # 6 steps an epoch: in the middle of epoch 2
+            raise Killed
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_step", dying_step)
+    with pytest.raises(Killed):
+        train.train(quick(data_dir, tmp_path / "killed", epochs=3))
+    monkeypatch.setattr(train, "train_step", real_step)
+    last = read_checkpoint_file(tmp_path / "killed" / train.LAST_NAME)
+    assert last["resume"]["epoch"] == 1
+
+    resumed = train.train(quick(data_dir, tmp_path / "killed", epochs=3, resume=True))
+    assert resumed["epochs_run"] == 3
+    for a, b in zip(whole["history"], resumed["history"], strict=True):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key
+    final_a = read_checkpoint_file(tmp_path / "whole" / train.LAST_NAME)["state_dict"]
+    final_b = read_checkpoint_file(tmp_path / "killed" / train.LAST_NAME)["state_dict"]
+    for name, tensor in final_a.items():
+        torch.testing.assert_close(final_b[name], tensor, rtol=1e-5, atol=1e-6)
+    assert resumed["test_acc"] == pytest.approx(whole["test_acc"])
+
+
+def test_resume_refuses_changed_settings(data_dir, tmp_path):
+    train.train(quick(data_dir, tmp_path, epochs=1))
+    with pytest.raises(KanjinetError, match=r"cannot resume with changed settings \(.*seed"):
+        train.train(quick(data_dir, tmp_path, epochs=1, seed=4, resume=True))
+
+
+def test_resume_without_checkpoint_is_a_user_error(data_dir, tmp_path):
+    with pytest.raises(KanjinetError, match="no such checkpoint"):
+        train.train(quick(data_dir, tmp_path, resume=True))
+
+
+def test_writer_split_has_no_writer_in_two_splits(data_dir):
+    data = train.load_training_data(quick(data_dir, "unused"), torch.device("cpu"))
+    writers = {name: set(part.writers.tolist()) for name, part in data.splits.items()}
+    assert writers["train"] and writers["val"] and writers["test"]
+    assert not writers["train"] & writers["val"]
+    assert not writers["train"] & writers["test"]
+    assert not writers["val"] & writers["test"]
+    sizes = sum(len(part.labels) for part in data.splits.values())
+    assert sizes == 240
+    # The seed's per-sample split puts every writer in training and in test.
+    data = train.load_training_data(quick(data_dir, "unused", split="random"), torch.device("cpu"))
+    assert set(data.splits["test"].writers.tolist()) <= set(data.splits["train"].writers.tolist())
+
+
+def test_class_and_sample_limits():
+    labels = np.array([5, 5, 5, 7, 7, 9, 9, 2])
+    assert train.select_classes(labels, 2).tolist() == [5, 7]  # 7 beats 9 on the tie: index
+    assert train.select_classes(labels, 10).tolist() == [2, 5, 7, 9]  # only classes present
+    assert len(train.select_classes(labels, None)) == len(CLASS_JIS)
+    keep = train.choose_samples(labels, np.array([5, 9]), None, seed=0)
+    assert keep.tolist() == [0, 1, 2, 5, 6]
+    subset = train.choose_samples(labels, np.array([5, 9]), 3, seed=0)
+    assert len(subset) == 3 and set(subset) <= set(keep)
+    with pytest.raises(KanjinetError):
+        train.select_classes(labels, 0)
+
+
+def test_learning_rate_warms_up_then_decays():
+    lrs = [train.learning_rate_at(s, 100, 10, 1e-3, 1e-6) for s in range(101)]
+    assert lrs[0] == pytest.approx(1e-4)
+    assert lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))
+    assert lrs[100] == pytest.approx(1e-6)
+
+
+def test_batch_slices_are_full_batches():
+    assert train.batch_slices(10, 4) == [slice(0, 4), slice(4, 8)]
+    assert train.batch_slices(3, 4) == [slice(0, 3)]
+
+
+def test_augmentation_keeps_shape_range_and_is_reproducible():
+    images = torch.zeros(8, 1, 32, 32)
+    images[:, :, 8:24, 14:18] = 1.0  # a vertical stroke
+    cfg = augment.AUGMENTS["full"]
+    a = augment.augment_batch(images, cfg, torch.Generator().manual_seed(1))
+    b = augment.augment_batch(images, cfg, torch.Generator().manual_seed(1))
+    assert a.shape == images.shape
+    assert a.min() >= 0 and a.max() <= 1
+    torch.testing.assert_close(a, b)
+    assert not torch.equal(a[0], a[1])  # each sample gets its own transform
+    # The glyph survives: most ink stays, and it stays near the middle.
+    ink = a.sum(dim=(1, 2, 3))
+    assert ((ink > 0.4 * images[0].sum()) & (ink < 2.5 * images[0].sum())).all()
+    assert augment.augment_batch(images, None, torch.Generator()) is images
+
+
+def test_augmentation_of_a_slice_equals_slice_of_augmentation():
+    # What DDP relies on: a rank's share of the batch is augmented as in one process.
+    images = torch.rand(6, 1, 16, 16)
+    params = augment.sample_params(
+        6, 16, augment.AUGMENTS["full"], torch.Generator().manual_seed(0), "cpu"
+    )
+    whole = augment.apply(images, params)
+    share = slice(1, None, 2)
+    part = augment.apply(images[share], augment.slice_params(params, share))
+    torch.testing.assert_close(part, whole[share])
+
+
+def test_cli_train_help_and_user_error(tmp_path):
+    exe = [sys.executable, "-m", "kanjinet"]
+    help_text = subprocess.run(
+        exe + ["train", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for flag in (
+        "--data-dir",
+        "--epochs",
+        "--batch-size",
+        "--learning-rate",
+        "--sample-limit",
+        "--class-limit",
+        "--export-onnx",
+        "--output-dir",
+        "--arch",
+        "--pooling",
+        "--seed",
+        "--resume",
+        "--device",
+        "--split",
+    ):
+        assert flag in help_text, flag
+    missing = subprocess.run(
+        exe + ["train", "--data-dir", str(tmp_path / "nope"), "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert "Traceback" not in missing.stderr
+    assert "nope" in missing.stderr
