@@ -148,22 +148,24 @@ def pictures(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     ]
 
 
-def build_vectors(seed: int = 0) -> dict:
-    """Every shared vector, deterministic for a seed."""
+def build_vectors(seed: int = 0, records: int = 6) -> dict:
+    """Every shared vector, deterministic for a seed; `records` synthetic ETL9G records."""
     rng = np.random.default_rng(seed)
     cases = [vector(name, "ink", pixels, 64) for name, pixels in shapes(rng)]
-    for i, ink in enumerate(etl9g_like(6, seed)):
-        cases.append(vector(f"synthetic ETL9G record {i}", "ink", ink, (64, 32, 48, 64, 96, 64)[i]))
+    sizes = (64, 32, 48, 64, 96, 64, 28, 127)
+    for i, ink in enumerate(etl9g_like(records, seed)):
+        cases.append(vector(f"synthetic ETL9G record {i}", "ink", ink, sizes[i % len(sizes)]))
     cases += [vector(name, "picture", pixels, 64) for name, pixels in pictures(rng)]
     cases.append(vector("pad: 田", "pad", pad_drawing("田", 256, 9), 64))
     cases.append(vector("pad: 永", "pad", pad_drawing("永", 200, 7), 32))
     return {"normalization": NORMALIZATION, "seed": seed, "cases": cases}
 
 
-def write_vectors(path: Path, seed: int = 0) -> None:
+def write_vectors(path: Path, seed: int = 0, records: int = 6) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(build_vectors(seed), ensure_ascii=False, indent=1) + "\n", "utf-8")
+    text = json.dumps(build_vectors(seed, records), ensure_ascii=False, indent=1)
+    tmp.write_text(text + "\n", "utf-8")
     os.replace(tmp, path)
 
 
@@ -206,9 +208,9 @@ def test_javascript_matches_shared_vectors():
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
 def test_javascript_matches_fresh_vectors(tmp_path):
-    """Not only the committed file: new random inputs agree too."""
+    """Not only the committed file: new random inputs and 60 more records agree too."""
     fresh = tmp_path / "vectors.json"
-    write_vectors(fresh, seed=12345)
+    write_vectors(fresh, seed=12345, records=60)
     result = run_node(fresh)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -222,14 +222,14 @@ function resampleAxis(values, lines, count, lineStride, kStride, coords) {
 }
 
 /** Step 7: the strongest pixel -> 255, round half up, in float32 like numpy. */
-function stretchContrast(mean) {
+function stretchContrast(sums) {
   let peak = 0;
-  for (const v of mean) peak = Math.max(peak, v);
-  const out = new Uint8Array(mean.length);
+  for (const v of sums) peak = Math.max(peak, v);
+  const out = new Uint8Array(sums.length);
   if (peak <= 0) return out;
   const factor = f32(255 / peak);
-  for (let i = 0; i < mean.length; i++) {
-    out[i] = Math.min(255, Math.max(0, Math.floor(f32(f32(mean[i] * factor) + 0.5))));
+  for (let i = 0; i < sums.length; i++) {
+    out[i] = Math.min(255, Math.max(0, Math.floor(f32(f32(sums[i] * factor) + 0.5))));
   }
   return out;
 }
@@ -246,16 +246,15 @@ export function normalizeInk(ink, width, height, size = 64) {
   const [top, bottom, left, right] = findBox(inkMask(u, width, height), width, height);
   if (bottom < top) return new Uint8Array(size * size); // no ink: paper
   const side = Math.max(bottom - top + 1, right - left + 1);
-  const scale = side / (size - 2 * marginFor(size));
   // Rows first: (height, width) -> (size, width); then columns: -> (size cols, size rows).
   const rows = resampleAxis(values, height, width, width, 1, boundaries(top, bottom, side, size));
   const cols = resampleAxis(rows, width, size, 1, width, boundaries(left, right, side, size));
-  const area = f32(scale * scale);
-  const mean = new Float32Array(size * size);
+  // Footprint sums, not means: step 7 cancels the constant 1 / s^2, so Python skips it too.
+  const sums = new Float32Array(size * size);
   for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) mean[y * size + x] = cols[x * size + y] / area;
+    for (let x = 0; x < size; x++) sums[y * size + x] = cols[x * size + y];
   }
-  return stretchContrast(mean);
+  return stretchContrast(sums);
 }
 
 /** The model's input tensor data: float32 (1, 1, size, size) = uint8 / 255, ink = 1. */
