@@ -25,7 +25,9 @@ VIEWBOX = 109.0
 CURVE_SAMPLES = 8
 
 _PATH_RE = re.compile(r'<path\b[^>]*?\sd="([^"]*)"', re.DOTALL)
-_TOKEN_RE = re.compile(r"[MmLlHhVvCcSsQqTtAaZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# A command letter and the numbers (with separators) up to the next one.
+_GROUP_RE = re.compile(r"([MmLlHhVvCcSsQqTtAaZz])([-+.,\deE\s]*)")
 # Numbers each command consumes per repetition.
 _T = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)[1:]
 # Cubic Bezier basis at the sample positions: (samples, 4 control points).
@@ -66,16 +68,17 @@ def load_strokes(char: str) -> tuple[np.ndarray, ...]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no KanjiVG stroke data for {char!r}") from None
-    strokes = []
+    pens = []
     for d in _PATH_RE.findall(text):
         try:
-            points = parse_path(d)
+            pens.append(trace_path(d))
         except ValueError as error:
             raise KanjinetError(f"{path}: bad stroke path {d[:40]!r}: {error}") from None
-        points.setflags(write=False)
-        strokes.append(points)
-    if not strokes:
+    if not pens:
         raise KanjinetError(f"{path}: no stroke paths in this KanjiVG file")
+    strokes = polylines(pens)
+    for points in strokes:
+        points.setflags(write=False)
     return tuple(strokes)
 
 
@@ -86,28 +89,44 @@ def stroke_count(char: str) -> int:
 
 def parse_path(d: str) -> np.ndarray:
     """An SVG path `d` attribute as one (K, 2) float32 polyline (sub-paths are joined)."""
-    tokens = _TOKEN_RE.findall(d)
-    if not tokens or not tokens[0].isalpha():
-        raise ValueError("a path must start with a command")
+    return polylines([trace_path(d)])[0]
+
+
+def trace_path(d: str) -> _Pen:
+    """Walk a path's commands; its curves are sampled later, many paths at once."""
+    groups = _GROUP_RE.findall(d)
+    if not groups or _GROUP_RE.sub("", d).strip(" ,\t\r\n"):
+        raise ValueError("a path must be commands followed by their numbers")
     pen = _Pen()
-    index = 0
-    command = ""
-    while index < len(tokens):
-        if tokens[index].isalpha():
-            command = tokens[index]
-            index += 1
+    for command, numbers in groups:
+        args = [float(x) for x in _NUMBER_RE.findall(numbers)]
         arity = _ARITY[command.upper()]
-        chunk = tokens[index : index + arity]
-        if len(chunk) < arity or any(t.isalpha() for t in chunk):
-            raise ValueError(f"command {command} needs {arity} numbers")
-        args = [float(t) for t in chunk]
-        index += arity
-        pen.apply(command, args)
-        if command in "Mm":
-            command = "L" if command == "M" else "l"  # extra pairs after M are line-tos
-        if arity == 0 and index < len(tokens) and not tokens[index].isalpha():
-            raise ValueError(f"numbers after {command}")
-    return pen.polyline()
+        if (arity == 0 and args) or (arity and (not args or len(args) % arity)):
+            raise ValueError(f"command {command} needs a multiple of {arity} numbers")
+        pen.apply(command, args[:arity])
+        # Further groups of numbers repeat the command; after a move-to they are line-tos.
+        repeat = {"M": "L", "m": "l"}.get(command, command)
+        for start in range(arity, len(args), arity or 1):
+            pen.apply(repeat, args[start : start + arity])
+    return pen
+
+
+def polylines(pens: list[_Pen]) -> list[np.ndarray]:
+    """Each pen's points with every curve replaced by its samples, (K, 2) float32: all
+    curves of all paths evaluated in one numpy call (per-curve calls dominated loading)."""
+    curves = [item for pen in pens for item in pen.points if len(item) == 4]
+    sampled = np.einsum("sk,nkd->nsd", _BERNSTEIN, np.asarray(curves)) if curves else []
+    samples = iter(np.asarray(sampled).tolist())
+    result = []
+    for pen in pens:
+        out: list = []
+        for item in pen.points:
+            if len(item) == 4:
+                out.extend(next(samples))
+            else:
+                out.append(item)
+        result.append(np.asarray(out, dtype=np.float32))
+    return result
 
 
 class _Pen:
@@ -179,19 +198,6 @@ class _Pen:
         c2 = (end[0] + 2 / 3 * (control[0] - end[0]), end[1] + 2 / 3 * (control[1] - end[1]))
         self._cubic(c1, c2, end)
         self.last_control, self.last_kind = control, "Q"
-
-    def polyline(self) -> np.ndarray:
-        """The recorded points with every curve replaced by its samples, (K, 2) float32."""
-        curves = [item for item in self.points if len(item) == 4]
-        sampled = np.einsum("sk,nkd->nsd", _BERNSTEIN, np.asarray(curves)) if curves else []
-        samples = iter(np.asarray(sampled).tolist())
-        out: list = []
-        for item in self.points:
-            if len(item) == 4:
-                out.extend(next(samples))
-            else:
-                out.append(item)
-        return np.asarray(out, dtype=np.float32)
 
     def _arc(self, args: list[float], dx: float, dy: float) -> None:
         """Elliptical arc, by the endpoint-to-centre conversion of SVG 1.1 appendix F.6."""

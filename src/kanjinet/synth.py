@@ -436,68 +436,68 @@ def elastic_offsets(points: np.ndarray, amplitude: float, rng: np.random.Generat
 def draw_glyph(
     draw: ImageDraw.ImageDraw, g: Glyph, pts: np.ndarray, style: Style, rng: np.random.Generator
 ) -> None:
-    """Draw each stroke as a thick polyline with a blob at the start and a tapering tail."""
+    """Draw each stroke as a thick polyline with a blob at the start and a tapering tail,
+    some ending in a hook, some joined to the next by a ligature."""
     n = len(g.bounds) - 1
     # All per-stroke random numbers at once: a call per number would cost more than drawing.
     inks = (np.clip(rng.normal(1.0, 0.06, n), 0.75, 1.0) * 255).astype(int).tolist()
     widths = np.maximum(2.0, style.width * SCALE * rng.normal(1.0, 0.06) * rng.normal(1.0, 0.08, n))
     ligature = (rng.random(n) < style.cursive * 0.6).tolist()
     hooked = (rng.random(n) < 0.25 + 0.4 * style.cursive).tolist()
+    flicks = hook_points(pts, g.bounds, widths, rng).tolist()
     previous_end = None
     for s in range(n):
         line = pts[g.bounds[s] : g.bounds[s + 1]]
         w, ink = float(widths[s]), inks[s]
         if previous_end is not None and ligature[s]:
             connect(draw, previous_end, line[0], w, ink)
-        corners = line[g.corners[s]]
-        line = add_hook(line, w, rng) if hooked[s] else line
-        draw_stroke(draw, line, corners, w, ink)
-        previous_end = line[-1]
+        draw_stroke(draw, line, line[g.corners[s]], w, ink, flicks[s] if hooked[s] else None)
+        previous_end = flicks[s] if hooked[s] else line[-1]
+
+
+def hook_points(
+    pts: np.ndarray, bounds: np.ndarray, widths: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """For every stroke, the tip of a short flick at its end, turned back from the direction
+    of travel (to the left or right), 0.8-1.8 stroke widths long."""
+    n = len(bounds) - 1
+    direction = pts[bounds[1:] - 1] - pts[bounds[1:] - 2]
+    direction /= np.maximum(np.hypot(*direction.T), 1e-9)[:, None]
+    angle = np.where(rng.random(n) < 0.5, -1.0, 1.0) * rng.uniform(1.9, 2.6, n)
+    cos, sin = np.cos(angle), np.sin(angle)
+    turned = np.stack([cos * direction[:, 0] - sin * direction[:, 1],
+                       sin * direction[:, 0] + cos * direction[:, 1]], axis=1)  # fmt: skip
+    return pts[bounds[1:] - 1] + turned * (widths * rng.uniform(0.8, 1.8, n))[:, None]
 
 
 def draw_stroke(
-    draw: ImageDraw.ImageDraw, line: np.ndarray, corners: np.ndarray, width: float, ink: int
+    draw: ImageDraw.ImageDraw,
+    line: np.ndarray,
+    corners: np.ndarray,
+    width: float,
+    ink: int,
+    flick: list[float] | None,
 ) -> None:
     """Pressure at the start (a round blob), full width along the body, thinner at the end."""
     cut = max(1, int(len(line) * 0.8))
-    body, tail = line[: cut + 1], line[cut:]
+    body, tail = line[: cut + 1].ravel().tolist(), line[cut:].ravel().tolist()
     dot(draw, line[0], width * 0.62, ink)
-    if len(body) > 1:
-        draw.line(body.ravel().tolist(), fill=ink, width=round(width))
-    if len(tail) > 1:
-        draw.line(tail.ravel().tolist(), fill=ink, width=max(1, round(width * 0.7)))
+    draw.line(body, fill=ink, width=round(width))
+    draw.line(tail + (flick or []), fill=ink, width=max(1, round(width * 0.7)))
     # Round off sharp turns (PIL's own rounded joints cost a pie slice per point).
     for corner in corners:
         dot(draw, corner, width * 0.5, ink)
-    dot(draw, line[-1], width * 0.3, ink)
 
 
-def dot(draw: ImageDraw.ImageDraw, centre: np.ndarray, radius: float, ink: int) -> None:
+def dot(draw: ImageDraw.ImageDraw, centre, radius: float, ink: int) -> None:
     x, y = centre
     draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=ink)
-
-
-def add_hook(line: np.ndarray, width: float, rng: np.random.Generator) -> np.ndarray:
-    """A short flick at the stroke end, turned away from the direction of travel."""
-    if len(line) < 2:
-        return line
-    direction = line[-1] - line[-2]
-    norm = math.hypot(*direction)
-    if norm < 1e-6:
-        return line
-    angle = rng.choice([-1, 1]) * rng.uniform(1.9, 2.6)
-    cos, sin = math.cos(angle), math.sin(angle)
-    turned = np.array(
-        [cos * direction[0] - sin * direction[1], sin * direction[0] + cos * direction[1]]
-    )
-    flick = line[-1] + turned / norm * width * rng.uniform(0.8, 1.8)
-    return np.vstack([line, flick])
 
 
 def connect(draw: ImageDraw.ImageDraw, start: np.ndarray, end: np.ndarray, width, ink) -> None:
     """A faint, thin ligature between consecutive strokes, as hurried writers leave."""
     if math.dist(start, end) < 30 * SCALE:
-        draw.line([tuple(start), tuple(end)], fill=int(ink * 0.55), width=max(1, round(width / 3)))
+        draw.line([*start, *end], fill=int(ink * 0.55), width=max(1, round(width / 3)))
 
 
 def draw_clutter(draw: ImageDraw.ImageDraw, neighbour: Glyph, rng: np.random.Generator) -> None:

@@ -1,0 +1,124 @@
+"""Speed of `kanjinet synth`: records per second, wall clock and CPU.
+
+Run by hand:
+
+    .venv/bin/python bench/bench_synth.py [--classes 3036] [--writers 2] [--workers 1 2]
+        [--results bench/RESULTS.md]
+
+For each worker count it runs `kanjinet synth` (a fresh process, as a user
+would, startup included) writing `classes x writers` records into a temporary
+directory, and reports wall-clock records/s and CPU milliseconds per record
+(parent + workers), which is what the machine's other load does not change.
+The table is printed and written under this script's own heading in
+bench/RESULTS.md with the machine and its load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEADING = "## Synthetic data: `kanjinet synth` speed (bench/bench_synth.py)"
+
+
+def machine() -> str:
+    """One line: cores, CPU model, RAM, Python; the load average is reported separately."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    ram = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
+        ram = f", {kib / 2**20:.1f} GiB RAM"
+    return f"nproc {os.cpu_count()}, {model}{ram}, Python {platform.python_version()}"
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (on Windows,
+    os.times reports no children: the figure is then the parent's only)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def write_section(results: Path, heading: str, body: str) -> None:
+    """Replace (or append) this script's `## heading` section of RESULTS.md, nothing else."""
+    text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
+    start = text.find(heading)
+    if start >= 0:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + text[end + 1 :] if end >= 0 else text[:start]
+    text = text.rstrip("\n") + "\n\n" + heading + "\n\n" + body.rstrip("\n") + "\n"
+    tmp = results.with_name(results.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, results)
+
+
+def bench(classes: int, writers: int, workers: int) -> tuple[float, float]:
+    """(records per second, CPU ms per record) of one `kanjinet synth` run in a fresh
+    process, as a user runs it (nothing cached from an earlier run; startup included)."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from kanjinet.cli import main; sys.exit(main())",
+        ]
+        command += ["synth", "--out", out, "--classes", str(classes), "--writers", str(writers)]
+        command += ["--workers", str(workers)]
+        cpu0, wall0 = cpu_seconds(), time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    records = classes * writers
+    return records / wall, cpu * 1000 / records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=3036)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    args = parser.parse_args()
+    before = load()
+    rows = []
+    for workers in args.workers:
+        rate, cpu_ms = bench(args.classes, args.writers, workers)
+        rows.append(f"| {workers} | {args.classes * args.writers:,} | {rate:,.0f} | {cpu_ms:.2f} |")
+        print(rows[-1], flush=True)
+    command = " ".join(["python", "bench/bench_synth.py", *sys.argv[1:]])
+    body = "\n".join(
+        [
+            f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+            "",
+            f"Machine: {machine()}. Load average (1, 5, 15 min) before: {before}, "
+            f"after: {load()}; other engineers' jobs share these cores, so wall-clock rates "
+            "are lower bounds and CPU ms/record is the steadier figure.",
+            "",
+            f"Synthetic data only ({args.classes:,} classes x {args.writers} writers, "
+            "KanjiVG strokes; no fonts).",
+            "",
+            "| workers | records | records/s (wall) | CPU ms/record |",
+            "|---:|---:|---:|---:|",
+            *rows,
+        ]
+    )
+    write_section(args.results, HEADING, body)
+    print(f"written to {args.results}")
+
+
+if __name__ == "__main__":
+    main()
