@@ -1,0 +1,284 @@
+"""`kanjinet inspect`: check a prepared dataset a person can look at (the seed's test_etl9g_setup.py).
+
+Verifies the dataset (chunk checksums, class indices, metadata against chunks),
+prints its statistics, writes a labelled grid of random samples and the seed's
+田 (rice field) analysis, and with `--test-model` builds the default model,
+runs it on real samples and measures its size by serialising it. Exit status 1
+when the dataset is inconsistent; torch is imported only for `--test-model`.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from kanjinet import dataset as ds
+from kanjinet.classes import class_of_char, class_table
+from kanjinet.errors import KanjinetError
+from kanjinet.options import opt
+
+RICE_FIELD = "田"
+CELL = 72  # pixels per sample picture in the grids
+LABEL = 22  # height of the label strip under each picture
+SEED_SIZE_CLAIM_MB = 6.6  # the seed README's "estimated model size" at 64 pixels
+
+
+@dataclass
+class InspectConfig:
+    data_dir: Path = opt(Path("dataset"), "prepared dataset directory (from kanjinet prepare)")
+    out: Path = opt(Path("report"), "directory for sample_grid.png, rice_field.png, report.json")
+    test_model: bool = opt(False, "build the default model, run it on samples, measure its size")
+    arch: str = opt("kanjinet", "architecture preset for --test-model")
+    samples: int = opt(60, "random samples in the grid")
+    seed: int = opt(0, "random seed for picking samples")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def find_problems(directory: Path, data: ds.PreparedDataset) -> list[str]:
+    """Every inconsistency: checksums, per-chunk counts, arrays against metadata and classes."""
+    problems = ds.verify_checksums(directory) + ds.verify_contents(directory, data)
+    for entry in data.metadata["chunks"]:
+        path = directory / entry["chunk"]
+        if path.is_file():
+            count = len(ds.load_columns(path, ("labels",))["labels"])
+            if count != entry["count"]:
+                problems.append(
+                    f"{path}: holds {count:,} samples, metadata.json says {entry['count']:,}"
+                )
+    return problems
+
+
+def load_for_inspection(directory: Path) -> tuple[ds.PreparedDataset, list[str]]:
+    """The dataset (chunks that cannot be read are reported, not fatal) and its problems."""
+    if not directory.is_dir():
+        raise KanjinetError(f"{directory}: no such directory (run kanjinet prepare first)")
+    metadata = ds.read_json(directory / ds.METADATA)
+    if metadata.get("format") != ds.FORMAT:
+        raise KanjinetError(f"{directory / ds.METADATA}: not a kanjinet prepared dataset")
+    chunks, unreadable = [], []
+    for entry in metadata["chunks"]:
+        try:
+            chunks.append(ds.load_chunk(directory / entry["chunk"]))
+        except KanjinetError as error:
+            unreadable.append(str(error))
+    data = ds.concatenate(chunks, metadata)
+    return data, unreadable + find_problems(directory, data)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def statistics(data: ds.PreparedDataset) -> dict[str, Any]:
+    """Counts a person checks first: samples, classes, writers, per-class spread, chunk sizes."""
+    meta = data.metadata
+    per_class = np.bincount(data.labels.astype(np.int64).clip(0), minlength=1)
+    per_class = per_class[per_class > 0] if per_class.any() else np.zeros(1, dtype=np.int64)
+    counts = [c["count"] for c in meta["chunks"]] or [0]
+    megabytes = [c["bytes"] / 1e6 for c in meta["chunks"]] or [0.0]
+    return {
+        "samples": len(data),
+        "image_size": meta["size"],
+        "classes": int(len(np.unique(data.labels))),
+        "classes_in_table": meta["num_classes"],
+        "writers": int(len(np.unique(data.writers))),
+        "sheets": int(len(np.unique(data.sheets))),
+        "samples_per_class": {
+            "min": int(per_class.min()),
+            "median": float(np.median(per_class)),
+            "max": int(per_class.max()),
+        },
+        "chunks": len(meta["chunks"]),
+        "samples_per_chunk": {"min": min(counts), "max": max(counts)},
+        "chunk_mb": {"min": round(min(megabytes), 2), "max": round(max(megabytes), 2)},
+        "ink_mean": round(float(data.images.mean()) / 255, 4) if len(data) else 0.0,
+        "synthetic": bool(meta.get("source", {}).get("synthetic", False)),
+        "normalization_version": meta["normalization"]["version"],
+    }
+
+
+def rice_field(data: ds.PreparedDataset) -> dict[str, Any]:
+    """The seed's character-mapping check: 田's JIS code, Unicode, class index and samples."""
+    info = class_of_char(RICE_FIELD)
+    where = np.flatnonzero(data.labels == info.index)
+    return {
+        **info.as_dict(),
+        "samples": int(len(where)),
+        "sample_indices": where[:8].tolist(),
+        "writers": np.unique(data.writers[where]).tolist()[:8],
+    }
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+@cache
+def label_font() -> ImageFont.FreeTypeFont | None:
+    """An installed Japanese font for labels, or None (then KanjiVG strokes label the cell)."""
+    from kanjinet.synth import find_japanese_fonts
+
+    fonts = find_japanese_fonts()
+    return ImageFont.truetype(str(fonts[0]), LABEL - 4) if fonts else None
+
+
+def draw_label(canvas: Image.Image, x: int, y: int, label: int) -> None:
+    """Class `label`'s character (font, else its KanjiVG strokes) and index under a picture."""
+    info = class_table()[label]
+    draw = ImageDraw.Draw(canvas)
+    font = label_font()
+    if font is not None:
+        draw.text((x + 2, y), info.char, fill=0, font=font)
+    else:
+        from kanjinet.synth import reference_picture
+
+        canvas.paste(reference_picture(info.char, LABEL - 2), (x + 2, y + 1))
+    draw.text((x + LABEL + 4, y + 5), f"{info.jis:04X}", fill=90, font=ImageFont.load_default())
+
+
+def grid_picture(images: np.ndarray, labels: np.ndarray, columns: int = 10) -> Image.Image:
+    """Samples as dark ink on white, CELL pixels each, labelled with their characters."""
+    rows = max(1, -(-len(images) // columns))
+    canvas = Image.new("L", (columns * CELL, rows * (CELL + LABEL)), 255)
+    for slot, (image, label) in enumerate(zip(images, labels, strict=True)):
+        x, y = (slot % columns) * CELL, (slot // columns) * (CELL + LABEL)
+        picture = Image.fromarray(255 - image).resize(
+            (CELL - 4, CELL - 4), Image.Resampling.NEAREST
+        )
+        canvas.paste(picture, (x + 2, y + 2))
+        draw_label(canvas, x, y + CELL, int(label))
+    return canvas
+
+
+def save_png(picture: Image.Image, path: Path) -> None:
+    """Write a PNG atomically."""
+    tmp = path.with_name(path.stem + ".tmp.png")
+    picture.save(tmp)
+    tmp.replace(path)
+
+
+def write_pictures(data: ds.PreparedDataset, config: InspectConfig, ta: dict) -> list[Path]:
+    """sample_grid.png (random samples) and rice_field.png (田's samples, if any)."""
+    config.out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if len(data):
+        rng = np.random.default_rng(config.seed)
+        picks = np.sort(rng.choice(len(data), size=min(config.samples, len(data)), replace=False))
+        path = config.out / "sample_grid.png"
+        save_png(grid_picture(data.images[picks], data.labels[picks]), path)
+        written.append(path)
+    if ta["samples"]:
+        where = np.asarray(ta["sample_indices"])
+        path = config.out / "rice_field.png"
+        save_png(grid_picture(data.images[where], data.labels[where], columns=8), path)
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- model
+
+
+def check_model(data: ds.PreparedDataset, arch: str) -> dict[str, Any]:
+    """Build the default model for this image size, run it on real samples, measure its size."""
+    import torch
+
+    from kanjinet.model import build_model, count_parameters, model_config
+
+    cfg = model_config(arch, image_size=data.size)
+    model = build_model(cfg).eval()
+    batch = torch.from_numpy(data.images[:8].astype(np.float32) / 255.0)[:, None]
+    with torch.no_grad():
+        logits = model(batch)
+    if not torch.isfinite(logits).all():
+        raise KanjinetError(f"model {arch}: forward pass gave non-finite outputs")
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    onnx_bytes, onnx_route = onnx_size(model, cfg)
+    return {
+        "arch": arch,
+        "image_size": cfg.image_size,
+        "classes": cfg.num_classes,
+        "parameters": count_parameters(model),
+        "forward": {"input": list(batch.shape), "output": list(logits.shape)},
+        "top1_untrained": [int(i) for i in logits.argmax(dim=1)],
+        "state_dict_bytes": len(buffer.getvalue()),
+        "onnx_bytes": onnx_bytes,
+        "onnx_route": onnx_route,
+    }
+
+
+def onnx_size(model, cfg) -> tuple[int, str]:
+    """Bytes of the model exported for tract (by export.py), measured on disk."""
+    from kanjinet.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        info = export_onnx(model, cfg, Path(tmp) / "model.onnx", backend="tract")
+        return int(
+            info.size_bytes
+        ), f"export.export_onnx(backend='tract'): {info.route}, opset {info.opset}"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def format_report(stats: dict, ta: dict, model: dict | None, problems: list[str]) -> str:
+    spc, chunk = stats["samples_per_class"], stats["samples_per_chunk"]
+    lines = [
+        f"samples        {stats['samples']:,} at {stats['image_size']}x{stats['image_size']}"
+        + (" (synthetic data, not ETL9G)" if stats["synthetic"] else ""),
+        f"classes        {stats['classes']:,} of {stats['classes_in_table']:,}",
+        f"writers        {stats['writers']:,} (data sets); sheets {stats['sheets']:,}",
+        f"per class      min {spc['min']}, median {spc['median']:g}, max {spc['max']}",
+        f"chunks         {stats['chunks']} ({chunk['min']:,}..{chunk['max']:,} samples, "
+        f"{stats['chunk_mb']['min']}..{stats['chunk_mb']['max']} MB)",
+        f"mean ink       {stats['ink_mean']:.3f} (0 paper .. 1 ink)",
+        f"田 (rice field) JIS {ta['jis']}, Unicode U+{ta['unicode']}, class index {ta['index']}: "
+        + (f"{ta['samples']} samples" if ta["samples"] else "no samples in this dataset"),
+    ]
+    if model:
+        lines += [
+            f"model          {model['arch']}: {model['parameters']:,} parameters, "
+            f"forward {model['forward']['input']} -> {model['forward']['output']}",
+            f"model size     state dict {model['state_dict_bytes'] / 1e6:.2f} MB, ONNX "
+            f"{model['onnx_bytes'] / 1e6:.2f} MB (measured; the seed estimated "
+            f"{SEED_SIZE_CLAIM_MB} MB)",
+        ]
+    lines += [f"PROBLEM        {p}" for p in problems] or [
+        "consistent     yes (checksums, classes, counts)"
+    ]
+    return "\n".join(lines)
+
+
+def inspect_dataset(config: InspectConfig) -> tuple[dict[str, Any], list[str]]:
+    """The report dict (also written as report.json in --out) and the list of problems."""
+    data, problems = load_for_inspection(Path(config.data_dir))
+    stats, ta = statistics(data), rice_field(data)
+    model = check_model(data, config.arch) if config.test_model and len(data) else None
+    pictures = write_pictures(data, config, ta)
+    report = {
+        "data_dir": str(config.data_dir),
+        "statistics": stats,
+        "rice_field": ta,
+        "model": model,
+        "problems": problems,
+        "pictures": [p.name for p in pictures],
+    }
+    ds.write_json(Path(config.out) / "report.json", report)
+    return report, problems
+
+
+def run_inspect(config: InspectConfig) -> int:
+    """CLI entry: print the report; exit 1 if the dataset is inconsistent."""
+    report, problems = inspect_dataset(config)
+    print(format_report(report["statistics"], report["rice_field"], report["model"], problems))
+    print(
+        f"report: {Path(config.out) / 'report.json'}; pictures: {', '.join(report['pictures']) or 'none'}"
+    )
+    return 1 if problems else 0
