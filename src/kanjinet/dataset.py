@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,9 @@ CHUNK_INFO = "chunk_info.json"
 CHUNK_RE = re.compile(r"^etl9g_dataset_chunk_(\d{3})\.npz$")
 FORMAT = "kanjinet-prepared"
 FORMAT_VERSION = 1
+
+# What a damaged .npz raises on reading (zip CRC, truncation, bad header).
+BAD_CHUNK_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
 
 #: The arrays of every chunk and their dtypes (the data contract in docs/ARCHITECTURE.md).
 ARRAY_DTYPES: dict[str, np.dtype] = {
@@ -136,7 +140,7 @@ def load_chunk(path: Path) -> dict[str, np.ndarray]:
         check_arrays(arrays)
     except FileNotFoundError:
         raise KanjinetError(f"{path}: missing chunk") from None
-    except (OSError, KeyError, ValueError) as error:
+    except BAD_CHUNK_ERRORS as error:
         raise KanjinetError(f"{path}: unreadable chunk ({error})") from None
     return arrays
 
@@ -158,7 +162,7 @@ def load_columns(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in names}
-    except (OSError, KeyError, ValueError) as error:
+    except BAD_CHUNK_ERRORS as error:
         raise KanjinetError(f"{path}: unreadable chunk ({error})") from None
 
 

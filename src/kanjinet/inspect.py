@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kanjinet import dataset as ds
-from kanjinet.classes import class_of_char, class_table
+from kanjinet.classes import NUM_CLASSES, class_of_char, class_table
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
 
@@ -130,9 +130,12 @@ def label_font() -> ImageFont.FreeTypeFont | None:
 
 
 def draw_label(canvas: Image.Image, x: int, y: int, label: int) -> None:
-    """Class `label`'s character (font, else its KanjiVG strokes) and index under a picture."""
-    info = class_table()[label]
+    """Class `label`'s character (font, else its KanjiVG strokes) and JIS code under a picture."""
     draw = ImageDraw.Draw(canvas)
+    if not 0 <= label < NUM_CLASSES:  # an inconsistent dataset is still shown
+        draw.text((x + 2, y + 5), f"bad class {label}", fill=0, font=ImageFont.load_default())
+        return
+    info = class_table()[label]
     font = label_font()
     if font is not None:
         draw.text((x + 2, y), info.char, fill=0, font=font)
