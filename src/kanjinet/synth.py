@@ -53,6 +53,7 @@ SCALE = 2  # draw at twice the resolution, then downsample: smooth edges without
 CANVAS = (IMAGE_WIDTH * SCALE, IMAGE_HEIGHT * SCALE)
 DRAW_SPACING = 2.5  # KanjiVG units between drawn points (about 1.5 output pixels)
 FONT_SHARE = 0.25  # fraction of records drawn from a font when --fonts is given
+FONT_MESH = 6  # cells per side of the mesh that warps font glyphs
 
 
 @dataclass
@@ -379,7 +380,7 @@ def writer_style(seed: int, writer: int) -> Style:
         spread=float(rng.normal(1.0, 0.05)),
         warp=float(rng.uniform(1.0, 3.2)),
         blur=float(rng.uniform(0.35, 0.8)),
-        noise=float(rng.uniform(0.15, 0.45)),
+        noise=float(rng.uniform(0.2, 0.6)),  # up to rare level-1 speckles on the paper
     )
 
 
@@ -610,20 +611,33 @@ def draw_font_glyph(
     style: Style,
     rng: np.random.Generator,
 ) -> None:
-    """A font's glyph, slanted, scaled and placed like the writer's hand would."""
-    w, h = CANVAS
+    """A font's glyph, slanted, scaled and placed like the writer's hand would, and bent by
+    the same kind of elastic warp as the stroke-drawn characters (a mesh transform)."""
+    size = np.array(CANVAS, dtype=float)
+    middle = size / 2
     glyph_img = Image.new("L", CANVAS, 0)
-    ImageDraw.Draw(glyph_img).text((w / 2, h / 2), char, fill=255, font=font, anchor="mm")
-    scale = style.size * SCALE / font.size * rng.normal(1.0, 0.04)
-    sx, sy = scale * style.aspect, scale
-    cx = w / 2 + (style.shift[0] + rng.normal(0, 1.5)) * SCALE
-    cy = h / 2 + (style.shift[1] + rng.normal(0, 1.5)) * SCALE
-    # Inverse affine (output -> input), as Image.transform wants it.
-    a, b = 1 / sx, -style.slant / sx
-    d, e = 0.0, 1 / sy
-    c = w / 2 - a * cx - b * cy
-    f = h / 2 - d * cx - e * cy
-    warped = glyph_img.transform(CANVAS, Image.Transform.AFFINE, (a, b, c, d, e, f), Image.BILINEAR)
+    ImageDraw.Draw(glyph_img).text(tuple(middle), char, fill=255, font=font, anchor="mm")
+    # A font's em square is the whole KanjiVG box, its glyphs ~80% of it like KanjiVG's.
+    scale = style.size * SCALE / font.size * rng.normal(0.8, 0.03)
+    forward = np.array([[scale * style.aspect, style.slant * scale], [0.0, scale]])
+    centre = middle + (np.array(style.shift) + rng.normal(0, 1.5, 2)) * SCALE
+    # Mesh nodes in the output; where each comes from in the glyph picture (inverse map).
+    xs = np.linspace(0, CANVAS[0], FONT_MESH + 1).round().astype(int)
+    ys = np.linspace(0, CANVAS[1], FONT_MESH + 1).round().astype(int)
+    nodes = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(float)
+    source = (nodes - centre) @ np.linalg.inv(forward).T
+    per_unit = font.size / VIEWBOX  # glyph pixels per KanjiVG unit (the em fills the box)
+    source += elastic_offsets(source / per_unit, style.warp, rng) * per_unit + middle
+    grid = source.reshape(len(ys), len(xs), 2)
+    mesh = [
+        (
+            (int(xs[c]), int(ys[r]), int(xs[c + 1]), int(ys[r + 1])),
+            (*grid[r, c], *grid[r + 1, c], *grid[r + 1, c + 1], *grid[r, c + 1]),
+        )
+        for r in range(FONT_MESH)
+        for c in range(FONT_MESH)
+    ]
+    warped = glyph_img.transform(CANVAS, Image.Transform.MESH, mesh, Image.Resampling.BILINEAR)
     canvas.paste(warped, (0, 0), warped)
 
 
