@@ -246,6 +246,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary file
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -383,6 +384,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     Per-tensor, not per-channel: tract before sonos/tract#2849 computed per-channel QDQ
     weights wrongly. The shape annotations (value_info) the quantizer adds are dropped:
     they carry the symbolic batch, and tract then refuses a fixed-batch input fact.
+    Tensor and node names are shortened: the quantizer's long names are a fifth of a
+    small model's int8 file.
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -400,6 +403,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
         )
         proto = onnx.load(str(out))
     del proto.graph.value_info[:]
+    shorten_names(proto.graph)
     fp32 = onnx.load(str(fp32_path), load_external_data=False)
     meta = {p.key: p.value for p in fp32.metadata_props}
     meta["kanjinet.quantization"] = "int8 static QDQ, per-tensor, MinMax calibration"
@@ -413,6 +417,25 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
         pooling=meta.get("kanjinet.pooling", ""),
         op_counts=op_counts(proto),
     )
+
+
+def shorten_names(graph: Any) -> None:
+    """Rename every inner tensor to t0, t1, ... and node to n0, n1, ... (the graph's
+    inputs and outputs keep their names; "" marks an omitted optional input)."""
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output} | {""}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for init in graph.initializer:
+        init.name = short(init.name)
+    for index, node in enumerate(graph.node):
+        node.name = f"n{index}"
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
 
 
 # --- checks on a written file ------------------------------------------------------------
@@ -552,14 +575,20 @@ def load_samples(data_dir: Path, image_size: int, n_verify: int, n_calibrate: in
     rng = np.random.default_rng(0)
     held = _pick(rng, splits["test"] if len(splits["test"]) else splits["val"], n_verify)
     calib = _pick(rng, splits["train"], n_calibrate)
-    synthetic = bool(data.metadata.get("synthetic", False))
-    kind = "SYNTHETIC (not ETL9G)" if synthetic else "ETL9G"
+    kind = "SYNTHETIC (not ETL9G)" if is_synthetic(data.metadata) else "ETL9G"
     return Samples(
         held_out=prepared_to_input(data.images[held]),
         labels=np.asarray(data.labels[held], dtype=np.int64),
         calibration=prepared_to_input(data.images[calib]),
         description=f"{len(held)} held-out samples (writer split 'test') of {data_dir} [{kind}]",
     )
+
+
+def is_synthetic(metadata: dict[str, Any]) -> bool:
+    """prepare records it as metadata["source"]["synthetic"]; older sets at the top level."""
+    source = metadata.get("source")
+    nested = source.get("synthetic", False) if isinstance(source, dict) else False
+    return bool(nested or metadata.get("synthetic", False))
 
 
 def _pick(rng: np.random.Generator, indices: np.ndarray, n: int) -> np.ndarray:

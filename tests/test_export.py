@@ -1,0 +1,306 @@
+"""export: ONNX per backend from a tiny trained checkpoint, verified in onnxruntime and tract."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from kanjinet.cli import main
+from kanjinet.errors import KanjinetError
+from kanjinet.export import (
+    BACKENDS,
+    GLOBAL_POOLS,
+    ExportConfig,
+    export_checkpoint,
+    export_onnx,
+    inspect_onnx,
+    load_safetensors,
+    plan_pooling,
+)
+from kanjinet.predict import OnnxruntimeEngine, TractEngine, mapping_path
+
+pytestmark = pytest.mark.slow
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Two threads on two cores shared with other work oversubscribe badly (10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def train_tiny_checkpoint(data_dir: Path, path: Path, steps: int = 60) -> Path:
+    """kanjinet-small fitted for a few seconds on the writer-split training part of a
+    prepared set, saved as a real checkpoint (what `kanjinet train` writes)."""
+    from kanjinet.checkpoint import save_checkpoint
+    from kanjinet.classes import CLASS_JIS
+    from kanjinet.dataset import load_prepared, split_indices
+    from kanjinet.model import build_model, model_config
+
+    data = load_prepared(data_dir)
+    train_rows = split_indices(data.writers, "writer", seed=0)["train"]
+    classes = np.unique(data.labels)
+    output_of = np.full(len(CLASS_JIS), -1)
+    output_of[classes] = np.arange(len(classes))
+    x = torch.from_numpy(data.images[train_rows]).float().div(255).unsqueeze(1)
+    y = torch.from_numpy(output_of[data.labels[train_rows]])
+    cfg = model_config("kanjinet-small", num_classes=len(classes), image_size=x.shape[-1])
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
+    with one_torch_thread():
+        for _ in range(steps):
+            rows = torch.randint(0, len(x), (32,))
+            loss = torch.nn.functional.cross_entropy(model(x[rows]), y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return save_checkpoint(
+        path,
+        model.eval(),
+        cfg,
+        [CLASS_JIS[c] for c in classes],
+        data.metadata["normalization"],
+        train_config={"data_dir": str(data_dir), "steps": steps},
+        metrics={"note": "test fixture, synthetic data"},
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(small_dataset_dir, tmp_path_factory) -> Path:
+    return train_tiny_checkpoint(small_dataset_dir, tmp_path_factory.mktemp("train") / "best.pth")
+
+
+@pytest.fixture(scope="module")
+def exports(tiny_checkpoint, small_dataset_dir, tmp_path_factory) -> dict:
+    """One verified export per backend (tract with int8 and safetensors too)."""
+    out = tmp_path_factory.mktemp("export")
+    reports = {}
+    for backend in BACKENDS:
+        extra = {"quantize": "int8", "format": "safetensors"} if backend == "tract" else {}
+        cfg = ExportConfig(
+            model_path=tiny_checkpoint,
+            onnx_path=out / backend / "kanji_etl9g_model.onnx",
+            data_dir=small_dataset_dir,
+            target_backend=backend,
+            **extra,
+        )
+        reports[backend] = export_checkpoint(cfg)
+    return reports
+
+
+def ops_of(path: Path) -> set[str]:
+    return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_export_per_backend_opset_ops_and_verification(exports, backend):
+    report = exports[backend]
+    assert report.ok, [c for c in report.checks if not c.ok]
+    model = onnx.load(str(report.files["onnx"]))
+    opset = {o.domain: o.version for o in model.opset_import}[""]
+    assert opset == BACKENDS[backend].opset
+    ops = ops_of(report.files["onnx"])
+    if backend == "tract":
+        assert "GlobalAveragePool" in ops  # kanjinet-small's squeeze-excitation and head
+    else:
+        assert not ops & GLOBAL_POOLS
+        assert "AveragePool" in ops
+        assert any("fixed_avg" in note for note in report.notes)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [1, 32, 32]
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["normalization"])["name"] == "kanjinet.normalize"
+    assert meta["kanjinet.backend"] == backend
+
+
+def test_parity_in_onnxruntime_and_tract_independently(exports, tiny_checkpoint):
+    """Recompute what the report claims: both runtimes match PyTorch on other inputs."""
+    from kanjinet.checkpoint import load_checkpoint
+
+    model = load_checkpoint(tiny_checkpoint).model
+    x = np.random.default_rng(5).random((6, 1, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)).numpy()
+    for report in exports.values():
+        for engine in (OnnxruntimeEngine(report.files["onnx"]), TractEngine(report.files["onnx"])):
+            logits = engine.logits(x)
+            assert np.abs(logits - reference).max() < 1e-4
+            assert (logits.argmax(1) == reference.argmax(1)).all()
+
+
+def test_mapping_file(exports):
+    report = exports["tract"]
+    path = report.files["mapping"]
+    assert path == mapping_path(report.files["onnx"])
+    assert path.name == "kanji_etl9g_mapping.json"
+    mapping = json.loads(path.read_text(encoding="utf-8"))
+    n = mapping["num_classes"]
+    assert n == 24
+    for key in ("class_to_jis", "class_to_unicode", "class_to_char", "class_to_strokes"):
+        assert sorted(mapping[key], key=int) == [str(i) for i in range(n)]
+    for i in map(str, range(n)):
+        char = mapping["class_to_char"][i]
+        assert f"{ord(char):04X}" == mapping["class_to_unicode"][i]
+        euc = char.encode("euc_jp")
+        assert mapping["class_to_jis"][i] == f"{((euc[0] & 0x7F) << 8) | (euc[1] & 0x7F):04X}"
+        assert mapping["class_to_strokes"][i] >= 1
+    assert mapping["input"]["shape"] == ["batch", 1, 32, 32]
+    assert mapping["input"]["normalization"]["name"] == "kanjinet.normalize"
+    assert "ink 1.0" in mapping["input"]["polarity"]
+    info = mapping["model_info"]
+    assert info["synthetic_data"] is True
+    assert "SYNTHETIC" in info["export_check_accuracy"]["measured_on"]
+
+
+def test_int8_size_agreement_and_runtimes(exports):
+    report = exports["tract"]
+    names = {c.name: c for c in report.checks}
+    assert names["int8 onnxruntime loads and runs"].ok
+    assert names["int8 tract loads and runs"].ok
+    assert report.int8.size_bytes <= 0.30 * report.info.size_bytes
+    ops = ops_of(report.files["int8"])
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert not any(n.domain for n in onnx.load(str(report.files["int8"])).graph.node)
+    x = np.random.default_rng(6).random((4, 1, 32, 32), dtype=np.float32)
+    # tract with a fixed batch-1 fact (what an app does) loads the int8 file too.
+    TractEngine(report.files["int8"], batch=1).logits(x[:1])
+
+
+def test_safetensors_round_trip(exports, tiny_checkpoint):
+    from kanjinet.checkpoint import load_checkpoint
+
+    path = exports["tract"].files["safetensors"]
+    assert path.read_bytes()[:8] != b"PK\x03\x04"  # not a zip/pickle torch file
+    restored = load_safetensors(path)
+    original = load_checkpoint(tiny_checkpoint)
+    assert restored.class_jis == original.class_jis
+    assert restored.model_config == original.model_config
+    x = torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(restored.model(x), original.model(x))
+
+
+def test_pooling_requests():
+    assert plan_pooling("adaptive_avg", None, "tract") == (False, [])
+    rewrite, notes = plan_pooling("adaptive_avg", "fixed_avg", "tract")
+    assert rewrite and "exact rewrite" in notes[0]
+    assert plan_pooling("adaptive_max", None, "strict")[0]
+    with pytest.raises(KanjinetError, match="needs different weights"):
+        plan_pooling("adaptive_avg", "avg_2x2", "tract")
+    with pytest.raises(KanjinetError, match="needs different weights"):
+        plan_pooling("adaptive_avg", "adaptive_max", "ort-tract")
+
+
+def test_refused_pooling_via_cli(tiny_checkpoint, small_dataset_dir, tmp_path, capsys):
+    status = main(
+        [
+            "export",
+            "--model-path", str(tiny_checkpoint),
+            "--onnx-path", str(tmp_path / "m.onnx"),
+            "--data-dir", str(small_dataset_dir),
+            "--pooling-type", "avg_2x2",
+        ]
+    )  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "avg_2x2" in err and "needs different weights" in err and "Traceback" not in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_equivalent_pooling_rewrite_for_tract(tiny_checkpoint, small_dataset_dir, tmp_path):
+    report = export_checkpoint(
+        ExportConfig(
+            model_path=tiny_checkpoint,
+            onnx_path=tmp_path / "fixed_model.onnx",
+            data_dir=small_dataset_dir,
+            pooling_type="fixed_avg",
+        )
+    )
+    assert report.ok
+    assert report.info.pooling == "fixed_avg"
+    assert not ops_of(report.files["onnx"]) & GLOBAL_POOLS
+
+
+def test_cli_export_prints_table_and_fails_on_bad_parity(
+    tiny_checkpoint, small_dataset_dir, tmp_path, capsys, monkeypatch
+):
+    args = [
+        "export",
+        "--model-path", str(tiny_checkpoint),
+        "--onnx-path", str(tmp_path / "kanji_etl9g_model.onnx"),
+        "--data-dir", str(small_dataset_dir),
+        "--target-backend", "strict",
+    ]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "verification passed" in out and "tract logits vs PyTorch" in out
+    import kanjinet.export
+
+    monkeypatch.setattr(kanjinet.export, "PARITY_TOLERANCE", -1.0)  # nothing can pass
+    assert main(args) == 1
+    assert "VERIFICATION FAILED" in capsys.readouterr().out
+
+
+def test_inspect_own_and_foreign_files(exports, tmp_path, capsys):
+    text = inspect_onnx(exports["strict"].files["onnx"])
+    assert "ai.onnx 11" in text and "AveragePool" in text
+    assert "strict       yes" in text and "tract        yes" in text
+    text = inspect_onnx(exports["tract"].files["onnx"])
+    assert "ort-tract    no" in text and "GlobalAveragePool" in text
+    # A file made elsewhere: onnx.helper, opset 13, one Relu.
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 4])],
+    )
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(
+        onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)]), foreign
+    )
+    assert main(["export", "--inspect", str(foreign)]) == 0
+    out = capsys.readouterr().out
+    assert "Relu" in out and "ai.onnx 13" in out and "onnxruntime  yes" in out
+    not_onnx = tmp_path / "junk.onnx"
+    not_onnx.write_bytes(b"\x00junk")
+    with pytest.raises(KanjinetError, match="junk.onnx"):
+        inspect_onnx(not_onnx)
+
+
+def test_export_onnx_in_memory_model_leaves_model_alone(tmp_path):
+    from kanjinet.model import build_model, model_config
+
+    cfg = model_config("kanjinet-small", num_classes=10, image_size=32)
+    model = build_model(cfg).train()
+    info = export_onnx(model, cfg, tmp_path / "m.onnx", "ort-tract")
+    assert info.path.stat().st_size == info.size_bytes and info.opset == 11
+    assert model.training and isinstance(model.pool, torch.nn.AdaptiveAvgPool2d)
+    assert not set(info.op_counts) & GLOBAL_POOLS
+
+
+def test_errors_name_the_file(tmp_path, small_dataset_dir, tiny_checkpoint):
+    with pytest.raises(KanjinetError, match="missing.pth"):
+        export_checkpoint(
+            ExportConfig(model_path=tmp_path / "missing.pth", data_dir=small_dataset_dir)
+        )
+    with pytest.raises(KanjinetError, match="image-size 64"):
+        export_checkpoint(
+            ExportConfig(model_path=tiny_checkpoint, data_dir=small_dataset_dir, image_size=64)
+        )
+    with pytest.raises(KanjinetError, match="not a prepared dataset"):
+        export_checkpoint(
+            ExportConfig(
+                model_path=tiny_checkpoint, onnx_path=tmp_path / "m.onnx", data_dir=tmp_path
+            )
+        )

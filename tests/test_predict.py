@@ -1,0 +1,124 @@
+"""predict: pictures of either polarity give the same top-1 as the prepared arrays do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kanjinet.cli import main
+from kanjinet.errors import KanjinetError
+from kanjinet.predict import Predictor, predict_files, prepared_to_input
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model_files(small_dataset_dir, tmp_path_factory) -> dict[str, Path]:
+    """A tiny model fitted on the synthetic set (test_export's helper), exported for tract."""
+    from test_export import train_tiny_checkpoint
+
+    from kanjinet.export import ExportConfig, export_checkpoint
+
+    out = tmp_path_factory.mktemp("predict-model")
+    checkpoint = train_tiny_checkpoint(small_dataset_dir, out / "best.pth")
+    report = export_checkpoint(
+        ExportConfig(
+            model_path=checkpoint,
+            onnx_path=out / "kanji_etl9g_model.onnx",
+            data_dir=small_dataset_dir,
+            format="safetensors",
+        )
+    )
+    assert report.ok
+    return {"pth": checkpoint, **report.files}
+
+
+@pytest.fixture(scope="module")
+def samples(small_etl_dir, small_dataset_dir) -> tuple[np.ndarray, np.ndarray]:
+    """12 records spread over the set: (source pictures 127 x 128 uint8 ink high, the same
+    records' prepared arrays)."""
+    from kanjinet import etl9g
+    from kanjinet.dataset import load_prepared
+    from kanjinet.normalize import ink_from_levels
+
+    data = load_prepared(small_dataset_dir)
+    pick = np.linspace(0, len(data.labels) - 1, 12).astype(int)
+    pictures = []
+    for file_no, record in zip(data.files[pick], data.records[pick], strict=True):
+        records = etl9g.read_records(small_etl_dir / f"ETL9G_{file_no:02d}")
+        pictures.append(ink_from_levels(etl9g.decode_images(records[record : record + 1]))[0])
+    return np.stack(pictures), data.images[pick]
+
+
+def write_pictures(pictures: np.ndarray, folder: Path, dark_on_light: bool, scale: int = 1) -> list:
+    """Each picture as a PNG the way a user might have it: either polarity, any size."""
+    paths = []
+    for i, picture in enumerate(pictures):
+        image = Image.fromarray(255 - picture if dark_on_light else picture)
+        if scale != 1:
+            image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+        path = folder / f"{'dark' if dark_on_light else 'light'}_{i}.png"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("dark_on_light", [True, False])
+def test_pictures_match_prepared_arrays(model_files, samples, tmp_path, dark_on_light):
+    """The ETL9G-format source pictures as PNGs, through predict's normalisation, give
+    the top-1 that the prepared arrays of the same records give."""
+    pictures, prepared = samples
+    predictor = Predictor(model_files["onnx"])
+    expected = [c[0].index for c in predictor.top_k_of_input(prepared_to_input(prepared), 1)]
+    paths = write_pictures(pictures, tmp_path, dark_on_light)
+    got = [c[0].index for c in predictor.predict_files(paths, 1)]
+    assert got == expected
+
+
+def test_engines_agree(model_files, samples, tmp_path):
+    paths = write_pictures(samples[0][:4], tmp_path, dark_on_light=True, scale=2)
+    runs = {
+        "onnxruntime": predict_files(paths, model_files["onnx"], 3, "onnxruntime"),
+        "tract": predict_files(paths, model_files["onnx"], 3, "tract"),
+        "torch": predict_files(paths, model_files["pth"], 3, "torch"),
+        "safetensors": predict_files(paths, model_files["safetensors"], 3),
+    }
+    reference = runs.pop("onnxruntime")
+    for results in runs.values():
+        for got, want in zip(results, reference, strict=True):
+            assert [c.char for c in got] == [c.char for c in want]
+            assert np.allclose(
+                [c.probability for c in got], [c.probability for c in want], atol=1e-4
+            )
+    for candidates in reference:
+        assert len(candidates) == 3
+        assert sum(c.probability for c in candidates) <= 1.0 + 1e-6
+        assert candidates[0].probability >= candidates[1].probability >= candidates[2].probability
+
+
+def test_cli_json_and_table(model_files, samples, tmp_path, capsys):
+    paths = write_pictures(samples[0][:2], tmp_path, dark_on_light=False, scale=3)
+    args = ["predict", "--model", str(model_files["onnx"]), "--top-k", "2", *map(str, paths)]
+    assert main([*args, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in document["results"]] == [str(p) for p in paths]
+    first = document["results"][0]["top_k"]
+    assert len(first) == 2 and set(first[0]) == {"char", "probability", "index", "jis", "unicode"}
+    assert main([*args, "--engine", "tract"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(str(paths[0]))
+
+
+def test_user_errors_are_one_line(model_files, tmp_path, capsys):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    assert main(["predict", "--model", str(model_files["onnx"]), str(junk)]) == 2
+    assert "junk.png" in capsys.readouterr().err
+    with pytest.raises(KanjinetError, match="missing.onnx"):
+        Predictor(tmp_path / "missing.onnx")
+    with pytest.raises(KanjinetError, match="needs a .pth"):
+        Predictor(model_files["onnx"], "torch")
