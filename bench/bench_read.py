@@ -72,6 +72,7 @@ def main() -> None:
         else:
             config = SynthConfig(out=Path(tmp), classes=3036, writers=4 * args.files)
             files, source = synthesize(config), f"{args.files} full-size synthetic file(s)"
+        size = sum(p.stat().st_size for p in files)
         before = load()
         rows = []
         for name, step in [
@@ -90,7 +91,7 @@ def main() -> None:
             f"Machine: {machine()}. Load average before: {before}, after: {load()} "
             "(other engineers' jobs share these cores).",
             "",
-            f"Data: {source}, {sum(p.stat().st_size for p in files):,} bytes; warm page cache, "
+            f"Data: {source}, {size:,} bytes; warm page cache, "
             f"median of {args.repeat} passes. MB = 10^6 bytes of ETL9G file.",
             "",
             "| step | records/s | MB/s |",
