@@ -288,6 +288,8 @@ def test_uploaded_sample_recognised_as_onnxruntime_does(demo_page, sample, refer
     picture = np.asarray(Image.open(path))
     batch = reference.input_from_ink(ink_from_picture(picture))
     assert_same_as_python(state, batch, reference)
+    # The exported model records the normalisation preprocess.js implements.
+    assert demo_page.page.locator("#status").inner_text().startswith("Ready: 24 characters")
     shown = demo_page.page.locator("#candidates .candidate")
     assert shown.count() == 5
     assert shown.first.locator(".char").inner_text() == state["result"][0]["char"]

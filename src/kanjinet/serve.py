@@ -50,14 +50,14 @@ MIME_TYPES = {
 class ServeConfig:
     model: Path = opt(Path("kanji_etl9g_model.onnx"), help="exported ONNX model")
     mapping: Path | None = opt(
-        None, help="class mapping JSON (default: the *_mapping.json beside the model)"
+        None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
     )
     host: str = opt("127.0.0.1", help="address to bind; 0.0.0.0 exposes the page to the network")
     port: int = opt(8000, help="port to listen on (0: any free port)")
     ort_dir: Path | None = opt(
         None,
-        help="directory with onnxruntime-web's dist files "
-        "(default: node_modules/onnxruntime-web/dist of the repository or the current directory)",
+        help="directory with onnxruntime-web's dist files; if not given, "
+        "node_modules/onnxruntime-web/dist in the current directory or the kanjinet checkout",
     )
 
 
@@ -65,13 +65,13 @@ class ServeConfig:
 class WebBuildConfig:
     model: Path = opt(Path("kanji_etl9g_model.onnx"), help="exported ONNX model")
     mapping: Path | None = opt(
-        None, help="class mapping JSON (default: the *_mapping.json beside the model)"
+        None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
     )
     out: Path = opt(Path("site"), help="output directory for the static page")
     ort_dir: Path | None = opt(
         None,
-        help="directory with onnxruntime-web's dist files "
-        "(default: node_modules/onnxruntime-web/dist of the repository or the current directory)",
+        help="directory with onnxruntime-web's dist files; if not given, "
+        "node_modules/onnxruntime-web/dist in the current directory or the kanjinet checkout",
     )
 
 
