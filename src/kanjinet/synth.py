@@ -53,6 +53,7 @@ SCALE = 2  # draw at twice the resolution, then downsample: smooth edges without
 CANVAS = (IMAGE_WIDTH * SCALE, IMAGE_HEIGHT * SCALE)
 DRAW_SPACING = 2.5  # KanjiVG units between drawn points (about 1.5 output pixels)
 FONT_SHARE = 0.25  # fraction of records drawn from a font when --fonts is given
+LIGATURE_REACH = 14  # output pixels: farther pen-up jumps are not joined
 FONT_MESH = 6  # cells per side of the mesh that warps font glyphs
 
 
@@ -366,7 +367,7 @@ def writer_style(seed: int, writer: int) -> Style:
     rng = np.random.default_rng([seed, writer, 0, 2])
     cursive = float(rng.beta(2, 4))
     return Style(
-        size=float(rng.uniform(58, 100)),
+        size=float(rng.uniform(58, 94)),
         aspect=float(rng.normal(1.0, 0.07)),
         slant=float(rng.normal(0.0, 0.08)),
         rotation=float(rng.normal(0.0, 0.03)),
@@ -380,7 +381,7 @@ def writer_style(seed: int, writer: int) -> Style:
         spread=float(rng.normal(1.0, 0.05)),
         warp=float(rng.uniform(1.0, 3.2)),
         blur=float(rng.uniform(0.35, 0.8)),
-        noise=float(rng.uniform(0.2, 0.6)),  # up to rare level-1 speckles on the paper
+        noise=float(rng.uniform(0.2, 0.5)),  # up to rare level-1 speckles on the paper
     )
 
 
@@ -497,8 +498,8 @@ def dot(draw: ImageDraw.ImageDraw, centre, radius: float, ink: int) -> None:
 
 def connect(draw: ImageDraw.ImageDraw, start: np.ndarray, end: np.ndarray, width, ink) -> None:
     """A faint, thin ligature between consecutive strokes, as hurried writers leave."""
-    if math.dist(start, end) < 30 * SCALE:
-        draw.line([*start, *end], fill=int(ink * 0.55), width=max(1, round(width / 3)))
+    if math.dist(start, end) < LIGATURE_REACH * SCALE:
+        draw.line([*start, *end], fill=int(ink * 0.5), width=max(1, round(width / 3)))
 
 
 def draw_clutter(draw: ImageDraw.ImageDraw, neighbour: Glyph, rng: np.random.Generator) -> None:
