@@ -271,11 +271,37 @@ def find_box(mask: np.ndarray) -> tuple[np.ndarray, ...]:
     return top2, bottom2, left2, right2
 
 
+def box_content(u: np.ndarray, box: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Step 2 and the box of step 5: `v` (paper floor applied, 0 outside each image's box),
+    cropped to the union of the batch's boxes, and the boxes in the cropped coordinates.
+
+    The crop only drops lines that are 0 in every image, so results do not depend
+    on which images share a batch (pass 1 sums integers; pass 2 adds exact zeros first).
+    """
+    top, bottom, left, right = box
+    drawn = bottom >= top
+    if not drawn.any():
+        return (
+            np.zeros((len(u), 1, 1), dtype=np.uint8),
+            top * 0,
+            bottom * 0 - 1,
+            left * 0,
+            right * 0 - 1,
+        )
+    r0, r1 = int(top[drawn].min()), int(bottom[drawn].max())
+    c0, c1 = int(left[drawn].min()), int(right[drawn].max())
+    crop = u[:, r0 : r1 + 1, c0 : c1 + 1]
+    in_rows = inside(top - r0, bottom - r0, r1 - r0 + 1)
+    in_cols = inside(left - c0, right - c0, c1 - c0 + 1)
+    keep = (crop >= PAPER_FLOOR).view(np.uint8) * in_rows[:, :, None]
+    keep *= in_cols[:, None, :]
+    return crop * keep, top - r0, bottom - r0, left - c0, right - c0
+
+
 def normalize_batch(u: np.ndarray, size: int) -> np.ndarray:
     """Steps 2-7 for a uint8 batch (N, H, W)."""
-    values = u * (u >= PAPER_FLOOR)
     mask = remove_noise(u >= INK_THRESHOLD).view(np.uint8)
-    top, bottom, left, right = find_box(mask)
+    values, top, bottom, left, right = box_content(u, find_box(mask))
     blank = bottom < top
     side = np.maximum(bottom - top + 1, right - left + 1).astype(np.float64)
     side[blank] = 1.0  # any positive side: blank images are zeroed in step 7
