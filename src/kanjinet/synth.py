@@ -445,7 +445,7 @@ def draw_glyph(
     inks = (np.clip(rng.normal(1.0, 0.06, n), 0.75, 1.0) * 255).astype(int).tolist()
     widths = np.maximum(2.0, style.width * SCALE * rng.normal(1.0, 0.06) * rng.normal(1.0, 0.08, n))
     ligature = (rng.random(n) < style.cursive * 0.6).tolist()
-    hooked = (rng.random(n) < 0.25 + 0.4 * style.cursive).tolist()
+    hooked = (rng.random(n) < 0.1 + 0.6 * style.cursive).tolist()
     flicks = hook_points(pts, g.bounds, widths, rng).tolist()
     previous_end = None
     for s in range(n):
@@ -460,16 +460,23 @@ def draw_glyph(
 def hook_points(
     pts: np.ndarray, bounds: np.ndarray, widths: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """For every stroke, the tip of a short flick at its end, turned back from the direction
-    of travel (to the left or right), 0.8-1.8 stroke widths long."""
+    """For every stroke, the tip of a short flick at its end: the pen already heading for
+    the next stroke's start, as a hurried hand does (the last stroke flicks back to either
+    side). 0.6-1.6 stroke widths long, at most 40% of the way to the next stroke."""
     n = len(bounds) - 1
-    direction = pts[bounds[1:] - 1] - pts[bounds[1:] - 2]
-    direction /= np.maximum(np.hypot(*direction.T), 1e-9)[:, None]
+    ends = pts[bounds[1:] - 1]
+    travel = ends - pts[bounds[1:] - 2]
     angle = np.where(rng.random(n) < 0.5, -1.0, 1.0) * rng.uniform(1.9, 2.6, n)
     cos, sin = np.cos(angle), np.sin(angle)
-    turned = np.stack([cos * direction[:, 0] - sin * direction[:, 1],
-                       sin * direction[:, 0] + cos * direction[:, 1]], axis=1)  # fmt: skip
-    return pts[bounds[1:] - 1] + turned * (widths * rng.uniform(0.8, 1.8, n))[:, None]
+    direction = np.stack([cos * travel[:, 0] - sin * travel[:, 1],
+                          sin * travel[:, 0] + cos * travel[:, 1]], axis=1)  # fmt: skip
+    reach = widths * rng.uniform(0.6, 1.6, n)
+    if n > 1:
+        to_next = pts[bounds[1:-1]] - ends[:-1]
+        direction[:-1] = to_next
+        reach[:-1] = np.minimum(reach[:-1], 0.4 * np.hypot(*to_next.T))
+    direction /= np.maximum(np.hypot(*direction.T), 1e-9)[:, None]
+    return ends + direction * reach[:, None]
 
 
 def draw_stroke(
