@@ -43,7 +43,7 @@ def test_overfits_one_batch(data_dir, tmp_path):
     cfg = quick(
         data_dir,
         tmp_path,
-        epochs=40,
+        epochs=15,
         batch_size=192,
         augment="none",
         dropout=0.0,
@@ -60,7 +60,7 @@ def test_overfits_one_batch(data_dir, tmp_path):
 
 
 def test_outputs_are_written_and_self_describing(data_dir, tmp_path):
-    result = train.train(quick(data_dir, tmp_path, epochs=2, arch="kanjinet-small"))
+    result = train.train(quick(data_dir, tmp_path, epochs=2))
     for name in (
         train.BEST_NAME,
         train.LAST_NAME,
@@ -81,7 +81,7 @@ def test_outputs_are_written_and_self_describing(data_dir, tmp_path):
     assert info["val_accuracy"] == result["best_val_acc"]
     assert info["test_accuracy"] == result["test_acc"]
     best = load_checkpoint(tmp_path / train.BEST_NAME)
-    assert best.model_config.arch == "kanjinet-small"
+    assert best.model_config.arch == "seed"
     assert best.model_config.num_classes == 24 == len(best.class_jis)
     assert best.model_config.image_size == 32
     assert best.class_jis == sorted(best.class_jis) and set(best.class_jis) <= set(CLASS_JIS)
@@ -105,7 +105,7 @@ class Killed(Exception):
 
 
 def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(data_dir, tmp_path, monkeypatch):
-    whole = train.train(quick(data_dir, tmp_path / "whole", epochs=3))
+    whole = train.train(quick(data_dir, tmp_path / "whole", epochs=2))
 
     real_step = train.train_step
     calls = {"n": 0}
@@ -118,13 +118,13 @@ def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(data_dir, tmp_pat
 
     monkeypatch.setattr(train, "train_step", dying_step)
     with pytest.raises(Killed):
-        train.train(quick(data_dir, tmp_path / "killed", epochs=3))
+        train.train(quick(data_dir, tmp_path / "killed", epochs=2))
     monkeypatch.setattr(train, "train_step", real_step)
     last = read_checkpoint_file(tmp_path / "killed" / train.LAST_NAME)
     assert last["resume"]["epoch"] == 1
 
-    resumed = train.train(quick(data_dir, tmp_path / "killed", epochs=3, resume=True))
-    assert resumed["epochs_run"] == 3
+    resumed = train.train(quick(data_dir, tmp_path / "killed", epochs=2, resume=True))
+    assert resumed["epochs_run"] == 2
     for a, b in zip(whole["history"], resumed["history"], strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate"):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key

@@ -275,6 +275,12 @@ def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingD
     )
 
 
+def is_synthetic(metadata: dict[str, Any]) -> bool:
+    """Whether a prepared set came from `kanjinet synth` (metadata.json records its source)."""
+    source = metadata.get("source") if isinstance(metadata.get("source"), dict) else {}
+    return bool(metadata.get("synthetic", source.get("synthetic", False)))
+
+
 def _normalization(metadata: dict[str, Any]) -> dict[str, Any]:
     if isinstance(metadata.get("normalization"), dict):
         return metadata["normalization"]
@@ -609,7 +615,7 @@ def progress_document(trainer: Trainer, test: dict[str, float] | None = None) ->
             "best_epoch": trainer.state.best_epoch,
             "best_val_acc": trainer.state.best_acc,
             "stopped_early": trainer.state.stopped_early,
-            "synthetic_data": bool(trainer.data.metadata.get("synthetic", False)),
+            "synthetic_data": is_synthetic(trainer.data.metadata),
             "config": train_config_dict(trainer.cfg),
         }
     )
@@ -678,7 +684,7 @@ def best_info(trainer: Trainer, record: dict[str, float]) -> dict[str, Any]:
         "train_samples": len(trainer.data.splits["train"].labels),
         "val_samples": len(trainer.data.splits["val"].labels),
         "data_dir": str(trainer.cfg.data_dir),
-        "synthetic_data": bool(trainer.data.metadata.get("synthetic", False)),
+        "synthetic_data": is_synthetic(trainer.data.metadata),
     }
 
 
@@ -846,7 +852,7 @@ def summary(trainer: Trainer, test: dict[str, float] | None) -> dict[str, Any]:
         "best_checkpoint": str(trainer.out / BEST_NAME),
         "last_checkpoint": str(trainer.out / LAST_NAME),
         "world_size": trainer.ranks.world,
-        "synthetic_data": bool(trainer.data.metadata.get("synthetic", False)),
+        "synthetic_data": is_synthetic(trainer.data.metadata),
     }
 
 

@@ -1,0 +1,102 @@
+"""Evaluation: top-k on a hand-made case, confusions, worst classes, and the whole command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kanjinet import evaluate
+from kanjinet.errors import KanjinetError
+from kanjinet.evaluate import EvaluateConfig
+
+
+def test_topk_accuracy_hand_made():
+    # 4 samples; predictions best first.
+    topk = np.array(
+        [
+            [3, 1, 2, 0, 4],  # target 3: top-1
+            [0, 2, 1, 3, 4],  # target 2: top-2 -> counts for top-3 and top-5
+            [4, 0, 1, 2, 3],  # target 3: 5th -> top-5 only
+            [1, 0, 2, 3, 4],  # target 9: never
+        ]
+    )
+    targets = np.array([3, 2, 3, 9])
+    assert evaluate.topk_accuracy(topk, targets) == {"top1": 25.0, "top3": 50.0, "top5": 75.0}
+
+
+def test_per_class_confusions_and_worst():
+    targets = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 1, 2, 2, 0, 2])
+    samples, correct = evaluate.per_class_accuracy(predicted, targets, 4)
+    assert samples.tolist() == [3, 2, 4, 0]
+    assert correct.tolist() == [1, 2, 3, 0]
+    assert evaluate.confused_pairs(predicted, targets, 5) == [((0, 1), 2), ((2, 0), 1)]
+    assert evaluate.confused_pairs(predicted, targets, 1) == [((0, 1), 2)]
+    # 0: 33%, 2: 75%, 1: 100%; class 3 has no samples and is not listed.
+    assert evaluate.worst_classes(samples, correct, 10) == [0, 2, 1]
+
+
+@pytest.fixture(scope="module")
+def trained(small_dataset_dir, tmp_path_factory):
+    from kanjinet.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("trained")
+    result = train(
+        TrainConfig(
+            data_dir=small_dataset_dir,
+            output_dir=out,
+            arch="seed",
+            class_limit=24,
+            epochs=2,
+            batch_size=32,
+            device="cpu",
+        )
+    )
+    return out / "best_kanji_model.pth", result
+
+
+def test_evaluate_reproduces_the_training_test_split(trained, small_dataset_dir, tmp_path):
+    model_path, result = trained
+    cfg = EvaluateConfig(
+        model_path=model_path,
+        data_dir=small_dataset_dir,
+        json=tmp_path / "report.json",
+        worst_png=tmp_path / "worst.png",
+        device="cpu",
+    )
+    report = evaluate.evaluate(cfg)
+    assert report["accuracy"]["top1"] == pytest.approx(result["test_acc"])
+    assert report["accuracy"]["top5"] == pytest.approx(result["test_top5_acc"])
+    assert report["samples"] == 24  # one held-out writer of ten, 24 classes
+    assert report["synthetic_data"] is True
+    saved = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert saved["accuracy"] == report["accuracy"]
+    assert len(saved["per_class"]) == report["classes_evaluated"]
+    assert len(saved["confused_pairs"]) <= 20
+    for pair in saved["confused_pairs"]:
+        assert len(pair["true"]) == 1 and pair["true"] != pair["predicted"]
+    assert (tmp_path / "worst.png").read_bytes()[:4] == b"\x89PNG"
+    text = evaluate.format_report(report)
+    assert "top-1" in text and "synthetic data" in text
+
+
+def test_evaluate_all_samples(trained, small_dataset_dir):
+    model_path, _ = trained
+    report = evaluate.evaluate(
+        EvaluateConfig(
+            model_path=model_path, data_dir=small_dataset_dir, split="all", worst_png=None
+        )
+    )
+    assert report["samples"] == 240
+    assert report["skipped_unknown_class"] == 0
+    assert report["classes_evaluated"] == 24
+
+
+def test_evaluate_user_errors(trained, small_dataset_dir, tmp_path):
+    with pytest.raises(KanjinetError, match="no such checkpoint"):
+        evaluate.evaluate(EvaluateConfig(model_path=tmp_path / "x.pth", data_dir=small_dataset_dir))
+    model_path, _ = trained
+    with pytest.raises(KanjinetError, match="nowhere"):
+        evaluate.evaluate(EvaluateConfig(model_path=model_path, data_dir=tmp_path / "nowhere"))
