@@ -145,15 +145,19 @@ def to_uint8(ink: np.ndarray) -> np.ndarray:
 
 
 def remove_noise(mask: np.ndarray) -> np.ndarray:
-    """Step 3: keep mask pixels whose 3 x 3 neighbourhood holds >= MIN_NEIGHBOURS mask pixels."""
-    counts = mask.astype(np.uint8)
-    rows = counts.copy()  # separable 3 x 3 sum: horizontal then vertical, zero outside
-    rows[:, :, 1:] += counts[:, :, :-1]
-    rows[:, :, :-1] += counts[:, :, 1:]
+    """Step 3: keep mask pixels whose 3 x 3 neighbourhood holds >= MIN_NEIGHBOURS mask pixels.
+
+    Takes and returns a uint8 0/1 (N, H, W) mask.
+    """
+    rows = mask.copy()  # separable 3 x 3 sum: horizontal then vertical, zero outside
+    rows[:, :, 1:] += mask[:, :, :-1]
+    rows[:, :, :-1] += mask[:, :, 1:]
     total = rows.copy()
     total[:, 1:, :] += rows[:, :-1, :]
     total[:, :-1, :] += rows[:, 1:, :]
-    return mask & (total >= MIN_NEIGHBOURS)
+    np.greater_equal(total, MIN_NEIGHBOURS, out=total)  # 0/1 in place
+    total &= mask
+    return total
 
 
 def find_extent(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -300,7 +304,7 @@ def box_content(u: np.ndarray, box: tuple[np.ndarray, ...]) -> tuple[np.ndarray,
 
 def normalize_batch(u: np.ndarray, size: int) -> np.ndarray:
     """Steps 2-7 for a uint8 batch (N, H, W)."""
-    mask = remove_noise(u >= INK_THRESHOLD).view(np.uint8)
+    mask = remove_noise((u >= INK_THRESHOLD).view(np.uint8))
     values, top, bottom, left, right = box_content(u, find_box(mask))
     blank = bottom < top
     side = np.maximum(bottom - top + 1, right - left + 1).astype(np.float64)

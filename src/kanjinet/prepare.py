@@ -34,7 +34,7 @@ from kanjinet.normalize import NORMALIZATION, ink_from_levels, normalize
 from kanjinet.options import opt
 
 SYNTH_INFO = "kanjinet-synth.json"
-BLOCK = 1024  # records decoded and normalised at a time (normalize batches them further)
+BLOCK = 256  # records decoded and normalised at a time: 4 MB of levels, reused memory
 MIN_SIZE, MAX_SIZE = 8, 512
 
 
