@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,13 @@ def test_samples_show_their_character(char, other):
 
 
 def test_same_seed_same_bytes_any_worker_count(small_etl_dir, tmp_path):
+    synthesize(SynthConfig(out=tmp_path, writers=W, classes=C, seed=0, workers=2))
+    assert file_bytes(tmp_path) == file_bytes(small_etl_dir)
+
+
+def test_spawned_workers_write_the_same_bytes(small_etl_dir, tmp_path, monkeypatch):
+    # Windows and macOS start workers by spawn: nothing may rely on fork's inherited state.
+    monkeypatch.setattr(synth, "MP_CONTEXT", multiprocessing.get_context("spawn"))
     synthesize(SynthConfig(out=tmp_path, writers=W, classes=C, seed=0, workers=2))
     assert file_bytes(tmp_path) == file_bytes(small_etl_dir)
 

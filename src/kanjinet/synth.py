@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ SCALE = 2  # draw at twice the resolution, then downsample: smooth edges without
 CANVAS = (IMAGE_WIDTH * SCALE, IMAGE_HEIGHT * SCALE)
 DRAW_SPACING = 2.5  # KanjiVG units between drawn points (about 1.5 output pixels)
 FONT_SHARE = 0.25  # fraction of records drawn from a font when --fonts is given
+#: Process start method for the workers (None: the platform's default; Windows and macOS
+#: spawn). Everything a worker needs is a top-level function and picklable arguments.
+MP_CONTEXT: multiprocessing.context.BaseContext | None = None
 LIGATURE_REACH = 14  # output pixels: farther pen-up jumps are not joined
 FONT_MESH = 6  # cells per side of the mesh that warps font glyphs
 
@@ -713,7 +717,7 @@ def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[st
             for task in tasks:
                 collect(write_task(task, *args))
             return sums
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=MP_CONTEXT) as pool:
             for future in as_completed([pool.submit(write_task, t, *args) for t in tasks]):
                 collect(future.result())
     return sums
