@@ -128,6 +128,19 @@ def test_pictures_have_ink_high_on_a_zero_background(small_records):
     assert centre > 8 * border
 
 
+def test_weak_contrast_and_edge_clutter_like_the_scans(small_records):
+    images = etl9g.decode_images(small_records)
+    # Soft stroke edges: many intermediate levels, not a two-level picture.
+    assert len(np.unique(images)) >= 12
+    ink = images[images > 0]
+    assert ((ink > 0) & (ink < 8)).mean() > 0.2
+    # Some (not most) records carry neighbour fragments or frame marks at the edges.
+    edge = np.zeros(images.shape[1:], dtype=bool)
+    edge[:5], edge[-5:], edge[:, :5], edge[:, -5:] = True, True, True, True
+    cluttered = (images[:, edge] >= 6).any(axis=1).mean()
+    assert 0.05 < cluttered < 0.6
+
+
 def test_writers_differ_and_samples_are_not_copies(small_records):
     images = etl9g.decode_images(small_records).astype(np.int16).reshape(W, C, -1)
     # Same class, different writers: never identical pictures.
@@ -221,6 +234,12 @@ def test_bad_settings_are_one_line_errors(tmp_path, change, message):
     with pytest.raises(KanjinetError, match=message):
         synthesize(SynthConfig(out=tmp_path, **change))
     assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(KanjinetError, match="file"):
+        synthesize(SynthConfig(out=tmp_path / "file" / "set", writers=1, classes=2, workers=1))
 
 
 def test_fonts_error_when_none_is_installed(tmp_path, monkeypatch):

@@ -773,16 +773,25 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
 def synthesize(cfg: SynthConfig) -> list[Path]:
     """Write the synthetic set described by `cfg`; the ETL9G_NN paths written, in order."""
     check_config(cfg)
-    out = Path(cfg.out)
-    fonts: tuple[str, ...] = ()
-    if cfg.fonts:
-        found = find_japanese_fonts()
-        if not found:
-            raise KanjinetError(
-                f"--fonts: no installed font covers Japanese (looked in {', '.join(FONT_DIRS)}); "
-                "install one (e.g. apt-get install fonts-ipafont-gothic) or drop --fonts"
-            )
-        fonts = tuple(str(p) for p in found)
+    fonts = japanese_fonts() if cfg.fonts else ()
+    try:
+        return write_set(cfg, Path(cfg.out), fonts)
+    except OSError as error:  # unwritable directory, disk full, ...: the user's to fix
+        raise KanjinetError(f"{error.filename or cfg.out}: {error.strerror or error}") from None
+
+
+def japanese_fonts() -> tuple[str, ...]:
+    found = find_japanese_fonts()
+    if not found:
+        raise KanjinetError(
+            f"--fonts: no installed font covers Japanese (looked in {', '.join(FONT_DIRS)}); "
+            "install one (e.g. apt-get install fonts-noto-cjk) or drop --fonts"
+        )
+    return tuple(str(p) for p in found)
+
+
+def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]:
+    """The files, ETL9INFO, the JSON and the preview; files appear complete or not at all."""
     total = cfg.writers * cfg.classes
     sizes = file_sizes(total)
     prepare_output(out, len(sizes))
