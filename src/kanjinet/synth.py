@@ -16,6 +16,7 @@ final name only once complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
@@ -718,8 +719,12 @@ def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[st
                 collect(write_task(task, *args))
             return sums
         with ProcessPoolExecutor(max_workers=workers, mp_context=MP_CONTEXT) as pool:
-            for future in as_completed([pool.submit(write_task, t, *args) for t in tasks]):
-                collect(future.result())
+            try:
+                for future in as_completed([pool.submit(write_task, t, *args) for t in tasks]):
+                    collect(future.result())
+            except BaseException:  # a worker failed or Ctrl-C: do not draw the rest first
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     return sums
 
 
@@ -737,6 +742,13 @@ def prepare_output(out: Path, file_total: int) -> None:
     for path in existing:
         if int(FILE_NAME_RE.match(path.name).group(1)) > file_total:
             path.unlink()
+
+
+def remove_quietly(paths: list[Path]) -> None:
+    """Delete half-written files; one that cannot be removed must not hide the real error."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -804,8 +816,7 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
     try:
         sums = run_tasks(tasks, cfg, min(workers, len(tasks)), fonts)
     except BaseException:
-        for path in tmp_paths:
-            path.unlink(missing_ok=True)
+        remove_quietly(tmp_paths)
         raise
     files = [out / file_name(n) for n in range(1, len(sizes) + 1)]
     for tmp, final in zip(tmp_paths, files, strict=True):
