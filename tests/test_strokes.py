@@ -10,7 +10,7 @@ import pytest
 from kanjinet import strokes
 from kanjinet.classes import class_table
 from kanjinet.errors import KanjinetError
-from kanjinet.strokes import load_strokes, parse_path, stroke_count
+from kanjinet.strokes import load_strokes, parse_path, stroke_count, stroke_types
 
 KNOWN_COUNTS = {
     "田": 5,
@@ -45,6 +45,13 @@ def test_tan_strokes_are_polylines_in_drawing_order():
     assert second[0, 0] < 25 and second[:, 0].max() > 85
     # The last stroke is the bottom horizontal.
     assert last[:, 1].min() > 75 and np.ptp(last[:, 0]) > 50
+
+
+def test_stroke_types_follow_kanjivg():
+    assert stroke_types("田") == ("㇑", "㇕a", "㇑a", "㇐a", "㇐a")
+    assert stroke_types("人") == ("㇒", "㇏")
+    assert stroke_types("あ") == ("", "", "")  # KanjiVG gives the kana no stroke types
+    assert len(stroke_types("書")) == stroke_count("書")
 
 
 def test_every_etl9g_class_loads_inside_the_viewbox():

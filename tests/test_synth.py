@@ -152,6 +152,13 @@ def test_writers_differ_and_samples_are_not_copies(small_records):
     assert ink.max() > 1.2 * ink.min()
 
 
+def test_stroke_ends_from_kanjivg_types():
+    assert synth.glyph("人").ends == ("sweep", "sweep")
+    assert synth.glyph("田").ends == ("stop",) * 5
+    assert synth.glyph("永").ends[0] == "dot"
+    assert set(synth.glyph("あ").ends) == {"plain"}
+
+
 def coarse(image: np.ndarray) -> np.ndarray:
     """8 x 8 block means: compares shapes, not exact stroke positions."""
     return image[:120, :120].astype(float).reshape(15, 8, 15, 8).mean(axis=(1, 3)).ravel()

@@ -24,7 +24,9 @@ VIEWBOX = 109.0
 #: Points sampled per curve segment (a KanjiVG segment spans at most ~60 units).
 CURVE_SAMPLES = 8
 
-_PATH_RE = re.compile(r'<path\b[^>]*?\sd="([^"]*)"', re.DOTALL)
+_PATH_TAG_RE = re.compile(r"<path\b([^>]*)>", re.DOTALL)
+_D_RE = re.compile(r'\sd="([^"]*)"')
+_TYPE_RE = re.compile(r'\skvg:type="([^"]*)"')
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # A command letter and the numbers (with separators) up to the next one.
 _GROUP_RE = re.compile(r"([MmLlHhVvCcSsQqTtAaZz])([-+.,\deE\s]*)")
@@ -58,28 +60,50 @@ def svg_file(char: str) -> Path:
 
 
 @cache
-def load_strokes(char: str) -> tuple[np.ndarray, ...]:
-    """The strokes of `char` in drawing order, each a (K, 2) float32 polyline (x, y) in 0..109.
+def stroke_paths(char: str) -> tuple[tuple[str, str], ...]:
+    """(stroke type, path data) of each stroke of `char`, in drawing order.
 
-    Cached: the returned arrays are read-only and shared.
+    The type is KanjiVG's `kvg:type`, a CJK stroke symbol such as ㇐ (horizontal),
+    ㇒ (left-falling sweep) or ㇔ (dot), sometimes with a variant suffix; "" if absent.
     """
     path = svg_file(char)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no KanjiVG stroke data for {char!r}") from None
+    strokes = []
+    for attributes in _PATH_TAG_RE.findall(text):
+        d = _D_RE.search(attributes)
+        if d is None:
+            raise KanjinetError(f"{path}: a stroke <path> without path data")
+        kind = _TYPE_RE.search(attributes)
+        strokes.append((kind.group(1) if kind else "", d.group(1)))
+    if not strokes:
+        raise KanjinetError(f"{path}: no stroke paths in this KanjiVG file")
+    return tuple(strokes)
+
+
+@cache
+def load_strokes(char: str) -> tuple[np.ndarray, ...]:
+    """The strokes of `char` in drawing order, each a (K, 2) float32 polyline (x, y) in 0..109.
+
+    Cached: the returned arrays are read-only and shared.
+    """
     pens = []
-    for d in _PATH_RE.findall(text):
+    for _, d in stroke_paths(char):
         try:
             pens.append(trace_path(d))
         except ValueError as error:
-            raise KanjinetError(f"{path}: bad stroke path {d[:40]!r}: {error}") from None
-    if not pens:
-        raise KanjinetError(f"{path}: no stroke paths in this KanjiVG file")
+            raise KanjinetError(f"{svg_file(char)}: bad stroke path {d[:40]!r}: {error}") from None
     strokes = polylines(pens)
     for points in strokes:
         points.setflags(write=False)
     return tuple(strokes)
+
+
+def stroke_types(char: str) -> tuple[str, ...]:
+    """KanjiVG's stroke type of each stroke of `char` (see `stroke_paths`)."""
+    return tuple(kind for kind, _ in stroke_paths(char))
 
 
 def stroke_count(char: str) -> int:

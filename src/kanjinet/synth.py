@@ -45,7 +45,7 @@ from kanjinet.etl9g import (
     read_records,
 )
 from kanjinet.options import opt
-from kanjinet.strokes import VIEWBOX, load_strokes
+from kanjinet.strokes import VIEWBOX, load_strokes, stroke_types
 
 SYNTH_JSON = "kanjinet-synth.json"
 INFO_FILE = "ETL9INFO"
@@ -311,6 +311,7 @@ class Glyph:
     before: np.ndarray  # (P,) index of the previous point of the same stroke (itself at a start)
     after: np.ndarray  # (P,) index of the next point of the same stroke (itself at an end)
     corners: tuple[np.ndarray, ...]  # per stroke, indices (within it) of sharp turns
+    ends: tuple[str, ...]  # per stroke, how the pen leaves the paper: see `stroke_end`
 
 
 @cache
@@ -343,7 +344,21 @@ def glyph(char: str) -> Glyph:
         corner_at[(corner_at > bounds[s]) & (corner_at < bounds[s + 1])] - bounds[s]
         for s in range(len(raw))
     )
-    return Glyph(points, stroke, t, tangent, bounds, before, after, corners)
+    ends = tuple(stroke_end(kind) for kind in stroke_types(char))
+    return Glyph(points, stroke, t, tangent, bounds, before, after, corners, ends)
+
+
+SWEEPS = frozenset("㇒㇏㇀㇓㇂")  # KanjiVG stroke types that end in a sweep (harai)
+
+
+def stroke_end(kind: str) -> str:
+    """ "sweep" (lifts off gradually: tapers), "dot" (a short press) or "stop" (tome: the pen
+    stops, pressing a little). Strokes without a KanjiVG type (the kana) count as "plain"."""
+    if not kind:
+        return "plain"
+    if kind[0] in SWEEPS or kind.endswith(tuple(SWEEPS)):
+        return "sweep"
+    return "dot" if kind[0] == "㇔" else "stop"
 
 
 @dataclass(frozen=True)
@@ -458,7 +473,8 @@ def draw_glyph(
         w, ink = float(widths[s]), inks[s]
         if previous_end is not None and ligature[s]:
             connect(draw, previous_end, line[0], w, ink)
-        draw_stroke(draw, line, line[g.corners[s]], w, ink, flicks[s] if hooked[s] else None)
+        flick = flicks[s] if hooked[s] else None
+        draw_stroke(draw, line, line[g.corners[s]], g.ends[s], w, ink, flick)
         previous_end = flicks[s] if hooked[s] else line[-1]
 
 
@@ -488,19 +504,29 @@ def draw_stroke(
     draw: ImageDraw.ImageDraw,
     line: np.ndarray,
     corners: np.ndarray,
+    end: str,
     width: float,
     ink: int,
     flick: list[float] | None,
 ) -> None:
-    """Pressure at the start (a round blob), full width along the body, thinner at the end."""
-    cut = max(1, int(len(line) * 0.8))
-    body, tail = line[: cut + 1].ravel().tolist(), line[cut:].ravel().tolist()
-    dot(draw, line[0], width * 0.62, ink)
-    draw.line(body, fill=ink, width=round(width))
-    draw.line(tail + (flick or []), fill=ink, width=max(1, round(width * 0.7)))
+    """Pressure where the pen lands (a round blob), full width along the body, then the end:
+    a sweep thins out in two steps and fades, a stop presses a little, others just thin."""
+    tail_from = 0.6 if end == "sweep" else 0.8
+    cut = min(len(line) - 1, max(1, int(len(line) * tail_from)))
+    dot(draw, line[0], width * (0.7 if end == "dot" else 0.62), ink)
+    draw.line(line[: cut + 1].ravel().tolist(), fill=ink, width=round(width))
     # Round off sharp turns (PIL's own rounded joints cost a pie slice per point).
     for corner in corners:
         dot(draw, corner, width * 0.5, ink)
+    if end == "sweep" and len(line) - cut >= 3:
+        middle = cut + (len(line) - cut) // 2
+        draw.line(line[cut : middle + 1].ravel().tolist(), fill=ink, width=round(width * 0.75))
+        cut, ink, width = middle, int(ink * 0.85), width * 0.6
+    draw.line(
+        line[cut:].ravel().tolist() + (flick or []), fill=ink, width=max(1, round(width * 0.7))
+    )
+    if end == "stop" and flick is None:
+        dot(draw, line[-1], width * 0.42, ink)
 
 
 def dot(draw: ImageDraw.ImageDraw, centre, radius: float, ink: int) -> None:
