@@ -207,6 +207,13 @@ def test_refuses_broken_mappings(model_dir, contents, message):
     assert str(caught.value).startswith(str(mapping))
 
 
+def test_refuses_missing_model_and_directories(model_dir):
+    with pytest.raises(KanjinetError, match="no such model file"):
+        make_server(serve_config(model_dir, model=model_dir / "missing.onnx"))
+    with pytest.raises(KanjinetError, match="not a file"):
+        make_server(serve_config(model_dir, model=model_dir))
+
+
 def test_refuses_a_model_without_class_scores(model_dir):
     path = model_dir / "kanji_etl9g_model.onnx"
     graph = helper.make_graph(
@@ -232,7 +239,7 @@ def test_missing_onnxruntime_web_says_run_npm_ci(model_dir, tmp_path, monkeypatc
 
 
 def test_web_build_writes_the_served_files(model_dir, served, tmp_path):
-    out = tmp_path / "site"
+    out = tmp_path / "build" / "site"
     config = WebBuildConfig(
         model=model_dir / "kanji_etl9g_model.onnx", out=out, ort_dir=model_dir / "ort"
     )
@@ -245,12 +252,13 @@ def test_web_build_writes_the_served_files(model_dir, served, tmp_path):
     (out / "index.html").write_text("old")
     assert run_web_build(config) == 0
     assert (out / "index.html").read_bytes() != b"old"
-    foreign = tmp_path / "mine"
+    foreign = tmp_path / "build" / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     with pytest.raises(KanjinetError, match="not empty and not a kanjinet web-build output"):
         run_web_build(WebBuildConfig(model=config.model, out=foreign, ort_dir=config.ort_dir))
     assert (foreign / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mine", "site"]  # no temporaries left
 
 
 def test_serve_command_prints_its_url_and_serves(model_dir):

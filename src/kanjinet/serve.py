@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -110,8 +111,10 @@ def describe_model(path: Path) -> dict:
     import onnx
     from google.protobuf.message import DecodeError
 
-    if not path.is_file():
+    if not path.exists():
         raise KanjinetError(f"{path}: no such model file")
+    if not path.is_file():
+        raise KanjinetError(f"{path}: not a file (expected an exported .onnx model)")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError) as error:
@@ -301,17 +304,24 @@ def is_previous_build(directory: Path) -> bool:
 
 def write_site(files: dict[str, Path | bytes], out: Path) -> None:
     """Write the site into `out` whole: built beside it, then swapped in by rename."""
+    if out.exists() and not out.is_dir():
+        raise KanjinetError(f"{out}: exists and is not a directory")
     if out.exists() and any(out.iterdir()) and not is_previous_build(out):
         raise KanjinetError(f"{out}: directory is not empty and not a kanjinet web-build output")
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for name, source in files.items():
-        target = tmp / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(read_bytes(source))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a web host must read it
+        for name, source in files.items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(read_bytes(source))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def run_web_build(config: WebBuildConfig) -> int:
