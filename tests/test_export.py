@@ -39,7 +39,7 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
-def train_tiny_checkpoint(data_dir: Path, path: Path, steps: int = 60) -> Path:
+def train_tiny_checkpoint(data_dir: Path, path: Path, steps: int = 300) -> Path:
     """kanjinet-small fitted for a few seconds on the writer-split training part of a
     prepared set, saved as a real checkpoint (what `kanjinet train` writes)."""
     from kanjinet.checkpoint import save_checkpoint

@@ -24,7 +24,7 @@ def model_files(small_dataset_dir, tmp_path_factory) -> dict[str, Path]:
     from kanjinet.export import ExportConfig, export_checkpoint
 
     out = tmp_path_factory.mktemp("predict-model")
-    checkpoint = train_tiny_checkpoint(small_dataset_dir, out / "best.pth")
+    checkpoint = train_tiny_checkpoint(small_dataset_dir, out / "best.pth", steps=150)
     report = export_checkpoint(
         ExportConfig(
             model_path=checkpoint,

@@ -585,9 +585,11 @@ def load_samples(data_dir: Path, image_size: int, n_verify: int, n_calibrate: in
             f"{data_dir}: images are {size}x{size}, the model takes {image_size}x{image_size}"
         )
     splits = split_indices(data.writers, mode="writer", seed=0)
-    rng = np.random.default_rng(0)
-    held = _pick(rng, splits["test"] if len(splits["test"]) else splits["val"], n_verify)
-    calib = _pick(rng, splits["train"], n_calibrate)
+    # Separate streams: the calibration set does not change with --verify-samples.
+    held = _pick(
+        np.random.default_rng(0), splits["test"] if len(splits["test"]) else splits["val"], n_verify
+    )
+    calib = _pick(np.random.default_rng(1), splits["train"], n_calibrate)
     kind = "SYNTHETIC (not ETL9G)" if is_synthetic(data.metadata) else "ETL9G"
     return Samples(
         held_out=prepared_to_input(data.images[held]),
