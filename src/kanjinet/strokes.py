@@ -83,12 +83,21 @@ def stroke_paths(char: str) -> tuple[tuple[str, str], ...]:
     return tuple(strokes)
 
 
-@cache
-def load_strokes(char: str) -> tuple[np.ndarray, ...]:
+def load_strokes(char: str) -> list[np.ndarray]:
     """The strokes of `char` in drawing order, each a (K, 2) float32 polyline (x, y) in 0..109.
 
-    Cached: the returned arrays are read-only and shared.
+    Parsed once per process: the arrays are read-only and shared (the list is new).
     """
+    return list(_parsed_strokes(char))
+
+
+def stroke_count(char: str) -> int:
+    """Number of strokes of `char` according to KanjiVG (cached; no geometry is parsed)."""
+    return len(stroke_paths(char))
+
+
+@cache
+def _parsed_strokes(char: str) -> tuple[np.ndarray, ...]:
     pens = []
     for _, d in stroke_paths(char):
         try:
@@ -104,11 +113,6 @@ def load_strokes(char: str) -> tuple[np.ndarray, ...]:
 def stroke_types(char: str) -> tuple[str, ...]:
     """KanjiVG's stroke type of each stroke of `char` (see `stroke_paths`)."""
     return tuple(kind for kind, _ in stroke_paths(char))
-
-
-def stroke_count(char: str) -> int:
-    """Number of strokes of `char` according to KanjiVG."""
-    return len(load_strokes(char))
 
 
 def parse_path(d: str) -> np.ndarray:
