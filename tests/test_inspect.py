@@ -33,6 +33,9 @@ def test_consistent_dataset_report(small_dataset_dir, tmp_path, capsys):
     assert report["problems"] == [] and report["statistics"]["samples"] == 240
     grid = Image.open(tmp_path / "report" / "sample_grid.png")
     assert grid.size[0] > 300 and np.asarray(grid).min() == 0  # ink was drawn
+    # The ETL9G files are still where prepare read them: raw next to prepared.
+    assert report["pictures"] == ["sample_grid.png", "normalization.png"]
+    assert Image.open(tmp_path / "report" / "normalization.png").size == (8 * 134 + 6, 2 * 134 + 6)
 
 
 def test_rice_field_analysis_finds_its_samples(tmp_path):

@@ -190,3 +190,12 @@ def test_cli_prints_a_summary(small_etl_dir, tmp_path, capsys):
     args = ["prepare", "--etl-dir", str(small_etl_dir), "--output-dir", str(out), "--size", "32"]
     assert main([*args, "--workers", "1"]) == 0
     assert "prepared 240 samples (24 classes, 10 writers) at 32x32" in capsys.readouterr().out
+
+
+def test_refuses_an_output_dir_holding_someone_elses_metadata(small_etl_dir, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "metadata.json").write_text('{"project": "not ours"}')
+    with pytest.raises(KanjinetError, match="not written by kanjinet prepare"):
+        prepare(small_etl_dir, out)
+    assert (out / "metadata.json").read_text() == '{"project": "not ours"}'

@@ -167,8 +167,39 @@ def save_png(picture: Image.Image, path: Path) -> None:
     tmp.replace(path)
 
 
+def raw_levels(data: ds.PreparedDataset, picks: np.ndarray) -> np.ndarray | None:
+    """The picked samples' original 128 x 127 levels, if the ETL9G files are still where
+    metadata.json says they were read from (None otherwise)."""
+    from kanjinet import etl9g
+
+    source = Path(data.metadata.get("source", {}).get("etl_dir", ""))
+    pictures = []
+    for index in picks:
+        path = source / f"ETL9G_{int(data.files[index]):02d}"
+        if not path.is_file():
+            return None
+        record = int(data.records[index])
+        pictures.append(etl9g.decode_images(etl9g.read_records(path)[record : record + 1])[0])
+    return np.stack(pictures)
+
+
+def normalization_picture(levels: np.ndarray, prepared: np.ndarray) -> Image.Image:
+    """Raw records (top row, 128 x 127, as scanned) above their prepared images (bottom
+    row, size x size shown at 128 x 128), dark ink on white."""
+    gap = 6
+    side = levels.shape[2]
+    canvas = Image.new("L", (len(levels) * (side + gap) + gap, 2 * (side + gap) + gap), 160)
+    for slot, (raw, done) in enumerate(zip(levels, prepared, strict=True)):
+        x = gap + slot * (side + gap)
+        canvas.paste(Image.fromarray((255 - raw.astype(np.uint16) * 17).astype(np.uint8)), (x, gap))
+        big = Image.fromarray(255 - done).resize((side, side), Image.Resampling.NEAREST)
+        canvas.paste(big, (x, 2 * gap + side))
+    return canvas
+
+
 def write_pictures(data: ds.PreparedDataset, config: InspectConfig, ta: dict) -> list[Path]:
-    """sample_grid.png (random samples) and rice_field.png (田's samples, if any)."""
+    """sample_grid.png (random samples), rice_field.png (田's samples, if any) and
+    normalization.png (raw records next to prepared ones, if the ETL9G files are there)."""
     config.out.mkdir(parents=True, exist_ok=True)
     written = []
     if len(data):
@@ -177,6 +208,11 @@ def write_pictures(data: ds.PreparedDataset, config: InspectConfig, ta: dict) ->
         path = config.out / "sample_grid.png"
         save_png(grid_picture(data.images[picks], data.labels[picks]), path)
         written.append(path)
+        levels = raw_levels(data, picks[:8])
+        if levels is not None:
+            path = config.out / "normalization.png"
+            save_png(normalization_picture(levels, data.images[picks[:8]]), path)
+            written.append(path)
     if ta["samples"]:
         where = np.asarray(ta["sample_indices"])
         path = config.out / "rice_field.png"

@@ -189,6 +189,11 @@ def check_config(config: PrepareConfig) -> None:
         raise KanjinetError(f"--workers {config.workers}: must be 0 (all cores) or more")
     if config.output_dir.exists() and not config.output_dir.is_dir():
         raise KanjinetError(f"{config.output_dir}: exists and is not a directory")
+    metadata = config.output_dir / dataset.METADATA
+    if metadata.is_file() and dataset.read_json(metadata).get("format") != dataset.FORMAT:
+        raise KanjinetError(
+            f"{metadata}: not written by kanjinet prepare; choose another --output-dir"
+        )
 
 
 def previous_entries(output_dir: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
