@@ -21,6 +21,7 @@ import json
 import math
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
@@ -899,9 +900,14 @@ def reference_picture(char: str, size: int) -> Image.Image:
 
 
 def run_synth(cfg: SynthConfig) -> int:
+    start = time.perf_counter()
     files = synthesize(cfg)
+    seconds = time.perf_counter() - start
     total = cfg.classes * cfg.writers
-    print(f"wrote {total:,} synthetic records in {len(files)} file(s) to {cfg.out}")
+    print(
+        f"wrote {total:,} synthetic records ({cfg.classes:,} classes x {cfg.writers:,} writers) "
+        f"in {len(files)} file(s) to {cfg.out} in {seconds:.1f} s ({total / seconds:,.0f} records/s)"
+    )
     if cfg.preview:
         print(f"preview: {cfg.preview}")
     return 0
