@@ -10,7 +10,7 @@ and sometimes fragments of neighbouring cells near the edges, as in the scans.
 
 Every record is seeded from (seed, writer, class), so the bytes depend on the
 seed only, not on how many worker processes drew them. Workers write their
-chunks straight into the output files at their offsets; a file appears under its
+records straight into the output files at their offsets; a file appears under its
 final name only once complete.
 """
 
@@ -167,79 +167,15 @@ _HIRAGANA = (
     "あいうえおかがきぎくぐけげこごさざしじすずせぜそぞただちぢつづてでとど"
     "なにぬねのはばぱひびぴふぶぷへべぺほぼぽまみむめもやゆよらりるれろわをん"
 )
+# fmt: off
 _ROMAJI = [
-    "A",
-    "I",
-    "U",
-    "E",
-    "O",
-    "KA",
-    "GA",
-    "KI",
-    "GI",
-    "KU",
-    "GU",
-    "KE",
-    "GE",
-    "KO",
-    "GO",
-    "SA",
-    "ZA",
-    "SHI",
-    "JI",
-    "SU",
-    "ZU",
-    "SE",
-    "ZE",
-    "SO",
-    "ZO",
-    "TA",
-    "DA",
-    "CHI",
-    "DI",
-    "TSU",
-    "DU",
-    "TE",
-    "DE",
-    "TO",
-    "DO",
-    "NA",
-    "NI",
-    "NU",
-    "NE",
-    "NO",
-    "HA",
-    "BA",
-    "PA",
-    "HI",
-    "BI",
-    "PI",
-    "FU",
-    "BU",
-    "PU",
-    "HE",
-    "BE",
-    "PE",
-    "HO",
-    "BO",
-    "PO",
-    "MA",
-    "MI",
-    "MU",
-    "ME",
-    "MO",
-    "YA",
-    "YU",
-    "YO",
-    "RA",
-    "RI",
-    "RU",
-    "RE",
-    "RO",
-    "WA",
-    "WO",
-    "N",
+    "A", "I", "U", "E", "O", "KA", "GA", "KI", "GI", "KU", "GU", "KE", "GE", "KO", "GO",
+    "SA", "ZA", "SHI", "JI", "SU", "ZU", "SE", "ZE", "SO", "ZO", "TA", "DA", "CHI", "DI", "TSU",
+    "DU", "TE", "DE", "TO", "DO", "NA", "NI", "NU", "NE", "NO", "HA", "BA", "PA", "HI", "BI",
+    "PI", "FU", "BU", "PU", "HE", "BE", "PE", "HO", "BO", "PO", "MA", "MI", "MU", "ME", "MO",
+    "YA", "YU", "YO", "RA", "RI", "RU", "RE", "RO", "WA", "WO", "N",
 ]
+# fmt: on
 ROMAJI = dict(zip(_HIRAGANA, _ROMAJI, strict=True))
 
 
@@ -252,6 +188,12 @@ def reading_of(info: ClassInfo) -> bytes:
     """
     text = ROMAJI.get(info.char) or f"K{info.jis:04X}"
     return text.encode("ascii").ljust(8)
+
+
+@cache
+def readings() -> np.ndarray:
+    """The reading field of every class, by class index."""
+    return np.array([reading_of(info) for info in class_table()], dtype="S8")
 
 
 @dataclass(frozen=True)
@@ -289,7 +231,7 @@ def fill_headers(records: np.ndarray, numbers: np.ndarray, classes: int, seed: i
     sheets_per_set = -(-classes // SHEET_SIZE)
     records["sheet"] = writer * sheets_per_set + index // SHEET_SIZE + 1
     records["jis"] = np.asarray(CLASS_JIS)[index]
-    records["reading"] = np.array([reading_of(class_table()[i]) for i in range(classes)])[index]
+    records["reading"] = readings()[index]
     records["serial"] = numbers + 1
     people = [writer_info(seed, w) for w in range(int(writer.min()), int(writer.max()) + 1)]
     for field in ("sex", "age", "industry", "occupation", "gathering_date", "scanning_date"):
@@ -308,6 +250,9 @@ class Glyph:
     stroke: np.ndarray  # (P,) stroke index of each point
     t: np.ndarray  # (P,) 0..1 position along its stroke (by arc length)
     tangent: np.ndarray  # (P, 2) unit direction of travel
+    normal: np.ndarray  # (P, 2) the tangent turned by 90 degrees
+    centre: np.ndarray  # (P, 2) centre of the point's stroke
+    horizontal: np.ndarray  # (S,) 1 for a horizontal stroke .. 0 for a vertical one
     bounds: np.ndarray  # (S + 1,) start of each stroke in `points`
     before: np.ndarray  # (P,) index of the previous point of the same stroke (itself at a start)
     after: np.ndarray  # (P,) index of the next point of the same stroke (itself at an end)
@@ -346,7 +291,14 @@ def glyph(char: str) -> Glyph:
         for s in range(len(raw))
     )
     ends = tuple(stroke_end(kind) for kind in stroke_types(char))
-    return Glyph(points, stroke, t, tangent, bounds, before, after, corners, ends)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    centre = np.stack([np.bincount(stroke, points[:, i]) / counts for i in (0, 1)], axis=1)
+    chord = points[bounds[1:] - 1] - points[bounds[:-1]]
+    horizontal = chord[:, 0] ** 2 / np.maximum((chord**2).sum(axis=1), 1e-9)
+    return Glyph(
+        points, stroke, t, tangent, normal, centre[stroke], horizontal, bounds, before, after,
+        corners, ends,
+    )  # fmt: skip
 
 
 SWEEPS = frozenset("㇒㇏㇀㇓㇂")  # KanjiVG stroke types that end in a sweep (harai)
@@ -366,7 +318,7 @@ def stroke_end(kind: str) -> str:
 class Style:
     """How one writer writes: drawn once per (seed, writer)."""
 
-    size: float  # glyph height in output pixels (ETL9G characters fill roughly half the cell)
+    size: float  # output pixels spanned by KanjiVG's 109-unit box (glyphs fill ~80% of it)
     aspect: float
     slant: float  # shear, x += slant * y
     rotation: float  # radians
@@ -409,33 +361,35 @@ def writer_style(seed: int, writer: int) -> Style:
 def jitter_glyph(g: Glyph, style: Style, rng: np.random.Generator) -> np.ndarray:
     """The glyph's points after per-stroke variation, elastic warp and the writer's style,
     in canvas pixels (drawing resolution)."""
+    points = vary_strokes(g, style, rng)
+    points += elastic_offsets(points, style.warp, rng)
+    return place_in_cell(points, style, rng)
+
+
+def vary_strokes(g: Glyph, style: Style, rng: np.random.Generator) -> np.ndarray:
+    """Per stroke: rotation and size about its centre (horizontals climbing by the writer's
+    habit), displacement, bow (curvature), longer or shorter ends, rounded corners."""
     n = len(g.bounds) - 1
-    normal = np.stack([-g.tangent[:, 1], g.tangent[:, 0]], axis=1)
-    # Per-stroke: rotation and size about the stroke's centre (horizontals climbing by the
-    # writer's habit), displacement, bow (curvature), lengthening/shortening at both ends.
-    counts = np.diff(g.bounds)
-    centre = np.stack([np.bincount(g.stroke, g.points[:, i], n) / counts for i in (0, 1)], axis=1)[
-        g.stroke
-    ]
-    chord = g.points[g.bounds[1:] - 1] - g.points[g.bounds[:-1]]
-    horizontal = chord[:, 0] ** 2 / np.maximum((chord**2).sum(axis=1), 1e-9)
-    angle = rng.normal(0, 0.03 + 0.05 * style.cursive, n) + style.rise * horizontal
+    angle = rng.normal(0, 0.03 + 0.05 * style.cursive, n) + style.rise * g.horizontal
     size = style.stroke_scale * rng.normal(1.0, 0.05, n)
     cos, sin = (np.cos(angle) * size)[g.stroke], (np.sin(angle) * size)[g.stroke]
-    rel = g.points - centre
+    rel = g.points - g.centre
     turned = np.stack([cos * rel[:, 0] - sin * rel[:, 1], sin * rel[:, 0] + cos * rel[:, 1]], 1)
     shift = rng.normal(0, style.jitter, (n, 2))[g.stroke]
-    bow = rng.normal(0, 0.6 + 1.5 * style.cursive, n)[g.stroke]
-    ends = rng.normal(0, 1.0 + style.cursive, (n, 2))
-    grow = ends[g.stroke, 1] * g.t**3 - ends[g.stroke, 0] * (1 - g.t) ** 3
-    points = turned + centre * style.spread + shift
+    points = turned + g.centre * style.spread + shift
     # Hurried writers round corners off: smooth along each stroke, more for cursive hands.
     for _ in range(round(style.cursive * 4 + rng.uniform(-0.5, 0.5))):
         points = (points[g.before] + 2 * points + points[g.after]) / 4
-    points += normal * (bow * np.sin(np.pi * g.t))[:, None]
+    bow = rng.normal(0, 0.6 + 1.5 * style.cursive, n)[g.stroke]
+    ends = rng.normal(0, 1.0 + style.cursive, (n, 2))
+    grow = ends[g.stroke, 1] * g.t**3 - ends[g.stroke, 0] * (1 - g.t) ** 3
+    points += g.normal * (bow * np.sin(np.pi * g.t))[:, None]
     points += g.tangent * grow[:, None]
-    points += elastic_offsets(points, style.warp, rng)
-    # Writer style: slant, rotation, size, aspect; then placement in the cell.
+    return points
+
+
+def place_in_cell(points: np.ndarray, style: Style, rng: np.random.Generator) -> np.ndarray:
+    """The writer's size, aspect, slant and rotation, then placement in the cell (x2)."""
     scale = style.size / VIEWBOX * rng.normal(1.0, 0.04)
     angle = style.rotation + rng.normal(0, 0.02)
     cos, sin = math.cos(angle), math.sin(angle)
