@@ -18,8 +18,8 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,9 @@ _progress: Any = None
 def init_worker(progress: Any) -> None:
     global _progress
     _progress = progress
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Ctrl-C is the main process's to handle: it stops handing out files; a worker
+    # finishes its current chunk (written atomically) instead of dying mid-way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def process_file_in_worker(task: Task) -> dict[str, Any]:
@@ -151,25 +153,29 @@ def process_file_in_worker(task: Task) -> dict[str, Any]:
 
 
 def run_tasks(tasks: list[Task], workers: int, on_done, bar: tqdm) -> None:
-    """Run every task, in `workers` processes when more than one; `on_done(entry)` per chunk."""
+    """Run every task, in `workers` processes when more than one; `on_done(entry)` per chunk.
+
+    On an error or Ctrl-C the pool is terminated at once (leaving the `with`):
+    finished chunks are already recorded, a half-written one is only a .tmp file.
+    """
     if workers <= 1:
         for task in tasks:
             on_done(process_file(task, bar.update))
         return
     context = multiprocessing.get_context()
     progress = context.Queue()
-    with ProcessPoolExecutor(workers, context, init_worker, (progress,)) as pool:
-        pending: set[Future] = {pool.submit(process_file_in_worker, task) for task in tasks}
-        try:
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+    with context.Pool(workers, init_worker, (progress,)) as pool:
+        results = pool.imap_unordered(process_file_in_worker, tasks)
+        while True:
+            try:
+                entry = results.next(timeout=0.2)  # a worker's KanjinetError is raised here
+            except multiprocessing.TimeoutError:
                 drain(progress, bar)
-                for future in done:
-                    on_done(future.result())  # a worker's KanjinetError is raised here
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+                continue
+            except StopIteration:
+                break
+            drain(progress, bar)
+            on_done(entry)
         drain(progress, bar)
 
 
