@@ -74,8 +74,7 @@ class OnnxruntimeEngine:
     name = "onnxruntime"
 
     def __init__(self, path: Path) -> None:
-        import onnxruntime as ort
-
+        ort = require("onnxruntime")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no "removing unused initializer" chatter
         try:
@@ -100,8 +99,7 @@ class TractEngine:
     name = "tract"
 
     def __init__(self, path: Path, batch: int | None = None) -> None:
-        import tract
-
+        tract = require("tract")
         try:
             model = tract.onnx().load(str(path))
             if batch is not None:
@@ -139,6 +137,16 @@ class TorchEngine:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             return self.model(x).float().cpu().numpy()
+
+
+def require(module: str) -> Any:
+    """Import an optional engine, or say in one line how to get it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise KanjinetError(f"{module}: package not installed (pip install {module})") from None
 
 
 def _fixed_batch_fact(fact: str, batch: int) -> str:
