@@ -267,11 +267,37 @@ def load_prepared(data_dir: str | os.PathLike, verify: bool = True) -> PreparedD
         raise KanjinetError(
             problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
         )
-    chunks = [load_chunk(directory / entry["chunk"]) for entry in entries]
-    dataset = concatenate(chunks, metadata)
+    dataset = fill_from_chunks(directory, entries, metadata)
     if verify and (problems := verify_contents(directory, dataset)):
         raise KanjinetError(problems[0])
     return dataset
+
+
+def fill_from_chunks(
+    directory: Path, entries: list[dict[str, Any]], metadata: dict[str, Any]
+) -> PreparedDataset:
+    """Read the chunks into arrays allocated once at their final size: peak memory is
+    the dataset plus one chunk (concatenating a list of chunks would need twice the dataset)."""
+    size = int(metadata["size"])
+    total = sum(int(entry["count"]) for entry in entries)
+    arrays = {
+        name: np.empty((total, size, size) if name == "images" else (total,), dtype=dtype)
+        for name, dtype in ARRAY_DTYPES.items()
+    }
+    offset = 0
+    for entry in entries:
+        path = directory / entry["chunk"]
+        chunk = load_chunk(path)
+        count = len(chunk["labels"])
+        if count != entry["count"] or chunk["images"].shape[1:] != (size, size):
+            raise KanjinetError(
+                f"{path}: holds {count:,} images of {chunk['images'].shape[1:]}, metadata.json "
+                f"says {entry['count']:,} of {(size, size)}"
+            )
+        for name in ARRAY_DTYPES:
+            arrays[name][offset : offset + count] = chunk[name]
+        offset += count
+    return PreparedDataset(metadata=metadata, **arrays)
 
 
 def concatenate(chunks: list[dict[str, np.ndarray]], metadata: dict[str, Any]) -> PreparedDataset:
