@@ -199,3 +199,14 @@ def test_refuses_an_output_dir_holding_someone_elses_metadata(small_etl_dir, tmp
     with pytest.raises(KanjinetError, match="not written by kanjinet prepare"):
         prepare(small_etl_dir, out)
     assert (out / "metadata.json").read_text() == '{"project": "not ours"}'
+
+
+def test_bad_file_among_good_ones_stops_two_workers_with_its_error(three_file_etl_dir, tmp_path):
+    etl = tmp_path / "etl"
+    shutil.copytree(three_file_etl_dir, etl)
+    raw = bytearray((etl / "ETL9G_02").read_bytes())
+    raw[2:4] = (0x7F7F).to_bytes(2, "big")  # record 0's JIS code: not an ETL9G class
+    (etl / "ETL9G_02").write_bytes(bytes(raw))
+    with pytest.raises(KanjinetError, match="ETL9G_02: record 0 has JIS code 0x7F7F"):
+        prepare(etl, tmp_path / "ds", workers=2)
+    assert not (tmp_path / "ds" / ds.METADATA).exists()
