@@ -788,7 +788,8 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
     total = cfg.writers * cfg.classes
     sizes = file_sizes(total)
     prepare_output(out, len(sizes))
-    workers = cfg.workers or os.cpu_count() or 1
+    # Windows' process pools take at most 61 workers; more would not help here anyway.
+    workers = min(cfg.workers or os.cpu_count() or 1, 61)
     tasks = plan_tasks(cfg.classes, cfg.writers, workers)
     tmp_paths = [temporary_name(out, n) for n in range(1, len(sizes) + 1)]
     for path, size in zip(tmp_paths, sizes, strict=True):
