@@ -122,3 +122,12 @@ def test_user_errors_are_one_line(model_files, tmp_path, capsys):
         Predictor(tmp_path / "missing.onnx")
     with pytest.raises(KanjinetError, match="needs a .pth"):
         Predictor(model_files["onnx"], "torch")
+
+
+def test_warns_when_model_was_trained_on_another_normalisation(tmp_path):
+    from kanjinet.normalize import NORMALIZATION
+    from kanjinet.predict import warn_if_other_normalization
+
+    with pytest.warns(UserWarning, match="paper_floor"):
+        warn_if_other_normalization(tmp_path / "m.onnx", {**NORMALIZATION, "paper_floor": 1})
+    warn_if_other_normalization(tmp_path / "m.onnx", dict(NORMALIZATION))  # same: silent

@@ -130,6 +130,7 @@ class TorchEngine:
         self.model = checkpoint.model.eval()
         self.class_jis = list(checkpoint.class_jis)
         self.image_size = checkpoint.model_config.image_size
+        self.normalization = checkpoint.normalization
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -193,12 +194,23 @@ def onnx_metadata(path: Path) -> dict[str, str]:
     return {prop.key: prop.value for prop in model.metadata_props}
 
 
-def describe_onnx(path: Path) -> tuple[list[int], int]:
-    """(class_jis, image_size) of an exported ONNX model: from its own metadata, else from
-    the mapping file next to it."""
+@dataclass
+class ModelDescription:
+    class_jis: list[int]  # output index -> JIS X 0208 code
+    image_size: int
+    normalization: dict[str, Any] | None  # the recipe the training data went through
+
+
+def describe_onnx(path: Path) -> ModelDescription:
+    """Classes, input size and normalisation of an exported ONNX model: from its own
+    metadata, else from the mapping file next to it."""
     meta = onnx_metadata(path)
     if META_CLASS_JIS in meta and META_IMAGE_SIZE in meta:
-        return [int(c, 16) for c in json.loads(meta[META_CLASS_JIS])], int(meta[META_IMAGE_SIZE])
+        return ModelDescription(
+            [int(c, 16) for c in json.loads(meta[META_CLASS_JIS])],
+            int(meta[META_IMAGE_SIZE]),
+            json.loads(meta["normalization"]) if "normalization" in meta else None,
+        )
     mapping_file = mapping_path(path)
     if not mapping_file.is_file():
         raise KanjinetError(
@@ -207,7 +219,9 @@ def describe_onnx(path: Path) -> tuple[list[int], int]:
     mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
     count = int(mapping["num_classes"])
     class_jis = [int(mapping["class_to_jis"][str(i)], 16) for i in range(count)]
-    return class_jis, int(mapping["input"]["shape"][-1])
+    return ModelDescription(
+        class_jis, int(mapping["input"]["shape"][-1]), mapping["input"].get("normalization")
+    )
 
 
 def mapping_path(model_path: Path) -> Path:
@@ -251,6 +265,24 @@ def prepared_to_input(prepared: np.ndarray) -> np.ndarray:
     return (np.asarray(prepared, dtype=np.float32) / 255.0)[:, None]
 
 
+def warn_if_other_normalization(path: Path, recorded: dict[str, Any] | None) -> None:
+    """Pictures go through this kanjinet's `normalize`; a model trained on data made by
+    another version of the recipe may see slightly different input than it learned on."""
+    import warnings
+
+    from kanjinet.normalize import NORMALIZATION
+
+    if recorded and recorded != NORMALIZATION:
+        changed = sorted(
+            k for k in set(recorded) | set(NORMALIZATION) if recorded.get(k) != NORMALIZATION.get(k)
+        )
+        warnings.warn(
+            f"{path}: trained on data normalised differently from this kanjinet's recipe "
+            f"({', '.join(changed)} differ); predictions may be less accurate",
+            stacklevel=2,
+        )
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -267,9 +299,13 @@ class Predictor:
         self.path = Path(model_path)
         self.engine = open_engine(self.path, engine)
         if isinstance(self.engine, TorchEngine):
-            self.class_jis, self.image_size = self.engine.class_jis, self.engine.image_size
+            info = ModelDescription(
+                self.engine.class_jis, self.engine.image_size, self.engine.normalization
+            )
         else:
-            self.class_jis, self.image_size = describe_onnx(self.path)
+            info = describe_onnx(self.path)
+        self.class_jis, self.image_size = info.class_jis, info.image_size
+        warn_if_other_normalization(self.path, info.normalization)
 
     def top_k_of_input(self, batch: np.ndarray, k: int = 5) -> list[list[Candidate]]:
         """Model input (N, 1, S, S) float32 -> per image, the k most probable classes."""
