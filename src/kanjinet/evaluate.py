@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kanjinet.checkpoint import Checkpoint, load_checkpoint
+from kanjinet.checkpoint import Checkpoint, load_checkpoint, publish
 from kanjinet.classes import JIS_TO_INDEX, NUM_CLASSES, jis_to_char
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
@@ -289,7 +289,7 @@ def draw_worst(
     os.close(fd)
     try:
         canvas.save(tmp, format="PNG")
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -301,7 +301,7 @@ def write_json(path: Path, data: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, ensure_ascii=False)
             f.write("\n")
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

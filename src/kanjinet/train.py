@@ -45,6 +45,7 @@ from tqdm import tqdm
 from kanjinet import augment
 from kanjinet.checkpoint import (
     load_checkpoint,
+    publish,
     read_checkpoint_file,
     save_checkpoint,
 )
@@ -86,9 +87,11 @@ class TrainConfig:
     epochs: int = opt(30, help="number of epochs")
     batch_size: int = opt(64, help="global batch size (split across DDP ranks)")
     learning_rate: float = opt(0.001, help="peak AdamW learning rate")
-    sample_limit: int | None = opt(None, help="use at most this many samples (seeded subset)")
+    sample_limit: int | None = opt(
+        None, help="use at most this many samples, a seeded subset (None: all)"
+    )
     class_limit: int | None = opt(
-        None, help="train on the N classes with the most samples (default: all 3,036)"
+        None, help="train on the N classes with the most samples (None: all 3,036)"
     )
     export_onnx: bool = opt(False, help="export the best model with `kanjinet export` at the end")
     output_dir: Path = opt(Path("."), help="where checkpoints, progress JSON and curves go")
@@ -113,7 +116,9 @@ class TrainConfig:
     patience: int = opt(15, help="stop after this many epochs without a better val accuracy")
     dropout: float | None = opt(None, help="override the preset's classifier dropout (all of it)")
     grad_accum: int = opt(
-        1, help="split each batch into this many micro-batches (same result, less memory)"
+        1,
+        help="split each batch into this many micro-batches, gradients summed "
+        "(less memory; BatchNorm statistics per micro-batch, as under DDP)",
     )
     compile: bool = opt(False, help="torch.compile the model (CUDA; first epoch slower)")
     amp: Literal["auto", "bf16", "off"] = opt(
@@ -585,7 +590,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, ensure_ascii=False)
             f.write("\n")
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -645,7 +650,7 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         plt.close(fig)
         Path(tmp).unlink(missing_ok=True)
@@ -897,12 +902,12 @@ def _stopped(trainer: Trainer) -> bool:
     return state.stopped_early
 
 
-def export_best(cfg: TrainConfig) -> None:
-    """--export-onnx: hand the best checkpoint to `kanjinet export` with its defaults."""
+def export_best(cfg: TrainConfig) -> int:
+    """--export-onnx: `kanjinet export` of the best checkpoint, ONNX next to it; its status."""
     from kanjinet import export
 
     out = Path(cfg.output_dir)
-    export.export_checkpoint(
+    return export.run_export(
         export.ExportConfig(
             model_path=out / BEST_NAME,
             onnx_path=out / "kanji_etl9g_model.onnx",
@@ -926,6 +931,4 @@ def run_train(cfg: TrainConfig) -> int:
             f"test accuracy (held-out {cfg.split} split, best model): top-1 "
             f"{result['test_acc']:.2f}%, top-5 {result['test_top5_acc']:.2f}%"
         )
-    if cfg.export_onnx:
-        export_best(cfg)
-    return 0
+    return export_best(cfg) if cfg.export_onnx else 0
