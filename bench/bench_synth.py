@@ -56,13 +56,17 @@ def cpu_seconds() -> float:
 
 
 def write_section(results: Path, heading: str, body: str) -> None:
-    """Replace (or append) this script's `## heading` section of RESULTS.md, nothing else."""
+    """Replace this script's `## heading` section of RESULTS.md in place (append it the first
+    time); the other sections are left as they are."""
     text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
+    section = heading + "\n\n" + body.rstrip("\n") + "\n"
     start = text.find(heading)
-    if start >= 0:
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
         end = text.find("\n## ", start + len(heading))
-        text = text[:start] + text[end + 1 :] if end >= 0 else text[:start]
-    text = text.rstrip("\n") + "\n\n" + heading + "\n\n" + body.rstrip("\n") + "\n"
+        rest = "\n" + text[end + 1 :] if end >= 0 else ""
+        text = text[:start] + section + rest
     tmp = results.with_name(results.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, results)
