@@ -801,10 +801,12 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
         remove_quietly(tmp_paths)
         raise
     files = [out / file_name(n) for n in range(1, len(sizes) + 1)]
+    # The JSON first: from now on the directory is recognisably ours, even if the renames
+    # were interrupted, so a rerun may replace it.
+    write_text(out / SYNTH_JSON, synth_json(cfg, files, fonts))
     for tmp, final in zip(tmp_paths, files, strict=True):
         os.replace(tmp, final)
     write_text(out / INFO_FILE, info_text(sizes, [sums[n] for n in range(1, len(sizes) + 1)]))
-    write_text(out / SYNTH_JSON, synth_json(cfg, files, fonts))
     if cfg.preview:
         write_preview(files, cfg.classes, cfg.seed, Path(cfg.preview))
     return files
