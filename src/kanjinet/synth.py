@@ -414,26 +414,26 @@ def draw_glyph(
     draw: ImageDraw.ImageDraw, g: Glyph, pts: np.ndarray, style: Style, rng: np.random.Generator
 ) -> None:
     """Draw each stroke as a thick polyline with a blob at the start and a tapering tail,
-    some ending in a hook, some joined to the next by a ligature."""
+    some ending in a flick, some joined to the next by a ligature."""
     n = len(g.bounds) - 1
     # All per-stroke random numbers at once: a call per number would cost more than drawing.
     inks = (np.clip(rng.normal(1.0, 0.06, n), 0.75, 1.0) * 255).astype(int).tolist()
     widths = np.maximum(2.0, style.width * SCALE * rng.normal(1.0, 0.06) * rng.normal(1.0, 0.08, n))
     ligature = (rng.random(n) < style.cursive * 0.6).tolist()
-    hooked = (rng.random(n) < 0.1 + 0.6 * style.cursive).tolist()
-    flicks = hook_points(pts, g.bounds, widths, rng).tolist()
+    flicked = (rng.random(n) < 0.1 + 0.6 * style.cursive).tolist()
+    flicks = flick_points(pts, g.bounds, widths, rng).tolist()
     previous_end = None
     for s in range(n):
         line = pts[g.bounds[s] : g.bounds[s + 1]]
         w, ink = float(widths[s]), inks[s]
         if previous_end is not None and ligature[s]:
             connect(draw, previous_end, line[0], w, ink)
-        flick = flicks[s] if hooked[s] else None
+        flick = flicks[s] if flicked[s] else None
         draw_stroke(draw, line, line[g.corners[s]], g.ends[s], w, ink, flick)
-        previous_end = flicks[s] if hooked[s] else line[-1]
+        previous_end = flick or line[-1]
 
 
-def hook_points(
+def flick_points(
     pts: np.ndarray, bounds: np.ndarray, widths: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """For every stroke, the tip of a short flick at its end: the pen already heading for
