@@ -389,11 +389,14 @@ def test_demo_model_is_the_exported_one(demo_model, reference):
 # --------------------------------------------------------------------------- docs screenshot
 
 
-def make_docs_screenshot(out_png: Path, work: Path, char: str = "愛") -> None:
-    """docs/web_demo.png: a demo model trained a little longer on more synthetic classes.
+def make_docs_screenshot(
+    out_png: Path, work: Path, char: str, writers: int, epochs: int, phone_png: Path | None
+) -> None:
+    """docs/web_demo.png: a demo model trained longer on more synthetic classes.
 
-    The model is trained on synthetic data (KanjiVG strokes), not ETL9G; the
-    picture shows the page, not an accuracy.
+    The classes are the table's first ones up to `char`. The model is trained on
+    synthetic data (KanjiVG strokes), not ETL9G; the picture shows the page, not an
+    accuracy.
     """
     from kanjinet.classes import class_table
     from kanjinet.prepare import PrepareConfig, prepare_dataset
@@ -401,20 +404,20 @@ def make_docs_screenshot(out_png: Path, work: Path, char: str = "愛") -> None:
     from kanjinet.synth import SynthConfig, synthesize
 
     classes = 1 + next(c.index for c in class_table() if c.char == char)
-    synthesize(SynthConfig(out=work / "etl", writers=16, classes=classes, seed=1, workers=2))
+    synthesize(SynthConfig(out=work / "etl", writers=writers, classes=classes, seed=1, workers=1))
     prepare_dataset(
-        PrepareConfig(etl_dir=work / "etl", output_dir=work / "data", size=64, workers=2)
+        PrepareConfig(etl_dir=work / "etl", output_dir=work / "data", size=64, workers=1)
     )
-    model = train_and_export(work / "data", work, epochs=12, classes=classes)
+    model = train_and_export(work / "data", work, epochs=epochs, classes=classes)
     process, url = start_serve(model)
+    shots = [(900, 620, out_png)] + ([(390, 1100, phone_png)] if phone_png else [])
     try:
         with playwright_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for width, height, path in ((900, 620, out_png), (390, 1100, work / "phone.png")):
+            for width, height, path in shots:
                 page = Page(browser, url, width, height)
                 page.draw(load_strokes(char), VIEWBOX)
                 state = page.settle(0)
-                page.page.locator("#candidates").evaluate("e => e.scrollIntoView(false)")
                 page.page.screenshot(path=str(path), full_page=width < 600)
                 print(f"{path}: top-5 {[(c['char'], round(c['p'], 3)) for c in state['result']]}")
                 assert page.errors == [], page.errors
@@ -426,9 +429,15 @@ def make_docs_screenshot(out_png: Path, work: Path, char: str = "愛") -> None:
 
 
 if __name__ == "__main__":
+    import argparse
     import tempfile
 
+    parser = argparse.ArgumentParser(description="write docs/web_demo.png")
+    parser.add_argument("--char", default="愛")
+    parser.add_argument("--writers", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--phone", type=Path, help="also a phone-width screenshot here")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        make_docs_screenshot(
-            Path(__file__).resolve().parents[1] / "docs" / "web_demo.png", Path(work)
-        )
+        docs_png = Path(__file__).resolve().parents[1] / "docs" / "web_demo.png"
+        make_docs_screenshot(docs_png, Path(work), args.char, args.writers, args.epochs, args.phone)

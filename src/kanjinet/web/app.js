@@ -1,6 +1,12 @@
 // The page: a writing pad, preprocessing (preprocess.js, mirrors kanjinet/normalize.py)
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
-import { inkFromPad, inkFromPicture, isSupportedNormalization, modelInput, normalizeInk } from "./preprocess.js";
+import {
+  inkFromPad,
+  inkFromPicture,
+  isSupportedNormalization,
+  modelInput,
+  normalizeInk,
+} from "./preprocess.js";
 
 const TOP_K = 5;
 const DEBOUNCE_MS = 120;

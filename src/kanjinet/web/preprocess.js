@@ -242,9 +242,17 @@ export function normalizeInk(ink, width, height, size = 64) {
   if (ink.length !== width * height) throw new Error(`ink has ${ink.length} pixels, not ${width}x${height}`);
   if (size < 8) throw new Error(`output size ${size}: must be at least 8`);
   const u = toUint8(ink);
-  const values = Float32Array.from(u, (v) => (v >= PAPER_FLOOR ? v : 0)); // step 2
   const [top, bottom, left, right] = findBox(inkMask(u, width, height), width, height);
   if (bottom < top) return new Uint8Array(size * size); // no ink: paper
+  // Step 2: v = u above the paper floor, and 0 outside the box, so the float32 running
+  // sums of pass 2 start from exact zeros as Python's do.
+  const values = new Float32Array(width * height);
+  for (let y = top; y <= bottom; y++) {
+    for (let x = left; x <= right; x++) {
+      const v = u[y * width + x];
+      values[y * width + x] = v >= PAPER_FLOOR ? v : 0;
+    }
+  }
   const side = Math.max(bottom - top + 1, right - left + 1);
   // Rows first: (height, width) -> (size, width); then columns: -> (size cols, size rows).
   const rows = resampleAxis(values, height, width, width, 1, boundaries(top, bottom, side, size));
