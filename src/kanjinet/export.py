@@ -207,11 +207,15 @@ def plan_pooling(trained: str, requested: str | None, backend: str) -> tuple[boo
     notes = [f"pooling {trained} -> {target}: exact rewrite, same weights"] if rewrite else []
     if BACKENDS[backend].forbidden_ops & GLOBAL_POOLS:
         rewrite = True
-        if target in EQUIVALENT_POOLING:
-            notes.append(
-                f"pooling {target} -> {EQUIVALENT_POOLING[target]} for {backend} "
-                "(no GlobalAveragePool/GlobalMaxPool; exact rewrite, same weights)"
-            )
+        head = (
+            f"pooling {target} -> {EQUIVALENT_POOLING[target]}, "
+            if target in EQUIVALENT_POOLING
+            else ""
+        )
+        notes.append(
+            f"{head}every adaptive pooling (also squeeze-excitation's) -> fixed kernel for "
+            f"{backend} (no GlobalAveragePool/GlobalMaxPool; exact rewrite, same weights)"
+        )
     return rewrite, notes
 
 
