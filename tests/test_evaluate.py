@@ -100,3 +100,34 @@ def test_evaluate_user_errors(trained, small_dataset_dir, tmp_path):
     model_path, _ = trained
     with pytest.raises(KanjinetError, match="nowhere"):
         evaluate.evaluate(EvaluateConfig(model_path=model_path, data_dir=tmp_path / "nowhere"))
+
+
+def test_classes_the_model_lacks_are_skipped(small_dataset_dir, tmp_path):
+    from kanjinet.checkpoint import load_checkpoint
+    from kanjinet.classes import JIS_TO_INDEX
+    from kanjinet.dataset import load_prepared
+    from kanjinet.train import TrainConfig, train
+
+    train(
+        TrainConfig(
+            data_dir=small_dataset_dir,
+            output_dir=tmp_path,
+            arch="seed",
+            class_limit=12,
+            epochs=1,
+            batch_size=32,
+            device="cpu",
+        )
+    )
+    model_path = tmp_path / "best_kanji_model.pth"
+    report = evaluate.evaluate(
+        EvaluateConfig(
+            model_path=model_path, data_dir=small_dataset_dir, split="all", worst_png=None
+        )
+    )
+    assert report["samples"] == 120 and report["skipped_unknown_class"] == 120
+    # Outputs map back to the table: every reported class is one the model has.
+    model_jis = set(load_checkpoint(model_path).class_jis)
+    assert {int(c["jis"], 16) for c in report["per_class"]} <= model_jis
+    labels = load_prepared(small_dataset_dir).labels
+    assert report["samples"] == sum(JIS_TO_INDEX[j] in set(labels.tolist()) for j in model_jis) * 10
