@@ -379,6 +379,29 @@ def test_screenshot_after_recognising(demo_page, sample, tmp_path):
         assert len(image.getcolors(1 << 16) or []) > 10  # not a blank page
 
 
+def test_static_build_works_from_a_plain_static_server(browser, demo_model, sample, tmp_path):
+    """web-build's output served by `python -m http.server` (no kanjinet code) works too."""
+    from kanjinet.serve import WebBuildConfig, run_web_build
+
+    site = tmp_path / "site"
+    run_web_build(WebBuildConfig(model=demo_model, out=site))
+    command = [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"]
+    process = subprocess.Popen(
+        command, cwd=site, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        port = process.stdout.readline().split(" port ")[1].split()[0]
+        page = Page(browser, f"http://127.0.0.1:{port}/")
+        before = page.count()
+        page.page.set_input_files("#upload", str(sample[0]))
+        assert page.settle(before)["result"]
+        assert page.errors == [] and page.foreign == []
+        page.close()
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def test_demo_model_is_the_exported_one(demo_model, reference):
     mapping = json.loads(demo_model.with_name("kanji_etl9g_mapping.json").read_text("utf-8"))
     assert mapping["format"] == "kanjinet-mapping"
