@@ -7,14 +7,16 @@ held-out writers. Reports top-1 / top-5 test accuracy and error, parameters,
 MMACs per image, fp32 ONNX size and wall time. Prints a Markdown block for
 bench/RESULTS.md.
 
-The full comparison the issue asks for (all 3,036 classes, about an hour per
-model on a 2-core CPU):
+The full comparison the issue asks for: all 3,036 classes, 10 writers (8 train,
+1 val, 1 test: 24,288 training images an epoch), 15 epochs. At the measured 126
+training images per CPU-second of the default preset (one thread, this CPU) that
+is about 50 minutes for `kanjinet` and under 10 for `seed`:
 
-    python bench/bench_accuracy.py --classes 3036 --writers 10 --epochs 6
+    OMP_NUM_THREADS=1 python bench/bench_accuracy.py --classes 3036 --writers 10 --epochs 15
 
 A reduced run that fits a shared CPU:
 
-    python bench/bench_accuracy.py --classes 300 --writers 16 --epochs 12
+    OMP_NUM_THREADS=1 python bench/bench_accuracy.py --classes 300 --writers 16 --epochs 24
 
 `--arch NAME[:AUGMENT]` adds runs (e.g. `seed:full`: the seed network with our
 augmentation, separating the network from the recipe).
