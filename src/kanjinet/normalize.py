@@ -106,7 +106,8 @@ def margin_for(size: int) -> int:
 def ink_from_levels(levels: np.ndarray) -> np.ndarray:
     """ETL9G pixel levels 0..15 (ink high) -> uint8 0..255 ink high (x 17, exact)."""
     levels = np.asarray(levels)
-    if levels.size and (levels.min() < 0 or levels.max() > 15):
+    low = 0 if levels.dtype.kind in "ub" or not levels.size else levels.min()  # unsigned: >= 0
+    if levels.size and (low < 0 or levels.max() > 15):
         raise KanjinetError(f"ETL9G levels must be 0..15, got {levels.min()}..{levels.max()}")
     return levels.astype(np.uint8, copy=False) * np.uint8(ETL9G_LEVEL_SCALE)
 
@@ -333,7 +334,7 @@ def stretch_contrast(sums: np.ndarray, blank: np.ndarray) -> np.ndarray:
     sums *= (255.0 / peak).astype(np.float32)[:, None, None]
     sums += 0.5
     np.floor(sums, out=sums)
-    np.clip(sums, 0, 255, out=sums)
+    np.clip(sums, 0, 255, out=sums)  # float32 sums of big pictures can dip just below 0
     return sums.astype(np.uint8)
 
 
