@@ -814,8 +814,12 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     """The whole `kanjinet export`: ONNX (+ int8, + safetensors), mapping file, verification."""
     checkpoint = load_model_for_export(cfg)
     mc = checkpoint.model_config
-    data_dir = resolve_data_dir(cfg, checkpoint)
-    samples = load_samples(data_dir, mc.image_size, cfg.verify_samples, cfg.calibration_samples)
+    samples = load_samples(
+        resolve_data_dir(cfg, checkpoint),
+        mc.image_size,
+        cfg.verify_samples,
+        cfg.calibration_samples,
+    )
     class_meta = {
         META_CLASS_JIS: json.dumps([f"{c:04X}" for c in checkpoint.class_jis]),
         "normalization": json.dumps(checkpoint.normalization),
@@ -827,27 +831,38 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     targets = class_positions(checkpoint, samples.labels)  # output index of each label
     checks = check_structure(info.path, cfg.target_backend)
     checks += check_runtimes(info.path, samples.held_out, reference)
-    files = {"onnx": info.path}
-    report = ExportReport(files, info, checks, [f"route: {ROUTE}", *info.notes])
+    report = ExportReport({"onnx": info.path}, info, checks, [f"route: {ROUTE}", *info.notes])
     if cfg.quantize == "int8":
-        report.int8 = quantize_int8(info.path, int8_path(info.path), samples.calibration)
-        files["int8"] = report.int8.path
-        checks += check_structure(report.int8.path, cfg.target_backend, "int8 ")
-        checks += check_int8(report.int8, info.size_bytes, samples.held_out, reference, targets)
+        add_int8(report, cfg.target_backend, samples, reference, targets)
     if cfg.format == "safetensors":
-        files["safetensors"] = cfg.onnx_path.with_suffix(".safetensors")
-        save_safetensors(checkpoint, files["safetensors"])
+        report.files["safetensors"] = cfg.onnx_path.with_suffix(".safetensors")
+        save_safetensors(checkpoint, report.files["safetensors"])
     accuracy = float((reference.argmax(1) == targets).mean())
     report.notes.append(f"top-1 {accuracy:.1%} on {samples.description}")
-    files["mapping"] = mapping_path(info.path)
+    report.files["mapping"] = mapping_path(info.path)
     mapping = build_mapping(
         checkpoint.class_jis,
         mc.image_size,
         checkpoint.normalization,
         model_info(checkpoint, samples, accuracy, info),
     )
-    write_json(files["mapping"], mapping)
+    write_json(report.files["mapping"], mapping)
     return report
+
+
+def add_int8(
+    report: ExportReport,
+    backend: str,
+    samples: Samples,
+    reference: np.ndarray,
+    targets: np.ndarray,
+) -> None:
+    """Quantize the written fp32 file and add the int8 file and its checks to the report."""
+    fp32 = report.info
+    report.int8 = quantize_int8(fp32.path, int8_path(fp32.path), samples.calibration)
+    report.files["int8"] = report.int8.path
+    report.checks += check_structure(report.int8.path, backend, "int8 ")
+    report.checks += check_int8(report.int8, fp32.size_bytes, samples.held_out, reference, targets)
 
 
 def class_positions(checkpoint: Any, labels: np.ndarray) -> np.ndarray:
