@@ -386,8 +386,8 @@ def quiet_root_logger() -> Iterator[None]:
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> ExportInfo:
-    """Static int8 quantization (QDQ, per-tensor, symmetric-free MinMax) calibrated on
-    `calibration` (float32 model input).
+    """Static int8 quantization (QDQ, int8 weights and activations, per-tensor scales,
+    MinMax ranges) calibrated on `calibration` (float32 model input).
 
     Per-tensor, not per-channel: tract before sonos/tract#2849 computed per-channel QDQ
     weights wrongly. The shape annotations (value_info) the quantizer adds are dropped:
