@@ -15,9 +15,9 @@ timing, meaningless for accuracy), and measures
 - batch-256 throughput (images per second, median of repeated runs),
 - file sizes,
 
-in tract (input fact fixed to the batch size, as an app would), onnxruntime
-(CPU provider, default threads) and PyTorch (eager, inference_mode, default
-threads). The table is printed and written under this script's own heading in
+in tract (input fact fixed to the batch size, as an app would; one thread),
+onnxruntime (CPU provider, default threads) and PyTorch (eager, inference_mode,
+one thread). The table is printed and written under this script's own heading in
 bench/RESULTS.md, with the machine and its load average at the time.
 """
 
@@ -189,8 +189,9 @@ def section(rows: list[dict], command: str, load_before: str, load_after: str) -
         "",
         "UNTRAINED weights, 3,036 classes, input 1 x 64 x 64 (speed and size do not depend on "
         "the weight values). int8 = static QDQ per-tensor, calibrated on random ink-like input "
-        "(timing only). tract runs with the batch fixed in the input fact; onnxruntime and "
-        "PyTorch with their default thread counts. batch-1 CPU ms = process CPU time per "
+        "(timing only). tract runs with the batch fixed in the input fact, on one thread; "
+        "PyTorch on one thread (two thrash against other jobs here); onnxruntime with its "
+        "default thread count. batch-1 CPU ms = process CPU time per "
         "call: steadier than wall time on a shared machine; tract runs on one thread, so for "
         "tract it is the compute time of one image.",
         "",
@@ -237,6 +238,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per measurement")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args()
+    # One PyTorch thread, like tract: with two, OpenMP threads spin against the other jobs on
+    # this shared 2-core machine (measured 764 ms per batch-1 call at load 2.5, vs 45 ms).
+    torch.set_num_threads(1)
     command = "python bench/bench_inference.py " + " ".join(sys.argv[1:])
     load_before = load_average()
     print(HEADING)
