@@ -333,8 +333,9 @@ def stretch_contrast(sums: np.ndarray, blank: np.ndarray) -> np.ndarray:
     peak[blank | (peak <= 0)] = np.inf
     sums *= (255.0 / peak).astype(np.float32)[:, None, None]
     sums += 0.5
-    np.floor(sums, out=sums)
-    np.clip(sums, 0, 255, out=sums)  # float32 sums of big pictures can dip just below 0
+    # floor: for x >= 0 the cast truncates, which is floor; float32 sums of big pictures
+    # can dip just below 0, hence the maximum; x <= 255.5 (sums <= peak), so no upper clip.
+    np.maximum(sums, 0, out=sums)
     return sums.astype(np.uint8)
 
 
