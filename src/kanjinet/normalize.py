@@ -155,9 +155,18 @@ def remove_noise(mask: np.ndarray) -> np.ndarray:
 
     Takes and returns a uint8 0/1 (N, H, W) mask.
     """
-    rows = mask.copy()  # separable 3 x 3 sum: horizontal then vertical, zero outside
-    rows[:, :, 1:] += mask[:, :, :-1]
-    rows[:, :, :-1] += mask[:, :, 1:]
+    # Separable 3 x 3 sum, zero outside: horizontal, then vertical. The horizontal
+    # sums run along the flattened rows (whole-batch vector adds, not one short loop per
+    # row), which adds each row's last pixel to the next row's first and the reverse:
+    # both are taken back (exact in uint8, wrapping or not).
+    width = mask.shape[2]
+    flat = mask.reshape(-1)
+    across = flat.copy()
+    across[1:] += flat[:-1]
+    across[:-1] += flat[1:]
+    across[width::width] -= flat[width - 1 : -1 : width]
+    across[width - 1 : -1 : width] -= flat[width::width]
+    rows = across.reshape(mask.shape)
     total = rows.copy()
     total[:, 1:, :] += rows[:, :-1, :]
     total[:, :-1, :] += rows[:, 1:, :]
@@ -236,9 +245,12 @@ def integrate_lines(lines: np.ndarray, coords: np.ndarray) -> np.ndarray:
     running = running_sum(lines, np.uint16 if exact else np.float32)
     line = np.minimum(np.floor(coords), extent - 1).astype(np.intp)
     frac = (coords - line).astype(np.float32)[:, :, None]
-    image = np.arange(coords.shape[0])[:, None]
-    integral = frac * lines[line, image]  # float32
-    integral += running[line, image]
+    # Line i of image n is row i * N + n of the arrays flattened to (D * N, K): a 1-D
+    # `take` of whole rows is much cheaper than 2-D fancy indexing `lines[line, image]`.
+    rows = line * coords.shape[0] + np.arange(coords.shape[0])[:, None]
+    integral = lines.reshape(-1, lines.shape[2]).take(rows, axis=0)
+    integral = np.multiply(frac, integral, dtype=np.float32)
+    integral += running.reshape(-1, lines.shape[2]).take(rows, axis=0)
     return integral[:, 1:] - integral[:, :-1]
 
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from kanjinet import __version__, dataset, etl9g
 from kanjinet.classes import NUM_CLASSES
 from kanjinet.errors import KanjinetError
-from kanjinet.normalize import NORMALIZATION, ink_from_levels, normalize
+from kanjinet.normalize import ETL9G_LEVEL_SCALE, NORMALIZATION, normalize
 from kanjinet.options import opt
 
 SYNTH_INFO = "kanjinet-synth.json"
@@ -128,9 +128,9 @@ def process_file(task: Task, report=None) -> dict[str, Any]:
     records = etl9g.read_records(task.path, allow_truncated=task.allow_truncated)
     arrays = file_arrays(records, task.file_no, task.set_size, task.size)
     for start in range(0, len(records), BLOCK):
-        levels = etl9g.decode_images(records[start : start + BLOCK])
-        arrays["images"][start : start + BLOCK] = normalize(ink_from_levels(levels), task.size)
-        report(len(levels))
+        ink = etl9g.decode_images(records[start : start + BLOCK], ETL9G_LEVEL_SCALE)
+        arrays["images"][start : start + BLOCK] = normalize(ink, task.size)
+        report(len(ink))
     entry = dataset.save_chunk(task.output_dir, task.file_no, arrays)
     return dict(entry, source=source_of(task.path), kept=False)
 
