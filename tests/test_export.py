@@ -71,7 +71,8 @@ def train_tiny_checkpoint(data_dir: Path, path: Path, steps: int = 300) -> Path:
         cfg,
         [CLASS_JIS[c] for c in classes],
         data.metadata["normalization"],
-        train_config={"data_dir": str(data_dir), "steps": steps},
+        # The split it trained on, so export and evaluate rebuild the same held-out writers.
+        train_config={"data_dir": str(data_dir), "steps": steps, "seed": 0, "split": "writer"},
         metrics={"note": "test fixture, synthetic data"},
     )
 
@@ -151,6 +152,25 @@ def test_parity_in_onnxruntime_and_tract_independently(exports, tiny_checkpoint)
             logits = engine.logits(x)
             assert np.abs(logits - reference).max() < 1e-4
             assert (logits.argmax(1) == reference.argmax(1)).all()
+
+
+def test_held_out_samples_are_the_training_runs_test_split(tiny_checkpoint, dataset_dir):
+    """export's parity/accuracy figures and `evaluate --split test` describe the same writers."""
+    from kanjinet.checkpoint import load_checkpoint
+    from kanjinet.dataset import load_prepared
+    from kanjinet.evaluate import select_samples
+    from kanjinet.export import load_samples
+
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    data = load_prepared(dataset_dir)
+    samples = load_samples(dataset_dir, checkpoint, n_verify=10_000, n_calibrate=10_000)
+    test = select_samples("test", checkpoint, data)
+    train = select_samples("train", checkpoint, data)
+    assert len(test) and set(data.writers[test]).isdisjoint(data.writers[train])
+    assert sorted(samples.labels.tolist()) == sorted(data.labels[test].tolist())
+    held = {x.tobytes() for x in (samples.held_out * 255).round().astype(np.uint8)}
+    assert held == {x.tobytes() for x in data.images[test]}
+    assert len(samples.calibration) == len(train)
 
 
 def test_mapping_file(exports):

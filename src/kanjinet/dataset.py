@@ -356,3 +356,9 @@ def cut(
     n_val, n_test = sizes
     n_train = max(0, total - n_val - n_test)
     return [items[:n_train], items[n_train : n_train + n_val], items[n_train + n_val :]]
+
+
+def is_synthetic(metadata: dict[str, Any]) -> bool:
+    """Whether a prepared set came from `kanjinet synth` (metadata.json records its source)."""
+    source = metadata.get("source") if isinstance(metadata.get("source"), dict) else {}
+    return bool(metadata.get("synthetic", source.get("synthetic", False)))

@@ -106,14 +106,18 @@ def output_index_of_table(checkpoint: Checkpoint) -> np.ndarray:
     return mapping
 
 
-def select_samples(cfg: EvaluateConfig, checkpoint: Checkpoint, data) -> np.ndarray:
-    """Indices of the samples to evaluate, reproducing the training split when asked."""
+def select_samples(split: str, checkpoint: Checkpoint, data) -> np.ndarray:
+    """Indices of `data` in `split` (train/val/test/all) of the checkpoint's training run.
+
+    Rebuilds the run's sample choice and split from the settings the checkpoint
+    stores; only samples of classes the model has are returned.
+    """
     from kanjinet.dataset import split_indices
     from kanjinet.train import SPLIT_FRACTIONS, choose_samples
 
     labels = np.asarray(data.labels).astype(np.int64)
     known = np.flatnonzero(output_index_of_table(checkpoint) >= 0)
-    if cfg.split == "all":
+    if split == "all":
         return np.flatnonzero(np.isin(labels, known))
     tc = checkpoint.train_config
     seed = int(tc.get("seed", 42))
@@ -124,12 +128,11 @@ def select_samples(cfg: EvaluateConfig, checkpoint: Checkpoint, data) -> np.ndar
         seed=seed,
         fractions=SPLIT_FRACTIONS,
     )
-    return keep[parts[cfg.split]]
+    return keep[parts[split]]
 
 
 def load_eval_data(cfg: EvaluateConfig, checkpoint: Checkpoint) -> EvalData:
-    from kanjinet.dataset import load_prepared
-    from kanjinet.train import is_synthetic
+    from kanjinet.dataset import is_synthetic, load_prepared
 
     data = load_prepared(cfg.data_dir)
     size = data.images.shape[-1]
@@ -138,7 +141,7 @@ def load_eval_data(cfg: EvaluateConfig, checkpoint: Checkpoint) -> EvalData:
             f"{cfg.data_dir}: images are {size}x{size}, the model "
             f"{cfg.model_path} expects {checkpoint.model_config.image_size}"
         )
-    rows = select_samples(cfg, checkpoint, data)
+    rows = select_samples(cfg.split, checkpoint, data)
     mapping = output_index_of_table(checkpoint)
     labels = np.asarray(data.labels).astype(np.int64)
     if len(rows) == 0:

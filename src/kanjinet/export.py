@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from kanjinet import __version__
+from kanjinet.checkpoint import Checkpoint
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
 from kanjinet.predict import (
@@ -576,15 +577,24 @@ def _first_line(error: BaseException) -> str:
 
 @dataclass
 class Samples:
-    held_out: np.ndarray  # float32 model input, not used for training (writer split "test")
+    held_out: np.ndarray  # float32 model input from the training run's test split
     labels: np.ndarray  # fixed-table class index of each held-out sample
     calibration: np.ndarray  # float32 model input from the training split
     description: str  # which data, for reports
 
 
-def load_samples(data_dir: Path, image_size: int, n_verify: int, n_calibrate: int) -> Samples:
-    """Held-out (writer split "test") and calibration (split "train") samples, deterministic."""
-    from kanjinet.dataset import load_prepared, split_indices
+def load_samples(
+    data_dir: Path, checkpoint: Checkpoint, n_verify: int, n_calibrate: int
+) -> Samples:
+    """Held-out (the training run's test split) and calibration (its train split) samples.
+
+    The split is rebuilt from the checkpoint's training settings, exactly as
+    `kanjinet evaluate --split test` does, so the figures of both commands agree.
+    """
+    from kanjinet.dataset import is_synthetic, load_prepared
+    from kanjinet.evaluate import select_samples
+
+    image_size = checkpoint.model_config.image_size
 
     if not (data_dir / "metadata.json").is_file():
         raise KanjinetError(
@@ -597,26 +607,19 @@ def load_samples(data_dir: Path, image_size: int, n_verify: int, n_calibrate: in
         raise KanjinetError(
             f"{data_dir}: images are {size}x{size}, the model takes {image_size}x{image_size}"
         )
-    splits = split_indices(data.writers, mode="writer", seed=0)
+    test = select_samples("test", checkpoint, data)
+    if not len(test):
+        test = select_samples("val", checkpoint, data)
     # Separate streams: the calibration set does not change with --verify-samples.
-    held = _pick(
-        np.random.default_rng(0), splits["test"] if len(splits["test"]) else splits["val"], n_verify
-    )
-    calib = _pick(np.random.default_rng(1), splits["train"], n_calibrate)
+    held = _pick(np.random.default_rng(0), test, n_verify)
+    calib = _pick(np.random.default_rng(1), select_samples("train", checkpoint, data), n_calibrate)
     kind = "SYNTHETIC (not ETL9G)" if is_synthetic(data.metadata) else "ETL9G"
     return Samples(
         held_out=prepared_to_input(data.images[held]),
         labels=np.asarray(data.labels[held], dtype=np.int64),
         calibration=prepared_to_input(data.images[calib]),
-        description=f"{len(held)} held-out samples (writer split 'test') of {data_dir} [{kind}]",
+        description=f"{len(held)} held-out samples (the training run's test split) of {data_dir} [{kind}]",
     )
-
-
-def is_synthetic(metadata: dict[str, Any]) -> bool:
-    """prepare records it as metadata["source"]["synthetic"]; older sets at the top level."""
-    source = metadata.get("source")
-    nested = source.get("synthetic", False) if isinstance(source, dict) else False
-    return bool(nested or metadata.get("synthetic", False))
 
 
 def _pick(rng: np.random.Generator, indices: np.ndarray, n: int) -> np.ndarray:
@@ -816,7 +819,7 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     mc = checkpoint.model_config
     samples = load_samples(
         resolve_data_dir(cfg, checkpoint),
-        mc.image_size,
+        checkpoint,
         cfg.verify_samples,
         cfg.calibration_samples,
     )

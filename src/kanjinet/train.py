@@ -50,6 +50,7 @@ from kanjinet.checkpoint import (
     save_checkpoint,
 )
 from kanjinet.classes import CLASS_JIS, NUM_CLASSES
+from kanjinet.dataset import is_synthetic
 from kanjinet.errors import KanjinetError
 from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS, ModelConfig, build_model, model_config
 from kanjinet.options import opt
@@ -278,12 +279,6 @@ def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingD
         normalization=_normalization(metadata),
         metadata=metadata,
     )
-
-
-def is_synthetic(metadata: dict[str, Any]) -> bool:
-    """Whether a prepared set came from `kanjinet synth` (metadata.json records its source)."""
-    source = metadata.get("source") if isinstance(metadata.get("source"), dict) else {}
-    return bool(metadata.get("synthetic", source.get("synthetic", False)))
 
 
 def _normalization(metadata: dict[str, Any]) -> dict[str, Any]:
