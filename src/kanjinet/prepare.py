@@ -14,11 +14,13 @@ chunk whose file, settings and checksum still match, and redoes the rest.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import queue
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +137,31 @@ def process_file(task: Task, report=None) -> dict[str, Any]:
     return dict(entry, source=source_of(task.path), kept=False)
 
 
+# glibc's malloc options (mallopt): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_FREED_BYTES = 64 << 20  # heap memory a process keeps instead of handing back
+HEAP_ALLOCATION_BYTES = 16 << 20  # allocations up to this size come from the heap
+
+
+def reuse_freed_memory() -> None:
+    """Make glibc's malloc reuse freed memory for the next batch (Linux; elsewhere a no-op).
+
+    By default each batch's numpy temporaries (0.1-4 MB) are fresh mmaps, unmapped on
+    free: the kernel then zero-fills new pages for every batch, ~18 page faults per
+    record, 0.3 s of system time per 12,144-record file (a quarter of all CPU time).
+    Both limits must be set: setting either one alone turns off glibc's own adaptive
+    thresholds and makes it worse. Costs at most KEEP_FREED_BYTES of idle heap.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc (e.g. musl without mallopt): default behaviour, only slower
+    mallopt(M_MMAP_THRESHOLD, HEAP_ALLOCATION_BYTES)
+    mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
+
+
 # Worker processes report progress through a queue handed over at start-up
 # (top-level functions and plain arguments: works under spawn, e.g. on Windows).
 _progress: Any = None
@@ -143,6 +170,7 @@ _progress: Any = None
 def init_worker(progress: Any) -> None:
     global _progress
     _progress = progress
+    reuse_freed_memory()
     # Ctrl-C is the main process's to handle: it stops handing out files; a worker
     # finishes its current chunk (written atomically) instead of dying mid-way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -159,6 +187,7 @@ def run_tasks(tasks: list[Task], workers: int, on_done, bar: tqdm) -> None:
     finished chunks are already recorded, a half-written one is only a .tmp file.
     """
     if workers <= 1:
+        reuse_freed_memory()
         for task in tasks:
             on_done(process_file(task, bar.update))
         return
