@@ -210,13 +210,16 @@ def find_extent(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def boundaries(first: np.ndarray, last: np.ndarray, side: np.ndarray, size: int) -> np.ndarray:
-    """Step 5-6 on one axis: the clipped source coordinates p_0..p_size, (N, size + 1) float64."""
-    margin = margin_for(size)
-    inner = size - 2 * margin
+    """Step 5-6 on one axis: the clipped source coordinates p_m..p_(size-m), (N, inner + 1) float64.
+
+    Only the inner square's: the margin pixels' p_k repeat p_m or p_(size-m), so they
+    cover nothing and are exactly 0 (the caller leaves them at 0 without computing them).
+    """
+    inner = size - 2 * margin_for(size)
     length = last - first + 1
     origin = first - (side - length) / 2.0
     scale = side / inner
-    steps = np.clip(np.arange(size + 1) - margin, 0, inner)
+    steps = np.arange(inner + 1)
     coords = origin[:, None] + steps[None, :] * scale[:, None]
     return np.clip(coords, first[:, None], (last + 1)[:, None])
 
@@ -256,8 +259,9 @@ def integrate_lines(lines: np.ndarray, coords: np.ndarray) -> np.ndarray:
 
 def profile(mask: np.ndarray, axis: int) -> np.ndarray:
     """Mask pixels per line: summed over `axis` of a uint8 0/1 (N, H, W) mask."""
-    dtype = np.uint16 if mask.shape[axis] < 1 << 16 else np.int64
-    return mask.sum(axis=axis, dtype=dtype)
+    if mask.shape[axis] <= 255:  # uint8 counts are exact; einsum sums uint8 ~2x faster than sum
+        return np.einsum("nhw->nh" if axis == 2 else "nhw->nw", mask)
+    return mask.sum(axis=axis, dtype=np.int64)
 
 
 def inside(first: np.ndarray, last: np.ndarray, extent: int) -> np.ndarray:
@@ -320,8 +324,8 @@ def box_content(u: np.ndarray, box: tuple[np.ndarray, ...]) -> tuple[np.ndarray,
     return crop * keep, top - r0, bottom - r0, left - c0, right - c0
 
 
-def normalize_batch(u: np.ndarray, size: int) -> np.ndarray:
-    """Steps 2-7 for a uint8 batch (N, H, W)."""
+def normalize_batch(u: np.ndarray, size: int, out: np.ndarray) -> None:
+    """Steps 2-7 for a uint8 batch (N, H, W), written into `out` (N, size, size) uint8."""
     mask = remove_noise((u >= INK_THRESHOLD).view(np.uint8))
     values, top, bottom, left, right = box_content(u, find_box(mask))
     blank = bottom < top
@@ -329,17 +333,22 @@ def normalize_batch(u: np.ndarray, size: int) -> np.ndarray:
     side[blank] = 1.0  # any positive side: blank images are zeroed in step 7
     # Rows: lines-first (H, N, W) so each running-sum step is one contiguous add.
     rows = integrate_lines(values.transpose(1, 0, 2).copy(), boundaries(top, bottom, side, size))
-    # Columns: (W, N, size) lines-first; the result comes out (N, size cols, size rows).
+    # Columns: (W, N, inner) lines-first; the result comes out (N, inner cols, inner rows).
     across = rows.transpose(0, 2, 1).copy().transpose(1, 0, 2).copy()  # 2 steps: cache-friendly
     cols = integrate_lines(across, boundaries(left, right, side, size))
-    return stretch_contrast(cols, blank).transpose(0, 2, 1)
+    margin = margin_for(size)
+    inner = slice(margin, size - margin)
+    for edge in (slice(0, margin), slice(size - margin, size)):  # paper: nothing maps there
+        out[:, edge] = 0
+        out[:, :, edge] = 0
+    stretch_contrast(cols, blank, out[:, inner, inner].transpose(0, 2, 1))
 
 
-def stretch_contrast(sums: np.ndarray, blank: np.ndarray) -> np.ndarray:
-    """Step 7: the strongest pixel -> 255, round half up; blank images all 0. In place.
+def stretch_contrast(sums: np.ndarray, blank: np.ndarray, out: np.ndarray) -> None:
+    """Step 7 into uint8 `out`: the strongest pixel -> 255, round half up; blank images all 0.
 
-    Any positive factor on `sums` (the 1 / s^2 of a mean) cancels here, so the
-    footprint sums are used directly.
+    Works in place on `sums`. Any positive factor on them (the 1 / s^2 of a mean)
+    cancels here, so the footprint sums are used directly.
     """
     peak = sums.max(axis=(1, 2))
     peak[blank | (peak <= 0)] = np.inf
@@ -348,14 +357,16 @@ def stretch_contrast(sums: np.ndarray, blank: np.ndarray) -> np.ndarray:
     # floor: for x >= 0 the cast truncates, which is floor; float32 sums of big pictures
     # can dip just below 0, hence the maximum; x <= 255.5 (sums <= peak), so no upper clip.
     np.maximum(sums, 0, out=sums)
-    return sums.astype(np.uint8)
+    np.copyto(out, sums, casting="unsafe")  # the same truncating cast as astype(np.uint8)
 
 
-def normalize(ink: np.ndarray, size: int = 64) -> np.ndarray:
+def normalize(ink: np.ndarray, size: int = 64, out: np.ndarray | None = None) -> np.ndarray:
     """Normalise ink-high image(s): (H, W) -> (size, size), (N, H, W) -> (N, size, size) uint8.
 
     The recipe is in this module's docstring and `NORMALIZATION`. Vectorised over
-    the batch (processed BATCH images at a time to bound memory).
+    the batch (processed BATCH images at a time to bound memory). `out`, a uint8
+    (N, size, size) array for an (N, H, W) batch, receives the result instead of a
+    new array (`prepare` fills its chunk array in place).
     """
     array = np.asarray(ink)
     if array.ndim not in (2, 3) or min(array.shape[-2:]) < 1:
@@ -363,7 +374,12 @@ def normalize(ink: np.ndarray, size: int = 64) -> np.ndarray:
     if size < 8:
         raise KanjinetError(f"output size {size}: must be at least 8")
     batch = to_uint8(array[None] if array.ndim == 2 else array)
-    out = np.empty((batch.shape[0], size, size), dtype=np.uint8)
+    if out is None:
+        out = np.empty((batch.shape[0], size, size), dtype=np.uint8)
+    elif out.shape != (batch.shape[0], size, size) or out.dtype != np.uint8:
+        raise ValueError(
+            f"out must be uint8 {(batch.shape[0], size, size)}, got {out.dtype}{out.shape}"
+        )
     for start in range(0, batch.shape[0], BATCH):
-        out[start : start + BATCH] = normalize_batch(batch[start : start + BATCH], size)
+        normalize_batch(batch[start : start + BATCH], size, out[start : start + BATCH])
     return out[0] if array.ndim == 2 else out

@@ -131,7 +131,7 @@ def process_file(task: Task, report=None) -> dict[str, Any]:
     arrays = file_arrays(records, task.file_no, task.set_size, task.size)
     for start in range(0, len(records), BLOCK):
         ink = etl9g.decode_images(records[start : start + BLOCK], ETL9G_LEVEL_SCALE)
-        arrays["images"][start : start + BLOCK] = normalize(ink, task.size)
+        normalize(ink, task.size, out=arrays["images"][start : start + BLOCK])
         report(len(ink))
     entry = dataset.save_chunk(task.output_dir, task.file_no, arrays)
     return dict(entry, source=source_of(task.path), kept=False)
