@@ -12,7 +12,9 @@ from kanjinet.classes import CLASS_JIS
 from kanjinet.errors import KanjinetError
 from kanjinet.model import (
     ARCHS,
+    DEFAULT_ARCH,
     POOLINGS,
+    ModelConfig,
     build_model,
     count_parameters,
     model_config,
@@ -71,6 +73,56 @@ def test_default_preset_within_web_budget():
     assert cost.fp32_mb <= 10.0
 
 
+def _depthwise_input_sides(model: torch.nn.Module, image_size: int) -> list[int]:
+    """Input side of every depthwise (grouped) conv in one forward pass."""
+    sides: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inputs, out: sides.append(inputs[0].shape[-1]))
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv2d) and m.groups > 1
+    ]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 1, image_size, image_size))
+    for hook in hooks:
+        hook.remove()
+    return sides
+
+
+def test_default_is_the_fast_preset():
+    # Chosen by measurement (bench/RESULTS.md "Fast preset search"): tract batch-1 < 1 ms.
+    cfg = model_config()
+    assert DEFAULT_ARCH == cfg.arch == ModelConfig().arch == "kanjinet-fast"
+    model = build_model(cfg)
+    assert count_parameters(model) == 1_228_712
+    cost = model_cost(cfg)
+    assert 13.0 < cost.mmacs < 15.0  # vs 30.0 for `kanjinet`
+    # The speed comes from fused blocks: no depthwise conv runs above 8x8 (tract is slow there).
+    sides = _depthwise_input_sides(model, 64)
+    assert sides and max(sides) <= 8
+
+
+def test_fused_block_is_dense_and_keeps_residual():
+    cfg = model_config("kanjinet-fast", num_classes=10, image_size=64)
+    model = build_model(cfg)
+    fused = [m for m in model.features if getattr(m, "body", None) is not None][:3]
+    for block in fused:
+        first_conv = block.body[0][0]
+        assert first_conv.kernel_size == (3, 3) and first_conv.groups == 1
+    # Third stage: 64 -> 64, stride 1: residual; the stride-2 ones are not.
+    assert [b.residual for b in fused] == [False, False, True]
+
+
+def test_configs_without_fused_key_still_load():
+    # Checkpoints written before `Stage.fused` existed store stages without that key.
+    cfg = model_config("kanjinet")
+    old = cfg.to_dict()
+    for stage in old["stages"]:
+        del stage["fused"]
+    restored = ModelConfig.from_dict(old)
+    assert restored == cfg
+    assert count_parameters(build_model(restored)) == 1_779_212
+
+
 def test_unknown_arch_and_pooling_are_user_errors():
     with pytest.raises(KanjinetError, match="--arch"):
         model_config("resnet")
@@ -118,7 +170,7 @@ def test_load_checkpoint_errors_name_the_file(tmp_path):
         load_checkpoint(junk)
 
 
-@pytest.mark.parametrize("arch", ["kanjinet", "seed"])
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("fixed", [False, True])
 def test_exported_ops_load_and_run_in_tract(tmp_path, arch, fixed):
     tract = pytest.importorskip("tract")

@@ -6,9 +6,16 @@ tract registers: Conv (with groups), BatchNormalization, Relu, Add, Mul,
 Sigmoid, AveragePool / GlobalAveragePool / MaxPool / GlobalMaxPool, Flatten, Gemm.
 
 Presets (`PRESETS`):
-- `kanjinet` (default): inverted residual blocks (MobileNetV2 style: expand 1x1,
+- `kanjinet-fast` (default): chosen by measurement for tract batch-1 latency under
+  1 ms (bench/RESULTS.md, "Fast preset search"). Tract runs dense 3x3 convs far
+  more efficiently per MAC than depthwise ones, so the 32x32 / 16x16 / first 8x8
+  stages are fused blocks (dense 3x3 + project 1x1, no depthwise); the depthwise
+  inverted residual blocks with squeeze-excitation come only at 4x4, where they
+  are cheap; a 256-wide head keeps the 3,036-class classifier small.
+- `kanjinet`: inverted residual blocks (MobileNetV2 style: expand 1x1,
   depthwise 3x3, project 1x1, residual when shapes allow), most depth at 8x8 and
   4x4, squeeze-excitation in the two low-resolution stages, a 1x1 head conv.
+  The most accurate preset, at about 2.7x the default's tract latency.
 - `kanjinet-small`: the same design, narrower and shallower (fast tests, CPU).
 - `seed`: the seed's `train_etl9g_model.py` network: four depthwise-separable
   blocks 1->32->64->128->256, each stride 2, global pooling, an MLP head
@@ -40,6 +47,9 @@ class Stage:
 
     `expand` 0 is the seed's depthwise-separable block (dw 3x3 + pw 1x1, no
     residual); `expand` >= 1 is an inverted residual block with that expansion.
+    `fused` replaces its expand 1x1 + depthwise 3x3 with one dense 3x3 conv
+    (Fused-MBConv): more MACs but far fewer ops and no depthwise conv, which
+    tract runs slowly at high resolution.
     """
 
     out_channels: int
@@ -47,11 +57,12 @@ class Stage:
     stride: int = 1
     expand: int = 0
     se: bool = False
+    fused: bool = False
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "kanjinet"
+    arch: str = "kanjinet-fast"
     num_classes: int = NUM_CLASSES
     image_size: int = 64
     pooling: str = "adaptive_avg"
@@ -103,6 +114,21 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
+    "kanjinet-fast": ModelConfig(
+        arch="kanjinet-fast",
+        stem_channels=16,
+        stem_stride=2,
+        stages=(
+            Stage(32, repeats=1, stride=2, expand=2, fused=True),  # 16x16
+            Stage(64, repeats=1, stride=2, expand=2, fused=True),  # 8x8
+            Stage(64, repeats=1, stride=1, expand=2, fused=True),
+            Stage(160, repeats=1, stride=2, expand=4, se=True),  # 4x4
+            Stage(160, repeats=1, stride=1, expand=3, se=True),
+        ),
+        head_channels=256,
+        dropout=0.2,
+        se_reduction=8,
+    ),
     "kanjinet": ModelConfig(
         arch="kanjinet",
         stem_channels=24,
@@ -144,7 +170,7 @@ PRESETS: dict[str, ModelConfig] = {
     ),
 }
 ARCHS = tuple(PRESETS)
-DEFAULT_ARCH = "kanjinet"
+DEFAULT_ARCH = "kanjinet-fast"
 
 
 def model_config(
@@ -226,17 +252,28 @@ class SeparableBlock(nn.Sequential):
 
 
 class InvertedResidual(nn.Module):
-    """Expand 1x1 -> depthwise 3x3 (stride) -> [squeeze-excite] -> project 1x1 (+ input)."""
+    """Expand 1x1 -> depthwise 3x3 (stride) -> [squeeze-excite] -> project 1x1 (+ input);
+    fused: dense 3x3 (stride) -> [squeeze-excite] -> project 1x1 (+ input)."""
 
     def __init__(
-        self, cin: int, cout: int, stride: int, expand: int, se: bool, se_reduction: int
+        self,
+        cin: int,
+        cout: int,
+        stride: int,
+        expand: int,
+        se: bool,
+        se_reduction: int,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         mid = cin * expand
         layers: list[nn.Module] = []
-        if expand != 1:
-            layers.append(_conv_bn(cin, mid, 1))
-        layers.append(_conv_bn(mid, mid, 3, stride, groups=mid))
+        if fused:
+            layers.append(_conv_bn(cin, mid, 3, stride))
+        else:
+            if expand != 1:
+                layers.append(_conv_bn(cin, mid, 1))
+            layers.append(_conv_bn(mid, mid, 3, stride, groups=mid))
         if se:
             layers.append(SqueezeExcite(mid, se_reduction))
         layers.append(_conv_bn(mid, cout, 1, act=False))
@@ -283,6 +320,7 @@ def _make_blocks(cfg: ModelConfig) -> nn.Sequential:
                         stage.expand,
                         stage.se,
                         cfg.se_reduction,
+                        stage.fused,
                     )
                 )
             channels = stage.out_channels
