@@ -161,15 +161,17 @@ def remove_noise(mask: np.ndarray) -> np.ndarray:
     # both are taken back (exact in uint8, wrapping or not).
     width = mask.shape[2]
     flat = mask.reshape(-1)
-    across = flat.copy()
-    across[1:] += flat[:-1]
+    across = np.empty_like(flat)  # filled by the adds: no copy pass first
+    np.add(flat[1:], flat[:-1], out=across[1:])
+    across[:1] = flat[:1]
     across[:-1] += flat[1:]
     across[width::width] -= flat[width - 1 : -1 : width]
     across[width - 1 : -1 : width] -= flat[width::width]
     rows = across.reshape(mask.shape)
-    total = rows.copy()
-    total[:, 1:, :] += rows[:, :-1, :]
-    total[:, :-1, :] += rows[:, 1:, :]
+    total = np.empty_like(rows)
+    np.add(rows[:, 1:], rows[:, :-1], out=total[:, 1:])
+    total[:, :1] = rows[:, :1]
+    total[:, :-1] += rows[:, 1:]
     np.greater_equal(total, MIN_NEIGHBOURS, out=total)  # 0/1 in place
     total &= mask
     return total
@@ -237,10 +239,11 @@ def running_sum(lines: np.ndarray, dtype: type) -> np.ndarray:
     return running
 
 
-def integrate_lines(lines: np.ndarray, coords: np.ndarray) -> np.ndarray:
+def integrate_lines(lines: np.ndarray, coords: np.ndarray, out: np.ndarray | None = None):
     """Step 6 on one axis: the sums between consecutive coords, float32 (N, size, K).
 
     `lines` is lines-first (D, N, K); `coords` (N, size + 1) are the clipped p_k.
+    `out` (any strides) receives the result instead of a new array.
     I(q) = S[i] + (q - i) * line i, S the running sum, i = min(floor(q), D - 1).
     """
     extent = lines.shape[0]
@@ -251,10 +254,10 @@ def integrate_lines(lines: np.ndarray, coords: np.ndarray) -> np.ndarray:
     # Line i of image n is row i * N + n of the arrays flattened to (D * N, K): a 1-D
     # `take` of whole rows is much cheaper than 2-D fancy indexing `lines[line, image]`.
     rows = line * coords.shape[0] + np.arange(coords.shape[0])[:, None]
-    integral = lines.reshape(-1, lines.shape[2]).take(rows, axis=0)
-    integral = np.multiply(frac, integral, dtype=np.float32)
+    integral = lines.reshape(-1, lines.shape[2]).take(rows, axis=0).astype(np.float32, copy=False)
+    integral *= frac  # a fresh array either way: take copies
     integral += running.reshape(-1, lines.shape[2]).take(rows, axis=0)
-    return integral[:, 1:] - integral[:, :-1]
+    return np.subtract(integral[:, 1:], integral[:, :-1], out=out)
 
 
 def profile(mask: np.ndarray, axis: int) -> np.ndarray:
@@ -299,7 +302,8 @@ def find_box(mask: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def box_content(u: np.ndarray, box: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
     """Step 2 and the box of step 5: `v` (paper floor applied, 0 outside each image's box),
-    cropped to the union of the batch's boxes, and the boxes in the cropped coordinates.
+    cropped to the union of the batch's boxes and lines-first (H, N, W) for pass 1, and
+    the boxes in the cropped coordinates.
 
     The crop only drops lines that are 0 in every image, so results do not depend
     on which images share a batch (pass 1 sums integers; pass 2 adds exact zeros first).
@@ -308,7 +312,7 @@ def box_content(u: np.ndarray, box: tuple[np.ndarray, ...]) -> tuple[np.ndarray,
     drawn = bottom >= top
     if not drawn.any():
         return (
-            np.zeros((len(u), 1, 1), dtype=np.uint8),
+            np.zeros((1, len(u), 1), dtype=np.uint8),
             top * 0,
             bottom * 0 - 1,
             left * 0,
@@ -321,7 +325,9 @@ def box_content(u: np.ndarray, box: tuple[np.ndarray, ...]) -> tuple[np.ndarray,
     in_cols = inside(left - c0, right - c0, c1 - c0 + 1)
     keep = (crop >= PAPER_FLOOR).view(np.uint8) * in_rows[:, :, None]
     keep *= in_cols[:, None, :]
-    return crop * keep, top - r0, bottom - r0, left - c0, right - c0
+    values = np.empty((crop.shape[1], crop.shape[0], crop.shape[2]), dtype=np.uint8)
+    np.multiply(crop, keep, out=values.transpose(1, 0, 2))  # straight into lines-first
+    return values, top - r0, bottom - r0, left - c0, right - c0
 
 
 def normalize_batch(u: np.ndarray, size: int, out: np.ndarray) -> None:
@@ -331,10 +337,13 @@ def normalize_batch(u: np.ndarray, size: int, out: np.ndarray) -> None:
     blank = bottom < top
     side = np.maximum(bottom - top + 1, right - left + 1).astype(np.float64)
     side[blank] = 1.0  # any positive side: blank images are zeroed in step 7
-    # Rows: lines-first (H, N, W) so each running-sum step is one contiguous add.
-    rows = integrate_lines(values.transpose(1, 0, 2).copy(), boundaries(top, bottom, side, size))
+    # Rows: `values` is lines-first (H, N, W) so each running-sum step is one contiguous add.
+    row_coords = boundaries(top, bottom, side, size)
     # Columns: (W, N, inner) lines-first; the result comes out (N, inner cols, inner rows).
-    across = rows.transpose(0, 2, 1).copy().transpose(1, 0, 2).copy()  # 2 steps: cache-friendly
+    # Pass 1 writes (N, W, inner), then one copy reorders: 2 steps are cache-friendly.
+    across = np.empty((len(u), values.shape[2], row_coords.shape[1] - 1), dtype=np.float32)
+    integrate_lines(values, row_coords, out=across.transpose(0, 2, 1))
+    across = across.transpose(1, 0, 2).copy()
     cols = integrate_lines(across, boundaries(left, right, side, size))
     margin = margin_for(size)
     inner = slice(margin, size - margin)
