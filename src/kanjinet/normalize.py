@@ -177,6 +177,16 @@ def remove_noise(mask: np.ndarray) -> np.ndarray:
     return total
 
 
+def first_true(flags: np.ndarray) -> np.ndarray:
+    """Per row of a 2-D bool array, the index of its first True (0 if none).
+
+    Zero-width rows too (the edge zone of an image under 6 lines): np.argmax raises there.
+    """
+    if flags.shape[1] == 0:
+        return np.zeros(flags.shape[0], dtype=np.intp)
+    return np.argmax(flags, axis=1)
+
+
 def find_extent(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Step 4 on one axis: (first, last) inked line per image of an (N, D) profile.
 
@@ -193,14 +203,14 @@ def find_extent(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Leading zone: the last empty line g in 0..zone-1; ink before it is a fragment if small.
     lead_empty = ~inked[:, :zone]
     has_lead_gap = lead_empty.any(axis=1)
-    lead_gap = zone - 1 - np.argmax(lead_empty[:, ::-1], axis=1)
+    lead_gap = zone - 1 - first_true(lead_empty[:, ::-1])
     lead_ink = cumulative[np.arange(n), lead_gap]
     start = np.where(has_lead_gap & (lead_ink <= allowed), lead_gap + 1, 0)
 
     # Trailing zone, mirrored: the first empty line g in extent-zone..extent-1.
     trail_empty = ~inked[:, extent - zone :]
     has_trail_gap = trail_empty.any(axis=1)
-    trail_gap = extent - zone + np.argmax(trail_empty, axis=1)
+    trail_gap = extent - zone + first_true(trail_empty)
     trail_ink = total - cumulative[np.arange(n), trail_gap - 1]
     stop = np.where(has_trail_gap & (trail_ink <= allowed), trail_gap - 1, extent - 1)
 
