@@ -24,7 +24,6 @@ bench/RESULTS.md, with the machine and its load average at the time.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchlib import load_average, machine, write_section
 
 from kanjinet.export import export_onnx, quantize_int8
 from kanjinet.model import build_model, count_parameters, model_config
@@ -144,28 +144,6 @@ def format_row(row: dict) -> str:
     )
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]  # fmt: skip
-        cpu = names[0] if names else cpu
-    ram = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        kb = int(meminfo.read_text().split()[1])
-        ram = f", {kb / 1024**2:.1f} GiB RAM"
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}{ram}, {platform.system()} {platform.release()}"
-
-
-def load_average() -> str:
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def versions() -> str:
     import onnxruntime
     import tract
@@ -179,8 +157,6 @@ def versions() -> str:
 
 def section(rows: list[dict], command: str, load_before: str, load_after: str) -> str:
     lines = [
-        HEADING,
-        "",
         f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
         f"Machine: {machine()}. Software: {versions()}.",
@@ -218,20 +194,6 @@ def target_lines(rows: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
-def write_section(results: Path, text: str) -> None:
-    """Replace this script's section in RESULTS.md (or append it), leaving others' alone."""
-    old = results.read_text(encoding="utf-8") if results.is_file() else "# Benchmark results\n"
-    start = old.find(HEADING)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(HEADING))
-        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
-    tmp = results.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, results)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["kanjinet", "kanjinet-small", "seed"])
@@ -248,7 +210,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kanjinet-bench-") as tmp:
         for preset in args.presets:
             rows += bench_preset(preset, args.seconds, Path(tmp))
-    write_section(args.results, section(rows, command.strip(), load_before, load_average()))
+    write_section(
+        args.results, HEADING, section(rows, command.strip(), load_before, load_average())
+    )
     print(f"written to {args.results}")
     return 0
 

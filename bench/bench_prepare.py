@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import struct
 import subprocess
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from benchlib import append_to_section, load_average, machine
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent
@@ -48,22 +48,6 @@ HEADING = "## Data preparation: `kanjinet prepare` speed and memory (bench/bench
 SYNTH_FILES = 2  # full files drawn by synth; the rest are copies
 PUBLIC_FORMAT = ">2H8sI4B4H2B34x8128s7x"  # the struct format public ETL9G readers use
 RECORD_SIZE = 8199
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    ram = psutil.virtual_memory().total / 2**30
-    return f"nproc {os.cpu_count()}, {model}, {ram:.1f} GiB RAM, Python {platform.python_version()}"
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 def kanjinet(*args: str) -> list[str]:
@@ -148,20 +132,21 @@ def naive_record(record: bytes, size: int, classes: dict[int, int]) -> tuple[np.
 
 
 def run_naive(etl: Path, records: int, size: int) -> dict:
-    """The baseline on the first `records` records of ETL9G_01 and ETL9G_02: records/s, CPU s."""
+    """The baseline on the first `records` records of (up to) two files: records/s, CPU s."""
     from kanjinet.classes import JIS_TO_INDEX
 
     images, labels = [], []
     start, cpu_start = time.perf_counter(), time.process_time()
-    for name in ("ETL9G_01", "ETL9G_02"):
-        with open(etl / name, "rb") as source:
+    files = sorted(etl.glob("ETL9G_[0-9][0-9]"))[:2]
+    for path in files:
+        with open(path, "rb") as source:
             for _ in range(records):
                 image, label = naive_record(source.read(RECORD_SIZE), size, JIS_TO_INDEX)
                 images.append(image)
                 labels.append(label)
     np.stack(images), np.asarray(labels, dtype=np.int16)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    return {"records": 2 * records, "wall": wall, "cpu": cpu}
+    return {"records": len(files) * records, "wall": wall, "cpu": cpu}
 
 
 INTRO = """What is measured, by `bench/bench_prepare.py` (each run below appends one entry):
@@ -201,22 +186,6 @@ prepare is **{rate / naive_rate:.1f}x** the naive baseline in records/s (wall) a
 """
 
 
-def append_run(results: Path, entry: str) -> None:
-    """Add a run's entry at the end of this script's section (created if missing); the
-    rest of RESULTS.md is left exactly as it is."""
-    text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
-    start = text.find(HEADING)
-    if start < 0:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{INTRO}\n\n{entry.rstrip()}\n"
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        end = len(text) if end < 0 else end
-        text = text[:end].rstrip("\n") + "\n\n" + entry.rstrip() + "\n" + text[end:]
-    tmp = results.with_name(results.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, results)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=50)
@@ -228,16 +197,16 @@ def main() -> None:
     args = parser.parse_args()
     etl = make_input(args.files)
     total = args.files * 12144
-    loads = [load()]
+    loads = [load_average()]
     naive = [run_naive(etl, args.naive_records // 2, args.size)]
-    loads.append(load())
+    loads.append(load_average())
     prepared = run_prepare(etl, args.workers, args.size)
-    loads.append(load())
+    loads.append(load_average())
     naive.append(run_naive(etl, args.naive_records - args.naive_records // 2, args.size))
-    loads.append(load())
+    loads.append(load_average())
     entry = report(args, prepared, naive, tuple(loads), total)
     print(entry)
-    append_run(args.results, entry)
+    append_to_section(args.results, HEADING, INTRO, entry)
     if not args.keep:
         shutil.rmtree(DATA, ignore_errors=True)
 

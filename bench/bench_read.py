@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_synth import load, machine, write_section
+from benchlib import load_average, machine, write_section
 
 from kanjinet import etl9g
 from kanjinet.synth import SynthConfig, synthesize
@@ -73,7 +73,7 @@ def main() -> None:
             config = SynthConfig(out=Path(tmp), classes=3036, writers=4 * args.files)
             files, source = synthesize(config), f"{args.files} full-size synthetic file(s)"
         size = sum(p.stat().st_size for p in files)
-        before = load()
+        before = load_average()
         rows = []
         for name, step in [
             ("read_records (memmap + code check)", read_only),
@@ -88,7 +88,7 @@ def main() -> None:
         [
             f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
             "",
-            f"Machine: {machine()}. Load average before: {before}, after: {load()} "
+            f"Machine: {machine()}. Load average before: {before}, after: {load_average()} "
             "(other engineers' jobs share these cores).",
             "",
             f"Data: {source}, {size:,} bytes; warm page cache, "

@@ -17,35 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import load_average, machine, write_section
+
 HEADING = "## Synthetic data: `kanjinet synth` speed (bench/bench_synth.py)"
-
-
-def machine() -> str:
-    """One line: cores, CPU model, RAM, Python; the load average is reported separately."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    ram = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
-        ram = f", {kib / 2**20:.1f} GiB RAM"
-    return f"nproc {os.cpu_count()}, {model}{ram}, Python {platform.python_version()}"
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 def cpu_seconds() -> float:
@@ -53,23 +33,6 @@ def cpu_seconds() -> float:
     os.times reports no children: the figure is then the parent's only)."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
-
-
-def write_section(results: Path, heading: str, body: str) -> None:
-    """Replace this script's `## heading` section of RESULTS.md in place (append it the first
-    time); the other sections are left as they are."""
-    text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
-    section = heading + "\n\n" + body.rstrip("\n") + "\n"
-    start = text.find(heading)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(heading))
-        rest = "\n" + text[end + 1 :] if end >= 0 else ""
-        text = text[:start] + section + rest
-    tmp = results.with_name(results.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, results)
 
 
 def bench(classes: int, writers: int, workers: int) -> tuple[float, float]:
@@ -97,7 +60,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args()
-    before = load()
+    before = load_average()
     rows, cpu = [], []
     for workers in args.workers:
         rate, cpu_ms = bench(args.classes, args.writers, workers)
@@ -112,7 +75,7 @@ def main() -> None:
             f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
             "",
             f"Machine: {machine()}. Load average (1, 5, 15 min) before: {before}, "
-            f"after: {load()}; other engineers' jobs share these cores, so wall-clock rates "
+            f"after: {load_average()}; other engineers' jobs share these cores, so wall-clock rates "
             "are lower bounds and CPU ms/record is the steadier figure.",
             "",
             f"Synthetic data only ({args.classes:,} classes x {args.writers} writers, "

@@ -15,14 +15,13 @@ Prints a Markdown block for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import benchlib
 import torch
 
 from kanjinet import train
@@ -30,28 +29,10 @@ from kanjinet.model import count_macs
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import psutil
-
-    ram = psutil.virtual_memory().total / 2**30
+    """benchlib's machine line plus the torch build and thread count."""
     return (
-        f"nproc {os.cpu_count()}, {cpu}, {ram:.1f} GiB RAM, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads, Python {platform.python_version()}"
+        f"{benchlib.machine()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
     )
-
-
-def load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def make_dataset(work: Path, classes: int, writers: int, size: int) -> Path:
@@ -117,7 +98,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="synth set: image size")
     args = parser.parse_args()
 
-    load_before = load()
+    load_before = benchlib.load_average()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or make_dataset(Path(tmp), args.classes, args.writers, args.size)
         cfg = train.TrainConfig(
@@ -146,7 +127,9 @@ def main() -> None:
     print()
     print(f"Command: `python bench/bench_train.py{''.join(' ' + a for a in sys.argv[1:])}`")
     print()
-    print(f"Machine: {machine()}. Load average before: {load_before}, after: {load()}.")
+    print(
+        f"Machine: {machine()}. Load average before: {load_before}, after: {benchlib.load_average()}."
+    )
     print()
     print(
         f"Data: {'synthetic, ' if args.data_dir is None else ''}{samples:,} training samples, "

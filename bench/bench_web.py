@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import load_average, machine, write_section
 
 HEADING = "## Browser demo: start-up, JS preprocessing, WASM inference (bench/bench_web.py)"
 CHROMIUM = "/usr/bin/chromium"
@@ -144,41 +143,9 @@ def median_p90(values: list[float]) -> str:
     return f"{statistics.median(ordered):.2f} / {ordered[int(0.9 * (len(ordered) - 1))]:.2f}"
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return f"nproc {os.cpu_count()}, {cpu}, {kb / 1024**2:.1f} GiB RAM, {platform.system()}"
-
-
 def chromium_version() -> str:
     out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
     return out.strip() or "chromium"
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def write_section(results: Path, text: str) -> None:
-    """Replace this script's section in RESULTS.md (or append it), leaving others' alone."""
-    old = results.read_text(encoding="utf-8") if results.is_file() else "# Benchmark results\n"
-    start = old.find(HEADING)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(HEADING))
-        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
-    tmp = results.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, results)
 
 
 def main() -> None:
@@ -210,8 +177,6 @@ def main() -> None:
     command = "python bench/bench_web.py " + " ".join(sys.argv[1:])
     text = "\n".join(
         [
-            HEADING,
-            "",
             f"Command: `{command.strip()}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
             "",
             f"Machine: {machine()}; {chromium_version()} headless, onnxruntime-web 1.30.0 "
@@ -230,7 +195,7 @@ def main() -> None:
             "",
         ]
     )
-    write_section(args.results, text)
+    write_section(args.results, HEADING, text)
     print(text)
 
 
