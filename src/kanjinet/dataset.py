@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kanjinet.atomic import write_json
 from kanjinet.classes import NUM_CLASSES, class_table
 from kanjinet.errors import KanjinetError
 
@@ -81,13 +82,6 @@ def file_sha256(path: str | os.PathLike) -> str:
         while count := source.readinto(buffer):
             digest.update(view[:count])
     return digest.hexdigest()
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, then rename), UTF-8, readable."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:

@@ -12,10 +12,7 @@ training dataset; `--split all` uses every sample (e.g. another dataset).
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +22,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kanjinet.checkpoint import Checkpoint, load_checkpoint, publish
+from kanjinet.atomic import atomic_path, write_json
+from kanjinet.checkpoint import Checkpoint, load_checkpoint
 from kanjinet.classes import JIS_TO_INDEX, NUM_CLASSES, jis_to_char
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
@@ -288,26 +286,8 @@ def draw_worst(
             guess = int(topk[i, 0])
             colour = (0, 140, 0) if guess == output else (200, 0, 0)
             draw.text((left + 2, top + cell), char_of(checkpoint, guess), fill=colour, font=small)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".png") as tmp:
         canvas.save(tmp, format="PNG")
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:

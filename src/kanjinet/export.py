@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from kanjinet import __version__
+from kanjinet.atomic import atomic_path, write_json
 from kanjinet.checkpoint import Checkpoint
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
@@ -245,20 +246,6 @@ def effective_pooling(model_config: Any, fixed_pooling: bool) -> str:
 
 
 # --- writing ONNX ------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path next to `path`, renamed over it when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def trace_to_onnx(model: nn.Module, image_size: int, path: Path, opset: int) -> None:
@@ -680,11 +667,6 @@ def build_mapping(
         },
         "model_info": model_info,
     }
-
-
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 # --- safetensors -------------------------------------------------------------------------

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +42,9 @@ from torch import nn
 from tqdm import tqdm
 
 from kanjinet import augment
+from kanjinet.atomic import atomic_path, write_json
 from kanjinet.checkpoint import (
     load_checkpoint,
-    publish,
     read_checkpoint_file,
     save_checkpoint,
 )
@@ -579,18 +578,6 @@ def memory_usage(device: torch.device) -> dict[str, float]:
 # ----------------------------------------------------------------------------- outputs
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def progress_document(trainer: Trainer, test: dict[str, float] | None = None) -> dict[str, Any]:
     """training_progress.json: the seed's per-epoch lists plus timing, memory and the result."""
     history = trainer.state.history
@@ -641,14 +628,11 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        publish(tmp, path)
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
 
 
 def save_run_checkpoint(trainer: Trainer, path: Path, metrics: dict, resume: bool) -> None:
@@ -710,9 +694,9 @@ def finish_epoch(trainer: Trainer, record: dict[str, float]) -> bool:
         }
         if improved:
             save_run_checkpoint(trainer, trainer.out / BEST_NAME, metrics, resume=False)
-            write_json_atomic(trainer.out / INFO_NAME, best_info(trainer, record))
+            write_json(trainer.out / INFO_NAME, best_info(trainer, record))
         save_run_checkpoint(trainer, trainer.out / LAST_NAME, metrics, resume=True)
-        write_json_atomic(trainer.out / PROGRESS_NAME, progress_document(trainer))
+        write_json(trainer.out / PROGRESS_NAME, progress_document(trainer))
     return state.stopped_early
 
 
@@ -835,7 +819,7 @@ def test_best_model(trainer: Trainer) -> dict[str, float] | None:
                 "test_samples": int(result["samples"]),
             }
         )
-        write_json_atomic(info_path, info)
+        write_json(info_path, info)
     return result
 
 
@@ -875,7 +859,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             run_epochs(trainer)
         test = test_best_model(trainer)
         if ranks.main:
-            write_json_atomic(trainer.out / PROGRESS_NAME, progress_document(trainer, test))
+            write_json(trainer.out / PROGRESS_NAME, progress_document(trainer, test))
             plot_curves(trainer.state.history, trainer.out / CURVES_NAME)
         return summary(trainer, test)
     finally:
