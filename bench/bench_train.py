@@ -89,7 +89,7 @@ def time_data_path(trainer: train.Trainer, reps: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, help="prepared set (default: synth one)")
-    parser.add_argument("--arch", default="kanjinet")
+    parser.add_argument("--arch", default="kanjinet-fast")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10, help="optimiser steps per round")
     parser.add_argument("--rounds", type=int, default=5)

@@ -150,7 +150,9 @@ def chromium_version() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["kanjinet", "kanjinet-small"])
+    parser.add_argument(
+        "--presets", nargs="+", default=["kanjinet-fast", "kanjinet", "kanjinet-small"]
+    )
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--results", type=Path, default=Path("bench/RESULTS.md"))
     args = parser.parse_args()

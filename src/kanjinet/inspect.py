@@ -35,7 +35,8 @@ class InspectConfig:
     data_dir: Path = opt(Path("dataset"), "prepared dataset directory (from kanjinet prepare)")
     out: Path = opt(Path("report"), "directory for sample_grid.png, rice_field.png, report.json")
     test_model: bool = opt(False, "build the default model, run it on samples, measure its size")
-    arch: str = opt("kanjinet", "architecture preset for --test-model")
+    # None = the training default (model.DEFAULT_ARCH), resolved lazily: no torch at import.
+    arch: str | None = opt(None, "architecture preset for --test-model (None: train's default)")
     samples: int = opt(60, "random samples in the grid")
     seed: int = opt(0, "random seed for picking samples")
 
@@ -224,12 +225,13 @@ def write_pictures(data: ds.PreparedDataset, config: InspectConfig, ta: dict) ->
 # --------------------------------------------------------------------------- model
 
 
-def check_model(data: ds.PreparedDataset, arch: str) -> dict[str, Any]:
+def check_model(data: ds.PreparedDataset, arch: str | None) -> dict[str, Any]:
     """Build the default model for this image size, run it on real samples, measure its size."""
     import torch
 
-    from kanjinet.model import build_model, count_parameters, model_config
+    from kanjinet.model import DEFAULT_ARCH, build_model, count_parameters, model_config
 
+    arch = arch or DEFAULT_ARCH
     cfg = model_config(arch, image_size=data.size)
     model = build_model(cfg).eval()
     batch = torch.from_numpy(data.images[:8].astype(np.float32) / 255.0)[:, None]
