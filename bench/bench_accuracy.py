@@ -37,7 +37,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import load, machine  # noqa: E402
+from bench_train import machine  # noqa: E402
+from benchlib import load_average  # noqa: E402
 
 from kanjinet.evaluate import EvaluateConfig, evaluate  # noqa: E402
 from kanjinet.model import DEFAULT_ARCH, model_config, model_cost  # noqa: E402
@@ -132,7 +133,7 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("bench/data/accuracy"))
     args = parser.parse_args()
 
-    load_before = load()
+    load_before = load_average()
     data_dir = prepare(args.work_dir, args.classes, args.writers, args.size, args.seed)
     results = [run_one(spec, data_dir, args.work_dir / "runs", args) for spec in args.arch]
     print(
@@ -145,7 +146,7 @@ def main() -> None:
         f"python bench/bench_accuracy.py{''.join(' ' + a for a in sys.argv[1:])}`"
     )
     print()
-    print(f"Machine: {machine()}. Load average before: {load_before}, after: {load()}.")
+    print(f"Machine: {machine()}. Load average before: {load_before}, after: {load_average()}.")
     print()
     print(
         "Data: `kanjinet synth` (KanjiVG strokes), writer split by data set (80/10/10, seed "
