@@ -27,7 +27,8 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 TORCH = "torch==2.13.0"
 DEMO = ROOT / "demo"
 # Small enough for a few minutes on 2 CPU cores, big enough to learn something
-# (about 84% top-1 on the held-out writer: synthetic data, not an ETL9G figure).
+# (76% top-1 on the held-out writer with the default kanjinet-fast: synthetic data,
+# not an ETL9G figure).
 DEMO_CLASSES = 50
 DEMO_WRITERS = 12
 # Writes three records of a writer the model never saw as PNGs, one of them
