@@ -70,6 +70,17 @@ def test_check_passes_on_synthetic_files_and_fails_on_a_bad_directory(small_etl_
     assert cli.main(["check", "--etl-dir", str(tmp_path / "missing")]) == 1
 
 
+def test_check_reports_a_broken_synthetic_description_as_a_failed_line(small_etl_dir, tmp_path):
+    import shutil
+
+    etl = tmp_path / "etl"
+    shutil.copytree(small_etl_dir, etl)
+    (etl / "kanjinet-synth.json").write_text("{broken", encoding="utf-8")
+    report = preflight(CheckConfig(etl_dir=etl, output_dir=tmp_path))
+    assert report.failed
+    assert any("unreadable synthetic-set description" in line.detail for line in report.lines)
+
+
 def test_seed_script_alias_runs_the_subcommand(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "preflight_check.py"), "--etl-dir", str(tmp_path)],

@@ -119,3 +119,16 @@ def test_writer_groups_follow_data_sets_not_sheets():
     np.testing.assert_array_equal(etl9g.writer_groups(50, np.array([12143])), [199])
     # A synthetic set of 100 classes: writer sets straddle the 12,144-record files.
     np.testing.assert_array_equal(etl9g.writer_groups(2, np.array([0]), set_size=100), [121])
+
+
+def test_synthetic_set_description_is_read_and_validated(tmp_path):
+    assert etl9g.read_synth_info(tmp_path) is None  # the real ETL9G has none
+    info = tmp_path / etl9g.SYNTH_INFO
+    info.write_text('{"synthetic": true, "set_size": 24}', encoding="utf-8")
+    assert etl9g.read_synth_info(tmp_path)["set_size"] == 24
+    info.write_text('{"set_size": 5000}', encoding="utf-8")
+    with pytest.raises(FormatError, match=r"kanjinet-synth.json: set_size 5000 is not 1..3036"):
+        etl9g.read_synth_info(tmp_path)
+    info.write_text("{not json", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"kanjinet-synth.json: unreadable synthetic-set"):
+        etl9g.read_synth_info(tmp_path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import json
 import platform
 import shutil
 import sys
@@ -35,7 +34,6 @@ REQUIRED_PACKAGES = (
     ("safetensors", "safetensors", "weights export"),
     ("kanjivg", "kanjivg", "synthetic data and stroke counts"),
 )
-SYNTH_INFO = "kanjinet-synth.json"
 PREPARED_BYTES_PER_SAMPLE = 64 * 64  # uint8 at the default --size 64
 
 
@@ -116,10 +114,13 @@ def check_etl_dir(report: Report, etl_dir: Path) -> None:
     except KanjinetError as error:
         report.add("FAIL", "etl9g", str(error))
         return
-    synth_info = etl_dir / SYNTH_INFO
-    synthetic = synth_info.is_file()
+    try:
+        info = etl9g.read_synth_info(etl_dir)
+    except KanjinetError as error:
+        report.add("FAIL", "etl9g", str(error))
+        return
+    synthetic = info is not None
     if synthetic:
-        info = json.loads(synth_info.read_text(encoding="utf-8"))
         report.add(
             "INFO",
             "etl9g",

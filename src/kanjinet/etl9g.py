@@ -27,6 +27,7 @@ numbers the data sets, the unit for writer-independent splits.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -46,6 +47,8 @@ RECORDS_PER_FILE = 12144  # 4 data sets x 3,036 classes
 FULL_FILE_BYTES = RECORDS_PER_FILE * RECORD_SIZE  # 99,568,656
 NUM_FILES = 50
 FILE_NAME_RE = re.compile(r"^ETL9G_(\d{2})$", re.IGNORECASE)
+#: Written by `kanjinet synth` beside its files: a synthetic set describes itself here.
+SYNTH_INFO = "kanjinet-synth.json"
 
 RECORD_DTYPE = np.dtype(
     [
@@ -131,6 +134,21 @@ def list_files(etl_dir: str | os.PathLike) -> list[Path]:
     if not files:
         raise FormatError(f"{directory}: no ETL9G_NN files in this directory")
     return files
+
+
+def read_synth_info(etl_dir: str | os.PathLike) -> dict | None:
+    """The synthetic-set description of a directory (validated), None for the real ETL9G."""
+    path = Path(etl_dir) / SYNTH_INFO
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        set_size = int(info["set_size"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise FormatError(f"{path}: unreadable synthetic-set description ({error})") from None
+    if not 1 <= set_size <= NUM_CLASSES:
+        raise FormatError(f"{path}: set_size {set_size} is not 1..{NUM_CLASSES}")
+    return info
 
 
 def read_records(path: str | os.PathLike, allow_truncated: bool = False) -> np.ndarray:

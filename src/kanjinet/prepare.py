@@ -35,7 +35,6 @@ from kanjinet.errors import KanjinetError
 from kanjinet.normalize import ETL9G_LEVEL_SCALE, NORMALIZATION, normalize
 from kanjinet.options import opt
 
-SYNTH_INFO = "kanjinet-synth.json"
 BLOCK = 256  # records decoded and normalised at a time: 4 MB of levels, reused memory
 MIN_SIZE, MAX_SIZE = 8, 512
 
@@ -65,17 +64,10 @@ class Task:
 
 def read_set_size(etl_dir: Path) -> tuple[int, bool]:
     """(records per writer data set, synthetic?) from kanjinet-synth.json, else the real 3,036."""
-    path = etl_dir / SYNTH_INFO
-    if not path.is_file():
+    info = etl9g.read_synth_info(etl_dir)
+    if info is None:
         return NUM_CLASSES, False
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        set_size = int(info["set_size"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise KanjinetError(f"{path}: unreadable synthetic-set description ({error})") from None
-    if not 1 <= set_size <= NUM_CLASSES:
-        raise KanjinetError(f"{path}: set_size {set_size} is not 1..{NUM_CLASSES}")
-    return set_size, bool(info.get("synthetic", True))
+    return int(info["set_size"]), bool(info.get("synthetic", True))
 
 
 def source_of(path: Path) -> dict[str, Any]:

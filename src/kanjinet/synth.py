@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
 from kanjinet import __version__
+from kanjinet.atomic import atomic_path
 from kanjinet.classes import CLASS_JIS, NUM_CLASSES, ClassInfo, class_table
 from kanjinet.errors import KanjinetError
 from kanjinet.etl9g import (
@@ -40,6 +41,7 @@ from kanjinet.etl9g import (
     IMAGE_WIDTH,
     RECORD_SIZE,
     RECORDS_PER_FILE,
+    SYNTH_INFO,
     decode_images,
     empty_records,
     encode_images,
@@ -48,7 +50,6 @@ from kanjinet.etl9g import (
 from kanjinet.options import opt
 from kanjinet.strokes import VIEWBOX, load_strokes, stroke_types
 
-SYNTH_JSON = "kanjinet-synth.json"
 INFO_FILE = "ETL9INFO"
 SHEET_SIZE = 152  # characters per collection sheet in ETL9
 MAX_FILES = 99  # ETL9G_NN has two digits
@@ -716,7 +717,7 @@ def prepare_output(out: Path, file_total: int) -> None:
     """Create `out`; refuse to mix with a real ETL9G; drop stale files of an earlier synth run."""
     out.mkdir(parents=True, exist_ok=True)
     existing = [p for p in out.iterdir() if FILE_NAME_RE.match(p.name)]
-    if existing and not (out / SYNTH_JSON).exists():
+    if existing and not (out / SYNTH_INFO).exists():
         raise KanjinetError(
             f"{out}: holds ETL9G files not written by kanjinet synth; choose another --out"
         )
@@ -733,9 +734,8 @@ def remove_quietly(paths: list[Path]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
 
 
 def info_text(sizes: list[int], sums: list[int]) -> str:
@@ -803,7 +803,7 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
     files = [out / file_name(n) for n in range(1, len(sizes) + 1)]
     # The JSON first: from now on the directory is recognisably ours, even if the renames
     # were interrupted, so a rerun may replace it.
-    write_text(out / SYNTH_JSON, synth_json(cfg, files, fonts))
+    write_text(out / SYNTH_INFO, synth_json(cfg, files, fonts))
     for tmp, final in zip(tmp_paths, files, strict=True):
         os.replace(tmp, final)
     write_text(out / INFO_FILE, info_text(sizes, [sums[n] for n in range(1, len(sizes) + 1)]))
