@@ -52,6 +52,7 @@ from kanjinet.predict import (
     META_IMAGE_SIZE,
     OnnxruntimeEngine,
     TractEngine,
+    _first_line,
     mapping_path,
     prepared_to_input,
 )
@@ -552,11 +553,6 @@ def agreement_check(
     return Check(
         f"{name} top-1 vs fp32 >= {INT8_MIN_AGREEMENT:.0%}", agreement >= INT8_MIN_AGREEMENT, detail
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # --- samples from the prepared dataset -------------------------------------------------
