@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import onnx
@@ -209,6 +210,28 @@ def test_int8_size_agreement_and_runtimes(exports):
     x = np.random.default_rng(6).random((4, 1, 32, 32), dtype=np.float32)
     # tract with a fixed batch-1 fact (what an app does) loads the int8 file too.
     TractEngine(report.files["int8"], batch=1).logits(x[:1])
+
+
+def test_int8_logits_float_and_output_bias_corrected(
+    exports, tiny_checkpoint, dataset_dir, tmp_path
+):
+    """The logits are not re-quantized (a Gemm writes the output, not a DequantizeLinear),
+    and bias correction removes the mean int8 - fp32 logit shift on the calibration set."""
+    from kanjinet.checkpoint import load_checkpoint
+    from kanjinet.export import load_samples, logits_of, output_nodes, quantize_int8
+
+    fp32 = exports["tract"].files["onnx"]
+    int8 = onnx.load(str(exports["tract"].files["int8"]))
+    assert [n.op_type for n in output_nodes(int8.graph)] == ["Gemm"]
+    samples = load_samples(dataset_dir, load_checkpoint(tiny_checkpoint), 64, 256)
+    calibration = samples.calibration
+    reference = logits_of(fp32, calibration)
+    shift_after = (logits_of(exports["tract"].files["int8"], calibration) - reference).mean(0)
+    with mock.patch("kanjinet.export.correct_output_bias"):  # the same quantization, uncorrected
+        quantize_int8(fp32, tmp_path / "uncorrected.onnx", calibration)
+    shift_before = (logits_of(tmp_path / "uncorrected.onnx", calibration) - reference).mean(0)
+    rms = lambda v: float(np.sqrt((v**2).mean()))  # noqa: E731
+    assert rms(shift_after) < 0.5 * rms(shift_before), (rms(shift_after), rms(shift_before))
 
 
 def test_safetensors_round_trip(exports, tiny_checkpoint):

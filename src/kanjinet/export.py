@@ -376,13 +376,16 @@ def quiet_root_logger() -> Iterator[None]:
 
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> ExportInfo:
     """Static int8 quantization (QDQ, int8 weights and activations, per-tensor scales,
-    MinMax ranges) calibrated on `calibration` (float32 model input).
+    MinMax ranges) calibrated on `calibration` (float32 model input), then bias
+    correction of the output layer on the same samples.
 
-    Per-tensor, not per-channel: tract before sonos/tract#2849 computed per-channel QDQ
-    weights wrongly. The shape annotations (value_info) the quantizer adds are dropped:
-    they carry the symbolic batch, and tract then refuses a fixed-batch input fact.
-    Tensor and node names are shortened: the quantizer's long names are a fifth of a
-    small model's int8 file.
+    The logits stay float: the op that writes the graph output (the classifier's Gemm)
+    takes int8 inputs but its output is not re-quantized: 256 levels over the whole
+    logit range round near-ties into ties. Per-tensor, not per-channel: per-channel QDQ
+    needs opset 13 (the tract backend is opset 12) and measured worse (docs/export.md).
+    The shape annotations (value_info) the quantizer adds are dropped: they carry the
+    symbolic batch, and tract then refuses a fixed-batch input fact. Tensor and node
+    names are shortened: the quantizer's long names are a fifth of a small model's file.
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -397,13 +400,18 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             per_channel=False,
+            extra_options={"OpTypesToExcludeOutputQuantization": output_op_types(fp32_path)},
         )
+        shift = logits_of(out, calibration) - logits_of(fp32_path, calibration)
         proto = onnx.load(str(out))
+    correct_output_bias(proto, shift.mean(0))
     del proto.graph.value_info[:]
     shorten_names(proto.graph)
     fp32 = onnx.load(str(fp32_path), load_external_data=False)
     meta = {p.key: p.value for p in fp32.metadata_props}
-    meta["kanjinet.quantization"] = "int8 static QDQ, per-tensor, MinMax calibration"
+    meta["kanjinet.quantization"] = (
+        "int8 static QDQ, per-tensor, MinMax calibration; float logits; output bias corrected"
+    )
     write_onnx(proto, int8_path, meta)
     return ExportInfo(
         path=int8_path,
@@ -414,6 +422,55 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
         pooling=meta.get("kanjinet.pooling", ""),
         op_counts=op_counts(proto),
     )
+
+
+def logits_of(path: Path, batch: np.ndarray, step: int = 256) -> np.ndarray:
+    """onnxruntime logits of `batch`, `step` samples at a time."""
+    engine = OnnxruntimeEngine(path)
+    return np.concatenate([engine.logits(batch[i : i + step]) for i in range(0, len(batch), step)])
+
+
+def correct_output_bias(proto: Any, shift: np.ndarray) -> None:
+    """Subtract `shift` (mean int8 - fp32 logit per output) from the output layer's bias.
+
+    Empirical bias correction (Nagel et al. 2019, "Data-Free Quantization", sec. 4.2)
+    for the one layer whose error lands directly on the logits: rounding every weight
+    and activation moves each class's logit by a near-constant amount, a systematic
+    error a bias absorbs. Measured on the 300-class synthetic benchmark model: the
+    shift on calibration (training) samples correlated 0.99 with the shift on held-out
+    samples, and removing it cut the logit error from 0.032 to 0.029 rms.
+    """
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    last = output_nodes(graph)[0]
+    if last.op_type != "Gemm" or len(last.input) < 3:
+        return  # no bias to correct (not a kanjinet classifier)
+    producers = {out: n for n in graph.node for out in n.output}
+    initializers = {i.name: i for i in graph.initializer}
+    bias = last.input[2]
+    if bias in initializers:  # a float bias
+        values = (numpy_helper.to_array(initializers[bias]) - shift).astype(np.float32)
+    else:  # an int32 bias behind a DequantizeLinear: correct it in its own units
+        dequantize = producers[bias]
+        bias = dequantize.input[0]
+        scale = numpy_helper.to_array(initializers[dequantize.input[1]])
+        quantized = numpy_helper.to_array(initializers[bias]).astype(np.float64)
+        values = np.round(quantized - shift / scale).astype(np.int32)
+    initializers[bias].CopyFrom(numpy_helper.from_array(values, bias))
+
+
+def output_op_types(path: Path) -> list[str]:
+    """Op types of the nodes that write the graph's outputs (the logits)."""
+    import onnx
+
+    return sorted({n.op_type for n in output_nodes(onnx.load(str(path)).graph)})
+
+
+def output_nodes(graph: Any) -> list[Any]:
+    """The nodes that write a graph output."""
+    outputs = {v.name for v in graph.output}
+    return [n for n in graph.node if outputs & set(n.output)]
 
 
 def shorten_names(graph: Any) -> None:
