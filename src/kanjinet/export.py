@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from kanjinet import __version__
 from kanjinet.atomic import atomic_path, write_json
@@ -55,6 +57,7 @@ from kanjinet.predict import (
     _first_line,
     mapping_path,
     prepared_to_input,
+    require,
 )
 
 Backend = Literal["tract", "ort-tract", "strict"]
@@ -131,7 +134,9 @@ class ExportConfig:
         "tract", help="tract: opset 12; ort-tract and strict: opset 11, fixed pooling"
     )
     quantize: Literal["none", "int8"] = opt(
-        "none", help="int8: also write MODEL.int8.onnx (static QDQ, per-tensor, calibrated)"
+        "none",
+        help="int8: also write MODEL.int8.onnx (static QDQ, per-tensor, calibrated, "
+        "float logits, bias-corrected)",
     )
     format: Literal["onnx", "safetensors"] = opt(
         "onnx", help="safetensors: also write the weights as MODEL.safetensors (no pickle)"
@@ -376,8 +381,8 @@ def quiet_root_logger() -> Iterator[None]:
 
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> ExportInfo:
     """Static int8 quantization (QDQ, int8 weights and activations, per-tensor scales,
-    MinMax ranges) calibrated on `calibration` (float32 model input), then bias
-    correction of the output layer on the same samples.
+    MinMax ranges) calibrated on `calibration` (float32 model input), then empirical
+    bias correction of every Conv and Gemm on the same samples (`correct_biases`).
 
     The logits stay float: the op that writes the graph output (the classifier's Gemm)
     takes int8 inputs but its output is not re-quantized: 256 levels over the whole
@@ -402,15 +407,14 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
             per_channel=False,
             extra_options={"OpTypesToExcludeOutputQuantization": output_op_types(fp32_path)},
         )
-        shift = logits_of(out, calibration) - logits_of(fp32_path, calibration)
         proto = onnx.load(str(out))
-    correct_output_bias(proto, shift.mean(0))
+    fp32 = onnx.load(str(fp32_path))
+    correct_biases(proto, fp32, calibration)
     del proto.graph.value_info[:]
     shorten_names(proto.graph)
-    fp32 = onnx.load(str(fp32_path), load_external_data=False)
     meta = {p.key: p.value for p in fp32.metadata_props}
     meta["kanjinet.quantization"] = (
-        "int8 static QDQ, per-tensor, MinMax calibration; float logits; output bias corrected"
+        "int8 static QDQ, per-tensor, MinMax calibration; float logits; empirical bias correction"
     )
     write_onnx(proto, int8_path, meta)
     return ExportInfo(
@@ -430,29 +434,74 @@ def logits_of(path: Path, batch: np.ndarray, step: int = 256) -> np.ndarray:
     return np.concatenate([engine.logits(batch[i : i + step]) for i in range(0, len(batch), step)])
 
 
-def correct_output_bias(proto: Any, shift: np.ndarray) -> None:
-    """Subtract `shift` (mean int8 - fp32 logit per output) from the output layer's bias.
+def correct_biases(int8: Any, fp32: Any, calibration: np.ndarray) -> None:
+    """Empirical bias correction (Nagel et al. 2019, "Data-Free Quantization", sec. 4.2),
+    layer by layer in graph order, in place on the int8 QDQ graph `int8`.
 
-    Empirical bias correction (Nagel et al. 2019, "Data-Free Quantization", sec. 4.2)
-    for the one layer whose error lands directly on the logits: rounding every weight
-    and activation moves each class's logit by a near-constant amount, a systematic
-    error a bias absorbs. Measured on the 300-class synthetic benchmark model: the
-    shift on calibration (training) samples correlated 0.99 with the shift on held-out
-    samples, and removing it cut the logit error from 0.032 to 0.029 rms.
+    Rounding weights and activations to int8 shifts the mean of each output channel
+    of each Conv / Gemm by a near-constant amount over the data: a systematic error
+    that compounds downstream and that the layer's bias can absorb. For each layer,
+    with all earlier layers already corrected, the per-channel mean of its output on
+    the calibration samples in int8 minus the same in fp32 is subtracted from its
+    bias. Measured on the synthetic benchmark models (docs/export.md): logit error
+    down 30-50%, top-1 agreement with fp32 up on every model.
     """
+    fp32_producer = {out: n for n in fp32.graph.node for out in n.output}
+    layers, reference_names = [], []
+    for node in int8.graph.node:
+        producer = fp32_producer.get(node.output[0])
+        if node.op_type not in ("Conv", "Gemm") or len(node.input) < 3 or producer is None:
+            continue  # no bias, or no fp32 counterpart to compare with
+        layers.append(node)
+        # The quantizer folds Conv + Relu: the int8 Conv writes the fp32 Relu's output
+        # name but carries the value before the Relu, which in fp32 is the Relu's input.
+        reference_names.append(producer.input[0] if producer.op_type == "Relu" else node.output[0])
+    references = channel_means(fp32, reference_names, calibration)
+    pairs = zip(layers, references, strict=True)
+    bar = tqdm(pairs, total=len(layers), unit="layer", desc="int8 bias correction", file=sys.stderr)
+    for node, reference in bar:
+        shift = channel_means(int8, [node.output[0]], calibration)[0] - reference
+        subtract_from_bias(int8.graph, node, shift)
+
+
+def channel_means(proto: Any, names: list[str], batch: np.ndarray, step: int = 32) -> list:
+    """Mean over samples and positions of each channel (axis 1) of the tensors `names`."""
+    import onnx
+
+    ort = require("onnxruntime")
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    del probe.graph.value_info[:]  # their batch dimension would clash with the probes'
+    outputs = {v.name for v in probe.graph.output}
+    probe.graph.output.extend(
+        onnx.helper.make_empty_tensor_value_info(n) for n in names if n not in outputs
+    )
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    sums = [0.0] * len(names)
+    counts = [0] * len(names)
+    for i in range(0, len(batch), step):
+        for k, value in enumerate(session.run(names, {INPUT_NAME: batch[i : i + step]})):
+            per_channel = np.moveaxis(value, 1, 0).reshape(value.shape[1], -1)
+            sums[k] = sums[k] + per_channel.sum(1, dtype=np.float64)
+            counts[k] += per_channel.shape[1]
+    return [total / count for total, count in zip(sums, counts, strict=True)]
+
+
+def subtract_from_bias(graph: Any, node: Any, shift: np.ndarray) -> None:
+    """bias -= shift for a Conv / Gemm whose bias is a float initializer or, as the
+    quantizer writes it, an int32 initializer behind a DequantizeLinear."""
     from onnx import numpy_helper
 
-    graph = proto.graph
-    last = output_nodes(graph)[0]
-    if last.op_type != "Gemm" or len(last.input) < 3:
-        return  # no bias to correct (not a kanjinet classifier)
-    producers = {out: n for n in graph.node for out in n.output}
     initializers = {i.name: i for i in graph.initializer}
-    bias = last.input[2]
-    if bias in initializers:  # a float bias
+    bias = node.input[2]
+    if bias in initializers:
         values = (numpy_helper.to_array(initializers[bias]) - shift).astype(np.float32)
-    else:  # an int32 bias behind a DequantizeLinear: correct it in its own units
-        dequantize = producers[bias]
+    else:  # correct the int32 in its own units
+        dequantize = next(n for n in graph.node if bias in n.output)
         bias = dequantize.input[0]
         scale = numpy_helper.to_array(initializers[dequantize.input[1]])
         quantized = numpy_helper.to_array(initializers[bias]).astype(np.float64)
