@@ -240,6 +240,29 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
     assert error_after < error_before, (error_after, error_before)
 
 
+def test_int8_of_untrained_model_with_shared_biases(tmp_path):
+    """Untrained weights: the exporter shares the equal (zero) folded biases between
+    layers through Identity nodes; each layer's correction must stay its own."""
+    from kanjinet.export import logits_of, quantize_int8
+    from kanjinet.model import build_model, model_config
+
+    cfg = model_config("kanjinet-small", num_classes=10, image_size=32)
+    torch.manual_seed(0)
+    info = export_onnx(build_model(cfg).eval(), cfg, tmp_path / "m.onnx", "tract")
+    fp32 = onnx.load(str(info.path))
+    assert "Identity" in {n.op_type for n in fp32.graph.node}  # the sharing this test is about
+    x = np.random.default_rng(0).random((64, 1, 32, 32), dtype=np.float32)
+    int8 = quantize_int8(info.path, tmp_path / "m.int8.onnx", x)
+    onnx.checker.check_model(str(int8.path), full_check=True)
+    graph = onnx.load(str(int8.path)).graph
+    biases = [n.input[2] for n in graph.node if n.op_type in ("Conv", "Gemm") and len(n.input) > 2]
+    assert len(biases) == len(set(biases))
+    assert "Identity" not in {n.op_type for n in graph.node}  # dropped once unused
+    shift = (logits_of(int8.path, x) - logits_of(info.path, x)).mean(0)
+    assert np.abs(shift).max() < 1e-3
+    TractEngine(int8.path).logits(x[:2])
+
+
 def test_safetensors_round_trip(exports, tiny_checkpoint):
     from kanjinet.checkpoint import load_checkpoint
 

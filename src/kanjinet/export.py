@@ -462,6 +462,7 @@ def correct_biases(int8: Any, fp32: Any, calibration: np.ndarray) -> None:
     for node, reference in bar:
         shift = channel_means(int8, [node.output[0]], calibration)[0] - reference
         subtract_from_bias(int8.graph, node, shift)
+    drop_unused(int8.graph)
 
 
 def channel_means(proto: Any, names: list[str], batch: np.ndarray, step: int = 32) -> list:
@@ -492,21 +493,72 @@ def channel_means(proto: Any, names: list[str], batch: np.ndarray, step: int = 3
 
 
 def subtract_from_bias(graph: Any, node: Any, shift: np.ndarray) -> None:
-    """bias -= shift for a Conv / Gemm whose bias is a float initializer or, as the
-    quantizer writes it, an int32 initializer behind a DequantizeLinear."""
+    """bias -= shift for one Conv / Gemm.
+
+    The quantizer writes a bias as int32 behind a DequantizeLinear; one only this
+    layer reads is corrected in place in its own units, so onnxruntime still fuses
+    the layer into an integer kernel. A bias shared with other layers (the
+    TorchScript exporter shares equal constants through Identity nodes: the zero
+    biases of an untrained model) is left to them; this layer gets a float copy.
+    """
     from onnx import numpy_helper
 
     initializers = {i.name: i for i in graph.initializer}
-    bias = node.input[2]
-    if bias in initializers:
-        values = (numpy_helper.to_array(initializers[bias]) - shift).astype(np.float32)
-    else:  # correct the int32 in its own units
-        dequantize = next(n for n in graph.node if bias in n.output)
-        bias = dequantize.input[0]
-        scale = numpy_helper.to_array(initializers[dequantize.input[1]])
-        quantized = numpy_helper.to_array(initializers[bias]).astype(np.float64)
-        values = np.round(quantized - shift / scale).astype(np.int32)
-    initializers[bias].CopyFrom(numpy_helper.from_array(values, bias))
+    producers = {out: n for n in graph.node for out in n.output}
+    dequantize = producers.get(node.input[2])
+    if dequantize is not None and dequantize.op_type == "DequantizeLinear":
+        quantized = initializers.get(dequantize.input[0])
+        if (
+            quantized is not None
+            and readers(graph, node.input[2]) == readers(graph, quantized.name) == 1
+        ):
+            scale = numpy_helper.to_array(initializers[dequantize.input[1]])
+            values = numpy_helper.to_array(quantized).astype(np.float64) - shift / scale
+            quantized.CopyFrom(
+                numpy_helper.from_array(np.round(values).astype(np.int32), quantized.name)
+            )
+            return
+    current = bias_value(graph, node.input[2], producers, initializers)
+    if current is not None:
+        node.input[2] = f"{node.output[0]}.bias_corrected"
+        graph.initializer.append(
+            numpy_helper.from_array((current - shift).astype(np.float32), node.input[2])
+        )
+
+
+def bias_value(graph: Any, name: str, producers: dict, initializers: dict) -> np.ndarray | None:
+    """The float value of tensor `name` if it is an initializer, possibly behind Identity
+    and DequantizeLinear nodes; None for anything else."""
+    from onnx import numpy_helper
+
+    while name in producers and producers[name].op_type == "Identity":
+        name = producers[name].input[0]
+    if name in initializers:
+        return numpy_helper.to_array(initializers[name]).astype(np.float64)
+    node = producers.get(name)
+    if node is None or node.op_type != "DequantizeLinear" or node.input[0] not in initializers:
+        return None
+    quantized, scale = (numpy_helper.to_array(initializers[n]) for n in node.input[:2])
+    zero = numpy_helper.to_array(initializers[node.input[2]]) if len(node.input) > 2 else 0
+    return (quantized.astype(np.float64) - zero) * scale
+
+
+def readers(graph: Any, name: str) -> int:
+    return sum(name in n.input for n in graph.node)
+
+
+def drop_unused(graph: Any) -> None:
+    """Remove nodes and initializers nothing reads (left behind by `subtract_from_bias`)."""
+    while True:
+        used = {name for n in graph.node for name in n.input} | {v.name for v in graph.output}
+        dead = [n for n in graph.node if not used & set(n.output)]
+        for n in dead:
+            graph.node.remove(n)
+        unused = [i for i in graph.initializer if i.name not in used]
+        for i in unused:
+            graph.initializer.remove(i)
+        if not dead and not unused:
+            return
 
 
 def output_op_types(path: Path) -> list[str]:
