@@ -134,6 +134,20 @@ def test_ink_from_picture_detects_polarity():
     np.testing.assert_array_equal(nz.normalize(nz.ink_from_picture(dark_on_light), 64), expected)
 
 
+def test_ink_from_picture_reads_alpha():
+    """A transparent layer: the opaque strokes are the ink, whatever their colour.
+    Opaque paper: a semi-transparent pixel is composited onto white."""
+    alpha = nz.ink_from_levels(cross())
+    ink = alpha.astype(np.float32) / 255
+    for pen in (0, 255, 90):
+        layer = np.dstack([np.full(alpha.shape + (3,), pen, np.uint8), alpha])
+        np.testing.assert_allclose(nz.ink_from_picture(layer), ink, atol=1e-6)
+    paper = np.full((8, 8, 4), 255, np.uint8)
+    paper[2:6, 2:6] = (0, 0, 0, 51)  # black at 20% opacity on white: grey 204
+    np.testing.assert_allclose(nz.flatten_alpha(paper.astype(np.float64))[3, 3], 204.0)
+    assert nz.ink_from_picture(paper)[3, 3] == 1.0 and nz.ink_from_picture(paper)[0, 0] == 0.0
+
+
 def test_bad_input_is_a_one_line_error():
     with pytest.raises(KanjinetError):
         nz.normalize(np.zeros(5), 64)

@@ -79,6 +79,22 @@ def test_pictures_match_prepared_arrays(model_files, samples, tmp_path, dark_on_
     assert got == expected
 
 
+@pytest.mark.parametrize("pen", [0, 255])
+def test_transparent_pictures_match_prepared_arrays(model_files, samples, tmp_path, pen):
+    """Strokes on a transparent background (alpha = ink), in a black or a white pen, give
+    the same top-1 as the prepared arrays."""
+    pictures, prepared = samples
+    predictor = Predictor(model_files["onnx"])
+    expected = [c[0].index for c in predictor.top_k_of_input(prepared_to_input(prepared), 1)]
+    paths = []
+    for i, picture in enumerate(pictures):
+        rgba = np.dstack([np.full(picture.shape + (3,), pen, np.uint8), picture])
+        paths.append(tmp_path / f"layer_{i}.png")
+        Image.fromarray(rgba, "RGBA").save(paths[-1])
+    got = [c[0].index for c in predictor.predict_files(paths, 1)]
+    assert got == expected
+
+
 def test_engines_agree(model_files, samples, tmp_path):
     paths = write_pictures(samples[0][:4], tmp_path, dark_on_light=True, scale=2)
     runs = {

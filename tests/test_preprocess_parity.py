@@ -145,6 +145,21 @@ def pictures(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
         ("dark on light RGB", dark_on_light),
         ("light on dark RGBA", light_on_dark),
         ("grayscale scan", gray_scan),
+        *transparent_layers(ink[0], paper),
+    ]
+
+
+def transparent_layers(ink: np.ndarray, paper: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The same strokes on a transparent layer in a black and a white pen (identical
+    ink), and on opaque paper with a half-transparent patch (composited onto white)."""
+    black = np.dstack([np.zeros(ink.shape + (3,), np.uint8), ink])
+    white = np.dstack([np.full(ink.shape + (3,), 255, np.uint8), ink])
+    patched = np.dstack([np.clip(paper - ink[:, :, None], 0, 255), np.full_like(ink, 255)])
+    patched[30:60, 30:60, 3] = 128
+    return [
+        ("black pen on a transparent layer", black),
+        ("white pen on a transparent layer", white),
+        ("opaque paper, half-transparent patch", patched.astype(np.uint8)),
     ]
 
 

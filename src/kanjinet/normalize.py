@@ -119,14 +119,16 @@ def ink_from_picture(gray: np.ndarray) -> np.ndarray:
     outer 1-pixel frame (a character rarely covers most of its border). Pixels
     darker than a light paper are ink (dark on light), lighter than a dark paper
     are ink (light on dark). Contrast is stretched so the strongest ink is 1.0.
+    Colour is the plain channel mean; alpha is read by `flatten_alpha`.
     """
     picture = np.asarray(gray, dtype=np.float64)
-    if picture.ndim == 3 and picture.shape[2] in (3, 4):
-        picture = picture[:, :, :3].mean(axis=2)  # alpha ignored; plain channel mean
+    if picture.ndim == 3 and picture.shape[2] == 4:
+        picture = flatten_alpha(picture)
+    elif picture.ndim == 3 and picture.shape[2] == 3:
+        picture = picture.mean(axis=2)
     if picture.ndim != 2 or min(picture.shape) < 2:
         raise KanjinetError(f"picture of shape {np.shape(gray)}: expected (H, W) or (H, W, 3|4)")
-    frame = np.concatenate([picture[0], picture[-1], picture[1:-1, 0], picture[1:-1, -1]])
-    paper = float(np.median(frame))
+    paper = float(np.median(outer_frame(picture)))
     low, high = float(picture.min()), float(picture.max())
     dark_on_light = paper - low >= high - paper
     ink = paper - picture if dark_on_light else picture - paper
@@ -134,6 +136,27 @@ def ink_from_picture(gray: np.ndarray) -> np.ndarray:
     if strongest <= 0:
         return np.zeros(picture.shape, dtype=np.float32)
     return np.clip(ink / strongest, 0.0, 1.0).astype(np.float32)
+
+
+def flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """An (H, W, 4) picture -> grey (H, W), 0..255.
+
+    If most of the outer frame is more than half transparent, the background is a
+    transparent layer, not paper: what was drawn is what is opaque, whatever its
+    colour (a black pen or a white one), so grey = 255 - alpha (dark ink on white).
+    Otherwise the picture is opaque paper and semi-transparent pixels are composited
+    onto white.
+    """
+    alpha = rgba[:, :, 3]
+    if np.median(outer_frame(alpha)) < 128:
+        return 255.0 - alpha
+    opacity = alpha / 255.0
+    return rgba[:, :, :3].mean(axis=2) * opacity + 255.0 * (1.0 - opacity)
+
+
+def outer_frame(picture: np.ndarray) -> np.ndarray:
+    """The outer 1-pixel frame of an (H, W) array, as one vector."""
+    return np.concatenate([picture[0], picture[-1], picture[1:-1, 0], picture[1:-1, -1]])
 
 
 def to_uint8(ink: np.ndarray) -> np.ndarray:

@@ -235,15 +235,14 @@ def mapping_path(model_path: Path) -> Path:
 
 
 def read_picture(path: Path) -> np.ndarray:
-    """A picture file as a grayscale float array (H, W); alpha composited onto white."""
+    """A picture file as a float array: (H, W, 4) RGBA if it has transparency (read by
+    `normalize.flatten_alpha`, as the browser reads it), else grayscale (H, W)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                # A transparent background is paper: composite onto white first.
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image.convert("RGBA"))
+                return np.asarray(image.convert("RGBA"), dtype=np.float32)
             return np.asarray(image.convert("L"), dtype=np.float32)
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no such image file") from None

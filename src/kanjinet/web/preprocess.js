@@ -68,16 +68,14 @@ export function inkFromPad(rgba, width, height) {
 
 /**
  * normalize.ink_from_picture: an RGBA picture -> float32 ink 0..1, polarity detected.
- * The paper is the median of the outer 1-pixel frame; alpha is ignored, as in Python.
+ * The paper is the median of the outer 1-pixel frame; alpha as in flattenAlpha.
  */
 export function inkFromPicture(rgba, width, height) {
   if (width < 2 || height < 2) throw new Error(`picture of ${width}x${height}: too small`);
-  const picture = new Float64Array(width * height);
+  const picture = flattenAlpha(rgba, width, height);
   let low = Infinity;
   let high = -Infinity;
-  for (let i = 0; i < picture.length; i++) {
-    const v = (rgba[4 * i] + rgba[4 * i + 1] + rgba[4 * i + 2]) / 3;
-    picture[i] = v;
+  for (const v of picture) {
     low = Math.min(low, v);
     high = Math.max(high, v);
   }
@@ -93,6 +91,29 @@ export function inkFromPicture(rgba, width, height) {
   if (strongest <= 0) return ink;
   for (let i = 0; i < picture.length; i++) ink[i] = Math.min(Math.max(picture[i] / strongest, 0), 1);
   return ink;
+}
+
+/**
+ * normalize.flatten_alpha: RGBA -> grey 0..255. A mostly transparent outer frame means
+ * a transparent layer, not paper: what is opaque is ink, whatever its colour, so
+ * grey = 255 - alpha. Otherwise semi-transparent pixels are composited onto white.
+ */
+function flattenAlpha(rgba, width, height) {
+  const count = width * height;
+  const alpha = new Float64Array(count);
+  for (let i = 0; i < count; i++) alpha[i] = rgba[4 * i + 3];
+  const layer = median(frameValues(alpha, width, height)) < 128;
+  const picture = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    if (layer) {
+      picture[i] = 255 - alpha[i];
+    } else {
+      const opacity = alpha[i] / 255;
+      const mean = (rgba[4 * i] + rgba[4 * i + 1] + rgba[4 * i + 2]) / 3;
+      picture[i] = mean * opacity + 255 * (1 - opacity);
+    }
+  }
+  return picture;
 }
 
 function frameValues(picture, width, height) {
