@@ -36,18 +36,11 @@ from pathlib import Path
 import numpy as np
 from benchlib import load_average, machine, write_section
 
+from kanjinet.serve import HEADLESS_CHROMIUM_ARGS
+
 HEADING = "## Browser demo: start-up, JS preprocessing, WASM inference (bench/bench_web.py)"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(HEADLESS_CHROMIUM_ARGS)
 # In the page: a drawing like a user's on the 256 x 256 pad, then timed loops.
 PAGE_BENCH = """async (runs) => {
   const { inkFromPad, normalizeInk, modelInput } = await import("./preprocess.js");

@@ -27,6 +27,7 @@ from PIL import Image
 
 from kanjinet.errors import KanjinetError
 from kanjinet.normalize import ink_from_levels, ink_from_picture, normalize
+from kanjinet.serve import HEADLESS_CHROMIUM_ARGS
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
@@ -35,16 +36,7 @@ playwright_api = pytest.importorskip(
 CHROMIUM = next(
     (p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).is_file()), None
 )
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(HEADLESS_CHROMIUM_ARGS)
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(

@@ -33,6 +33,18 @@ SITE_MODEL = "model.onnx"
 SITE_MAPPING = "mapping.json"
 SITE_CONFIG = "config.json"
 SITE_FORMAT = "kanjinet-web"
+#: Flags for driving the page in a headless Chromium (the end-to-end test, bench_web):
+#: no sandbox (containers, root), no GPU, no background traffic to the network.
+HEADLESS_CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 # Browsers refuse WASM and module scripts served with the wrong type, so the
 # types are fixed here rather than left to the platform's mimetypes table.
 MIME_TYPES = {
