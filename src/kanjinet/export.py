@@ -518,7 +518,7 @@ def subtract_from_bias(graph: Any, node: Any, shift: np.ndarray) -> None:
                 numpy_helper.from_array(np.round(values).astype(np.int32), quantized.name)
             )
             return
-    current = bias_value(graph, node.input[2], producers, initializers)
+    current = bias_value(node.input[2], producers, initializers)
     if current is not None:
         node.input[2] = f"{node.output[0]}.bias_corrected"
         graph.initializer.append(
@@ -526,7 +526,7 @@ def subtract_from_bias(graph: Any, node: Any, shift: np.ndarray) -> None:
         )
 
 
-def bias_value(graph: Any, name: str, producers: dict, initializers: dict) -> np.ndarray | None:
+def bias_value(name: str, producers: dict, initializers: dict) -> np.ndarray | None:
     """The float value of tensor `name` if it is an initializer, possibly behind Identity
     and DequantizeLinear nodes; None for anything else."""
     from onnx import numpy_helper
