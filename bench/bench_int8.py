@@ -132,8 +132,9 @@ def main() -> None:
             *rows,
         ]
     )
-    write_section(args.results, HEADING, body)
-    print(f"wrote {args.results} ({HEADING[3:]})")
+    heading = f"{HEADING} ({args.data_dir.name})"  # one section per dataset
+    write_section(args.results, heading, body)
+    print(f"wrote {args.results} ({heading[3:]})")
 
 
 if __name__ == "__main__":
