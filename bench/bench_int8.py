@@ -5,8 +5,9 @@ calibrated on the same 256 training samples that `export` uses:
 
 - `plain`: onnxruntime `quantize_static` QDQ per-tensor MinMax, logits quantized too
   (what `export` did before);
-- `float logits`: the same, the output Gemm's result left float;
-- `shipped`: float logits + empirical bias correction of every Conv and Gemm
+- `float stem + logits`: the same, but the first layer (stem conv) left float and
+  the output Gemm's result not re-quantized;
+- `shipped`: that + empirical bias correction of every Conv and Gemm
   (`quantize_int8`, what `export` writes).
 
 Judged on every held-out sample (the training run's test and validation splits, so
@@ -58,14 +59,14 @@ def quantize_plain(fp32: Path, out: Path, calibration: np.ndarray) -> None:
         )
 
 
-def quantize_float_logits(fp32: Path, out: Path, calibration: np.ndarray) -> None:
+def quantize_uncorrected(fp32: Path, out: Path, calibration: np.ndarray) -> None:
     with mock.patch.object(ex, "correct_biases"):
         ex.quantize_int8(fp32, out, calibration)
 
 
 VARIANTS = {
     "plain": quantize_plain,
-    "float logits": quantize_float_logits,
+    "float stem + logits": quantize_uncorrected,
     "shipped": lambda fp32, out, calibration: ex.quantize_int8(fp32, out, calibration),
 }
 

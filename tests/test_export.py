@@ -17,6 +17,7 @@ from kanjinet.errors import KanjinetError
 from kanjinet.export import (
     BACKENDS,
     GLOBAL_POOLS,
+    INPUT_NAME,
     ExportConfig,
     export_checkpoint,
     export_onnx,
@@ -213,14 +214,19 @@ def test_int8_size_agreement_and_runtimes(exports):
 
 
 def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, dataset_dir, tmp_path):
-    """The logits are not re-quantized (a Gemm writes the output, not a DequantizeLinear);
-    bias correction removes the mean int8 - fp32 logit shift on the calibration samples
+    """The logits are not re-quantized (a Gemm writes the output, not a DequantizeLinear),
+    the stem conv stays float; bias correction removes the mean int8 - fp32 logit shift on the calibration samples
     and lowers the logit error on held-out samples."""
     from kanjinet.checkpoint import load_checkpoint
     from kanjinet.export import load_samples, logits_of, output_nodes, quantize_int8
 
     fp32, int8 = exports["tract"].files["onnx"], exports["tract"].files["int8"]
-    assert [n.op_type for n in output_nodes(onnx.load(str(int8)).graph)] == ["Gemm"]
+    graph = onnx.load(str(int8)).graph
+    assert [n.op_type for n in output_nodes(graph)] == ["Gemm"]
+    # The stem conv reads the float input and float weights (no DequantizeLinear before it).
+    stem = next(n for n in graph.node if n.op_type == "Conv")
+    producers = {out: n.op_type for n in graph.node for out in n.output}
+    assert stem.input[0] == INPUT_NAME and stem.input[1] not in producers
     samples = load_samples(dataset_dir, load_checkpoint(tiny_checkpoint), 240, 256)
     with mock.patch("kanjinet.export.correct_biases"):  # the same quantization, uncorrected
         quantize_int8(fp32, tmp_path / "uncorrected.onnx", samples.calibration)
