@@ -246,6 +246,23 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
     assert error_after < error_before, (error_after, error_before)
 
 
+def test_agreement_check_detail():
+    """Fails below 99%; says how int8 did where fp32 was sure, and both accuracies."""
+    from kanjinet.export import agreement_check
+
+    fp32 = np.zeros((100, 3), np.float32)
+    fp32[:50, 0] = 5.0  # sure of class 0
+    fp32[50:, 0], fp32[50:, 1] = 0.01, 0.0  # a near-tie between 0 and 1
+    int8 = fp32.copy()
+    int8[50:52, 1] = 0.02  # two near-ties flip
+    check = agreement_check("int8 x", int8, fp32, np.zeros(100, np.int64))
+    assert not check.ok
+    assert check.detail.startswith("98.0% of 100 held-out")
+    assert "agree on 100.0% of the 50 where fp32 softmax > 0.5" in check.detail
+    assert "top-1 accuracy fp32 100.0%, int8 98.0%" in check.detail
+    assert agreement_check("int8 x", fp32, fp32, np.zeros(100, np.int64)).ok
+
+
 def test_int8_of_untrained_model_with_shared_biases(tmp_path):
     """Untrained weights: the exporter shares the equal (zero) folded biases between
     layers through Identity nodes; each layer's correction must stay its own."""
