@@ -71,11 +71,6 @@ VARIANTS = {
 }
 
 
-def tract_logits(path: Path, batch: np.ndarray, step: int = 200) -> np.ndarray:
-    engine = TractEngine(path)
-    return np.concatenate([engine.logits(batch[i : i + step]) for i in range(0, len(batch), step)])
-
-
 def measure(checkpoint_path: Path, data, work: Path) -> list[str]:
     """Markdown table rows for one checkpoint."""
     checkpoint = load_checkpoint(checkpoint_path)
@@ -96,7 +91,7 @@ def measure(checkpoint_path: Path, data, work: Path) -> list[str]:
         quantize(fp32, path, calibration)
         logits = ex.logits_of(path, x)
         agree_ort = (logits.argmax(1) == top1).mean()
-        agree_tract = (tract_logits(path, x).argmax(1) == top1).mean()
+        agree_tract = (ex.logits_of(path, x, 200, TractEngine).argmax(1) == top1).mean()
         rms = np.sqrt(((logits - reference) ** 2).mean())
         rows.append(
             f"| {name} | {len(x):,} | {(top1 == targets).mean():.1%} | {variant} | "

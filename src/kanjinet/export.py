@@ -397,6 +397,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    fp32 = onnx.load(str(fp32_path))
     with tempfile.TemporaryDirectory(prefix="kanjinet-int8-") as tmp, quiet_root_logger():
         out = Path(tmp) / "int8.onnx"
         quantize_static(
@@ -407,11 +408,14 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             per_channel=False,
-            nodes_to_exclude=input_layers(fp32_path),
-            extra_options={"OpTypesToExcludeOutputQuantization": output_op_types(fp32_path)},
+            nodes_to_exclude=input_layers(fp32.graph),
+            extra_options={
+                "OpTypesToExcludeOutputQuantization": sorted(
+                    {n.op_type for n in output_nodes(fp32.graph)}
+                )
+            },
         )
         proto = onnx.load(str(out))
-    fp32 = onnx.load(str(fp32_path))
     correct_biases(proto, fp32, calibration)
     del proto.graph.value_info[:]
     shorten_names(proto.graph)
@@ -432,9 +436,11 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     )
 
 
-def logits_of(path: Path, batch: np.ndarray, step: int = 256) -> np.ndarray:
-    """onnxruntime logits of `batch`, `step` samples at a time."""
-    engine = OnnxruntimeEngine(path)
+def logits_of(
+    path: Path, batch: np.ndarray, step: int = 256, make_engine: Callable = OnnxruntimeEngine
+) -> np.ndarray:
+    """Logits of `batch` in `make_engine(path)` (onnxruntime by default), `step` at a time."""
+    engine = make_engine(path)
     return np.concatenate([engine.logits(batch[i : i + step]) for i in range(0, len(batch), step)])
 
 
@@ -565,18 +571,8 @@ def drop_unused(graph: Any) -> None:
             return
 
 
-def output_op_types(path: Path) -> list[str]:
-    """Op types of the nodes that write the graph's outputs (the logits)."""
-    import onnx
-
-    return sorted({n.op_type for n in output_nodes(onnx.load(str(path)).graph)})
-
-
-def input_layers(path: Path) -> list[str]:
+def input_layers(graph: Any) -> list[str]:
     """Names of the Conv / Gemm nodes that read the graph's input (the stem)."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
     inputs = {v.name for v in graph.input} - {i.name for i in graph.initializer}
     return [n.name for n in graph.node if n.op_type in ("Conv", "Gemm") and inputs & set(n.input)]
 
