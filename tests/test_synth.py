@@ -261,7 +261,8 @@ def test_fonts_real_run_when_one_is_installed(tmp_path):
         pytest.skip("no Japanese font installed (the error path is tested above)")
     files = synthesize(SynthConfig(out=tmp_path, writers=2, classes=24, fonts=True, workers=1))
     images = etl9g.decode_images(etl9g.read_records(files[0]))
-    assert (images.reshape(len(images), -1).max(axis=1) >= 11).all()
+    # Hairline weights (M+ Thin, ...) scan faint, but every record has real ink.
+    assert (images.reshape(len(images), -1).max(axis=1) >= 8).all()
     info = json.loads((tmp_path / "kanjinet-synth.json").read_text(encoding="utf-8"))
     assert info["fonts"]
 
@@ -283,3 +284,36 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path), "--classes", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["kanjinet synth: error: --classes 0: must be 1..3036"]
+
+
+def test_font_files_and_share_choose_the_fonts(tmp_path):
+    fonts = synth.find_japanese_fonts()
+    if not fonts:
+        pytest.skip("no Japanese font installed")
+    synthesize(
+        SynthConfig(
+            out=tmp_path, writers=2, classes=12, font_file=[fonts[0]], font_share=1.0, workers=1
+        )
+    )
+    info = json.loads((tmp_path / "kanjinet-synth.json").read_text(encoding="utf-8"))
+    assert info["fonts"] == [fonts[0].name] and info["font_share"] == 1.0
+
+
+def test_font_share_and_font_file_are_checked(tmp_path):
+    with pytest.raises(KanjinetError, match="--font-share"):
+        synthesize(SynthConfig(out=tmp_path, font_share=1.5))
+    with pytest.raises(KanjinetError, match="no such file"):
+        synthesize(SynthConfig(out=tmp_path, font_file=[tmp_path / "nope.ttf"]))
+    (tmp_path / "fake.ttf").write_bytes(b"not a font")
+    with pytest.raises(KanjinetError, match="not a font"):
+        synthesize(SynthConfig(out=tmp_path, font_file=[tmp_path / "fake.ttf"]))
+
+
+def test_a_font_without_the_glyph_is_not_drawn():
+    fonts = synth.find_japanese_fonts()
+    if not fonts:
+        pytest.skip("no Japanese font installed")
+    assert synth.has_glyph(str(fonts[0]), "田")
+    assert not synth.has_glyph(str(fonts[0]), "\ue001")  # private use: no glyph
+    rng = np.random.default_rng(0)
+    assert synth.pick_font((str(fonts[0]),), "\ue001", rng) is None

@@ -56,7 +56,6 @@ MAX_FILES = 99  # ETL9G_NN has two digits
 SCALE = 2  # draw at twice the resolution, then downsample: smooth edges without per-pixel Python
 CANVAS = (IMAGE_WIDTH * SCALE, IMAGE_HEIGHT * SCALE)
 DRAW_SPACING = 2.5  # KanjiVG units between drawn points (about 1.5 output pixels)
-FONT_SHARE = 0.25  # fraction of records drawn from a font when --fonts is given
 #: Process start method for the workers (None: the platform's default; Windows and macOS
 #: spawn). Everything a worker needs is a top-level function and picklable arguments.
 MP_CONTEXT: multiprocessing.context.BaseContext | None = None
@@ -72,6 +71,13 @@ class SynthConfig:
     seed: int = opt(0, help="random seed; the same seed gives the same bytes")
     workers: int = opt(0, help="worker processes (0 = all cores); does not change the output")
     fonts: bool = opt(False, help="also draw some records from installed Japanese fonts")
+    # Explicit font files keep a training set's fonts apart from those of a test set.
+    font_file: list[Path] = opt(
+        [], help="draw font records from these font files only (implies --fonts)", metavar="FILE"
+    )
+    # A quarter keeps handwriting (KanjiVG strokes) the bulk of the set; 1.0 makes a set
+    # drawn from fonts alone, e.g. a test set from sources a model never trained on.
+    font_share: float = opt(0.25, help="fraction of records drawn from a font with --fonts")
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
 
 
@@ -109,6 +115,13 @@ def check_config(cfg: SynthConfig) -> None:
         raise KanjinetError(f"--seed {cfg.seed}: must be 0 or more")
     if cfg.workers < 0:
         raise KanjinetError(f"--workers {cfg.workers}: must be 0 (all cores) or more")
+    if not 0.0 <= cfg.font_share <= 1.0:
+        raise KanjinetError(f"--font-share {cfg.font_share}: must be between 0 and 1")
+    for path in cfg.font_file:
+        if not Path(path).is_file():
+            raise KanjinetError(f"--font-file {path}: no such file")
+        if not covers_japanese(Path(path)):
+            raise KanjinetError(f"--font-file {path}: not a font with kanji and hiragana glyphs")
     files = file_count(cfg.writers * cfg.classes)
     if files > MAX_FILES:
         raise KanjinetError(
@@ -644,7 +657,29 @@ def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
 # --------------------------------------------------------------------------- workers
 
 
-def render_records(numbers: np.ndarray, classes: int, seed: int, fonts: tuple[str, ...]):
+def pick_font(fonts: tuple[str, ...], char: str, rng: np.random.Generator):
+    """A random font among those that draw `char` (None: none does, draw strokes)."""
+    covering = [f for f in fonts if has_glyph(f, char)]
+    if not covering:
+        return None
+    return load_font(covering[int(rng.integers(len(covering)))], 96)
+
+
+@cache
+def missing_glyph(path: str) -> bytes:
+    """The font's picture for a private-use code point: its missing-glyph box."""
+    return bytes(load_font(path, 32).getmask("\ue000"))
+
+
+def has_glyph(path: str, char: str) -> bool:
+    """True if the font has a real glyph for `char` (not empty, not its missing box)."""
+    mask = load_font(path, 32).getmask(char)
+    return mask.getbbox() is not None and bytes(mask) != missing_glyph(path)
+
+
+def render_records(
+    numbers: np.ndarray, classes: int, seed: int, fonts: tuple[str, ...], font_share: float
+):
     """The records with these global (writer-major) numbers: headers and pictures."""
     table = class_table()
     records = empty_records(len(numbers))
@@ -654,20 +689,22 @@ def render_records(numbers: np.ndarray, classes: int, seed: int, fonts: tuple[st
         writer, index = divmod(number, classes)
         rng = np.random.default_rng([seed, writer, index + 1])
         font = None
-        if fonts and rng.random() < FONT_SHARE:
-            font = load_font(fonts[int(rng.integers(len(fonts)))], 96)
+        if fonts and rng.random() < font_share:
+            font = pick_font(fonts, table[index].char, rng)
         neighbour = table[(index + 1) % classes if rng.random() < 0.5 else index - 1].char
         pixels[i] = render(table[index].char, neighbour, writer_style(seed, writer), rng, font)
     records["image"] = encode_images(pixels)
     return records
 
 
-def write_task(task: Task, out: str, classes: int, seed: int, fonts: tuple[str, ...]):
+def write_task(
+    task: Task, out: str, classes: int, seed: int, fonts: tuple[str, ...], font_share: float
+):
     """Draw a task's records and write each piece at its place in its (temporary) file.
 
     Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
     """
-    records = render_records(task.numbers(classes), classes, seed, fonts)
+    records = render_records(task.numbers(classes), classes, seed, fonts, font_share)
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
     for row, writer in enumerate(range(task.first_writer, task.end_writer)):
@@ -687,7 +724,7 @@ def write_task(task: Task, out: str, classes: int, seed: int, fonts: tuple[str, 
 def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[str, ...]):
     """Do every task, in worker processes when asked; byte sums per file number."""
     sums: dict[int, int] = {}
-    args = (str(cfg.out), cfg.classes, cfg.seed, fonts)
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share)
 
     def collect(result) -> None:
         count, task_sums = result
@@ -758,6 +795,7 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "records": cfg.classes * cfg.writers,
         "files": [p.name for p in files],
         "fonts": [Path(f).name for f in fonts],
+        "font_share": cfg.font_share if fonts else 0.0,
         "generator": f"kanjinet {__version__}",
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
@@ -766,7 +804,10 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
 def synthesize(cfg: SynthConfig) -> list[Path]:
     """Write the synthetic set described by `cfg`; the ETL9G_NN paths written, in order."""
     check_config(cfg)
-    fonts = japanese_fonts() if cfg.fonts else ()
+    if cfg.font_file:
+        fonts = tuple(str(Path(f)) for f in cfg.font_file)
+    else:
+        fonts = japanese_fonts() if cfg.fonts else ()
     try:
         return write_set(cfg, Path(cfg.out), fonts)
     except OSError as error:  # unwritable directory, disk full, ...: the user's to fix
