@@ -100,11 +100,16 @@ def tiny_checkpoint(dataset_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exports(tiny_checkpoint, dataset_dir, tmp_path_factory) -> dict:
-    """One verified export per backend (tract with int8 and safetensors too)."""
+    """One verified export per backend (tract with int8 and NNEF too, ort-tract with
+    safetensors)."""
     out = tmp_path_factory.mktemp("export")
+    extras = {
+        "tract": {"quantize": "int8", "format": "nnef"},
+        "ort-tract": {"format": "safetensors"},
+    }
     reports = {}
     for backend in BACKENDS:
-        extra = {"quantize": "int8", "format": "safetensors"} if backend == "tract" else {}
+        extra = extras.get(backend, {})
         cfg = ExportConfig(
             model_path=tiny_checkpoint,
             onnx_path=out / backend / "kanji_etl9g_model.onnx",
@@ -289,7 +294,7 @@ def test_int8_of_untrained_model_with_shared_biases(tmp_path):
 def test_safetensors_round_trip(exports, tiny_checkpoint):
     from kanjinet.checkpoint import load_checkpoint
 
-    path = exports["tract"].files["safetensors"]
+    path = exports["ort-tract"].files["safetensors"]
     assert path.read_bytes()[:8] != b"PK\x03\x04"  # not a zip/pickle torch file
     restored = load_safetensors(path)
     original = load_checkpoint(tiny_checkpoint)
@@ -298,6 +303,56 @@ def test_safetensors_round_trip(exports, tiny_checkpoint):
     x = torch.rand(3, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(restored.model(x), original.model(x))
+
+
+def test_nnef_round_trip_without_onnx(exports, tiny_checkpoint):
+    """The NNEF archives load with tract.nnef() alone (tract-core only, no ONNX parser), run,
+    and match PyTorch and the ONNX file in tract on inputs the export did not check."""
+    from kanjinet.checkpoint import load_checkpoint
+    from kanjinet.export import nnef_extensions
+    from kanjinet.predict import TractNnefEngine
+
+    report = exports["tract"]
+    fixed, dynamic = report.files["nnef"], report.files["nnef_dynbatch"]
+    assert (fixed.name, dynamic.name) == (
+        "kanji_etl9g_model.nnef.tgz",
+        "kanji_etl9g_model.dynbatch.nnef.tgz",
+    )
+    names = {c.name: c for c in report.checks}
+    for label in ("nnef batch-1", "nnef dynamic batch"):
+        assert names[f"{label} loads and runs (tract.nnef only)"].ok
+        assert names[f"{label} logits vs PyTorch"].ok and names[f"{label} top-1 vs PyTorch"].ok
+    assert set(nnef_extensions(fixed)) <= {"tract_registry tract_core", "tract_symbol batch"}
+    x = np.random.default_rng(7).random((5, 1, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        reference = load_checkpoint(tiny_checkpoint).model(torch.from_numpy(x)).numpy()
+    onnx_in_tract = TractEngine(report.files["onnx"]).logits(x)
+    single = TractNnefEngine(fixed)
+    batch_1 = np.concatenate([single.logits(x[i : i + 1]) for i in range(len(x))])
+    any_batch = TractNnefEngine(dynamic).logits(x)
+    for logits in (batch_1, any_batch, TractNnefEngine(dynamic, batch=5).logits(x)):
+        assert np.abs(logits - reference).max() < 1e-4
+        assert np.abs(logits - onnx_in_tract).max() < 1e-4
+        assert (logits.argmax(1) == reference.argmax(1)).all()
+    with pytest.raises(KanjinetError, match="as NNEF"):
+        TractNnefEngine(report.files["onnx"])
+
+
+def test_nnef_deliverables_in_mapping_and_int8_explained(exports):
+    report = exports["tract"]
+    mapping = json.loads(report.files["mapping"].read_text(encoding="utf-8"))
+    files = mapping["files"]
+    assert files["nnef"]["file"] == "kanji_etl9g_model.nnef.tgz"
+    assert "batch fixed to 1" in files["nnef"]["use"] and "tract-nnef" in files["nnef"]["use"]
+    assert files["nnef_dynbatch"]["file"] == "kanji_etl9g_model.dynbatch.nnef.tgz"
+    assert files["onnx"]["file"] == "kanji_etl9g_model.onnx"
+    assert files["int8"]["file"] == "kanji_etl9g_model.int8.onnx"
+    assert "mapping" not in files
+    if "int8_nnef" in report.files:  # a tract whose NNEF writer serialises the int8 graph
+        assert {c.name: c for c in report.checks}["int8 nnef top-1 vs fp32 >= 99%"].ok
+    else:
+        (note,) = [n for n in report.notes if n.startswith("int8 NNEF not written")]
+        assert "QuantizeLinear" in note and "kanji_etl9g_model.int8.onnx" in note
 
 
 def test_pooling_requests():

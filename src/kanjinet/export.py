@@ -54,7 +54,9 @@ from kanjinet.predict import (
     META_IMAGE_SIZE,
     OnnxruntimeEngine,
     TractEngine,
+    TractNnefEngine,
     _first_line,
+    _fixed_batch_fact,
     mapping_path,
     prepared_to_input,
     require,
@@ -138,8 +140,11 @@ class ExportConfig:
         help="int8: also write MODEL.int8.onnx (static QDQ, per-tensor, calibrated, "
         "first layer and logits float, bias-corrected)",
     )
-    format: Literal["onnx", "safetensors"] = opt(
-        "onnx", help="safetensors: also write the weights as MODEL.safetensors (no pickle)"
+    format: Literal["onnx", "safetensors", "nnef"] = opt(
+        "onnx",
+        help="safetensors: also write the weights as MODEL.safetensors (no pickle); "
+        "nnef: also write tract's NNEF archives MODEL.nnef.tgz (batch 1) and "
+        "MODEL.dynbatch.nnef.tgz (any batch), and MODEL.int8.nnef.tgz if tract can write it",
     )
     inspect: Path | None = opt(
         None,
@@ -812,8 +817,10 @@ def build_mapping(
     image_size: int,
     normalization: dict[str, Any],
     model_info: dict[str, Any],
+    files: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """The `kanji_etl9g_mapping.json` document (schema in docs/export.md)."""
+    """The `kanji_etl9g_mapping.json` document (schema in docs/export.md); `files`: the
+    deliverables written beside it (report.files)."""
     from kanjinet.classes import jis_to_char
 
     chars = [jis_to_char(code) for code in class_jis]
@@ -840,7 +847,29 @@ def build_mapping(
             "shape": ["batch", len(class_jis)],
             "meaning": "logits; softmax gives probabilities; index -> class_to_*",
         },
+        "files": deliverables(files or {}),
         "model_info": model_info,
+    }
+
+
+# What each deliverable is for, in the mapping file's `files` (docs/export.md, "For the app").
+DELIVERABLE_USE = {
+    "onnx": "fp32 ONNX, batch dynamic: tract-onnx, the ort crate's tract backend (when exported "
+    "for it), onnxruntime, onnxruntime-web",
+    "int8": "int8 QDQ ONNX, batch dynamic: smaller download, same engines as onnx",
+    "nnef": "fp32 NNEF for tract-nnef (tract-core + tract-nnef, no ONNX parser), batch fixed to 1",
+    "nnef_dynbatch": "fp32 NNEF for tract-nnef, batch dynamic (symbol `batch`)",
+    "int8_nnef": "int8 NNEF for tract-nnef, batch fixed to 1",
+    "safetensors": "weights for PyTorch (kanjinet predict / load_safetensors), not for the app",
+}
+
+
+def deliverables(files: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """{key: {"file": name beside the mapping file, "use": what it is for}}."""
+    return {
+        key: {"file": path.name, "use": DELIVERABLE_USE[key]}
+        for key, path in files.items()
+        if key in DELIVERABLE_USE
     }
 
 
@@ -905,6 +934,132 @@ def load_safetensors(path: str | os.PathLike, device: str | torch.device = "cpu"
         metrics=json.loads(meta.get("metrics", "{}")),
         path=path,
     )
+
+
+# --- NNEF (tract's own format) ----------------------------------------------------------
+
+NNEF_SUFFIX = ".nnef.tgz"
+NNEF_CORE = "tract_registry tract_core"  # the extension tract-nnef's `with_tract_core()` reads
+
+
+def nnef_path(onnx_path: Path, dynamic_batch: bool = False) -> Path:
+    """X.onnx -> X.nnef.tgz (batch 1) or X.dynbatch.nnef.tgz (X.int8.onnx -> X.int8.nnef.tgz)."""
+    return onnx_path.with_name(
+        onnx_path.stem + (".dynbatch" if dynamic_batch else "") + NNEF_SUFFIX
+    )
+
+
+def write_nnef(onnx_path: Path, path: Path, batch: int | None) -> int:
+    """Convert a written ONNX file to a tract NNEF archive (`.nnef.tgz`); returns its size.
+
+    tract loads the ONNX file, fixes the batch in the input fact if asked, and writes
+    the typed, decluttered model (what `tract model.onnx dump --nnef-tgz` writes; the
+    optimised form is tract's in-memory plan and has no NNEF serialisation, so the app
+    runs `into_optimized()` after loading). The ONNX metadata_props ride along as the
+    archive's `onnx.metadata_props.*` properties.
+    """
+    tract = require("tract")
+    try:
+        model = tract.onnx().load(str(onnx_path))
+        if batch is not None:
+            model.set_input_fact(0, _fixed_batch_fact(str(model.input_fact(0)), batch))
+        typed = model.into_model()
+        with atomic_path(path, suffix=NNEF_SUFFIX) as tmp:
+            tract.nnef().write_model_to_tar_gz(typed, str(tmp))
+    except tract.TractError as error:
+        raise KanjinetError(
+            f"{path}: tract {tract.version()} cannot write it as NNEF ({tract_cause(error)})"
+        ) from None
+    return path.stat().st_size
+
+
+def tract_cause(error: BaseException) -> str:
+    """The innermost cause of a tract error: its message lists the context first, then
+    "Caused by:" lines, then a stack backtrace."""
+    text = str(error).split("Stack backtrace")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    causes = [line.split(": ", 1)[-1] for line in lines if line[0].isdigit()]
+    return causes[-1] if causes else (lines[0] if lines else type(error).__name__)
+
+
+def nnef_extensions(path: Path) -> list[str]:
+    """The `extension` declarations of an archive's graph.nnef (what the loader must know)."""
+    import tarfile
+
+    with tarfile.open(path, "r:gz") as archive:
+        text = archive.extractfile("graph.nnef").read().decode("utf-8")
+    return [
+        line.strip().removeprefix("extension ").rstrip(";")
+        for line in text.splitlines()
+        if line.startswith("extension ")
+    ]
+
+
+def check_nnef_extensions(path: Path, label: str) -> Check:
+    """Only tract-core's registry (and symbols): tract-nnef with tract-core loads it, no ONNX."""
+    extensions = nnef_extensions(path)
+    foreign = [e for e in extensions if e.startswith("tract_registry") and e != NNEF_CORE]
+    return Check(f"{label} needs only tract-core", not foreign, "; ".join(extensions) or "none")
+
+
+def nnef_logits(path: Path, batch: np.ndarray, fixed: bool) -> np.ndarray:
+    """Logits of `batch` in tract.nnef(): one sample per run for a batch-1 archive."""
+    engine = TractNnefEngine(path)
+    if not fixed:
+        return engine.logits(batch)
+    return np.concatenate([engine.logits(batch[i : i + 1]) for i in range(len(batch))])
+
+
+def run_nnef(path: Path, fixed: bool, batch: np.ndarray, label: str) -> tuple[Any, list[Check]]:
+    """(logits or None, [extensions check, load check]) of an archive in tract.nnef() alone."""
+    checks = [check_nnef_extensions(path, label)]
+    name = f"{label} loads and runs (tract.nnef only)"
+    try:
+        logits = nnef_logits(path, batch, fixed)
+    except KanjinetError as error:
+        return None, [*checks, Check(name, False, str(error))]
+    how = "one at a time" if fixed else "in one batch"
+    return logits, [*checks, Check(name, True, f"{len(batch)} samples {how}")]
+
+
+def add_nnef(
+    report: ExportReport, samples: Samples, reference: np.ndarray, targets: np.ndarray
+) -> None:
+    """Write and verify the NNEF archives of the fp32 file (batch 1, dynamic batch) and,
+    if there is one and tract can serialise it, of the int8 file."""
+    onnx_file = report.info.path
+    for key, batch in (("nnef", 1), ("nnef_dynbatch", None)):
+        path = nnef_path(onnx_file, dynamic_batch=batch is None)
+        write_nnef(onnx_file, path, batch)
+        report.files[key] = path
+        label = "nnef batch-1" if batch else "nnef dynamic batch"
+        logits, checks = run_nnef(path, batch == 1, samples.held_out, label)
+        report.checks += checks
+        if logits is not None:
+            report.checks += compare(label, reference, logits)
+    if report.int8 is not None:
+        add_int8_nnef(report, samples, reference, targets)
+
+
+def add_int8_nnef(
+    report: ExportReport, samples: Samples, reference: np.ndarray, targets: np.ndarray
+) -> None:
+    """The int8 archive, checked like the int8 ONNX (top-1 agreement with fp32), or a note
+    saying why tract could not write it."""
+    path = nnef_path(report.int8.path)
+    try:
+        write_nnef(report.int8.path, path, 1)
+    except KanjinetError as error:
+        report.notes.append(
+            f"int8 NNEF not written: {str(error).split(': ', 1)[1]}; "
+            f"ship {report.int8.path.name} with tract-onnx instead (docs/export.md)"
+        )
+        return
+    report.files["int8_nnef"] = path
+    logits, checks = run_nnef(path, True, samples.held_out, "int8 nnef batch-1")
+    report.checks += checks
+    if logits is not None:
+        report.checks.append(agreement_check("int8 nnef", logits, reference, targets))
 
 
 # --- the whole export --------------------------------------------------------------------
@@ -997,6 +1152,8 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     if cfg.format == "safetensors":
         report.files["safetensors"] = cfg.onnx_path.with_suffix(".safetensors")
         save_safetensors(checkpoint, report.files["safetensors"])
+    if cfg.format == "nnef":
+        add_nnef(report, samples, reference, targets)
     accuracy = float((reference.argmax(1) == targets).mean())
     report.notes.append(f"top-1 {accuracy:.1%} on {samples.description}")
     report.files["mapping"] = mapping_path(info.path)
@@ -1005,6 +1162,7 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
         mc.image_size,
         checkpoint.normalization,
         model_info(checkpoint, samples, accuracy, info),
+        report.files,
     )
     write_json(report.files["mapping"], mapping)
     return report

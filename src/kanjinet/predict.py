@@ -112,6 +112,27 @@ class TractEngine:
         return self.runnable.run([np.ascontiguousarray(batch)])[0].to_numpy()
 
 
+class TractNnefEngine(TractEngine):
+    """tract on an NNEF archive (`export --format nnef`), loaded with `tract.nnef()` alone: what
+    an app built on tract-core + tract-nnef (no ONNX parser) runs. `batch` binds the symbolic
+    batch of a dynamic-batch archive; a batch-1 archive is already fixed."""
+
+    name = "tract-nnef"
+
+    def __init__(self, path: Path, batch: int | None = None) -> None:
+        tract = require("tract")
+        try:
+            model = tract.nnef().load(str(path))
+            symbol = str(model.input_fact(0)).split(",")[0]
+            if batch is not None and not symbol.isdigit():
+                model.transform(tract.SetSymbols({symbol: batch}))
+            self.runnable = model.into_runnable()
+        except tract.TractError as error:
+            raise KanjinetError(
+                f"{path}: tract cannot load it as NNEF ({_first_line(error)})"
+            ) from None
+
+
 class TorchEngine:
     name = "torch"
 
