@@ -5,26 +5,28 @@
     python3 dev.py test   # .venv + install (+ npm ci for the browser tests), then pytest
     python3 dev.py setup  # only the installation
 
-`make demo` and `make test` call the same.
+On Windows the launcher is `py` (`py dev.py demo`); `make demo` and `make test` call the same.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import venv
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 # Pinned so that a machine with the local CPU wheel takes it; elsewhere pip picks the
-# platform's build of the same version (CUDA on Linux).
+# platform's build of the same version (CUDA on Linux, CPU-only on Windows: see setup).
 TORCH = "torch==2.13.0"
+TORCH_INDEX = "https://download.pytorch.org/whl/cuXXX"  # XXX: your CUDA, e.g. 128 for 12.8
 DEMO = ROOT / "demo"
 # Small enough for a few minutes on 2 CPU cores, big enough to learn something
 # (76% top-1 on the held-out writer with the default kanjinet-fast: synthetic data,
@@ -47,30 +49,119 @@ for n, i in enumerate((3, 21, 42)):
 """
 
 
+def windows() -> bool:
+    return os.name == "nt"
+
+
+def launcher() -> str:
+    """The command that starts Python: on Windows `python3` is the Store's stub, `py` is real."""
+    return "py" if windows() else "python3"
+
+
+def venv_bin() -> Path:
+    return VENV / ("Scripts" if windows() else "bin")
+
+
+def venv_python() -> Path:
+    return venv_bin() / ("python.exe" if windows() else "python")
+
+
+def shown(path: object) -> str:
+    """A path or argument as the user would type it: relative to the checkout when inside it,
+    with backslashes on Windows."""
+    text = str(path)
+    if isinstance(path, Path) and path.is_relative_to(ROOT):
+        text = str(path.relative_to(ROOT))
+    return str(PureWindowsPath(text)) if windows() and isinstance(path, Path) else text
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every step: UTF-8 output, since on Windows a redirected
+    `py dev.py demo > log.txt` otherwise gets the ANSI code page, which has no kanji."""
+    return {**os.environ, "PYTHONIOENCODING": "utf-8"}
+
+
 def run(*args: object, cwd: Path = ROOT) -> None:
     printable = " ".join(str(a) for a in args)
     print(f"\n$ {printable}", flush=True)
-    subprocess.run([str(a) for a in args], cwd=cwd, check=True)
+    subprocess.run([str(a) for a in args], cwd=cwd, check=True, env=child_env())
 
 
 def setup() -> None:
     """Create .venv and install kanjinet with its dev extras, once per change of pyproject.toml."""
-    if not PYTHON.exists():
+    python = venv_python()
+    if not python.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     stamp = VENV / ".kanjinet-installed"
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return
-    run(PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "-q", TORCH)
-    run(PYTHON, "-m", "pip", "install", "-q", "-e", ".[dev]")
+    run(python, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    install_torch()
+    run(python, "-m", "pip", "install", "-q", "-e", ".[dev]")
     stamp.write_text(wanted)
+
+
+def install_torch() -> None:
+    """The pinned torch, unless .venv already has a GPU build that pyproject.toml allows:
+    PyPI's Windows wheel is CPU-only, so the pin would silently replace a CUDA build there."""
+    installed = installed_torch()
+    if installed and installed[1] and version_tuple(installed[0]) >= torch_minimum():
+        print(f"keeping the installed PyTorch {installed[0]} (GPU build {installed[1]})")
+        return
+    run(venv_python(), "-m", "pip", "install", "-q", TORCH)
+    if shutil.which("nvidia-smi"):  # an NVIDIA driver: is this torch a CPU-only build?
+        installed = installed_torch()
+        if installed and not installed[1]:
+            print(cuda_advice(installed[0]), flush=True)
+
+
+def installed_torch() -> tuple[str, str | None] | None:
+    """(version, CUDA or ROCm version or None) of .venv's torch; None if it has none."""
+    code = (
+        "import json, torch; v = torch.version; "
+        "print(json.dumps([torch.__version__, v.cuda or getattr(v, 'hip', None)]))"
+    )
+    result = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True)
+    if result.returncode:
+        return None
+    version, gpu = json.loads(result.stdout.strip().splitlines()[-1])
+    return version, gpu
+
+
+def torch_minimum() -> tuple[int, ...]:
+    """The lowest torch version pyproject.toml allows (its `torch>=X.Y`)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    torch = next(d for d in project["project"]["dependencies"] if re.match(r"torch\b", d))
+    return version_tuple(torch.split(">=", 1)[1])
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'2.13.0+cu128' -> (2, 13, 0): the release numbers, without local or pre-release tags."""
+    return tuple(int(n) for n in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def cuda_advice(version: str) -> str:
+    python = shown(venv_python())
+    return (
+        f"\nnote: PyTorch {version} here is a CPU-only build, yet an NVIDIA driver is present"
+        " (PyPI's Windows wheels are CPU-only). For the GPU, install PyTorch's CUDA build into"
+        f" .venv, then rerun setup (it keeps it):\n    {python} -m pip install torch"
+        f" --index-url {TORCH_INDEX}\n    (cuXXX from https://pytorch.org/get-started/locally/)"
+    )
+
+
+def find_npm() -> str | None:
+    """npm's launcher; on Windows npm.cmd first: the extensionless `npm` beside it is a shell
+    script, which Windows cannot run (WinError 193)."""
+    names = ("npm.cmd", "npm") if windows() else ("npm",)
+    return next(filter(None, map(shutil.which, names)), None)
 
 
 def install_web() -> None:
     """onnxruntime-web for the browser demo and its tests (skipped where npm is absent)."""
-    npm = shutil.which("npm")
+    npm = find_npm()
     if npm is None:
         print("npm not found: browser demo files absent, their tests will skip", flush=True)
         return
@@ -79,7 +170,7 @@ def install_web() -> None:
 
 
 def kanjinet(*args: object) -> None:
-    run(PYTHON, "-m", "kanjinet", *args, cwd=DEMO)
+    run(venv_python(), "-m", "kanjinet", *args, cwd=DEMO)
 
 
 def demo() -> None:
@@ -134,26 +225,44 @@ def demo() -> None:
     )
     # A writer the model never saw (another seed), saved as ordinary PNG files.
     kanjinet("synth", "--out", "unseen", "--classes", DEMO_CLASSES, "--writers", 1, "--seed", 99)
-    run(PYTHON, "-c", WRITE_SAMPLES, "unseen/ETL9G_01", "samples", cwd=DEMO)
+    run(venv_python(), "-c", WRITE_SAMPLES, "unseen/ETL9G_01", "samples", cwd=DEMO)
     pictures = sorted(p.relative_to(DEMO) for p in (DEMO / "samples").glob("sample_*.png"))
     kanjinet("predict", "--model", "model/kanji_etl9g_model.onnx", "--top-k", 3, *pictures)
-    print(
+    print(finished_message())
+
+
+def finished_message() -> str:
+    model = shown(DEMO / "model" / "kanji_etl9g_model.onnx")
+    serve = f"{shown(venv_bin() / 'kanjinet')} serve --model {model}"
+    return (
         f"\ndemo finished: everything is in {DEMO}; sample_XXXX.png is named by its JIS code."
         "\nAll figures above are on synthetic data, not ETL9G figures."
-        "\nTry it in the browser: .venv/bin/kanjinet serve --model demo/model/kanji_etl9g_model.onnx"
+        f"\nTry it in the browser: {serve}"
     )
 
 
 def test() -> None:
     setup()
     install_web()
-    run(PYTHON, "-m", "pytest", *sys.argv[2:])
+    run(venv_python(), "-m", "pytest", *sys.argv[2:])
+
+
+def usage() -> str:
+    py = launcher()
+    return (
+        f"usage: {py} dev.py demo | test [PYTEST ARGS] | setup\n"
+        f"  {py} dev.py demo   # .venv + install, then synth ... predict on synthetic data in demo/\n"
+        f"  {py} dev.py test   # .venv + install (+ npm ci for the browser tests), then pytest\n"
+        f"  {py} dev.py setup  # only the installation, into {shown(VENV)}"
+    )
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # the checkout's path may hold any character
+        stream.reconfigure(encoding="utf-8")
     commands = {"setup": setup, "demo": demo, "test": test}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        print(__doc__)
+        print(usage())
         raise SystemExit(2)
     try:
         commands[sys.argv[1]]()

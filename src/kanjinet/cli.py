@@ -103,12 +103,22 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def use_utf8_output() -> None:
+    """Write stdout and stderr as UTF-8 whatever the console or locale: on Windows, pipes and
+    redirected files otherwise get the ANSI code page (cp1252), which has no kanji."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or ""
+        if hasattr(stream, "reconfigure") and encoding.replace("-", "").lower() != "utf8":
+            stream.reconfigure(encoding="utf-8")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"kanjinet: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, run, and turn a KanjinetError into one line and status 2."""
+    use_utf8_output()
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     if selected not in COMMANDS:

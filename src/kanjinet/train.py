@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -165,7 +167,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
-    """Join the torchrun process group when WORLD_SIZE > 1 (NCCL on CUDA, gloo otherwise)."""
+    """Join the torchrun process group when WORLD_SIZE > 1 (see distributed_backend)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
@@ -174,11 +176,40 @@ def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend)
+        avoid_libuv_on_windows()
+        dist.init_process_group(distributed_backend(device))
     return Dist(dist.get_rank(), dist.get_world_size(), local_rank), device
+
+
+def distributed_backend(device: torch.device) -> str:
+    """NCCL for CUDA where this PyTorch build has it (Linux), else gloo: Windows and macOS
+    builds have no NCCL, and gloo reduces CPU and CUDA tensors alike."""
+    import torch.distributed as dist
+
+    return "nccl" if device.type == "cuda" and dist.is_nccl_available() else "gloo"
+
+
+def avoid_libuv_on_windows() -> None:
+    """Windows PyTorch is built without libuv, which torch's TCPStore uses unless USE_LIBUV=0
+    (torchrun's own store reads the same variable: docs/training.md)."""
+    if sys.platform == "win32":
+        os.environ.setdefault("USE_LIBUV", "0")
+
+
+def compile_problem(device: torch.device) -> str | None:
+    """Why torch.compile cannot work here, or None. On Windows its CUDA code needs Triton and
+    its CPU code a C++ compiler (MSVC's cl), neither of which comes with PyTorch; without them
+    it fails at the first training step with a long trace."""
+    if sys.platform != "win32":
+        return None
+    if device.type == "cuda" and importlib.util.find_spec("triton") is None:
+        return "needs Triton on Windows (pip install triton-windows)"
+    compiler = os.environ.get("CXX", "cl")  # what torch's inductor calls there
+    if device.type == "cpu" and shutil.which(compiler) is None:
+        return f"needs a C++ compiler on Windows ({compiler} not found: use a Developer PowerShell)"
+    return None
 
 
 def all_reduce_sum(values: list[float], device: torch.device, ranks: Dist) -> list[float]:
@@ -725,6 +756,9 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
             f"--batch-size {cfg.batch_size}: must divide by ranks x --grad-accum "
             f"({ranks.world} x {cfg.grad_accum})"
         )
+    problem = compile_problem(device) if cfg.compile else None
+    if problem:
+        raise KanjinetError(f"--compile: torch.compile {problem}; or train without --compile")
     # On CUDA the whole split lives on the GPU: batches never cross the PCIe bus.
     data = load_training_data(cfg, device if device.type == "cuda" else torch.device("cpu"))
     overrides = (
