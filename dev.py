@@ -202,6 +202,7 @@ def demo() -> None:
         20,
         "--batch-size",
         32,
+        "--overwrite",  # a rerun of the demo replaces its earlier model
     )
     kanjinet(
         "evaluate",

@@ -244,3 +244,112 @@ def test_cli_train_help_and_user_error(tmp_path):
     assert missing.returncode == 2
     assert "Traceback" not in missing.stderr
     assert "nope" in missing.stderr
+
+
+def test_resume_refuses_a_dataset_re_prepared_at_another_size(data_dir, small_etl_dir, tmp_path):
+    import shutil
+
+    from kanjinet.prepare import PrepareConfig, prepare_dataset
+
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy)
+    train.train(quick(copy, tmp_path / "run", epochs=1))
+    prepare_dataset(PrepareConfig(etl_dir=small_etl_dir, output_dir=copy, size=16, workers=1))
+    with pytest.raises(KanjinetError, match=r"32x32 images.*now holds 16x16"):
+        train.train(quick(copy, tmp_path / "run", epochs=1, resume=True))
+
+
+def test_resume_refuses_a_changed_dataset_and_warns_on_an_old_checkpoint(data_dir, tmp_path):
+    from kanjinet.checkpoint import atomic_torch_save
+
+    train.train(quick(data_dir, tmp_path, epochs=1))
+    last = tmp_path / train.LAST_NAME
+    payload = read_checkpoint_file(last)
+    assert payload["dataset"]["name"] == data_dir.name
+    assert len(payload["dataset"]["digest"]) == 64
+    payload["dataset"]["digest"] = "0" * 64
+    atomic_torch_save(payload, last)
+    with pytest.raises(KanjinetError, match="another dataset"):
+        train.train(quick(data_dir, tmp_path, epochs=1, resume=True))
+    del payload["dataset"]  # as the code before dataset identities wrote it
+    atomic_torch_save(payload, last)
+    assert load_checkpoint(last).dataset == {}
+    with pytest.warns(UserWarning, match="without the dataset's identity"):
+        result = train.train(quick(data_dir, tmp_path, epochs=1, resume=True))
+    assert result["epochs_run"] == 1
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(
+    data_dir, tmp_path, monkeypatch
+):
+    real = train.learning_rate_at
+    # A sane first epoch (6 steps), then a learning rate that blows the weights up.
+    monkeypatch.setattr(
+        train, "learning_rate_at", lambda step, *a: real(step, *a) if step < 6 else 1e12
+    )
+    with pytest.raises(KanjinetError, match=r"diverged: the loss is (nan|inf) at .*epoch 2"):
+        train.train(quick(data_dir, tmp_path, epochs=3, warmup_epochs=0))
+    for name in (train.BEST_NAME, train.LAST_NAME):
+        payload = read_checkpoint_file(tmp_path / name)
+        assert payload["metrics"]["epoch"] == 1
+        assert all(torch.isfinite(t).all() for t in payload["state_dict"].values()), name
+
+
+def test_cli_diverging_learning_rate_is_one_line(data_dir, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "kanjinet", "train", "--data-dir", str(data_dir)]
+        + ["--output-dir", str(tmp_path), "--arch", "seed", "--epochs", "1"]
+        + ["--device", "cpu", "--learning-rate", "1e6", "--warmup-epochs", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "training diverged" in run.stderr
+    assert not (tmp_path / train.BEST_NAME).exists()
+
+
+def test_training_into_an_earlier_run_needs_resume_or_overwrite(data_dir, tmp_path):
+    train.train(quick(data_dir, tmp_path, epochs=1))
+    before = (tmp_path / train.BEST_NAME).read_bytes()
+    with pytest.raises(KanjinetError, match="already holds a training run.*--overwrite"):
+        train.train(quick(data_dir, tmp_path, epochs=1, seed=5))
+    assert (tmp_path / train.BEST_NAME).read_bytes() == before
+    train.train(quick(data_dir, tmp_path, epochs=1, seed=5, overwrite=True))
+    assert (tmp_path / train.BEST_NAME).read_bytes() != before
+
+
+def test_training_takes_the_output_directory_lock(data_dir, tmp_path):
+    from kanjinet.lock import directory_lock
+
+    busy = pytest.raises(KanjinetError, match="another kanjinet train is writing here")
+    with directory_lock(tmp_path, "train"), busy:
+        train.train(quick(data_dir, tmp_path, epochs=1))
+
+
+def test_a_killed_save_leaves_no_temporary_on_the_next_run(data_dir, tmp_path):
+    stale = tmp_path / (train.LAST_NAME + ".ab12cd_9.tmp")
+    stale.write_bytes(b"half a checkpoint")
+    train.train(quick(data_dir, tmp_path, epochs=1))
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"learning_rate": float("nan")},
+        {"learning_rate": -1.0},
+        {"learning_rate": float("inf")},
+        {"weight_decay": float("nan")},
+        {"label_smoothing": 5.0},
+        {"dropout": 2.0},
+        {"patience": 0},
+        {"warmup_epochs": -1.0},
+        {"epochs": 0},
+        {"grad_accum": 0},
+    ],
+)
+def test_bad_training_values_are_refused_by_the_settings(setting):
+    (name,) = setting
+    with pytest.raises(KanjinetError, match="--" + name.replace("_", "-")):
+        TrainConfig(**setting)

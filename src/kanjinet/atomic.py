@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,27 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def stale_temporaries(directory: str | os.PathLike, names: list[str]) -> list[Path]:
+    """Temporary files `atomic_path` left beside the files `names` of `directory` when a
+    run was killed mid-write (NAME.XXXXXXXX.tmp; mkstemp's 8 random characters)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    pattern = re.compile(
+        "(" + "|".join(re.escape(name) for name in names) + r")\.[a-z0-9_]{8}\.[a-z]{1,4}"
+    )
+    return [p for p in directory.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, names: list[str]) -> int:
+    """Delete what `stale_temporaries` finds; the caller must hold the directory's lock
+    (another run's file being written would look the same). Returns how many."""
+    found = stale_temporaries(directory, names)
+    for path in found:
+        path.unlink(missing_ok=True)
+    return len(found)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

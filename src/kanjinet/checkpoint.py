@@ -6,7 +6,8 @@ A checkpoint is `torch.save` of plain types and tensors, so it loads with
     {"format": "kanjinet-checkpoint", "version": 1,
      "model_config": dict, "state_dict": {name: tensor},
      "class_jis": [int]   output index -> JIS X 0208 code,
-     "normalization": dict, "train_config": dict, "metrics": dict}
+     "normalization": dict, "train_config": dict, "metrics": dict,
+     "dataset": {"name": str, "digest": str}}   (optional: older checkpoints lack it)
 
 The training run's last-epoch checkpoint adds `"resume": {...}` (optimizer,
 RNG, epoch, best-so-far, history). Files are written atomically (temporary
@@ -41,6 +42,7 @@ class Checkpoint:
     train_config: dict[str, Any]
     metrics: dict[str, Any]
     resume: dict[str, Any] = field(default_factory=dict)  # empty unless a resume checkpoint
+    dataset: dict[str, str] = field(default_factory=dict)  # dataset.identity; {} if older
     path: Path | None = None
 
     @property
@@ -83,6 +85,7 @@ def save_checkpoint(
     train_config: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     resume: dict[str, Any] | None = None,
+    dataset: dict[str, str] | None = None,
 ) -> Path:
     """Write a self-describing checkpoint atomically; returns its path."""
     if len(class_jis) != model_config.num_classes:
@@ -101,6 +104,8 @@ def save_checkpoint(
     }
     if resume is not None:
         payload["resume"] = resume
+    if dataset:
+        payload["dataset"] = dict(dataset)
     atomic_torch_save(payload, path)
     return Path(path)
 
@@ -155,5 +160,6 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         train_config=dict(payload.get("train_config", {})),
         metrics=dict(payload.get("metrics", {})),
         resume=dict(payload.get("resume", {})),
+        dataset=dict(payload.get("dataset") or {}),
         path=Path(path),
     )

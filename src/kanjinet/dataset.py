@@ -366,6 +366,29 @@ def cut(
     return [items[:n_train], items[n_train : n_train + n_val], items[n_train + n_val :]]
 
 
+def identity(data_dir: str | os.PathLike, metadata: dict[str, Any]) -> dict[str, str]:
+    """What names a prepared set without telling where it lives: the directory's name and
+    a digest of its contents (image size, normalisation, every chunk's SHA-256 and count).
+
+    Stored in checkpoints and exported models: a resumed run must train on the same set,
+    and a shipped model must not leak the trainer's directory layout.
+    """
+    chunks = sorted(
+        (str(e.get("chunk")), str(e.get("sha256")), int(e.get("count", 0)))
+        for e in metadata.get("chunks", [])
+    )
+    content = {
+        "size": metadata.get("size"),
+        "normalization": metadata.get("normalization"),
+        "chunks": chunks,
+    }
+    text = json.dumps(content, sort_keys=True, ensure_ascii=True)
+    return {
+        "name": Path(os.path.abspath(data_dir)).name,
+        "digest": hashlib.sha256(text.encode("ascii")).hexdigest(),
+    }
+
+
 def is_synthetic(metadata: dict[str, Any]) -> bool:
     """Whether a prepared set came from `kanjinet synth` (metadata.json records its source)."""
     source = metadata.get("source") if isinstance(metadata.get("source"), dict) else {}

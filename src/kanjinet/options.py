@@ -3,16 +3,26 @@
 A stage declares `@dataclass class XConfig` whose fields use `opt(default, help)`;
 the CLI turns every field into a flag (`etl_dir` -> `--etl-dir`) with its default
 shown in `--help`. Library code takes the dataclass and never sees argv.
+
+Value limits live on the field too (`opt(64, "...", min=1)`) and are checked by one
+function, `check_settings`, which each settings class calls from `__post_init__`:
+a bad value is a one-line KanjinetError whoever builds the settings (CLI or code).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
+
+from kanjinet.errors import KanjinetError
+
+#: Value limits a field may carry in its metadata; read only by `check_settings`.
+LIMIT_KEYS = ("min", "max", "above", "below")
 
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:
@@ -20,7 +30,8 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:
 
     meta keys: `flag` (override the flag name), `aliases` (extra flag names, e.g. a
     seed script's spelling), `positional` (a positional argument), `nargs`,
-    `choices`, `metavar`, `cli=False` (not a flag at all).
+    `choices`, `metavar`, `cli=False` (not a flag at all), and the value limits
+    `min` / `max` (inclusive), `above` / `below` (exclusive), checked by `check_settings`.
     """
     meta["help"] = help
     if isinstance(default, list | dict):
@@ -51,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser, config_cls: type) -> None:
     """Add one flag (or positional) per field of the dataclass `config_cls`."""
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
-        meta = dict(field.metadata)
+        meta = {k: v for k, v in field.metadata.items() if k not in LIMIT_KEYS}
         if meta.pop("cli", True) is False:
             continue
         tp, _ = _unwrap_optional(hints[field.name])
@@ -95,3 +106,40 @@ def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:
         if f.metadata.get("cli", True) is not False and hasattr(args, f.name)
     }
     return config_cls(**values)
+
+
+def flag_name(field: dataclasses.Field) -> str:
+    """How a settings field is spelled on the command line (`batch_size` -> `--batch-size`)."""
+    if field.metadata.get("positional"):
+        return field.name.upper()
+    return field.metadata.get("flag", "--" + field.name.replace("_", "-"))
+
+
+def limit_problem(value: float, meta: Any) -> str | None:
+    """Why a number breaks its field's limits (NaN and infinity always do), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    wants = []
+    if "min" in meta and value < meta["min"]:
+        wants.append(f"at least {meta['min']}")
+    if "above" in meta and value <= meta["above"]:
+        wants.append(f"more than {meta['above']}")
+    if "max" in meta and value > meta["max"]:
+        wants.append(f"at most {meta['max']}")
+    if "below" in meta and value >= meta["below"]:
+        wants.append(f"less than {meta['below']}")
+    return f"must be {' and '.join(wants)}" if wants else None
+
+
+def check_settings(config: Any) -> None:
+    """Raise a one-line KanjinetError for the first field outside its limits.
+
+    The one place value checks live: every settings dataclass calls it from `__post_init__`.
+    """
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue  # None (= not set), paths, strings: nothing to bound
+        problem = limit_problem(value, field.metadata)
+        if problem:
+            raise KanjinetError(f"{flag_name(field)} {value}: {problem}")

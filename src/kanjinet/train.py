@@ -33,6 +33,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +45,7 @@ from torch import nn
 from tqdm import tqdm
 
 from kanjinet import augment
-from kanjinet.atomic import atomic_path, write_json
+from kanjinet.atomic import atomic_path, remove_stale_temporaries, write_json
 from kanjinet.checkpoint import (
     load_checkpoint,
     read_checkpoint_file,
@@ -53,14 +54,16 @@ from kanjinet.checkpoint import (
 from kanjinet.classes import CLASS_JIS, NUM_CLASSES
 from kanjinet.dataset import is_synthetic
 from kanjinet.errors import KanjinetError
+from kanjinet.lock import directory_lock
 from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS, ModelConfig, build_model, model_config
-from kanjinet.options import opt
+from kanjinet.options import check_settings, opt
 
 BEST_NAME = "best_kanji_model.pth"
 LAST_NAME = "last_checkpoint.pth"
 PROGRESS_NAME = "training_progress.json"
 INFO_NAME = "best_model_info.json"
 CURVES_NAME = "training_curves.png"
+OUTPUT_NAMES = (BEST_NAME, LAST_NAME, PROGRESS_NAME, INFO_NAME, CURVES_NAME)
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 # Settings that must not change between a run and its --resume.
 RESUME_KEYS = (
@@ -86,14 +89,14 @@ RESUME_KEYS = (
 @dataclass
 class TrainConfig:
     data_dir: Path = opt(Path("dataset"), help="prepared dataset (from `kanjinet prepare`)")
-    epochs: int = opt(30, help="number of epochs")
-    batch_size: int = opt(64, help="global batch size (split across DDP ranks)")
-    learning_rate: float = opt(0.001, help="peak AdamW learning rate")
+    epochs: int = opt(30, help="number of epochs", min=1)
+    batch_size: int = opt(64, help="global batch size (split across DDP ranks)", min=1)
+    learning_rate: float = opt(0.001, help="peak AdamW learning rate", above=0)
     sample_limit: int | None = opt(
-        None, help="use at most this many samples, a seeded subset (None: all)"
+        None, help="use at most this many samples, a seeded subset (None: all)", min=1
     )
     class_limit: int | None = opt(
-        None, help="train on the N classes with the most samples (None: all 3,036)"
+        None, help="train on the N classes with the most samples (None: all 3,036)", min=1
     )
     export_onnx: bool = opt(False, help="export the best model with `kanjinet export` at the end")
     output_dir: Path = opt(Path("."), help="where checkpoints, progress JSON and curves go")
@@ -110,22 +113,31 @@ class TrainConfig:
         help="augmentation; auto: full (affine, elastic, stroke width, noise), "
         "or noise only (the seed's recipe) for --arch seed",
     )
-    label_smoothing: float = opt(0.1, help="cross-entropy label smoothing")
-    weight_decay: float = opt(1e-4, help="AdamW weight decay (not on biases and norms)")
-    warmup_epochs: float = opt(1.0, help="linear learning-rate warm-up, in epochs")
-    min_lr: float = opt(1e-6, help="learning rate at the end of the cosine decay")
-    grad_clip: float = opt(1.0, help="clip the gradient norm to this (0: off)")
-    patience: int = opt(15, help="stop after this many epochs without a better val accuracy")
-    dropout: float | None = opt(None, help="override the preset's classifier dropout (all of it)")
+    label_smoothing: float = opt(0.1, help="cross-entropy label smoothing", min=0, below=1)
+    weight_decay: float = opt(1e-4, help="AdamW weight decay (not on biases and norms)", min=0)
+    warmup_epochs: float = opt(1.0, help="linear learning-rate warm-up, in epochs", min=0)
+    min_lr: float = opt(1e-6, help="learning rate at the end of the cosine decay", min=0)
+    grad_clip: float = opt(1.0, help="clip the gradient norm to this (0: off)", min=0)
+    patience: int = opt(15, help="stop after this many epochs without a better val accuracy", min=1)
+    dropout: float | None = opt(
+        None, help="override the preset's classifier dropout (all of it)", min=0, below=1
+    )
     grad_accum: int = opt(
         1,
         help="split each batch into this many micro-batches, gradients summed "
         "(less memory; BatchNorm statistics per micro-batch, as under DDP)",
+        min=1,
     )
     compile: bool = opt(False, help="torch.compile the model (CUDA; first epoch slower)")
     amp: Literal["auto", "bf16", "off"] = opt(
         "auto", help="mixed precision; auto: bf16 autocast on CUDA, off on CPU"
     )
+    overwrite: bool = opt(
+        False, help="replace the run already in OUTPUT_DIR (without it, or --resume, refuse)"
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 # ----------------------------------------------------------------------------- devices, ranks
@@ -240,6 +252,7 @@ class TrainingData:
     image_size: int
     normalization: dict[str, Any]
     metadata: dict[str, Any]
+    identity: dict[str, str]  # dataset.identity: name and content digest, kept in checkpoints
 
 
 def select_classes(labels: np.ndarray, class_limit: int | None) -> np.ndarray:
@@ -273,7 +286,7 @@ def choose_samples(
 
 def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingData:
     """Load the prepared set once, choose classes and samples, split, move to the device."""
-    from kanjinet.dataset import load_prepared, split_indices
+    from kanjinet.dataset import identity, load_prepared, split_indices
 
     data = load_prepared(cfg.data_dir)
     labels = np.asarray(data.labels).astype(np.int64)
@@ -308,6 +321,7 @@ def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingD
         image_size=int(data.images.shape[-1]),
         normalization=_normalization(metadata),
         metadata=metadata,
+        identity=identity(cfg.data_dir, metadata),
     )
 
 
@@ -451,6 +465,7 @@ def restore(trainer: Trainer, path: Path) -> None:
     if changed:
         details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
         raise KanjinetError(f"{path}: cannot resume with changed settings ({details})")
+    check_same_dataset(trainer, path, payload)
     trainer.model.load_state_dict(payload["state_dict"])
     trainer.optimizer.load_state_dict(resume["optimizer"])
     torch.set_rng_state(resume["rng"]["torch"])
@@ -464,6 +479,42 @@ def restore(trainer: Trainer, path: Path) -> None:
         bad_epochs=resume["bad_epochs"],
         history=list(resume["history"]),
     )
+
+
+def check_same_dataset(trainer: Trainer, path: Path, payload: dict[str, Any]) -> None:
+    """Refuse to resume on another dataset than the run started on (e.g. re-prepared at
+    another --size): its schedule, input size and classes would silently be wrong.
+
+    A checkpoint written before datasets had an identity is checked on what it has
+    (input size, class table) and resumed with a warning.
+    """
+    data = trainer.data
+    saved_size = payload.get("model_config", {}).get("image_size")
+    if saved_size is not None and saved_size != data.image_size:
+        raise KanjinetError(
+            f"{path}: the run was trained on {saved_size}x{saved_size} images, "
+            f"{trainer.cfg.data_dir} now holds {data.image_size}x{data.image_size}; "
+            "cannot resume on another dataset"
+        )
+    if list(payload.get("class_jis", data.class_jis)) != list(data.class_jis):
+        raise KanjinetError(
+            f"{path}: the run's classes differ from those of {trainer.cfg.data_dir}; "
+            "cannot resume on another dataset"
+        )
+    saved = (payload.get("dataset") or {}).get("digest")
+    if saved is None:
+        warnings.warn(
+            f"{path}: written by an older kanjinet without the dataset's identity; "
+            f"cannot check that {trainer.cfg.data_dir} is the dataset the run started on "
+            "(input size and classes match)",
+            stacklevel=2,
+        )
+    elif saved != data.identity["digest"]:
+        raise KanjinetError(
+            f"{path}: the run started on another dataset than {trainer.cfg.data_dir} holds "
+            f"now (digest {saved[:12]} vs {data.identity['digest'][:12]}: re-prepared or "
+            "changed); cannot resume: train afresh with --overwrite"
+        )
 
 
 # ----------------------------------------------------------------------------- one epoch
@@ -535,6 +586,7 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     loss_sum = torch.zeros((), device=trainer.device)
     correct = torch.zeros((), device=trainer.device, dtype=torch.long)
     seen, lr, start = 0, cfg.learning_rate, time.perf_counter()
+    first_step, step_losses = trainer.state.step, []
     bar = tqdm(
         total=sum(s.stop - s.start for s in slices),
         desc=f"epoch {epoch}/{cfg.epochs}",
@@ -551,8 +603,10 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
             loss_sum += batch_loss
             correct += batch_correct
             seen += count
+            step_losses.append(batch_loss)
             bar.update(part.stop - part.start)
-            if i % 20 == 0:  # .item() waits for the GPU: only now and then
+            if i % 20 == 0 or i == len(slices) - 1:  # .item() waits for the GPU: now and then
+                check_finite_losses(trainer, epoch, first_step, step_losses)
                 bar.set_postfix(loss=f"{loss_sum.item() / max(1, seen):.3f}", lr=f"{lr:.2e}")
     elapsed = time.perf_counter() - start
     total_loss, total_correct, total_seen = all_reduce_sum(
@@ -565,6 +619,34 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
         "epoch_time_s": elapsed,
         "samples_per_s": total_seen / max(elapsed, 1e-9),
     }
+
+
+def diverged(trainer: Trainer, where: str, value: float) -> KanjinetError:
+    """The error that stops a run whose loss stopped being a finite number."""
+    last = trainer.out / LAST_NAME
+    kept = (
+        f"{last} keeps the last finite epoch ({trainer.state.epoch})"
+        if trainer.state.epoch
+        else "no epoch finished, no checkpoint written"
+    )
+    return KanjinetError(
+        f"training diverged: the loss is {value} at {where}; {kept}. Lower --learning-rate "
+        f"(now {trainer.cfg.learning_rate:g}) or --weight-decay, or raise --warmup-epochs"
+    )
+
+
+def check_finite_losses(
+    trainer: Trainer, epoch: int, first_step: int, losses: list[torch.Tensor]
+) -> None:
+    """Stop at the first non-finite batch loss of this epoch (checked on every rank together:
+    a NaN on one rank reaches all through the averaged gradients)."""
+    finite = torch.isfinite(torch.stack(losses))
+    (bad_anywhere,) = all_reduce_sum([float((~finite).sum().item())], trainer.device, trainer.ranks)
+    if not bad_anywhere:
+        return
+    bad = int((~finite).nonzero()[0, 0]) if not bool(finite.all()) else len(losses) - 1
+    value = float(losses[bad].item())
+    raise diverged(trainer, f"step {first_step + bad + 1} (epoch {epoch}, batch {bad + 1})", value)
 
 
 @torch.no_grad()
@@ -676,6 +758,7 @@ def save_run_checkpoint(trainer: Trainer, path: Path, metrics: dict, resume: boo
         train_config_dict(trainer.cfg),
         metrics,
         resume=resume_payload(trainer) if resume else None,
+        dataset=trainer.data.identity,
     )
 
 
@@ -749,8 +832,6 @@ def report_epoch(trainer: Trainer, record: dict[str, float]) -> None:
 
 
 def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Trainer:
-    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
-        raise KanjinetError("--epochs, --batch-size and --grad-accum must be at least 1")
     if cfg.batch_size % (ranks.world * cfg.grad_accum):
         raise KanjinetError(
             f"--batch-size {cfg.batch_size}: must divide by ranks x --grad-accum "
@@ -808,6 +889,8 @@ def run_epochs(trainer: Trainer) -> None:
         record: dict[str, float] = {"epoch": epoch}
         record.update(train_epoch(trainer, epoch))
         val = evaluate_split(trainer, trainer.data.splits["val"])
+        if not math.isfinite(val["loss"]):  # weights gone non-finite in the last step
+            raise diverged(trainer, f"the end of epoch {epoch} (validation)", val["loss"])
         record.update({"val_loss": val["loss"], "val_acc": val["acc"]})
         record.update(memory_usage(trainer.device))
         stop = finish_epoch(trainer, record)
@@ -843,6 +926,7 @@ def test_best_model(trainer: Trainer) -> dict[str, float] | None:
             best.normalization,
             best.train_config,
             metrics,
+            dataset=best.dataset,
         )
         info_path = trainer.out / INFO_NAME
         info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -884,23 +968,45 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     created_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _group_exists()
     ranks, device = init_distributed(cfg.device)
     try:
-        trainer = build_trainer(cfg, ranks, device)
-        if cfg.resume:
-            restore(trainer, trainer.out / LAST_NAME)
+        with contextlib.ExitStack() as stack:
             if ranks.main:
-                tqdm.write(f"resuming after epoch {trainer.state.epoch}", file=sys.stdout)
-        if trainer.state.epoch < cfg.epochs and not _stopped(trainer):
-            run_epochs(trainer)
-        test = test_best_model(trainer)
-        if ranks.main:
-            write_json(trainer.out / PROGRESS_NAME, progress_document(trainer, test))
-            plot_curves(trainer.state.history, trainer.out / CURVES_NAME)
-        return summary(trainer, test)
+                stack.enter_context(directory_lock(cfg.output_dir, "train"))
+                claim_output_dir(cfg)
+            return train_locked(cfg, ranks, device)
     finally:
         if created_group:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def claim_output_dir(cfg: TrainConfig) -> None:
+    """Refuse to replace an earlier run's checkpoints unless told to (--resume continues
+    it, --overwrite replaces it); clear temporaries a killed save left behind."""
+    out = Path(cfg.output_dir)
+    existing = [name for name in (BEST_NAME, LAST_NAME) if (out / name).exists()]
+    if existing and not (cfg.resume or cfg.overwrite):
+        raise KanjinetError(
+            f"{out}: already holds a training run ({', '.join(existing)}); "
+            "--resume continues it, --overwrite replaces it"
+        )
+    remove_stale_temporaries(out, list(OUTPUT_NAMES))
+
+
+def train_locked(cfg: TrainConfig, ranks: Dist, device: torch.device) -> dict[str, Any]:
+    """The run itself, once the output directory is ours."""
+    trainer = build_trainer(cfg, ranks, device)
+    if cfg.resume:
+        restore(trainer, trainer.out / LAST_NAME)
+        if ranks.main:
+            tqdm.write(f"resuming after epoch {trainer.state.epoch}", file=sys.stdout)
+    if trainer.state.epoch < cfg.epochs and not _stopped(trainer):
+        run_epochs(trainer)
+    test = test_best_model(trainer)
+    if ranks.main:
+        write_json(trainer.out / PROGRESS_NAME, progress_document(trainer, test))
+        plot_curves(trainer.state.history, trainer.out / CURVES_NAME)
+    return summary(trainer, test)
 
 
 def _group_exists() -> bool:
