@@ -132,3 +132,55 @@ def test_synthetic_set_description_is_read_and_validated(tmp_path):
     info.write_text("{not json", encoding="utf-8")
     with pytest.raises(FormatError, match=r"kanjinet-synth.json: unreadable synthetic-set"):
         etl9g.read_synth_info(tmp_path)
+
+
+def etl8g_layout(records: np.ndarray) -> bytes:
+    """The same records in ETL8G's G-type layout: header as ETL9G's, image at byte 60."""
+    raw = np.frombuffer(records.tobytes(), dtype=np.uint8).reshape(len(records), 8199)
+    out = np.zeros_like(raw)
+    out[:, :30] = raw[:, :30]
+    out[:, 60 : 60 + etl9g.IMAGE_BYTES] = raw[:, 64 : 64 + etl9g.IMAGE_BYTES]
+    return out.tobytes()
+
+
+def test_an_etl8g_layout_file_named_etl9g_is_refused(tmp_path):
+    records = make_records(5)  # scanned pictures: ink and noise reach the first row
+    path = tmp_path / "ETL9G_01"
+    path.write_bytes(etl8g_layout(records))
+    with pytest.raises(FormatError, match=r"ETL9G_01: bytes 60..63 hold data .* ETL8G"):
+        etl9g.read_records(path)
+    etl9g.write_records(path, records)  # the same records in the ETL9G layout are fine
+    assert len(etl9g.read_records(path)) == 5
+
+
+def test_two_names_for_one_file_number_are_refused_naming_both(tmp_path):
+    (tmp_path / "ETL9G_01").write_bytes(b"")
+    (tmp_path / "etl9g_01").write_bytes(b"")
+    with pytest.raises(FormatError, match=r"ETL9G_01 and etl9g_01: two names for file 01"):
+        etl9g.list_files(tmp_path)
+
+
+def test_file_numbers_outside_the_database_are_refused(tmp_path):
+    for name in ("ETL9G_00", "ETL9G_01", "ETL9G_51"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(FormatError) as error:
+        etl9g.list_files(tmp_path)
+    assert "ETL9G_00: file number 00 is not 01..50" in str(error.value)
+    assert "ETL9G_51: file number 51 is not 01..50" in str(error.value)
+    (tmp_path / "ETL9G_00").unlink()
+    (tmp_path / etl9g.SYNTH_INFO).write_text('{"set_size": 24}', encoding="utf-8")
+    assert [p.name for p in etl9g.list_files(tmp_path)] == ["ETL9G_01", "ETL9G_51"]
+
+
+def test_links_and_directories_named_like_files_are_named(tmp_path):
+    (tmp_path / "ETL9G_01").write_bytes(b"")
+    (tmp_path / "ETL9G_02").mkdir()
+    (tmp_path / "ETL9G_03").symlink_to(tmp_path / "gone")
+    (tmp_path / "ETL9G_04").symlink_to(tmp_path / "ETL9G_04")
+    with pytest.raises(FormatError) as error:
+        etl9g.list_files(tmp_path)
+    message = str(error.value)
+    assert "ETL9G_02: a directory, not an ETL9G file" in message
+    assert "ETL9G_03: a dangling link" in message
+    assert "ETL9G_04: a symbolic link loop" in message
+    assert "ETL9G_01" not in message

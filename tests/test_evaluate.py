@@ -126,6 +126,12 @@ def test_classes_the_model_lacks_are_skipped(small_dataset_dir, tmp_path):
         )
     )
     assert report["samples"] == 120 and report["skipped_unknown_class"] == 120
+    # In the test split (one writer of ten) only that writer's 12 samples are skipped.
+    test_split = evaluate.evaluate(
+        EvaluateConfig(model_path=model_path, data_dir=small_dataset_dir, worst_png=None)
+    )
+    assert test_split["samples"] == 12 and test_split["skipped_unknown_class"] == 12
+    assert "12 samples of classes the model lacks skipped" in evaluate.format_report(test_split)
     # Outputs map back to the table: every reported class is one the model has.
     model_jis = set(load_checkpoint(model_path).class_jis)
     assert {int(c["jis"], 16) for c in report["per_class"]} <= model_jis

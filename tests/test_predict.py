@@ -147,3 +147,41 @@ def test_warns_when_model_was_trained_on_another_normalisation(tmp_path):
     with pytest.warns(UserWarning, match="paper_floor"):
         warn_if_other_normalization(tmp_path / "m.onnx", {**NORMALIZATION, "paper_floor": 1})
     warn_if_other_normalization(tmp_path / "m.onnx", dict(NORMALIZATION))  # same: silent
+
+
+def model_without_metadata(model_files, folder: Path) -> tuple[Path, Path, dict]:
+    """The exported model with its kanjinet metadata stripped, and its mapping beside it."""
+    import onnx
+
+    model = onnx.load(str(model_files["onnx"]))
+    del model.metadata_props[:]
+    path = folder / "bare_model.onnx"
+    onnx.save(model, str(path))
+    mapping = json.loads(Path(model_files["mapping"]).read_text(encoding="utf-8"))
+    return path, folder / "bare_mapping.json", mapping
+
+
+@pytest.mark.parametrize("extra", [3, -2])
+def test_a_mapping_of_another_size_than_the_model_is_refused(model_files, tmp_path, extra):
+    path, mapping_file, mapping = model_without_metadata(model_files, tmp_path)
+    outputs = mapping["num_classes"]
+    count = outputs + extra
+    mapping["num_classes"] = count
+    mapping["class_to_jis"] = {str(i): "4544" for i in range(count)}
+    mapping_file.write_text(json.dumps(mapping), encoding="utf-8")
+    with pytest.raises(KanjinetError, match=f"lists {count} classes.*has {outputs} outputs"):
+        Predictor(path)
+
+
+@pytest.mark.parametrize("document", ["[]", "null", '{"num_classes": 2}', '{"format": 1}'])
+def test_a_mapping_of_the_wrong_shape_is_one_error(model_files, tmp_path, document):
+    path, mapping_file, _ = model_without_metadata(model_files, tmp_path)
+    mapping_file.write_text(document, encoding="utf-8")
+    with pytest.raises(KanjinetError, match="bare_mapping.json: not a kanjinet mapping file"):
+        Predictor(path)
+
+
+def test_a_matching_mapping_beside_a_bare_model_is_used(model_files, tmp_path):
+    path, mapping_file, mapping = model_without_metadata(model_files, tmp_path)
+    mapping_file.write_text(json.dumps(mapping), encoding="utf-8")
+    assert len(Predictor(path).class_jis) == mapping["num_classes"]

@@ -210,3 +210,36 @@ def test_bad_file_among_good_ones_stops_two_workers_with_its_error(three_file_et
     with pytest.raises(KanjinetError, match="ETL9G_02: record 0 has JIS code 0x7F7F"):
         prepare(etl, tmp_path / "ds", workers=2)
     assert not (tmp_path / "ds" / ds.METADATA).exists()
+
+
+def test_a_second_prepare_into_the_same_directory_is_refused(small_etl_dir, tmp_path):
+    from kanjinet.lock import directory_lock
+
+    out = tmp_path / "ds"
+    busy = pytest.raises(KanjinetError, match=r"ds: another kanjinet prepare is writing here")
+    with directory_lock(out, "prepare"), busy:  # as a first run, still working, holds it
+        prepare(small_etl_dir, out)
+    assert not (out / ds.METADATA).exists()
+    assert prepare(small_etl_dir, out)["samples"] == 240  # free again once it ends
+
+
+def test_chunk_temporaries_have_unique_names_and_stale_ones_are_removed(
+    three_file_etl_dir, tmp_path, monkeypatch
+):
+    out = tmp_path / "ds"
+    out.mkdir()
+    stale = [
+        out / (ds.chunk_name(2) + ".tmp"),  # older versions' fixed name
+        out / (ds.chunk_name(3) + ".k2_x9abc.tmp"),  # atomic_path's, from a killed run
+        out / (ds.METADATA + ".0a1b2c3d.tmp"),
+    ]
+    for path in stale:
+        path.write_bytes(b"half written")
+    seen = []
+    real_sha = ds.file_sha256
+    monkeypatch.setattr(ds, "file_sha256", lambda p: seen.append(p.name) or real_sha(p))
+    prepare(three_file_etl_dir, out)
+    assert not any(path.exists() for path in stale)
+    temporaries = [name for name in seen if ".npz." in name]
+    assert len(temporaries) == 3 and len(set(temporaries)) == 3
+    assert all(ds.CHUNK_TEMPORARY_RE.match(name) for name in temporaries)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kanjinet.atomic import write_json
+from kanjinet.atomic import atomic_path, write_json
 from kanjinet.classes import NUM_CLASSES, class_table
 from kanjinet.errors import KanjinetError
 
@@ -34,6 +34,9 @@ METADATA = "metadata.json"
 MAPPING = "character_mapping.json"
 CHUNK_INFO = "chunk_info.json"
 CHUNK_RE = re.compile(r"^etl9g_dataset_chunk_(\d{3})\.npz$")
+#: A chunk being written (or left by a killed run): NAME.tmp from older versions,
+#: NAME.XXXXXXXX.tmp from atomic_path.
+CHUNK_TEMPORARY_RE = re.compile(r"^etl9g_dataset_chunk_\d{3}\.npz(\.[a-z0-9_]{8})?\.tmp$")
 FORMAT = "kanjinet-prepared"
 FORMAT_VERSION = 1
 
@@ -126,11 +129,10 @@ def save_chunk(directory: Path, file_no: int, arrays: dict[str, np.ndarray]) -> 
     """Write one chunk atomically; returns its chunk_info entry (name, count, bytes, sha256)."""
     count = check_arrays(arrays)
     path = directory / chunk_name(file_no)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        write_npz(out, arrays)
-    checksum = file_sha256(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # a name of its own: two writers never share one
+        with open(tmp, "wb") as out:
+            write_npz(out, arrays)
+        checksum = file_sha256(tmp)
     return {
         "chunk": path.name,
         "file_no": file_no,

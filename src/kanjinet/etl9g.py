@@ -27,6 +27,7 @@ numbers the data sets, the unit for writer-independent splits.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kanjinet.atomic import atomic_path
 from kanjinet.classes import NUM_CLASSES, jis_lookup
 from kanjinet.errors import FormatError
 
@@ -46,6 +48,7 @@ LEVELS = 16
 RECORDS_PER_FILE = 12144  # 4 data sets x 3,036 classes
 FULL_FILE_BYTES = RECORDS_PER_FILE * RECORD_SIZE  # 99,568,656
 NUM_FILES = 50
+MAX_SYNTH_FILES = 99  # `kanjinet synth` may write more files than the real 50 (two digits)
 FILE_NAME_RE = re.compile(r"^ETL9G_(\d{2})$", re.IGNORECASE)
 #: Written by `kanjinet synth` beside its files: a synthetic set describes itself here.
 SYNTH_INFO = "kanjinet-synth.json"
@@ -123,17 +126,50 @@ def file_number(path: str | os.PathLike) -> int:
 
 
 def list_files(etl_dir: str | os.PathLike) -> list[Path]:
-    """The ETL9G_NN files of a directory in file-number order; an error if there are none."""
+    """The ETL9G_NN files of a directory in file-number order.
+
+    An error if there are none, or naming every entry called ETL9G_NN that cannot be
+    used: a number outside 01..50 (01..99 in a synthetic set), a directory, a dangling
+    link or link loop, two names for one file number (ETL9G_01 and etl9g_01).
+    """
     directory = Path(etl_dir)
     if not directory.is_dir():
         raise FormatError(f"{directory}: no such directory (expected ETL9G_01..ETL9G_50 in it)")
-    files = sorted(
-        (p for p in directory.iterdir() if FILE_NAME_RE.match(p.name) and p.is_file()),
-        key=file_number,
-    )
+    highest = NUM_FILES if read_synth_info(directory) is None else MAX_SYNTH_FILES
+    entries = sorted(p for p in directory.iterdir() if FILE_NAME_RE.match(p.name))
+    problems = [f"{p}: {why}" for p in entries if (why := entry_problem(p, highest))]
+    files: dict[int, Path] = {}
+    for path in entries:
+        number = file_number(path)
+        if number in files:
+            problems.append(
+                f"{files[number]} and {path.name}: two names for file {number:02d}; keep one"
+            )
+        files[number] = path
+    if problems:
+        raise FormatError("; ".join(problems))
     if not files:
         raise FormatError(f"{directory}: no ETL9G_NN files in this directory")
-    return files
+    return [files[n] for n in sorted(files)]
+
+
+def entry_problem(path: Path, highest: int) -> str | None:
+    """Why a directory entry named ETL9G_NN is not a usable ETL9G file, or None."""
+    number = file_number(path)
+    if not 1 <= number <= highest:
+        return f"file number {number:02d} is not 01..{highest:02d}"
+    try:
+        path.stat()
+    except OSError as error:
+        if path.is_symlink():
+            kind = "a symbolic link loop" if error.errno == errno.ELOOP else "a dangling link"
+            return f"{kind} (to {os.readlink(path)})"
+        return f"unreadable ({error.strerror})"
+    if path.is_dir():
+        return "a directory, not an ETL9G file"
+    if not path.is_file():
+        return "not a regular file"
+    return None
 
 
 def read_synth_info(etl_dir: str | os.PathLike) -> dict | None:
@@ -179,7 +215,27 @@ def read_records(path: str | os.PathLike, allow_truncated: bool = False) -> np.n
         raise FormatError(f"{path}: empty file")
     records = np.memmap(path, dtype=RECORD_DTYPE, mode="r", shape=(whole,))
     check_codes(records, path)
+    check_layout(records, path)
     return records
+
+
+def check_layout(records: np.ndarray, path: str | os.PathLike) -> None:
+    """Raise if the records look like ETL8G's G-type layout (image at byte 60) read as ETL9G.
+
+    Both layouts leave bytes 30..59 undefined; ETL9G leaves 60..63 undefined too, where
+    ETL8G has the image's first 8 pixels. Zeros in 30..59 with data in 60..63 is ETL8G's
+    signature (a file whose padding holds anything at all is not judged by this).
+    """
+    undefined = np.ascontiguousarray(records["undefined"]).view(np.uint8)
+    undefined = undefined.reshape(len(records), -1)
+    head, tail = undefined[:, :30], undefined[:, 30:]
+    used = np.flatnonzero(tail.any(axis=1))
+    if used.size and not head.any():
+        raise FormatError(
+            f"{path}: bytes 60..63 hold data in {used.size:,} records (first: record "
+            f"{int(used[0])}) where ETL9G leaves them undefined: an ETL8G file (image at "
+            "byte 60), not ETL9G"
+        )
 
 
 def check_codes(records: np.ndarray, path: str | os.PathLike) -> None:
@@ -218,8 +274,5 @@ def write_records(path: str | os.PathLike, records: np.ndarray) -> None:
     records = np.asarray(records)
     if records.dtype != RECORD_DTYPE:
         raise ValueError("records must have RECORD_DTYPE")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
         out.write(records.tobytes())
-    os.replace(tmp, path)

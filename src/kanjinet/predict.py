@@ -204,15 +204,20 @@ def open_engine(path: Path, engine: Engine = "auto", batch: int | None = None):
 # --- model description: classes and input size -------------------------------------------
 
 
-def onnx_metadata(path: Path) -> dict[str, str]:
-    """The metadata_props of an ONNX file (without loading external weight files)."""
+def load_onnx(path: Path) -> Any:
+    """The ONNX graph of a file (without loading external weight files), or one error line."""
     import onnx
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as error:  # onnx raises DecodeError and friends for a foreign file
         raise KanjinetError(f"{path}: not a readable ONNX file ({_first_line(error)})") from None
-    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def onnx_output_count(model: Any) -> int | None:
+    """The number of classes the model's first output has, None if not fixed in the graph."""
+    dims = model.graph.output[0].type.tensor_type.shape.dim if model.graph.output else []
+    return int(dims[-1].dim_value) if dims and dims[-1].dim_value > 0 else None
 
 
 @dataclass
@@ -224,8 +229,9 @@ class ModelDescription:
 
 def describe_onnx(path: Path) -> ModelDescription:
     """Classes, input size and normalisation of an exported ONNX model: from its own
-    metadata, else from the mapping file next to it."""
-    meta = onnx_metadata(path)
+    metadata, else from the mapping file next to it (checked against the model's outputs)."""
+    model = load_onnx(path)
+    meta = {prop.key: prop.value for prop in model.metadata_props}
     if META_CLASS_JIS in meta and META_IMAGE_SIZE in meta:
         return ModelDescription(
             [int(c, 16) for c in json.loads(meta[META_CLASS_JIS])],
@@ -237,12 +243,33 @@ def describe_onnx(path: Path) -> ModelDescription:
         raise KanjinetError(
             f"{path}: no kanjinet metadata in the model and no {mapping_file.name} next to it"
         )
-    mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
-    count = int(mapping["num_classes"])
-    class_jis = [int(mapping["class_to_jis"][str(i)], 16) for i in range(count)]
-    return ModelDescription(
-        class_jis, int(mapping["input"]["shape"][-1]), mapping["input"].get("normalization")
-    )
+    info = read_mapping(mapping_file)
+    outputs = onnx_output_count(model)
+    if outputs is not None and outputs != len(info.class_jis):
+        raise KanjinetError(
+            f"{mapping_file}: lists {len(info.class_jis)} classes, the model {path.name} has "
+            f"{outputs} outputs; use the mapping exported with this model"
+        )
+    return info
+
+
+def read_mapping(path: Path) -> ModelDescription:
+    """A mapping file (`kanjinet export`'s *_mapping.json), checked for its shape."""
+    from kanjinet.dataset import read_json
+
+    mapping = read_json(path)
+    try:
+        count = int(mapping["num_classes"])
+        table = mapping["class_to_jis"]
+        if len(table) != count:
+            raise ValueError(f"num_classes is {count}, class_to_jis has {len(table)} entries")
+        class_jis = [int(table[str(i)], 16) for i in range(count)]
+        size = int(mapping["input"]["shape"][-1])
+        normalization = mapping["input"].get("normalization")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        reason = f"{type(error).__name__}: {error}"
+        raise KanjinetError(f"{path}: not a kanjinet mapping file ({reason})") from None
+    return ModelDescription(class_jis, size, normalization)
 
 
 def mapping_path(model_path: Path) -> Path:

@@ -30,8 +30,10 @@ import numpy as np
 from tqdm import tqdm
 
 from kanjinet import __version__, dataset, etl9g
+from kanjinet.atomic import remove_stale_temporaries
 from kanjinet.classes import NUM_CLASSES
 from kanjinet.errors import KanjinetError
+from kanjinet.lock import directory_lock
 from kanjinet.normalize import ETL9G_LEVEL_SCALE, NORMALIZATION, normalize
 from kanjinet.options import opt
 
@@ -238,16 +240,24 @@ def previous_entries(output_dir: Path, settings: dict[str, Any]) -> dict[int, di
 
 
 def remove_stale(output_dir: Path, keep: set[str]) -> None:
-    """Delete chunk files (and temporaries) not belonging to this run's input files."""
+    """Delete chunk files not belonging to this run's input files, and the temporaries
+    killed runs left (the caller holds the directory's lock: no one else is writing)."""
     for path in output_dir.iterdir():
         stale_chunk = dataset.CHUNK_RE.match(path.name) and path.name not in keep
-        if stale_chunk or path.name.endswith(".npz.tmp"):
+        if stale_chunk or dataset.CHUNK_TEMPORARY_RE.match(path.name):
             path.unlink()
+    remove_stale_temporaries(output_dir, [dataset.METADATA, dataset.MAPPING, dataset.CHUNK_INFO])
 
 
 def prepare_dataset(config: PrepareConfig) -> dict[str, Any]:
     """Prepare `config.etl_dir` into `config.output_dir`; returns the metadata written."""
     check_config(config)
+    with directory_lock(config.output_dir, "prepare"):
+        return prepare_locked(config)
+
+
+def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
+    """The preparation itself, once the output directory is ours."""
     etl_dir, output_dir = Path(config.etl_dir), Path(config.output_dir)
     files = etl9g.list_files(etl_dir)
     set_size, synthetic = read_set_size(etl_dir)

@@ -39,6 +39,7 @@ from kanjinet.etl9g import (
     FILE_NAME_RE,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
+    MAX_SYNTH_FILES,
     RECORD_SIZE,
     RECORDS_PER_FILE,
     SYNTH_INFO,
@@ -52,7 +53,6 @@ from kanjinet.strokes import VIEWBOX, load_strokes, stroke_types
 
 INFO_FILE = "ETL9INFO"
 SHEET_SIZE = 152  # characters per collection sheet in ETL9
-MAX_FILES = 99  # ETL9G_NN has two digits
 SCALE = 2  # draw at twice the resolution, then downsample: smooth edges without per-pixel Python
 CANVAS = (IMAGE_WIDTH * SCALE, IMAGE_HEIGHT * SCALE)
 DRAW_SPACING = 2.5  # KanjiVG units between drawn points (about 1.5 output pixels)
@@ -123,10 +123,10 @@ def check_config(cfg: SynthConfig) -> None:
         if not covers_japanese(Path(path)):
             raise KanjinetError(f"--font-file {path}: not a font with kanji and hiragana glyphs")
     files = file_count(cfg.writers * cfg.classes)
-    if files > MAX_FILES:
+    if files > MAX_SYNTH_FILES:
         raise KanjinetError(
             f"--writers {cfg.writers} x --classes {cfg.classes}: {files} files of "
-            f"{RECORDS_PER_FILE:,} records, more than ETL9G_{MAX_FILES} allows"
+            f"{RECORDS_PER_FILE:,} records, more than ETL9G_{MAX_SYNTH_FILES} allows"
         )
 
 
