@@ -104,9 +104,8 @@ def output_index_of_table(checkpoint: Checkpoint) -> np.ndarray:
     return mapping
 
 
-def select_samples(split: str, checkpoint: Checkpoint, data) -> tuple[np.ndarray, int]:
-    """Indices of `data` in `split` (train/val/test/all) of the checkpoint's training run,
-    and how many samples of that split are of classes the model lacks (left out).
+def select_samples(split: str, checkpoint: Checkpoint, data) -> np.ndarray:
+    """Indices of `data` in `split` (train/val/test/all) of the checkpoint's training run.
 
     Rebuilds the run's sample choice and split from the settings the checkpoint
     stores; only samples of classes the model has are returned.
@@ -116,28 +115,32 @@ def select_samples(split: str, checkpoint: Checkpoint, data) -> tuple[np.ndarray
 
     labels = np.asarray(data.labels).astype(np.int64)
     known = np.flatnonzero(output_index_of_table(checkpoint) >= 0)
-    unknown = ~np.isin(labels, known)
     if split == "all":
-        return np.flatnonzero(~unknown), int(unknown.sum())
+        return np.flatnonzero(np.isin(labels, known))
     tc = checkpoint.train_config
     seed = int(tc.get("seed", 42))
-    mode = tc.get("split", "writer")
     keep = choose_samples(labels, known, tc.get("sample_limit"), seed)
-    writers = np.asarray(data.writers)
-    parts = split_indices(writers[keep], mode=mode, seed=seed, fractions=SPLIT_FRACTIONS)
-    rows = keep[parts[split]]
-    return rows, skipped_in_split(unknown, writers, rows, mode, split)
+    parts = split_indices(
+        np.asarray(data.writers)[keep],
+        mode=tc.get("split", "writer"),
+        seed=seed,
+        fractions=SPLIT_FRACTIONS,
+    )
+    return keep[parts[split]]
 
 
-def skipped_in_split(
-    unknown: np.ndarray, writers: np.ndarray, rows: np.ndarray, mode: str, split: str
-) -> int:
-    """Samples of unknown classes that belong to the split: those of its writers (writer
-    split), or its share of them (random split, where every writer is in every part)."""
-    if mode == "writer":
-        return int((unknown & np.isin(writers, np.unique(writers[rows]))).sum())
+def skipped_in_split(split: str, checkpoint: Checkpoint, data, rows: np.ndarray) -> int:
+    """How many samples of `split` are of classes the model lacks (left out of `rows`):
+    all of them for `all`; those of the split's writers for a writer split; the split's
+    share of them for a random split (where every writer is in every part)."""
     from kanjinet.train import SPLIT_FRACTIONS
 
+    unknown = output_index_of_table(checkpoint)[np.asarray(data.labels).astype(np.int64)] < 0
+    if split == "all":
+        return int(unknown.sum())
+    if checkpoint.train_config.get("split", "writer") == "writer":
+        writers = np.asarray(data.writers)
+        return int((unknown & np.isin(writers, np.unique(writers[rows]))).sum())
     share = dict(zip(("train", "val", "test"), SPLIT_FRACTIONS, strict=True))[split]
     return int(round(float(unknown.sum()) * share))
 
@@ -152,7 +155,7 @@ def load_eval_data(cfg: EvaluateConfig, checkpoint: Checkpoint) -> EvalData:
             f"{cfg.data_dir}: images are {size}x{size}, the model "
             f"{cfg.model_path} expects {checkpoint.model_config.image_size}"
         )
-    rows, skipped = select_samples(cfg.split, checkpoint, data)
+    rows = select_samples(cfg.split, checkpoint, data)
     mapping = output_index_of_table(checkpoint)
     labels = np.asarray(data.labels).astype(np.int64)
     if len(rows) == 0:
@@ -162,7 +165,7 @@ def load_eval_data(cfg: EvaluateConfig, checkpoint: Checkpoint) -> EvalData:
     return EvalData(
         images=np.ascontiguousarray(data.images[rows]),
         targets=mapping[labels[rows]],
-        skipped=skipped,
+        skipped=skipped_in_split(cfg.split, checkpoint, data, rows),
         synthetic=is_synthetic(data.metadata or {}),
     )
 
