@@ -831,7 +831,9 @@ def report_epoch(trainer: Trainer, record: dict[str, float]) -> None:
 # ----------------------------------------------------------------------------- the run
 
 
-def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Trainer:
+def check_run_settings(cfg: TrainConfig, ranks: Dist, device: torch.device) -> None:
+    """What the settings cannot tell alone (they depend on the ranks and the device):
+    checked before anything is written."""
     if cfg.batch_size % (ranks.world * cfg.grad_accum):
         raise KanjinetError(
             f"--batch-size {cfg.batch_size}: must divide by ranks x --grad-accum "
@@ -840,6 +842,9 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
     problem = compile_problem(device) if cfg.compile else None
     if problem:
         raise KanjinetError(f"--compile: torch.compile {problem}; or train without --compile")
+
+
+def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Trainer:
     # On CUDA the whole split lives on the GPU: batches never cross the PCIe bus.
     data = load_training_data(cfg, device if device.type == "cuda" else torch.device("cpu"))
     overrides = (
@@ -968,6 +973,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     created_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _group_exists()
     ranks, device = init_distributed(cfg.device)
     try:
+        check_run_settings(cfg, ranks, device)
         with contextlib.ExitStack() as stack:
             if ranks.main:
                 stack.enter_context(directory_lock(cfg.output_dir, "train"))
