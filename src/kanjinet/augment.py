@@ -122,15 +122,28 @@ def _warp(images: torch.Tensor, theta: torch.Tensor, elastic: torch.Tensor) -> t
 
 
 def apply(images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Augment a float batch `(B, 1, S, S)` with parameters from `sample_params`."""
+    """Augment a float batch `(B, 1, S, S)` with parameters from `sample_params`.
+
+    The parameters may come from another device (drawn where the data lives, e.g. on the
+    CPU for a batch on MPS); they are moved to the batch's device.
+    """
     out = images
+    params = {key: to_device(value, out.device, out.dtype) for key, value in params.items()}
     if "stroke" in params:
-        out = _stroke_width(out, params["stroke"].to(out.dtype))
+        out = _stroke_width(out, params["stroke"])
     if "theta" in params:
-        out = _warp(out, params["theta"].to(out.dtype), params["elastic"].to(out.dtype))
+        out = _warp(out, params["theta"], params["elastic"])
     if "noise" in params:
-        out = out + params["noise"].to(out.dtype)
+        out = out + params["noise"]
     return out.clamp(0.0, 1.0)
+
+
+def to_device(
+    tensor: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """`tensor` on `device` (as `dtype`); asynchronous only on CUDA: to MPS an asynchronous
+    copy from a non-pinned temporary can deliver wrong data."""
+    return tensor.to(device, dtype, non_blocking=device.type == "cuda")
 
 
 def augment_batch(

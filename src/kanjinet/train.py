@@ -129,8 +129,10 @@ class TrainConfig:
         min=1,
     )
     compile: bool = opt(False, help="torch.compile the model (CUDA; first epoch slower)")
-    amp: Literal["auto", "bf16", "off"] = opt(
-        "auto", help="mixed precision; auto: bf16 autocast on CUDA, off on CPU"
+    amp: Literal["auto", "bf16", "fp16", "off"] = opt(
+        "auto",
+        help="mixed precision; auto: bf16 autocast on CUDA from compute capability 8.0, "
+        "fp16 with loss scaling below (V100, T4), off on CPU and MPS",
     )
     overwrite: bool = opt(
         False, help="replace the run already in OUTPUT_DIR (without it, or --resume, refuse)"
@@ -185,6 +187,16 @@ def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
     device = resolve_device(device_name, local_rank)
     if world <= 1:
         return Dist(), device
+    if (
+        device.type == "cuda"
+        and device_name != "auto"
+        and torch.device(device_name).index is not None
+    ):
+        # Every rank would take that one GPU, and NCCL refuses two ranks on one GPU.
+        raise KanjinetError(
+            f"--device {device_name} under torchrun ({world} ranks): each rank takes GPU "
+            "LOCAL_RANK; use --device cuda (or auto) and CUDA_VISIBLE_DEVICES to choose GPUs"
+        )
     import torch.distributed as dist
 
     if not dist.is_initialized():
@@ -233,6 +245,78 @@ def all_reduce_sum(values: list[float], device: torch.device, ranks: Dist) -> li
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `--amp` on `device`, None for plain fp32.
+
+    cuDNN has bf16 convolutions only from compute capability 8.0 (A100, RTX 30xx);
+    below (V100, T4) `auto` takes fp16, which needs loss scaling (`make_scaler`).
+    """
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "fp16":
+        if device.type not in ("cuda", "cpu"):
+            raise KanjinetError(f"--amp fp16: not supported on {device.type}; use --amp off")
+        return torch.float16
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
+        if amp == "bf16":
+            major, minor = torch.cuda.get_device_capability(device)
+            raise KanjinetError(
+                f"--amp bf16: {torch.cuda.get_device_name(device)} (compute capability "
+                f"{major}.{minor}) has no bf16 convolutions; use --amp fp16 or --amp off"
+            )
+        return torch.float16
+    return torch.bfloat16
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def make_scaler(dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler | None:
+    """fp16 gradients underflow without loss scaling; bf16 and fp32 need none."""
+    return torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+
+
+def configure_backends(device: torch.device) -> None:
+    """cuDNN autotuning: every training batch has the same shape, so the search pays off."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+@contextlib.contextmanager
+def exact_float32(device: torch.device):
+    """Plain fp32 on CUDA (no TF32 convolutions or matmuls), so that an evaluation on the
+    GPU gives what `kanjinet evaluate` and the exported model give on a CPU."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def read_on_main_rank(path: Path, ranks: Dist) -> dict[str, Any]:
+    """The checkpoint file as rank 0 reads it, on every rank: only rank 0 writes the output
+    folder, and on several machines the others may not see it."""
+    if not ranks.active:
+        return read_checkpoint_file(path)
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if ranks.main:
+        try:
+            box[0] = read_checkpoint_file(path)
+        except KanjinetError as error:
+            box[0] = error
+    dist.broadcast_object_list(box, src=0)
+    if isinstance(box[0], KanjinetError):
+        raise box[0]
+    return box[0]
 
 
 # ----------------------------------------------------------------------------- data
@@ -335,8 +419,13 @@ def _normalization(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     """uint8 (B, S, S) -> float32 (B, 1, S, S) in 0..1 on `device` (the model's input)."""
-    x = images.to(device, non_blocking=True).unsqueeze(1).float().div_(255.0)
+    x = augment.to_device(images, device).unsqueeze(1).float().div_(255.0)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def batch_count(count: int, batch_size: int) -> int:
+    """How many batches `batch_slices` makes."""
+    return 1 if count <= batch_size else count // batch_size
 
 
 def batch_slices(count: int, batch_size: int) -> list[slice]:
@@ -344,7 +433,9 @@ def batch_slices(count: int, batch_size: int) -> list[slice]:
     whole set is smaller than one batch."""
     if count <= batch_size:
         return [slice(0, count)]
-    return [slice(i, i + batch_size) for i in range(0, count - batch_size + 1, batch_size)]
+    return [
+        slice(i * batch_size, (i + 1) * batch_size) for i in range(batch_count(count, batch_size))
+    ]
 
 
 # ----------------------------------------------------------------------------- schedule, optimiser
@@ -358,8 +449,13 @@ def learning_rate_at(step: int, total: int, warmup: int, peak: float, floor: flo
     return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; biases and BatchNorm weights are not decayed (decay would only shrink them)."""
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """AdamW; biases and BatchNorm weights are not decayed (decay would only shrink them).
+
+    On CUDA the fused kernel: one launch for all parameters instead of several per tensor.
+    """
     decay, no_decay = [], []
     for param in model.parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
@@ -367,7 +463,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    fused = True if device.type == "cuda" else None
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=fused)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -414,14 +511,15 @@ class Trainer:
     aug: augment.AugmentConfig | None
     criterion: nn.Module
     state: RunState
-    autocast: bool
+    amp_dtype: torch.dtype | None  # autocast dtype of the training forward pass; None: fp32
+    scaler: torch.amp.GradScaler | None  # fp16 loss scaling
     channels_last: bool
     out: Path
     best_state: dict[str, torch.Tensor] | None = None  # weights of the best epoch, every rank
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(batch_slices(len(self.data.splits["train"].labels), self.cfg.batch_size))
+        return batch_count(len(self.data.splits["train"].labels), self.cfg.batch_size)
 
     @property
     def total_steps(self) -> int:
@@ -438,24 +536,26 @@ def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def resume_payload(trainer: Trainer) -> dict[str, Any]:
+    """What --resume needs beyond the weights. No CUDA RNG state: every epoch reseeds all
+    generators (`epoch_seed`), and a per-GPU list would not fit a machine with fewer GPUs."""
     state = trainer.state
-    rng = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {
+    payload = {
         "optimizer": trainer.optimizer.state_dict(),
         "epoch": state.epoch,
         "step": state.step,
         "best": {"val_acc": state.best_acc, "epoch": state.best_epoch},
         "bad_epochs": state.bad_epochs,
         "history": state.history,
-        "rng": rng,
+        "rng": {"torch": torch.get_rng_state()},
     }
+    if trainer.scaler is not None:
+        payload["scaler"] = trainer.scaler.state_dict()
+    return payload
 
 
 def restore(trainer: Trainer, path: Path) -> None:
     """Load model, optimiser and run state from a last-epoch checkpoint (the --resume path)."""
-    payload = read_checkpoint_file(path)
+    payload = read_on_main_rank(path, trainer.ranks)
     resume = payload.get("resume")
     if not resume:
         raise KanjinetError(f"{path}: has no resume state (not a {LAST_NAME})")
@@ -469,8 +569,9 @@ def restore(trainer: Trainer, path: Path) -> None:
     trainer.model.load_state_dict(payload["state_dict"])
     trainer.optimizer.load_state_dict(resume["optimizer"])
     torch.set_rng_state(resume["rng"]["torch"])
-    if "cuda" in resume["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(resume["rng"]["cuda"])
+    # An older checkpoint's resume["rng"]["cuda"] is ignored: the epoch reseeds CUDA.
+    if trainer.scaler is not None and "scaler" in resume:
+        trainer.scaler.load_state_dict(resume["scaler"])
     trainer.state = RunState(
         epoch=resume["epoch"],
         step=resume["step"],
@@ -524,7 +625,14 @@ def fetch_batch(
     trainer: Trainer, split: SplitData, rows: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     x = to_input(split.images[rows], trainer.device, trainer.channels_last)
-    return x, split.labels[rows].to(trainer.device, non_blocking=True)
+    return x, augment.to_device(split.labels[rows], trainer.device)
+
+
+def autocast(trainer: Trainer):
+    """The training forward pass's mixed-precision context (none for fp32)."""
+    if trainer.amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(trainer.device.type, trainer.amp_dtype)
 
 
 def rank_share(trainer: Trainer, count: int) -> slice:
@@ -560,17 +668,32 @@ def train_step(trainer: Trainer, batch_rows: torch.Tensor, generator: torch.Gene
         # Gradients are averaged across ranks by DDP; only the last micro-batch syncs.
         sync = i == len(micro) - 1 or not trainer.ranks.active
         context = trainer.engine.no_sync() if not sync else contextlib.nullcontext()
-        with context, torch.autocast(trainer.device.type, torch.bfloat16, enabled=trainer.autocast):
-            logits = trainer.engine(x)
-            loss = trainer.criterion(logits.float(), y)
-            (loss * y.numel() / max(1, rows.numel())).backward()
+        with context:
+            with autocast(trainer):
+                logits = trainer.engine(x)
+                loss = trainer.criterion(logits.float(), y)
+            # Outside autocast, as PyTorch advises: backward runs in the forward's dtypes.
+            scaled = loss * y.numel() / max(1, rows.numel())
+            (scaled if trainer.scaler is None else trainer.scaler.scale(scaled)).backward()
         total_loss += loss.detach() * y.numel()
         correct += (logits.argmax(1) == y).sum()
-    if cfg.grad_clip > 0:
-        nn.utils.clip_grad_norm_(trainer.model.parameters(), cfg.grad_clip)
-    trainer.optimizer.step()
+    optimizer_step(trainer)
     trainer.state.step += 1
     return total_loss, correct, rows.numel(), lr
+
+
+def optimizer_step(trainer: Trainer) -> None:
+    """Clip and step; with fp16 loss scaling, unscale first and skip a step that overflowed."""
+    scaler, clip = trainer.scaler, trainer.cfg.grad_clip
+    if scaler is not None:
+        scaler.unscale_(trainer.optimizer)
+    if clip > 0:
+        nn.utils.clip_grad_norm_(trainer.model.parameters(), clip)
+    if scaler is None:
+        trainer.optimizer.step()
+    else:
+        scaler.step(trainer.optimizer)
+        scaler.update()
 
 
 def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
@@ -608,10 +731,10 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
             if i % 20 == 0 or i == len(slices) - 1:  # .item() waits for the GPU: now and then
                 check_finite_losses(trainer, epoch, first_step, step_losses)
                 bar.set_postfix(loss=f"{loss_sum.item() / max(1, seen):.3f}", lr=f"{lr:.2e}")
+    # .item() waits for the last step, so the clock is read after the work is done.
+    sums = [loss_sum.item(), float(correct.item()), float(seen)]
     elapsed = time.perf_counter() - start
-    total_loss, total_correct, total_seen = all_reduce_sum(
-        [loss_sum.item(), float(correct.item()), float(seen)], trainer.device, trainer.ranks
-    )
+    total_loss, total_correct, total_seen = all_reduce_sum(sums, trainer.device, trainer.ranks)
     return {
         "train_loss": total_loss / max(1.0, total_seen),
         "train_acc": 100.0 * total_correct / max(1.0, total_seen),
@@ -654,22 +777,23 @@ def evaluate_split(trainer: Trainer, split: SplitData, topk: int = 1) -> dict[st
     """Loss and top-1 (and top-`topk`) accuracy in % on a split, shared across ranks."""
     engine = trainer.engine
     engine.eval()
-    mine = torch.arange(trainer.ranks.rank, len(split.labels), trainer.ranks.world)
+    # fp32, no autocast: the stored accuracies are those `evaluate` and the export give.
+    mine = torch.arange(
+        trainer.ranks.rank, len(split.labels), trainer.ranks.world, device=split.images.device
+    )
     batch = max(256, trainer.cfg.batch_size)
-    loss_sum, correct, correct_k = 0.0, 0, 0
-    for start in range(0, len(mine), batch):
-        rows = mine[start : start + batch].to(split.images.device)
-        x, y = fetch_batch(trainer, split, rows)
-        with torch.autocast(trainer.device.type, torch.bfloat16, enabled=trainer.autocast):
+    sums = torch.zeros(3, dtype=torch.float64, device=trainer.device)
+    with exact_float32(trainer.device):
+        for start in range(0, len(mine), batch):
+            x, y = fetch_batch(trainer, split, mine[start : start + batch])
             logits = engine(x).float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        top = logits.topk(min(topk, logits.shape[1]), dim=1).indices
-        correct += (top[:, 0] == y).sum().item()
-        correct_k += (top == y[:, None]).any(1).sum().item()
+            top = logits.topk(min(topk, logits.shape[1]), dim=1).indices
+            loss = F.cross_entropy(logits, y, reduction="sum")
+            hits = torch.stack([(top[:, 0] == y).sum(), (top == y[:, None]).any(1).sum()])
+            sums += torch.cat([loss.double().view(1), hits.double()])
+    loss_sum, correct, correct_k = sums.tolist()  # the one wait for the device
     loss_sum, correct, correct_k, count = all_reduce_sum(
-        [loss_sum, float(correct), float(correct_k), float(len(mine))],
-        trainer.device,
-        trainer.ranks,
+        [loss_sum, correct, correct_k, float(len(mine))], trainer.device, trainer.ranks
     )
     count = max(1.0, count)
     result = {"loss": loss_sum / count, "acc": 100.0 * correct / count, "samples": count}
@@ -717,6 +841,7 @@ def progress_document(trainer: Trainer, test: dict[str, float] | None = None) ->
             "stopped_early": trainer.state.stopped_early,
             "synthetic_data": is_synthetic(trainer.data.metadata),
             "config": train_config_dict(trainer.cfg),
+            **run_setup(trainer),
         }
     )
     if test is not None:
@@ -853,6 +978,7 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
     model_cfg = model_config(
         cfg.arch, len(data.class_jis), data.image_size, cfg.pooling, **overrides
     )
+    configure_backends(device)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
     model = build_model(model_cfg).to(device)
     channels_last = device.type == "cuda"
@@ -867,7 +993,7 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
         )
     if cfg.compile:
         engine = torch.compile(engine)
-    autocast = cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda")
+    amp_dtype = autocast_dtype(cfg.amp, device)
     out = Path(cfg.output_dir)
     if ranks.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -879,11 +1005,12 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
         model_cfg=model_cfg,
         model=model,
         engine=engine,
-        optimizer=make_optimizer(model, cfg),
+        optimizer=make_optimizer(model, cfg, device),
         aug=augment_config(cfg),
         criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
         state=RunState(),
-        autocast=autocast,
+        amp_dtype=amp_dtype,
+        scaler=make_scaler(amp_dtype, device),
         channels_last=channels_last,
         out=out,
     )
@@ -914,7 +1041,7 @@ def test_best_model(trainer: Trainer) -> dict[str, float] | None:
     test = trainer.data.splits.get("test")
     best_path = trainer.out / BEST_NAME
     if trainer.best_state is None:  # resumed after the best epoch: only the file has it
-        trainer.best_state = load_checkpoint(best_path).model.state_dict()
+        trainer.best_state = read_on_main_rank(best_path, trainer.ranks)["state_dict"]
     trainer.model.load_state_dict(trainer.best_state)
     if test is None or len(test.labels) == 0:
         return None
@@ -960,6 +1087,16 @@ def summary(trainer: Trainer, test: dict[str, float] | None) -> dict[str, Any]:
         "last_checkpoint": str(trainer.out / LAST_NAME),
         "world_size": trainer.ranks.world,
         "synthetic_data": is_synthetic(trainer.data.metadata),
+        **run_setup(trainer),
+    }
+
+
+def run_setup(trainer: Trainer) -> dict[str, Any]:
+    """How the run executed: device, training precision, memory layout."""
+    return {
+        "device": str(trainer.device),
+        "precision": precision_name(trainer.amp_dtype),
+        "channels_last": trainer.channels_last,
     }
 
 
