@@ -9,8 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+import test_train
 import torch
 import torch.multiprocessing as mp
+from test_ddp import free_port
 from torch.overrides import TorchFunctionMode
 
 from kanjinet import augment, train
@@ -20,18 +22,8 @@ from kanjinet.train import Dist, TrainConfig
 
 
 def quick(data_dir, out, **changes) -> TrainConfig:
-    values = dict(
-        data_dir=data_dir,
-        output_dir=out,
-        arch="seed",
-        class_limit=24,
-        epochs=1,
-        batch_size=32,
-        device="cpu",
-        seed=3,
-    )
-    values.update(changes)
-    return TrainConfig(**values)
+    """test_train's fast setting, one epoch."""
+    return test_train.quick(data_dir, out, **{"epochs": 1, **changes})
 
 
 def cpu_trainer(data_dir, out, **changes) -> train.Trainer:
@@ -142,8 +134,6 @@ def resume_rank(rank: int, port: int, data_dir: str, outs: list[str]) -> None:
 
 
 def test_resume_on_two_machines_without_a_shared_output_folder(small_dataset_dir, tmp_path):
-    from test_ddp import free_port
-
     first, other = tmp_path / "machine0", tmp_path / "machine1"
     single = train.train(quick(small_dataset_dir, first))
     other.mkdir()  # the second machine's folder: no checkpoint in it
