@@ -27,9 +27,7 @@ Run by hand (needs ~7.5 GB of disk under bench/data/prepare/, which git ignores)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -38,8 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
-from benchlib import append_to_section, load_average, machine
+from benchlib import append_to_section, load_average, machine, run_measured
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent
@@ -82,15 +79,6 @@ def make_input(files: int) -> Path:
     return etl
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of a process and all its descendants (vanished ones count 0)."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total
-
-
 def run_prepare(etl: Path, workers: int, size: int) -> dict:
     """One `kanjinet prepare --force` in a fresh process: wall s, CPU s of the tree, peak RSS."""
     out = DATA / "dataset"
@@ -98,27 +86,15 @@ def run_prepare(etl: Path, workers: int, size: int) -> dict:
         "prepare", "--etl-dir", str(etl), "--output-dir", str(out),
         "--workers", str(workers), "--size", str(size), "--force",
     )  # fmt: skip
-    before = os.times()
-    start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.PIPE, text=True)
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss(process))
-        time.sleep(0.05)
-    wall = time.perf_counter() - start
-    after = os.times()
-    if process.returncode:
-        raise SystemExit(f"prepare failed with status {process.returncode}")
-    cpu = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
+    run = run_measured(command)
     meta = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
     return {
-        "wall": wall,
-        "cpu": cpu,
-        "peak_rss": peak,
+        "wall": run.wall,
+        "cpu": run.cpu,
+        "cpu_source": run.cpu_source,
+        "peak_rss": run.peak_rss,
         "records": meta["samples"],
-        "line": process.stdout.read().strip(),
+        "line": run.stdout.strip(),
     }
 
 
@@ -182,7 +158,7 @@ Command: {command}. Machine: {machine()}. Load average (1, 5, 15 min) before the
 | `kanjinet prepare --workers {args.workers}` (end to end, {args.files} files) | {prepared["records"]:,} | {prepared["wall"]:.1f} | {rate:,.0f} | {cpu_ms:.3f} | {prepared["peak_rss"] / 2**20:,.0f} MiB |
 | naive, 1 process (before and after prepare) | {naive_records:,} | {sum(n["wall"] for n in naive):.1f} | {naive_rate:,.0f} | {naive_cpu_ms:.3f} | - |
 
-prepare is **{rate / naive_rate:.1f}x** the naive baseline in records/s (wall) and {naive_cpu_ms / cpu_ms:.1f}x per CPU second; the naive loop would take {total / naive_rate / 60:.1f} min for {total:,} records at its measured rate. At prepare's CPU cost, 2 otherwise idle cores would give about {2000 / cpu_ms:,.0f} records/s (an estimate, not a measurement). prepare's summary line: `{prepared["line"]}`
+prepare is **{rate / naive_rate:.1f}x** the naive baseline in records/s (wall) and {naive_cpu_ms / cpu_ms:.1f}x per CPU second; the naive loop would take {total / naive_rate / 60:.1f} min for {total:,} records at its measured rate. At prepare's CPU cost, 2 otherwise idle cores would give about {2000 / cpu_ms:,.0f} records/s (an estimate, not a measurement). prepare's summary line: `{prepared["line"]}`. CPU time from {prepared["cpu_source"]}.
 """
 
 

@@ -8,7 +8,8 @@ Run by hand:
 For each worker count it runs `kanjinet synth` (a fresh process, as a user
 would, startup included) writing `classes x writers` records into a temporary
 directory, and reports wall-clock records/s and CPU milliseconds per record
-(parent + workers), which is what the machine's other load does not change.
+(parent + workers; from os.times(), or psutil where that reports no children,
+as on Windows), which is what the machine's other load does not change.
 The table is printed and written under this script's own heading in
 bench/RESULTS.md with the machine and its load average before and after.
 """
@@ -17,27 +18,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import load_average, machine, write_section
+from benchlib import load_average, machine, run_measured, write_section
 
 HEADING = "## Synthetic data: `kanjinet synth` speed (bench/bench_synth.py)"
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its finished children (on Windows,
-    os.times reports no children: the figure is then the parent's only)."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
-def bench(classes: int, writers: int, workers: int) -> tuple[float, float]:
-    """(records per second, CPU ms per record) of one `kanjinet synth` run in a fresh
-    process, as a user runs it (nothing cached from an earlier run; startup included)."""
+def bench(classes: int, writers: int, workers: int) -> tuple[float, float, str]:
+    """(records per second, CPU ms per record, how CPU was measured) of one `kanjinet synth`
+    run in a fresh process, as a user runs it (nothing cached; startup included)."""
     with tempfile.TemporaryDirectory() as out:
         command = [
             sys.executable,
@@ -46,11 +39,9 @@ def bench(classes: int, writers: int, workers: int) -> tuple[float, float]:
         ]
         command += ["synth", "--out", out, "--classes", str(classes), "--writers", str(writers)]
         command += ["--workers", str(workers)]
-        cpu0, wall0 = cpu_seconds(), time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+        run = run_measured(command)
     records = classes * writers
-    return records / wall, cpu * 1000 / records
+    return records / run.wall, run.cpu * 1000 / records, run.cpu_source
 
 
 def main() -> None:
@@ -63,7 +54,7 @@ def main() -> None:
     before = load_average()
     rows, cpu = [], []
     for workers in args.workers:
-        rate, cpu_ms = bench(args.classes, args.writers, workers)
+        rate, cpu_ms, cpu_source = bench(args.classes, args.writers, workers)
         cpu.append(cpu_ms)
         rows.append(f"| {workers} | {args.classes * args.writers:,} | {rate:,.0f} | {cpu_ms:.2f} |")
         print(rows[-1], flush=True)
@@ -80,6 +71,8 @@ def main() -> None:
             "",
             f"Synthetic data only ({args.classes:,} classes x {args.writers} writers, "
             "KanjiVG strokes; no fonts).",
+            "",
+            f"CPU time of the process tree from {cpu_source}.",
             "",
             "| workers | records | records/s (wall) | CPU ms/record |",
             "|---:|---:|---:|---:|",

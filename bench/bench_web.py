@@ -1,6 +1,6 @@
 """Speed of the browser demo: page start-up, JS preprocessing and WASM inference per drawing.
 
-Run by hand (a minute or two; needs Debian's chromium, `pip install playwright`, `npm ci`):
+Run by hand (a minute or two; needs Chromium, Chrome or Edge, `pip install playwright`, `npm ci`):
 
     .venv/bin/python bench/bench_web.py [--presets kanjinet kanjinet-small] [--runs 100]
         [--results bench/RESULTS.md]
@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 from benchlib import load_average, machine, write_section
 
-from kanjinet.serve import HEADLESS_CHROMIUM_ARGS
+from kanjinet.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
 
 HEADING = "## Browser demo: start-up, JS preprocessing, WASM inference (bench/bench_web.py)"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = find_chromium()
 CHROMIUM_ARGS = list(HEADLESS_CHROMIUM_ARGS)
 # In the page: a drawing like a user's on the 256 x 256 pad, then timed loops.
 PAGE_BENCH = """async (runs) => {
@@ -149,6 +149,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--results", type=Path, default=Path("bench/RESULTS.md"))
     args = parser.parse_args()
+    if CHROMIUM is None:
+        raise SystemExit("bench_web: no Chromium, Chrome or Edge found (apt-get install chromium)")
     load_before = load_average()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,9 +6,15 @@ The scripts run as `python bench/NAME.py`, so this module is importable as `benc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from kanjinet.atomic import write_text  # "\n" line ends on every platform, atomic
 
 DEFAULT_RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -44,12 +50,6 @@ def load_average() -> str:
         return "n/a"
 
 
-def _write(results: Path, text: str) -> None:
-    tmp = results.with_name(results.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, results)
-
-
 def _read(results: Path) -> str:
     return results.read_text(encoding="utf-8") if results.is_file() else "# Benchmark results\n"
 
@@ -65,10 +65,10 @@ def write_section(results: Path, heading: str, body: str) -> None:
     section = heading + "\n\n" + body.strip("\n") + "\n"
     start = text.find(heading)
     if start < 0:
-        _write(results, text.rstrip("\n") + "\n\n" + section)
+        write_text(results, text.rstrip("\n") + "\n\n" + section)
         return
     end = _section_end(text, start, heading)
-    _write(results, text[:start] + section + text[end:])
+    write_text(results, text[:start] + section + text[end:])
 
 
 def append_to_section(results: Path, heading: str, intro: str, entry: str) -> None:
@@ -76,7 +76,57 @@ def append_to_section(results: Path, heading: str, intro: str, entry: str) -> No
     text = _read(results)
     start = text.find(heading)
     if start < 0:
-        _write(results, text.rstrip("\n") + f"\n\n{heading}\n\n{intro}\n\n{entry.rstrip()}\n")
+        write_text(results, text.rstrip("\n") + f"\n\n{heading}\n\n{intro}\n\n{entry.rstrip()}\n")
         return
     end = _section_end(text, start, heading)
-    _write(results, text[:end].rstrip("\n") + "\n\n" + entry.rstrip() + "\n" + text[end:])
+    write_text(results, text[:end].rstrip("\n") + "\n\n" + entry.rstrip() + "\n" + text[end:])
+
+
+@dataclass
+class Measured:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the command's whole process tree
+    cpu_source: str  # how `cpu` was measured (said beside the figures)
+    peak_rss: int  # bytes, the tree's largest sampled resident set
+    stdout: str
+
+
+def run_measured(command: list[str], poll: float = 0.05) -> Measured:
+    """Run `command` (its stdout kept, stderr shown), sampling its process tree every `poll`
+    seconds. CPU time comes from os.times()'s finished children where it reports them
+    (POSIX); where it does not (Windows: always 0) from psutil's per-process times, as last
+    sampled before each process ended (so up to `poll` seconds short per process)."""
+    import psutil
+
+    seen: dict[int, float] = {}  # pid -> CPU seconds at its last sample
+    peak = 0
+    before, start = os.times(), time.perf_counter()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        process = psutil.Popen(command, stdout=out)
+        while process.poll() is None:
+            peak = max(peak, sample_tree(process, seen))
+            time.sleep(poll)
+        wall, after = time.perf_counter() - start, os.times()
+        out.seek(0)
+        stdout = out.read()
+    if process.returncode:
+        raise SystemExit(f"{command[0]} ... failed with status {process.returncode}")
+    children = after.children_user + after.children_system
+    children -= before.children_user + before.children_system
+    if children > 0:
+        return Measured(wall, children, "os.times() of the finished process tree", peak, stdout)
+    source = f"psutil, sampled every {poll * 1000:.0f} ms (os.times() reports no child CPU here)"
+    return Measured(wall, sum(seen.values()), source, peak, stdout)
+
+
+def sample_tree(process, seen: dict[int, float]) -> int:
+    """Record each live process's CPU seconds in `seen`; the tree's resident bytes."""
+    import psutil
+
+    rss = 0
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error), member.oneshot():
+            times = member.cpu_times()
+            seen[member.pid] = times.user + times.system
+            rss += member.memory_info().rss
+    return rss

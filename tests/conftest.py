@@ -14,6 +14,16 @@ import pytest
 # Two cores: keep torch from oversubscribing when pytest runs beside other work.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_dir(tmp_path_factory):
+    """kanjinet's user cache (the font scan) in a temporary folder, not the user's home;
+    commands run in subprocesses inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KANJINET_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
+        yield
+
+
 SMALL_CLASSES = 24
 SMALL_WRITERS = 10
 

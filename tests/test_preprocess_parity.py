@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from kanjinet.atomic import write_json
 from kanjinet.normalize import NORMALIZATION, ink_from_levels, ink_from_picture, normalize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,11 +178,7 @@ def build_vectors(seed: int = 0, records: int = 6) -> dict:
 
 
 def write_vectors(path: Path, seed: int = 0, records: int = 6) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    text = json.dumps(build_vectors(seed, records), ensure_ascii=False, indent=1)
-    tmp.write_text(text + "\n", "utf-8")
-    os.replace(tmp, path)
+    write_json(path, build_vectors(seed, records))  # the same bytes on every platform
 
 
 # --------------------------------------------------------------------------- tests

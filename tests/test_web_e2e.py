@@ -6,8 +6,9 @@ serves it, and the page must give the same input tensor and the same top-1 as
 onnxruntime in Python, for an uploaded picture and for strokes drawn with the
 mouse, with no console error and no request leaving the local server.
 
-Needs Debian's `chromium`, the `playwright` Python package (its own browser
-download is not used) and `npm ci` (onnxruntime-web); skipped without them.
+Needs Chromium, Chrome or Edge (`kanjinet.serve.find_chromium`: Debian's `chromium`
+here), the `playwright` Python package and `npm ci` (onnxruntime-web); skipped
+without them.
 Run as a script, it trains a larger demo model and writes docs/web_demo.png:
 `.venv/bin/python tests/test_web_e2e.py` (see docs/web.md).
 """
@@ -15,7 +16,6 @@ Run as a script, it trains a larger demo model and writes docs/web_demo.png:
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,20 +27,19 @@ from PIL import Image
 
 from kanjinet.errors import KanjinetError
 from kanjinet.normalize import ink_from_levels, ink_from_picture, normalize
-from kanjinet.serve import HEADLESS_CHROMIUM_ARGS
+from kanjinet.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
 )
 
-CHROMIUM = next(
-    (p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).is_file()), None
-)
+CHROMIUM = find_chromium()
 CHROMIUM_ARGS = list(HEADLESS_CHROMIUM_ARGS)
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
+        CHROMIUM is None,
+        reason="no Chromium, Chrome or Edge found (apt-get install chromium)",
     ),
 ]
 TIMEOUT_MS = 60_000

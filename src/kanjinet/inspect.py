@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import tempfile
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kanjinet import dataset as ds
+from kanjinet.atomic import atomic_path
 from kanjinet.classes import NUM_CLASSES, class_of_char, class_table
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
@@ -121,28 +121,19 @@ def rice_field(data: ds.PreparedDataset) -> dict[str, Any]:
 # --------------------------------------------------------------------------- pictures
 
 
-@cache
-def label_font() -> ImageFont.FreeTypeFont | None:
-    """An installed Japanese font for labels, or None (then KanjiVG strokes label the cell)."""
-    from kanjinet.synth import find_japanese_fonts
-
-    fonts = find_japanese_fonts()
-    return ImageFont.truetype(str(fonts[0]), LABEL - 4) if fonts else None
-
-
 def draw_label(canvas: Image.Image, x: int, y: int, label: int) -> None:
     """Class `label`'s character (font, else its KanjiVG strokes) and JIS code under a picture."""
+    from kanjinet.synth import japanese_font, reference_picture
+
     draw = ImageDraw.Draw(canvas)
     if not 0 <= label < NUM_CLASSES:  # an inconsistent dataset is still shown
         draw.text((x + 2, y + 5), f"bad class {label}", fill=0, font=ImageFont.load_default())
         return
     info = class_table()[label]
-    font = label_font()
+    font = japanese_font(LABEL - 4)  # None: KanjiVG strokes label the cell
     if font is not None:
         draw.text((x + 2, y), info.char, fill=0, font=font)
     else:
-        from kanjinet.synth import reference_picture
-
         canvas.paste(reference_picture(info.char, LABEL - 2), (x + 2, y + 1))
     draw.text((x + LABEL + 4, y + 5), f"{info.jis:04X}", fill=90, font=ImageFont.load_default())
 
@@ -163,9 +154,8 @@ def grid_picture(images: np.ndarray, labels: np.ndarray, columns: int = 10) -> I
 
 def save_png(picture: Image.Image, path: Path) -> None:
     """Write a PNG atomically."""
-    tmp = path.with_name(path.stem + ".tmp.png")
-    picture.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        picture.save(tmp)
 
 
 def raw_levels(data: ds.PreparedDataset, picks: np.ndarray) -> np.ndarray | None:

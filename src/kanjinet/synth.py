@@ -21,6 +21,7 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
 from kanjinet import __version__
-from kanjinet.atomic import atomic_path
+from kanjinet.atomic import atomic_path, replace, write_json, write_text
 from kanjinet.classes import CLASS_JIS, NUM_CLASSES, ClassInfo, class_table
 from kanjinet.errors import KanjinetError
 from kanjinet.etl9g import (
@@ -588,17 +589,64 @@ FONT_DIRS = (
 FONT_SUFFIXES = {".ttf", ".otf", ".ttc"}
 
 
-def find_japanese_fonts() -> list[Path]:
-    """Installed font files that have glyphs for kanji and hiragana, sorted by path."""
-    found = []
-    for folder in FONT_DIRS:
-        root = Path(folder).expanduser()
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("*")):
-            if path.suffix.lower() in FONT_SUFFIXES and covers_japanese(path):
-                found.append(path)
-    return sorted(found)
+FONT_CACHE = "japanese-fonts.json"  # in cache_dir()
+
+
+def find_japanese_fonts() -> tuple[Path, ...]:
+    """Installed font files that have glyphs for kanji and hiragana, sorted by path.
+
+    Opening every font is slow where there are hundreds (Windows), so each one's verdict is
+    kept in the user's cache by path, size and modification time: only new or changed
+    fonts are opened again."""
+    paths = [
+        path
+        for folder in FONT_DIRS
+        if (root := Path(folder).expanduser()).is_dir()
+        for path in root.rglob("*")
+        if path.suffix.lower() in FONT_SUFFIXES and path.is_file()
+    ]
+    known = read_font_cache()
+    verdicts = {}
+    for path in paths:
+        stat = path.stat()
+        entry = [stat.st_size, stat.st_mtime_ns]
+        cached = known.get(str(path))
+        verdict = cached[2] if cached and cached[:2] == entry else covers_japanese(path)
+        verdicts[str(path)] = [*entry, verdict]
+    if verdicts != known:
+        with contextlib.suppress(OSError):  # a read-only cache only costs time
+            write_json(cache_dir() / FONT_CACHE, {"version": 1, "fonts": verdicts})
+    return tuple(sorted(Path(p) for p, (_, _, verdict) in verdicts.items() if verdict))
+
+
+def read_font_cache() -> dict[str, list]:
+    """{font path: [size, mtime_ns, covers Japanese]} from the last scan; {} if unreadable."""
+    try:
+        data = json.loads((cache_dir() / FONT_CACHE).read_text(encoding="utf-8"))
+        fonts = data["fonts"] if data.get("version") == 1 else {}
+        return {str(k): v for k, v in fonts.items() if isinstance(v, list) and len(v) == 3}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return {}
+
+
+def cache_dir() -> Path:
+    """kanjinet's folder in the user's cache: $KANJINET_CACHE_DIR if set, else
+    %LOCALAPPDATA%\\kanjinet on Windows, ~/Library/Caches/kanjinet on macOS,
+    $XDG_CACHE_HOME/kanjinet or ~/.cache/kanjinet elsewhere."""
+    if os.environ.get("KANJINET_CACHE_DIR"):
+        return Path(os.environ["KANJINET_CACHE_DIR"])
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"], "kanjinet")
+    if sys.platform == "darwin":
+        return Path("~/Library/Caches/kanjinet").expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser(), "kanjinet")
+
+
+@cache
+def japanese_font(size: int) -> ImageFont.FreeTypeFont | None:
+    """The first installed Japanese font at `size` pixels, for labels; None if there is none."""
+    fonts = find_japanese_fonts()
+    return ImageFont.truetype(str(fonts[0]), size) if fonts else None
 
 
 def covers_japanese(path: Path) -> bool:
@@ -770,11 +818,6 @@ def remove_quietly(paths: list[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
-def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-
-
 def info_text(sizes: list[int], sums: list[int]) -> str:
     """ETL9INFO in the style of AIST's ETL8INFO: one line per file."""
     lines = [
@@ -846,7 +889,7 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
     # were interrupted, so a rerun may replace it.
     write_text(out / SYNTH_INFO, synth_json(cfg, files, fonts))
     for tmp, final in zip(tmp_paths, files, strict=True):
-        os.replace(tmp, final)
+        replace(tmp, final)
     write_text(out / INFO_FILE, info_text(sizes, [sums[n] for n in range(1, len(sizes) + 1)]))
     if cfg.preview:
         write_preview(files, cfg.classes, cfg.seed, Path(cfg.preview))
@@ -882,10 +925,8 @@ def write_preview(files: list[Path], classes: int, seed: int, path: Path, count:
         draw.text((x + 24, y + IMAGE_HEIGHT + 6), f"{jis:04X} w{writer}", fill=0, font=font)
         reference = reference_picture(class_table()[int(number) % classes].char, 22)
         grid.paste(reference, (x, y + IMAGE_HEIGHT + 3))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    grid.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        grid.save(tmp)
 
 
 def reference_picture(char: str, size: int) -> Image.Image:
