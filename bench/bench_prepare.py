@@ -60,7 +60,10 @@ def make_input(files: int) -> Path:
     """ETL9G_01..NN of full-size synthetic files (synth 2, copy the rest)."""
     synth = DATA / "synth"
     info = synth / "kanjinet-synth.json"
-    if not (info.exists() and json.loads(info.read_text())["records"] == SYNTH_FILES * 12144):
+    if not (
+        info.exists()
+        and json.loads(info.read_text(encoding="utf-8"))["records"] == SYNTH_FILES * 12144
+    ):
         shutil.rmtree(synth, ignore_errors=True)
         subprocess.run(
             kanjinet(
