@@ -590,6 +590,7 @@ FONT_SUFFIXES = {".ttf", ".otf", ".ttc"}
 
 
 FONT_CACHE = "japanese-fonts.json"  # in cache_dir()
+FONT_CACHE_VERSION = 1  # raise when covers_japanese changes: older verdicts are then redone
 
 
 def find_japanese_fonts() -> tuple[Path, ...]:
@@ -615,7 +616,7 @@ def find_japanese_fonts() -> tuple[Path, ...]:
         verdicts[str(path)] = [*entry, verdict]
     if verdicts != known:
         with contextlib.suppress(OSError):  # a read-only cache only costs time
-            write_json(cache_dir() / FONT_CACHE, {"version": 1, "fonts": verdicts})
+            write_json(cache_dir() / FONT_CACHE, {"version": FONT_CACHE_VERSION, "fonts": verdicts})
     return tuple(sorted(Path(p) for p, (_, _, verdict) in verdicts.items() if verdict))
 
 
@@ -623,7 +624,7 @@ def read_font_cache() -> dict[str, list]:
     """{font path: [size, mtime_ns, covers Japanese]} from the last scan; {} if unreadable."""
     try:
         data = json.loads((cache_dir() / FONT_CACHE).read_text(encoding="utf-8"))
-        fonts = data["fonts"] if data.get("version") == 1 else {}
+        fonts = data["fonts"] if data.get("version") == FONT_CACHE_VERSION else {}
         return {str(k): v for k, v in fonts.items() if isinstance(v, list) and len(v) == 3}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return {}
