@@ -4,6 +4,13 @@ Run by hand (takes a minute or two per preset):
 
     .venv/bin/python bench/bench_inference.py [--presets kanjinet kanjinet-small seed] [--seconds 3]
         [--results bench/RESULTS.md]
+    .venv/bin/python bench/bench_inference.py --nnef [--presets ...] [--seconds 1] [--loads 5]
+
+`--nnef` measures instead what the Rust / WASM app chooses between: the same model as
+an ONNX file (tract-onnx) and as tract's NNEF archive (tract-nnef, `export --format
+nnef`), fp32 and int8: file size (also the ONNX file gzipped, as a web server would
+send it), load time (file -> runnable model, optimisation included) and batch-1
+latency, all in tract. It writes its own section of RESULTS.md.
 
 For each preset (3,036 classes, 64 x 64 input) it builds the network with
 UNTRAINED weights (speed and size do not depend on the values), exports it with
@@ -24,6 +31,7 @@ bench/RESULTS.md, with the machine and its load average at the time.
 from __future__ import annotations
 
 import argparse
+import gzip
 import platform
 import statistics
 import sys
@@ -36,11 +44,13 @@ import numpy as np
 import torch
 from benchlib import load_average, machine, write_section
 
-from kanjinet.export import export_onnx, quantize_int8
+from kanjinet.errors import KanjinetError
+from kanjinet.export import export_onnx, nnef_path, quantize_int8, write_nnef
 from kanjinet.model import build_model, count_parameters, model_config
-from kanjinet.predict import OnnxruntimeEngine, TractEngine
+from kanjinet.predict import OnnxruntimeEngine, TractEngine, TractNnefEngine
 
 HEADING = "## Inference speed: tract vs onnxruntime vs PyTorch (bench/bench_inference.py)"
+NNEF_HEADING = "## tract: ONNX vs NNEF file (bench/bench_inference.py --nnef)"
 BATCH = 256
 IMAGE_SIZE = 64
 
@@ -194,6 +204,123 @@ def target_lines(rows: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
+# --- --nnef: the same model as ONNX and as NNEF, in tract ---------------------------------
+
+
+def load_ms(load: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(median wall, median CPU) milliseconds of `load()` (file -> runnable), `repeats` times."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        load()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls) * 1e3, statistics.median(cpus) * 1e3
+
+
+def nnef_rows(preset: str, precision: str, onnx_file: Path, args: argparse.Namespace) -> list:
+    """Rows for the ONNX file and its batch-1 NNEF archive, gzipped (what `export` writes)
+    and not (a `.nnef.tar`, to tell gunzip from parsing), or why there is no archive."""
+    files = {"ONNX (tract-onnx)": (onnx_file, lambda: TractEngine(onnx_file, 1))}
+    archive, tar = nnef_path(onnx_file), onnx_file.with_suffix(".nnef.tar")
+    try:
+        write_nnef(onnx_file, archive, 1)
+    except KanjinetError as error:
+        why = str(error).split(": ", 1)[1]
+        return [*time_files(preset, precision, files, args),
+                {"preset": preset, "precision": precision, "format": "NNEF", "why": why}]  # fmt: skip
+    tar.write_bytes(gzip.decompress(archive.read_bytes()))
+    files["NNEF .tgz (tract-nnef)"] = (archive, lambda: TractNnefEngine(archive))
+    files["NNEF .tar (tract-nnef)"] = (tar, lambda: TractNnefEngine(tar))
+    return time_files(preset, precision, files, args)
+
+
+def time_files(preset: str, precision: str, files: dict, args: argparse.Namespace) -> list:
+    """Size, load time and batch-1 latency of each (path, load) in `files`."""
+    one = fake_ink(1, seed=2)
+    rows = []
+    for name, (path, load) in files.items():
+        load_wall, load_cpu = load_ms(load, args.loads)
+        engine = load()
+        median, _, cpu = latency_ms(lambda engine=engine: engine.logits(one), args.seconds)
+        row = {"preset": preset, "precision": precision, "format": name,
+               "bytes": path.stat().st_size, "load_wall_ms": load_wall, "load_cpu_ms": load_cpu,
+               "b1_median_ms": median, "b1_cpu_ms": cpu}  # fmt: skip
+        if path.suffix == ".onnx":
+            row["gzip_bytes"] = len(gzip.compress(path.read_bytes(), compresslevel=6))
+        rows.append(row)
+        print(format_nnef_row(row), flush=True)
+    return rows
+
+
+def bench_nnef_preset(preset: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
+    cfg = model_config(preset, image_size=IMAGE_SIZE)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    fp32 = export_onnx(model, cfg, workdir / f"{preset}.onnx", "tract")
+    int8 = quantize_int8(fp32.path, workdir / f"{preset}.int8.onnx", fake_ink(128, seed=1))
+    return nnef_rows(preset, "fp32", fp32.path, args) + nnef_rows(preset, "int8", int8.path, args)
+
+
+def format_nnef_row(row: dict) -> str:
+    head = f"| {row['preset']} | {row['precision']} | {row['format']} |"
+    if "why" in row:
+        return f"{head} not written: {row['why']} | | | | |"
+    size = f"{row['bytes'] / 1e6:.2f} MB"
+    if "gzip_bytes" in row:
+        size += f" ({row['gzip_bytes'] / 1e6:.2f} MB gzipped)"
+    return (
+        f"{head} {size} | {row['load_cpu_ms']:.0f} | {row['load_wall_ms']:.0f} | "
+        f"{row['b1_cpu_ms']:.3f} | {row['b1_median_ms']:.3f} |"
+    )
+
+
+def nnef_section(rows: list[dict], args: argparse.Namespace, command: str, loads: tuple) -> str:
+    return "\n".join(
+        [
+            f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+            "",
+            f"Machine: {machine()}. Software: {versions()}.",
+            f"Load average (1, 5, 15 min) before: {loads[0]}; after: {loads[1]}. A background "
+            "training run and other jobs share these 2 cores: read the CPU-time columns (process "
+            "CPU time, tract on one thread), not wall time.",
+            "",
+            "UNTRAINED weights, 3,036 classes, input 1 x 64 x 64, batch fixed to 1 in both files "
+            "(the ONNX file through the input fact, the NNEF archive as `export --format nnef` "
+            "writes it). load = file -> runnable model in the tract Python package (parse, and "
+            "for ONNX type inference and decluttering, then optimisation), median of "
+            f"{args.loads}; batch-1 = one image per run, {args.seconds:g} s of repeats after a "
+            "warm-up. Native x86-64 tract (PyPI `tract`), NOT the WASM build: not measured here.",
+            "",
+            "The WASM build of tract was not measured here, nor the size of an app binary with "
+            "tract-nnef instead of tract-onnx. What tract's maintainers say: converting to NNEF "
+            "offline and embedding tract-nnef (which pulls tract-core, tract-linalg, tract-data) "
+            "gives smaller binaries than tract-onnx "
+            "(https://github.com/sonos/tract/discussions/1210); tract-linalg 0.23 has WASM "
+            "kernels behind the `simd128` target feature (activations also `relaxed-simd`), and "
+            "tract's examples/wasm-model-bench times an ONNX and an NNEF loader on WASM.",
+            "",
+            "| model | precision | file | size | load CPU ms | load wall ms | "
+            "batch-1 CPU ms | batch-1 wall median ms |",
+            "|---|---|---|---|---:|---:|---:|---:|",
+            *[format_nnef_row(row) for row in rows],
+            "",
+        ]
+    )
+
+
+def run_nnef(args: argparse.Namespace, command: str) -> None:
+    before = load_average()
+    print(NNEF_HEADING)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kanjinet-bench-nnef-") as tmp:
+        for preset in args.presets:
+            rows += bench_nnef_preset(preset, args, Path(tmp))
+    write_section(
+        args.results, NNEF_HEADING, nnef_section(rows, args, command, (before, load_average()))
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -201,11 +328,17 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per measurement")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    parser.add_argument("--nnef", action="store_true", help="ONNX vs NNEF in tract instead")
+    parser.add_argument("--loads", type=int, default=5, help="--nnef: timed loads per file")
     args = parser.parse_args()
     # One PyTorch thread, like tract: with two, OpenMP threads spin against the other jobs on
     # this shared 2-core machine (measured 764 ms per batch-1 call at load 2.5, vs 45 ms).
     torch.set_num_threads(1)
     command = "python bench/bench_inference.py " + " ".join(sys.argv[1:])
+    if args.nnef:
+        run_nnef(args, command.strip())
+        print(f"written to {args.results}")
+        return 0
     load_before = load_average()
     print(HEADING)
     rows = []

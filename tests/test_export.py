@@ -25,7 +25,7 @@ from kanjinet.export import (
     load_safetensors,
     plan_pooling,
 )
-from kanjinet.predict import OnnxruntimeEngine, TractEngine, mapping_path
+from kanjinet.predict import OnnxruntimeEngine, TractEngine, mapping_path, open_engine
 
 pytestmark = pytest.mark.slow
 
@@ -336,6 +336,8 @@ def test_nnef_round_trip_without_onnx(exports, tiny_checkpoint):
         assert (logits.argmax(1) == reference.argmax(1)).all()
     with pytest.raises(KanjinetError, match="as NNEF"):
         TractNnefEngine(report.files["onnx"])
+    with pytest.raises(KanjinetError, match="NNEF archive is for apps on tract-nnef"):
+        open_engine(fixed)  # predict: one clear line, not an unpickling error
 
 
 def test_nnef_deliverables_in_mapping_and_int8_explained(exports):

@@ -1,10 +1,13 @@
-"""ONNX export per target backend, verification, int8, the mapping file, safetensors, --inspect.
+"""ONNX export per target backend, verification, int8, the mapping file, safetensors, NNEF,
+--inspect.
 
 `kanjinet export --model-path best_kanji_model.pth` (the seed's `convert_to_onnx.py`)
 writes `kanji_etl9g_model.onnx` and `kanji_etl9g_mapping.json` next to it, then
 verifies the file on real prepared samples: onnx.checker, onnxruntime and tract
 load it, their logits match PyTorch's within 1e-4 and top-1 agrees on every
-sample, and the opset and op set are what the backend needs.
+sample, and the opset and op set are what the backend needs. `--format nnef` adds
+tract's NNEF archives (`X.nnef.tgz` batch 1, `X.dynbatch.nnef.tgz`), converted from
+the verified ONNX file by tract and verified again with `tract.nnef()` alone.
 
 Route: every backend is exported with the TorchScript exporter
 (`torch.onnx.export(..., dynamo=False)`), the route that writes the requested
@@ -52,6 +55,7 @@ from kanjinet.options import opt
 from kanjinet.predict import (
     META_CLASS_JIS,
     META_IMAGE_SIZE,
+    NNEF_SUFFIX,
     OnnxruntimeEngine,
     TractEngine,
     TractNnefEngine,
@@ -938,7 +942,6 @@ def load_safetensors(path: str | os.PathLike, device: str | torch.device = "cpu"
 
 # --- NNEF (tract's own format) ----------------------------------------------------------
 
-NNEF_SUFFIX = ".nnef.tgz"
 NNEF_CORE = "tract_registry tract_core"  # the extension tract-nnef's `with_tract_core()` reads
 
 

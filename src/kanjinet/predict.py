@@ -27,6 +27,7 @@ from kanjinet.options import opt
 Engine = Literal["auto", "onnxruntime", "tract", "torch"]
 ONNX_SUFFIXES = (".onnx",)
 TORCH_SUFFIXES = (".pth", ".pt", ".safetensors")
+NNEF_SUFFIX = ".nnef.tgz"  # tract's NNEF archive (`export --format nnef`)
 #: ONNX metadata_props keys written by `export` (the model describes itself).
 META_CLASS_JIS = "kanjinet.class_jis"
 META_IMAGE_SIZE = "kanjinet.image_size"
@@ -187,6 +188,11 @@ def open_engine(path: Path, engine: Engine = "auto", batch: int | None = None):
     path = Path(path)
     if not path.is_file():
         raise KanjinetError(f"{path}: no such model file")
+    if path.name.lower().endswith(NNEF_SUFFIX):
+        raise KanjinetError(
+            f"{path}: an NNEF archive is for apps on tract-nnef; predict with the .onnx "
+            "exported beside it"
+        )
     is_onnx = path.suffix.lower() in ONNX_SUFFIXES
     if engine == "auto":
         engine = "onnxruntime" if is_onnx else "torch"
