@@ -54,7 +54,7 @@ def test_every_command_has_help_listing_flags_with_defaults(capsys):
 
 def test_top_level_help_does_not_import_torch():
     code = "import sys; from kanjinet.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nassert 'torch' not in sys.modules"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8")
     assert result.returncode == 0, result.stderr
     assert "prepare" in result.stdout and "train" in result.stdout
 
@@ -85,7 +85,7 @@ def test_seed_script_alias_runs_the_subcommand(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "preflight_check.py"), "--etl-dir", str(tmp_path)],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
     )
     assert result.returncode == 1
     assert "no ETL9G_NN files" in result.stdout

@@ -205,7 +205,7 @@ def run_node(vectors: Path) -> subprocess.CompletedProcess:
         [NODE, "--test", str(NODE_TEST)],
         env={**os.environ, "KANJINET_VECTORS": str(vectors)},
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         timeout=120,
         cwd=ROOT,
     )

@@ -266,7 +266,9 @@ def test_serve_command_prints_its_url_and_serves(model_dir):
     command = [sys.executable, "-m", "kanjinet", "serve", "--port", "0"]
     command += ["--model", str(model_dir / "kanji_etl9g_model.onnx")]
     command += ["--ort-dir", str(model_dir / "ort")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8"
+    )
     try:
         line = process.stdout.readline()
         assert line.startswith("kanjinet serve: http://127.0.0.1:"), line

@@ -217,7 +217,7 @@ def test_augmentation_of_a_slice_equals_slice_of_augmentation():
 def test_cli_train_help_and_user_error(tmp_path):
     exe = [sys.executable, "-m", "kanjinet"]
     help_text = subprocess.run(
-        exe + ["train", "--help"], capture_output=True, text=True, check=True
+        exe + ["train", "--help"], capture_output=True, encoding="utf-8", check=True
     ).stdout
     for flag in (
         "--data-dir",
@@ -239,7 +239,7 @@ def test_cli_train_help_and_user_error(tmp_path):
     missing = subprocess.run(
         exe + ["train", "--data-dir", str(tmp_path / "nope"), "--output-dir", str(tmp_path)],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
     )
     assert missing.returncode == 2
     assert "Traceback" not in missing.stderr
@@ -301,7 +301,7 @@ def test_cli_diverging_learning_rate_is_one_line(data_dir, tmp_path):
         + ["--output-dir", str(tmp_path), "--arch", "seed", "--epochs", "1"]
         + ["--device", "cpu", "--learning-rate", "1e6", "--warmup-epochs", "0"],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
     )
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr

@@ -129,7 +129,9 @@ def reference(demo_model) -> Onnx:
 def start_serve(model: Path) -> tuple[subprocess.Popen, str]:
     """`kanjinet serve --port 0` as a user runs it; returns the process and the printed URL."""
     command = [sys.executable, "-m", "kanjinet", "serve", "--port", "0", "--model", str(model)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8"
+    )
     line = process.stdout.readline()
     if not line.startswith("kanjinet serve: http://"):
         process.kill()
@@ -378,7 +380,7 @@ def test_static_build_works_from_a_plain_static_server(browser, demo_model, samp
     run_web_build(WebBuildConfig(model=demo_model, out=site))
     command = [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"]
     process = subprocess.Popen(
-        command, cwd=site, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        command, cwd=site, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, encoding="utf-8"
     )
     try:
         port = process.stdout.readline().split(" port ")[1].split()[0]
