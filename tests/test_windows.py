@@ -24,7 +24,9 @@ def run_cp1252(cwd: Path, *args: object) -> subprocess.CompletedProcess:
     """`kanjinet ARGS` in `cwd` as on Windows with output redirected: stdio in the ANSI code
     page."""
     env = {**os.environ, "PYTHONIOENCODING": "cp1252", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "kanjinet", *map(str, args)]
+    # Also an error for any text file opened without an encoding (the ANSI code page there).
+    strict = ["-X", "warn_default_encoding", "-W", "error::EncodingWarning"]
+    command = [sys.executable, *strict, "-m", "kanjinet", *map(str, args)]
     return subprocess.run(command, capture_output=True, env=env, cwd=cwd)
 
 
