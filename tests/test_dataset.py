@@ -76,7 +76,7 @@ def test_missing_chunk_and_missing_metadata_are_errors(prepared, tmp_path_factor
 
 def test_metadata_disagreeing_with_chunks_is_an_error(prepared):
     directory, _ = prepared
-    meta = json.loads((directory / ds.METADATA).read_text())
+    meta = json.loads((directory / ds.METADATA).read_text(encoding="utf-8"))
     meta["samples"] = 36
     ds.write_json(directory / ds.METADATA, meta)
     with pytest.raises(KanjinetError, match="says 36 samples"):

@@ -79,8 +79,8 @@ def test_two_rank_gloo_equals_single_process(small_dataset_dir, tmp_path):
         nprocs=2,
         join=True,
     )
-    rank0 = json.loads((ddp_out / "rank0.json").read_text())
-    rank1 = json.loads((ddp_out / "rank1.json").read_text())
+    rank0 = json.loads((ddp_out / "rank0.json").read_text(encoding="utf-8"))
+    rank1 = json.loads((ddp_out / "rank1.json").read_text(encoding="utf-8"))
     assert rank0["world_size"] == rank1["world_size"] == 2
     # Rank 0 alone writes the outputs.
     assert (ddp_out / train.BEST_NAME).is_file() and (ddp_out / train.PROGRESS_NAME).is_file()

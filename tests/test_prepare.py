@@ -55,7 +55,7 @@ def test_arrays_labels_writers_and_sheets_match_the_records(small_etl_dir, small
     # Labels go back to each record's JIS code through the fixed class table.
     np.testing.assert_array_equal(np.asarray(CLASS_JIS)[data.labels], records["jis"])
     np.testing.assert_array_equal(data.sheets, records["sheet"])
-    set_size = json.loads((small_etl_dir / SYNTH_JSON).read_text())["set_size"]
+    set_size = json.loads((small_etl_dir / SYNTH_JSON).read_text(encoding="utf-8"))["set_size"]
     expected_writers = np.concatenate(
         [etl9g.writer_groups(no, np.arange(len(r)), set_size) for no, r in files]
     )
@@ -122,7 +122,7 @@ def test_interrupted_run_resumes_from_chunk_info(three_file_etl_dir, tmp_path):
     out = tmp_path / "ds"
     prepare(three_file_etl_dir, out)
     # As if killed after chunk 1: chunk_info lists only it, metadata was never written.
-    info = json.loads((out / ds.CHUNK_INFO).read_text())
+    info = json.loads((out / ds.CHUNK_INFO).read_text(encoding="utf-8"))
     info["chunks"] = info["chunks"][:1]
     ds.write_json(out / ds.CHUNK_INFO, info)
     (out / ds.METADATA).unlink()

@@ -70,13 +70,13 @@ def test_outputs_are_written_and_self_describing(data_dir, tmp_path):
     ):
         assert (tmp_path / name).is_file(), name
     assert not list(tmp_path.glob("*.tmp"))
-    progress = json.loads((tmp_path / train.PROGRESS_NAME).read_text())
+    progress = json.loads((tmp_path / train.PROGRESS_NAME).read_text(encoding="utf-8"))
     assert progress["epochs"] == [1, 2]
     for key in ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate", "ram_mb"):
         assert len(progress[key]) == 2, key
     assert progress["synthetic_data"] is True
     assert 0 <= progress["test"]["acc"] <= 100
-    info = json.loads((tmp_path / train.INFO_NAME).read_text())
+    info = json.loads((tmp_path / train.INFO_NAME).read_text(encoding="utf-8"))
     assert info["epoch"] == result["best_epoch"]
     assert info["val_accuracy"] == result["best_val_acc"]
     assert info["test_accuracy"] == result["test_acc"]
