@@ -12,3 +12,10 @@ class KanjinetError(Exception):
 
 class FormatError(KanjinetError):
     """A file that is not (or not entirely) in the ETL9G G-type format."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name if it has none): for the
+    one-line messages that wrap a third-party library's error."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -6,7 +6,7 @@ into model input with THE normalisation that `prepare` used (`normalize.py`) and
 runs it in onnxruntime, tract (the engine of the Rust / WebAssembly app) or
 PyTorch (a `.pth` checkpoint or the `.safetensors` that `export` writes).
 
-The engines here (`open_engine`) are also what `export` verifies with and what
+The engines (`runtime.open_engine`) are also what `export` verifies with and what
 `bench/bench_inference.py` times. torch, onnxruntime and tract are imported only
 by the engine that needs them.
 """
@@ -17,20 +17,21 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from kanjinet.errors import KanjinetError
+from kanjinet.errors import KanjinetError, first_line
 from kanjinet.options import opt
-
-Engine = Literal["auto", "onnxruntime", "tract", "torch"]
-ONNX_SUFFIXES = (".onnx",)
-TORCH_SUFFIXES = (".pth", ".pt", ".safetensors")
-NNEF_SUFFIX = ".nnef.tgz"  # tract's NNEF archive (`export --format nnef`)
-#: ONNX metadata_props keys written by `export` (the model describes itself).
-META_CLASS_JIS = "kanjinet.class_jis"
-META_IMAGE_SIZE = "kanjinet.image_size"
+from kanjinet.runtime import (
+    Engine,
+    ModelDescription,
+    TorchEngine,
+    describe_onnx,
+    open_engine,
+    prepared_to_input,
+    softmax,
+)
 
 
 @dataclass
@@ -68,223 +69,6 @@ class Candidate:
         }
 
 
-# --- engines: float32 (B, 1, S, S) -> logits (B, C) -------------------------------------
-
-
-class OnnxruntimeEngine:
-    name = "onnxruntime"
-
-    def __init__(self, path: Path) -> None:
-        ort = require("onnxruntime")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: no "removing unused initializer" chatter
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise KanjinetError(
-                f"{path}: onnxruntime cannot load it ({_first_line(error)})"
-            ) from None
-        self.input_name = self.session.get_inputs()[0].name
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
-
-
-class TractEngine:
-    """tract (PyPI `tract`, the engine of the Rust/WASM app). `batch` fixes the batch size
-    in the input fact, which lets tract optimise for it (batch 1 roughly twice as fast);
-    None keeps the file's symbolic batch axis so any batch runs."""
-
-    name = "tract"
-
-    def __init__(self, path: Path, batch: int | None = None) -> None:
-        tract = require("tract")
-        try:
-            model = tract.onnx().load(str(path))
-            if batch is not None:
-                model.set_input_fact(0, _fixed_batch_fact(str(model.input_fact(0)), batch))
-            self.runnable = model.into_model().into_runnable()
-        except tract.TractError as error:
-            raise KanjinetError(f"{path}: tract cannot load it ({_first_line(error)})") from None
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.runnable.run([np.ascontiguousarray(batch)])[0].to_numpy()
-
-
-class TractNnefEngine(TractEngine):
-    """tract on an NNEF archive (`export --format nnef`), loaded with `tract.nnef()` alone: what
-    an app built on tract-core + tract-nnef (no ONNX parser) runs. `batch` binds the symbolic
-    batch of a dynamic-batch archive; a batch-1 archive is already fixed."""
-
-    name = "tract-nnef"
-
-    def __init__(self, path: Path, batch: int | None = None) -> None:
-        tract = require("tract")
-        try:
-            model = tract.nnef().load(str(path))
-            symbol = str(model.input_fact(0)).split(",")[0]
-            if batch is not None and not symbol.isdigit():
-                model.transform(tract.SetSymbols({symbol: batch}))
-            self.runnable = model.into_runnable()
-        except tract.TractError as error:
-            raise KanjinetError(
-                f"{path}: tract cannot load it as NNEF ({_first_line(error)})"
-            ) from None
-
-
-class TorchEngine:
-    name = "torch"
-
-    def __init__(self, path: Path, device: str | None = None) -> None:
-        import torch
-
-        from kanjinet.checkpoint import load_checkpoint
-
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if path.suffix == ".safetensors":
-            from kanjinet.export import load_safetensors
-
-            checkpoint = load_safetensors(path, device=self.device)
-        else:
-            checkpoint = load_checkpoint(path, device=self.device)
-        self.model = checkpoint.model.eval()
-        self.class_jis = list(checkpoint.class_jis)
-        self.image_size = checkpoint.model_config.image_size
-        self.normalization = checkpoint.normalization
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
-            return self.model(x).float().cpu().numpy()
-
-
-def require(module: str) -> Any:
-    """Import an optional engine, or say in one line how to get it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise KanjinetError(f"{module}: package not installed (pip install {module})") from None
-
-
-def _fixed_batch_fact(fact: str, batch: int) -> str:
-    """'batch,1,64,64,f32' -> '1,1,64,64,f32': replace the first (batch) dimension."""
-    parts = fact.split(",")
-    return ",".join([str(batch), *parts[1:]])
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def open_engine(path: Path, engine: Engine = "auto", batch: int | None = None):
-    """An engine with `.logits(float32 (B,1,S,S)) -> (B,C)` for a model file."""
-    path = Path(path)
-    if not path.is_file():
-        raise KanjinetError(f"{path}: no such model file")
-    if path.name.lower().endswith(NNEF_SUFFIX):
-        raise KanjinetError(
-            f"{path}: an NNEF archive is for apps on tract-nnef; predict with the .onnx "
-            "exported beside it"
-        )
-    is_onnx = path.suffix.lower() in ONNX_SUFFIXES
-    if engine == "auto":
-        engine = "onnxruntime" if is_onnx else "torch"
-    if engine == "torch":
-        if is_onnx:
-            raise KanjinetError(f"{path}: --engine torch needs a .pth or .safetensors model")
-        return TorchEngine(path)
-    if not is_onnx:
-        raise KanjinetError(f"{path}: --engine {engine} needs an .onnx model")
-    if engine == "tract":
-        return TractEngine(path, batch)
-    return OnnxruntimeEngine(path)
-
-
-# --- model description: classes and input size -------------------------------------------
-
-
-def load_onnx(path: Path) -> Any:
-    """The ONNX graph of a file (without loading external weight files), or one error line."""
-    import onnx
-
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # onnx raises DecodeError and friends for a foreign file
-        raise KanjinetError(f"{path}: not a readable ONNX file ({_first_line(error)})") from None
-
-
-def onnx_output_count(model: Any) -> int | None:
-    """The number of classes the model's first output has, None if not fixed in the graph."""
-    dims = model.graph.output[0].type.tensor_type.shape.dim if model.graph.output else []
-    return int(dims[-1].dim_value) if dims and dims[-1].dim_value > 0 else None
-
-
-@dataclass
-class ModelDescription:
-    class_jis: list[int]  # output index -> JIS X 0208 code
-    image_size: int
-    normalization: dict[str, Any] | None  # the recipe the training data went through
-
-
-def describe_onnx(path: Path) -> ModelDescription:
-    """Classes, input size and normalisation of an exported ONNX model: from its own
-    metadata, else from the mapping file next to it (checked against the model's outputs)."""
-    model = load_onnx(path)
-    meta = {prop.key: prop.value for prop in model.metadata_props}
-    if META_CLASS_JIS in meta and META_IMAGE_SIZE in meta:
-        return ModelDescription(
-            [int(c, 16) for c in json.loads(meta[META_CLASS_JIS])],
-            int(meta[META_IMAGE_SIZE]),
-            json.loads(meta["normalization"]) if "normalization" in meta else None,
-        )
-    mapping_file = mapping_path(path)
-    if not mapping_file.is_file():
-        raise KanjinetError(
-            f"{path}: no kanjinet metadata in the model and no {mapping_file.name} next to it"
-        )
-    info = read_mapping(mapping_file)
-    outputs = onnx_output_count(model)
-    if outputs is not None and outputs != len(info.class_jis):
-        raise KanjinetError(
-            f"{mapping_file}: lists {len(info.class_jis)} classes, the model {path.name} has "
-            f"{outputs} outputs; use the mapping exported with this model"
-        )
-    return info
-
-
-def read_mapping(path: Path) -> ModelDescription:
-    """A mapping file (`kanjinet export`'s *_mapping.json), checked for its shape."""
-    from kanjinet.dataset import read_json
-
-    mapping = read_json(path)
-    try:
-        count = int(mapping["num_classes"])
-        table = mapping["class_to_jis"]
-        if len(table) != count:
-            raise ValueError(f"num_classes is {count}, class_to_jis has {len(table)} entries")
-        class_jis = [int(table[str(i)], 16) for i in range(count)]
-        size = int(mapping["input"]["shape"][-1])
-        normalization = mapping["input"].get("normalization")
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        reason = f"{type(error).__name__}: {error}"
-        raise KanjinetError(f"{path}: not a kanjinet mapping file ({reason})") from None
-    return ModelDescription(class_jis, size, normalization)
-
-
-def mapping_path(model_path: Path) -> Path:
-    """`X_model.onnx` -> `X_mapping.json` beside it (kanji_etl9g_model.onnx ->
-    kanji_etl9g_mapping.json, the seed's names; the web demo uses the same rule)."""
-    stem = model_path.stem.removesuffix("_model")
-    return model_path.with_name(f"{stem}_mapping.json")
-
-
 # --- pictures -> model input -------------------------------------------------------------
 
 
@@ -301,7 +85,7 @@ def read_picture(path: Path) -> np.ndarray:
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError) as error:
-        raise KanjinetError(f"{path}: not a readable image ({_first_line(error)})") from None
+        raise KanjinetError(f"{path}: not a readable image ({first_line(error)})") from None
 
 
 def pictures_to_input(pictures: list[np.ndarray], size: int) -> np.ndarray:
@@ -311,11 +95,6 @@ def pictures_to_input(pictures: list[np.ndarray], size: int) -> np.ndarray:
 
     prepared = np.stack([normalize(ink_from_picture(p), size) for p in pictures])
     return prepared_to_input(prepared)
-
-
-def prepared_to_input(prepared: np.ndarray) -> np.ndarray:
-    """Prepared uint8 images (N, S, S), ink high -> float32 (N, 1, S, S) in 0..1."""
-    return (np.asarray(prepared, dtype=np.float32) / 255.0)[:, None]
 
 
 def warn_if_other_normalization(path: Path, recorded: dict[str, Any] | None) -> None:
@@ -334,12 +113,6 @@ def warn_if_other_normalization(path: Path, recorded: dict[str, Any] | None) -> 
             f"({', '.join(changed)} differ); predictions may be less accurate",
             stacklevel=2,
         )
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 # --- the predictor -----------------------------------------------------------------------
