@@ -12,10 +12,15 @@ A checkpoint is `torch.save` of plain types and tensors, so it loads with
 The training run's last-epoch checkpoint adds `"resume": {...}` (optimizer,
 RNG, epoch, best-so-far, history). Files are written atomically (temporary
 file + os.replace) so a killed run never leaves a half-written checkpoint.
+
+The same contents without pickle: `save_safetensors` writes the weights as
+.safetensors with the rest as JSON strings in its metadata (what `export
+--format safetensors` writes). `load_weights` reads either kind.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +31,12 @@ from torch import nn
 
 from kanjinet.atomic import atomic_path
 from kanjinet.classes import CLASS_JIS
-from kanjinet.errors import KanjinetError
+from kanjinet.errors import KanjinetError, first_line
 from kanjinet.model import LightweightKanjiNet, ModelConfig, build_model
 
 FORMAT = "kanjinet-checkpoint"
 VERSION = 1
+SAFETENSORS_FORMAT = "kanjinet-safetensors"
 
 
 @dataclass
@@ -163,3 +169,63 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         dataset=dict(payload.get("dataset") or {}),
         path=Path(path),
     )
+
+
+def save_safetensors(checkpoint: Checkpoint, path: Path) -> None:
+    """Weights as .safetensors; the model config, class table, normalisation and metrics
+    as JSON strings in its metadata (no pickle anywhere)."""
+    from safetensors.torch import save_file
+
+    metadata = {
+        "format": SAFETENSORS_FORMAT,
+        "version": "1",
+        "model_config": json.dumps(checkpoint.model_config.to_dict()),
+        "class_jis": json.dumps([int(c) for c in checkpoint.class_jis]),
+        "normalization": json.dumps(checkpoint.normalization),
+        "metrics": json.dumps(checkpoint.metrics, default=str),
+        "train_config": json.dumps(checkpoint.train_config, default=str),
+    }
+    with atomic_path(path) as tmp:
+        save_file(cpu_state_dict(checkpoint.model), str(tmp), metadata=metadata)
+
+
+def load_safetensors(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """A `Checkpoint` rebuilt from a .safetensors written by `save_safetensors`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise KanjinetError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        state = load_file(str(path))
+    except Exception as error:  # safetensors raises SafetensorError for a foreign file
+        raise KanjinetError(
+            f"{path}: not a readable safetensors file ({first_line(error)})"
+        ) from None
+    if meta.get("format") != SAFETENSORS_FORMAT:
+        raise KanjinetError(f"{path}: not a kanjinet safetensors export (no model config)")
+    cfg = ModelConfig.from_dict(json.loads(meta["model_config"]))
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise KanjinetError(f"{path}: weights do not fit the stored model config") from error
+    return Checkpoint(
+        model=model.to(device).eval(),
+        model_config=cfg,
+        class_jis=json.loads(meta["class_jis"]),
+        normalization=json.loads(meta["normalization"]),
+        train_config=json.loads(meta.get("train_config", "{}")),
+        metrics=json.loads(meta.get("metrics", "{}")),
+        path=path,
+    )
+
+
+def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """A checkpoint of either kind: .safetensors by its suffix, else a torch checkpoint."""
+    if Path(path).suffix == ".safetensors":
+        return load_safetensors(path, device)
+    return load_checkpoint(path, device)
