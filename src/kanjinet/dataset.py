@@ -1,5 +1,10 @@
 """The prepared dataset on disk: chunks, metadata, checksums; loading, verifying, splitting.
 
+The split recipe lives here too: which classes (`select_classes`), which samples
+(`choose_samples`), the train/val/test cut (`split_indices`, `SPLIT_FRACTIONS`,
+all three in `split_run`) and the table index -> model output index mapping
+(`output_index_of_table`); `train.select_samples` rebuilds a run's split from them.
+
 A prepared directory holds, as the seed promised:
 
     etl9g_dataset_chunk_NNN.npz   one per ETL9G file (NNN = the file number), uncompressed
@@ -27,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from kanjinet.atomic import atomic_path, write_json
-from kanjinet.classes import NUM_CLASSES, class_table
+from kanjinet.classes import JIS_TO_INDEX, NUM_CLASSES, class_table
 from kanjinet.errors import KanjinetError
 
 METADATA = "metadata.json"
@@ -39,6 +44,8 @@ CHUNK_RE = re.compile(r"^etl9g_dataset_chunk_(\d{3})\.npz$")
 CHUNK_TEMPORARY_RE = re.compile(r"^etl9g_dataset_chunk_\d{3}\.npz(\.[a-z0-9_]{8})?\.tmp$")
 FORMAT = "kanjinet-prepared"
 FORMAT_VERSION = 1
+#: train / val / test shares of a training run's split.
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 # What a damaged .npz raises on reading (zip CRC, truncation, bad header).
 BAD_CHUNK_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
@@ -319,6 +326,63 @@ def concatenate(chunks: list[dict[str, np.ndarray]], metadata: dict[str, Any]) -
         empty_shape = (0, size, size) if name == "images" else (0,)
         arrays[name] = np.concatenate(parts) if parts else np.zeros(empty_shape, dtype=dtype)
     return PreparedDataset(metadata=metadata, **arrays)
+
+
+def select_classes(labels: np.ndarray, class_limit: int | None) -> np.ndarray:
+    """Table indices of the classes to train on: all 3,036, or the N with most samples.
+
+    Ties go to the lower class index, so the choice is deterministic.
+    """
+    if class_limit is None:
+        return np.arange(NUM_CLASSES)
+    if class_limit < 1:
+        raise KanjinetError(f"--class-limit {class_limit}: must be at least 1")
+    counts = np.bincount(labels.astype(np.int64), minlength=NUM_CLASSES)
+    order = np.lexsort((np.arange(NUM_CLASSES), -counts))
+    present = order[counts[order] > 0]
+    return np.sort(present[:class_limit])
+
+
+def choose_samples(
+    labels: np.ndarray, classes: np.ndarray, sample_limit: int | None, seed: int
+) -> np.ndarray:
+    """Indices of the samples used: those of the chosen classes, then a seeded subset."""
+    keep = np.flatnonzero(np.isin(labels, classes))
+    if sample_limit is not None:
+        if sample_limit < 1:
+            raise KanjinetError(f"--sample-limit {sample_limit}: must be at least 1")
+        if sample_limit < keep.size:
+            rng = np.random.default_rng(seed)
+            keep = np.sort(rng.choice(keep, sample_limit, replace=False))
+    return keep
+
+
+def output_index_of_table(class_jis: list[int]) -> np.ndarray:
+    """Table index (0..3,035) -> model output index, -1 for classes the model lacks;
+    `class_jis` is the model's output index -> JIS X 0208 code."""
+    mapping = np.full(NUM_CLASSES, -1, dtype=np.int64)
+    for output, code in enumerate(class_jis):
+        if code in JIS_TO_INDEX:
+            mapping[JIS_TO_INDEX[code]] = output
+    return mapping
+
+
+def split_run(
+    labels: np.ndarray,
+    writers: np.ndarray,
+    classes: np.ndarray,
+    sample_limit: int | None,
+    mode: Literal["writer", "random"],
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """A training run's split: sorted dataset indices of "train", "val" and "test".
+
+    The samples of `classes` (table indices), limited to a seeded `sample_limit`
+    subset, cut by `split_indices` with `SPLIT_FRACTIONS`.
+    """
+    keep = choose_samples(labels, classes, sample_limit, seed)
+    parts = split_indices(writers[keep], mode=mode, seed=seed, fractions=SPLIT_FRACTIONS)
+    return {name: keep[idx] for name, idx in parts.items()}
 
 
 def split_indices(

@@ -24,9 +24,12 @@ from tqdm import tqdm
 
 from kanjinet.atomic import atomic_path, write_json
 from kanjinet.checkpoint import Checkpoint, load_checkpoint
-from kanjinet.classes import JIS_TO_INDEX, NUM_CLASSES, jis_to_char
+from kanjinet.classes import jis_to_char
+from kanjinet.dataset import SPLIT_FRACTIONS, is_synthetic, load_prepared, output_index_of_table
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
+from kanjinet.runtime import resolve_device, tensor_to_input
+from kanjinet.train import run_settings, select_samples
 
 TOP_K = (1, 3, 5)
 
@@ -95,50 +98,15 @@ def worst_classes(samples: np.ndarray, correct: np.ndarray, top: int) -> list[in
 # ----------------------------------------------------------------------------- data, inference
 
 
-def output_index_of_table(checkpoint: Checkpoint) -> np.ndarray:
-    """Table index (0..3,035) -> model output index, -1 for classes the model lacks."""
-    mapping = np.full(NUM_CLASSES, -1, dtype=np.int64)
-    for output, code in enumerate(checkpoint.class_jis):
-        if code in JIS_TO_INDEX:
-            mapping[JIS_TO_INDEX[code]] = output
-    return mapping
-
-
-def select_samples(split: str, checkpoint: Checkpoint, data) -> np.ndarray:
-    """Indices of `data` in `split` (train/val/test/all) of the checkpoint's training run.
-
-    Rebuilds the run's sample choice and split from the settings the checkpoint
-    stores; only samples of classes the model has are returned.
-    """
-    from kanjinet.dataset import split_indices
-    from kanjinet.train import SPLIT_FRACTIONS, choose_samples
-
-    labels = np.asarray(data.labels).astype(np.int64)
-    known = np.flatnonzero(output_index_of_table(checkpoint) >= 0)
-    if split == "all":
-        return np.flatnonzero(np.isin(labels, known))
-    tc = checkpoint.train_config
-    seed = int(tc.get("seed", 42))
-    keep = choose_samples(labels, known, tc.get("sample_limit"), seed)
-    parts = split_indices(
-        np.asarray(data.writers)[keep],
-        mode=tc.get("split", "writer"),
-        seed=seed,
-        fractions=SPLIT_FRACTIONS,
-    )
-    return keep[parts[split]]
-
-
 def skipped_in_split(split: str, checkpoint: Checkpoint, data, rows: np.ndarray) -> int:
     """How many samples of `split` are of classes the model lacks (left out of `rows`):
     all of them for `all`; those of the split's writers for a writer split; the split's
     share of them for a random split (where every writer is in every part)."""
-    from kanjinet.train import SPLIT_FRACTIONS
-
-    unknown = output_index_of_table(checkpoint)[np.asarray(data.labels).astype(np.int64)] < 0
+    labels = np.asarray(data.labels).astype(np.int64)
+    unknown = output_index_of_table(checkpoint.class_jis)[labels] < 0
     if split == "all":
         return int(unknown.sum())
-    if checkpoint.train_config.get("split", "writer") == "writer":
+    if run_settings(checkpoint)["split"] == "writer":
         writers = np.asarray(data.writers)
         return int((unknown & np.isin(writers, np.unique(writers[rows]))).sum())
     share = dict(zip(("train", "val", "test"), SPLIT_FRACTIONS, strict=True))[split]
@@ -146,8 +114,6 @@ def skipped_in_split(split: str, checkpoint: Checkpoint, data, rows: np.ndarray)
 
 
 def load_eval_data(cfg: EvaluateConfig, checkpoint: Checkpoint) -> EvalData:
-    from kanjinet.dataset import is_synthetic, load_prepared
-
     data = load_prepared(cfg.data_dir)
     size = data.images.shape[-1]
     if size != checkpoint.model_config.image_size:
@@ -156,7 +122,7 @@ def load_eval_data(cfg: EvaluateConfig, checkpoint: Checkpoint) -> EvalData:
             f"{cfg.model_path} expects {checkpoint.model_config.image_size}"
         )
     rows = select_samples(cfg.split, checkpoint, data)
-    mapping = output_index_of_table(checkpoint)
+    mapping = output_index_of_table(checkpoint.class_jis)
     labels = np.asarray(data.labels).astype(np.int64)
     if len(rows) == 0:
         raise KanjinetError(
@@ -183,7 +149,7 @@ def predict_topk(
     ) as bar:
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(images[start : start + batch_size]).to(device)
-            logits = model(batch.unsqueeze(1).float().div_(255.0))
+            logits = model(tensor_to_input(batch))
             result.append(logits.topk(k, dim=1).indices.cpu().numpy())
             bar.update(len(batch))
     return np.concatenate(result)
@@ -307,8 +273,6 @@ def draw_worst(
 
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """The whole evaluation; returns the report dict (writes JSON / PNG when configured)."""
-    from kanjinet.train import resolve_device
-
     device = resolve_device(cfg.device)
     checkpoint = load_checkpoint(cfg.model_path, device)
     data = load_eval_data(cfg, checkpoint)

@@ -1,5 +1,4 @@
-"""ONNX export per target backend, verification, int8, the mapping file, safetensors, NNEF,
---inspect.
+"""ONNX export per target backend, verification, int8, the mapping file, safetensors, NNEF.
 
 `kanjinet export --model-path best_kanji_model.pth` (the seed's `convert_to_onnx.py`)
 writes `kanji_etl9g_model.onnx` and `kanji_etl9g_mapping.json` next to it, then
@@ -29,48 +28,53 @@ is refused.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import json
-import logging
 import os
-import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from kanjinet import __version__
-from kanjinet.atomic import atomic_path, write_json
-from kanjinet.checkpoint import Checkpoint
-from kanjinet.errors import KanjinetError
+from kanjinet.atomic import write_json
+from kanjinet.checkpoint import Checkpoint, load_weights, save_safetensors, unwrap
+from kanjinet.classes import jis_to_char
+from kanjinet.dataset import is_synthetic, load_prepared, output_index_of_table
+from kanjinet.errors import KanjinetError, first_line
+from kanjinet.model import with_fixed_pooling
+from kanjinet.nnef import nnef_extensions, nnef_path, write_nnef
 from kanjinet.options import opt
-from kanjinet.predict import (
+from kanjinet.quantize import quantize_int8
+from kanjinet.runtime import (
+    INPUT_DESCRIPTION,
+    INPUT_NAME,
     META_CLASS_JIS,
     META_IMAGE_SIZE,
-    NNEF_SUFFIX,
+    OUTPUT_NAME,
+    ExportInfo,
     OnnxruntimeEngine,
     TractEngine,
     TractNnefEngine,
-    _first_line,
-    _fixed_batch_fact,
+    default_opset,
+    load_onnx,
     mapping_path,
+    op_counts,
     prepared_to_input,
-    require,
+    softmax_max,
+    write_onnx,
 )
+from kanjinet.strokes import stroke_count
+from kanjinet.train import select_samples
 
 Backend = Literal["tract", "ort-tract", "strict"]
 Pooling = Literal["adaptive_avg", "adaptive_max", "avg_2x2", "max_2x2", "fixed_avg", "fixed_max"]
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 ROUTE = "TorchScript (torch.onnx.export dynamo=False)"
 PARITY_TOLERANCE = 1e-4
 INT8_MAX_SIZE_RATIO = 0.30
@@ -165,20 +169,6 @@ class ExportConfig:
 
 
 @dataclass
-class ExportInfo:
-    """What `export_onnx` wrote."""
-
-    path: Path
-    size_bytes: int
-    backend: str
-    opset: int
-    route: str
-    pooling: str
-    op_counts: dict[str, int]
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Check:
     name: str
     ok: bool
@@ -241,9 +231,6 @@ def export_ready(model: nn.Module, model_config: Any, fixed_pooling: bool) -> nn
 
     A copy, so the caller's model (maybe on CUDA, maybe training) is left alone.
     """
-    from kanjinet.checkpoint import unwrap
-    from kanjinet.model import with_fixed_pooling
-
     model = unwrap(model)
     if fixed_pooling:
         model = with_fixed_pooling(model, model_config.image_size)
@@ -295,32 +282,10 @@ def model_metadata(
         META_IMAGE_SIZE: str(model_config.image_size),
         "kanjinet.num_classes": str(model_config.num_classes),
         "kanjinet.model_config": json.dumps(model_config.to_dict()),
-        "kanjinet.input": "float32 (batch, 1, S, S): prepared uint8 / 255, ink 1.0, paper 0.0",
+        "kanjinet.input": INPUT_DESCRIPTION,
     }
     meta.update(extra or {})
     return meta
-
-
-def write_onnx(model_proto: Any, path: Path, metadata: dict[str, str]) -> None:
-    """Save with metadata_props replaced, as one file (no external data), atomically."""
-    import onnx
-
-    del model_proto.metadata_props[:]
-    for key, value in metadata.items():
-        model_proto.metadata_props.add(key=key, value=value)
-    model_proto.producer_name = "kanjinet"
-    model_proto.producer_version = __version__
-    with atomic_path(path) as tmp:
-        onnx.save_model(model_proto, str(tmp), save_as_external_data=False)
-
-
-def op_counts(model_proto: Any) -> dict[str, int]:
-    counts = collections.Counter(node.op_type for node in model_proto.graph.node)
-    return dict(sorted(counts.items()))
-
-
-def default_opset(model_proto: Any) -> int:
-    return next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def export_onnx(
@@ -361,256 +326,6 @@ def export_onnx(
     )
 
 
-# --- int8 --------------------------------------------------------------------------------
-
-
-class _CalibrationReader:
-    """onnxruntime's CalibrationDataReader protocol over an array, in small batches."""
-
-    def __init__(self, batch: np.ndarray, input_name: str, size: int = 32) -> None:
-        self._batches = iter(
-            [{input_name: batch[i : i + size]} for i in range(0, len(batch), size)]
-        )
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
-
-
-@contextlib.contextmanager
-def quiet_root_logger() -> Iterator[None]:
-    """onnxruntime.quantization logs advice through the root logger; keep stderr clean."""
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> ExportInfo:
-    """Static int8 quantization (QDQ, int8 weights and activations, per-tensor scales,
-    MinMax ranges) calibrated on `calibration` (float32 model input), then empirical
-    bias correction of every Conv and Gemm on the same samples (`correct_biases`).
-
-    The logits stay float: the op that writes the graph output (the classifier's Gemm)
-    takes int8 inputs but its output is not re-quantized: 256 levels over the whole
-    logit range round near-ties into ties. The first layer (the stem conv) stays float:
-    a few hundred weights, yet on the 3,036-class benchmark model its rounding was the
-    largest single source of error. Per-tensor, not per-channel: per-channel QDQ
-    needs opset 13 (the tract backend is opset 12) and measured worse (docs/export.md).
-    The shape annotations (value_info) the quantizer adds are dropped: they carry the
-    symbolic batch, and tract then refuses a fixed-batch input fact. Tensor and node
-    names are shortened: the quantizer's long names are a fifth of a small model's file.
-    """
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    fp32 = onnx.load(str(fp32_path))
-    with tempfile.TemporaryDirectory(prefix="kanjinet-int8-") as tmp, quiet_root_logger():
-        out = Path(tmp) / "int8.onnx"
-        quantize_static(
-            str(fp32_path),
-            str(out),
-            _CalibrationReader(calibration, INPUT_NAME),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=False,
-            nodes_to_exclude=input_layers(fp32.graph),
-            extra_options={
-                "OpTypesToExcludeOutputQuantization": sorted(
-                    {n.op_type for n in output_nodes(fp32.graph)}
-                )
-            },
-        )
-        proto = onnx.load(str(out))
-    correct_biases(proto, fp32, calibration)
-    del proto.graph.value_info[:]
-    shorten_names(proto.graph)
-    meta = {p.key: p.value for p in fp32.metadata_props}
-    meta["kanjinet.quantization"] = (
-        "int8 static QDQ, per-tensor, MinMax calibration; first layer and logits float; "
-        "empirical bias correction"
-    )
-    write_onnx(proto, int8_path, meta)
-    return ExportInfo(
-        path=int8_path,
-        size_bytes=int8_path.stat().st_size,
-        backend=meta.get("kanjinet.backend", ""),
-        opset=default_opset(proto),
-        route=ROUTE + " + onnxruntime quantize_static",
-        pooling=meta.get("kanjinet.pooling", ""),
-        op_counts=op_counts(proto),
-    )
-
-
-def logits_of(
-    path: Path, batch: np.ndarray, step: int = 256, make_engine: Callable = OnnxruntimeEngine
-) -> np.ndarray:
-    """Logits of `batch` in `make_engine(path)` (onnxruntime by default), `step` at a time."""
-    engine = make_engine(path)
-    return np.concatenate([engine.logits(batch[i : i + step]) for i in range(0, len(batch), step)])
-
-
-def correct_biases(int8: Any, fp32: Any, calibration: np.ndarray) -> None:
-    """Empirical bias correction (Nagel et al. 2019, "Data-Free Quantization", sec. 4.2),
-    layer by layer in graph order, in place on the int8 QDQ graph `int8`.
-
-    Rounding weights and activations to int8 shifts the mean of each output channel
-    of each Conv / Gemm by a near-constant amount over the data: a systematic error
-    that compounds downstream and that the layer's bias can absorb. For each layer,
-    with all earlier layers already corrected, the per-channel mean of its output on
-    the calibration samples in int8 minus the same in fp32 is subtracted from its
-    bias. Measured on the synthetic benchmark models (docs/export.md): logit error
-    down 30-50%, top-1 agreement with fp32 up on every model.
-    """
-    fp32_producer = {out: n for n in fp32.graph.node for out in n.output}
-    layers, reference_names = [], []
-    for node in int8.graph.node:
-        producer = fp32_producer.get(node.output[0])
-        if node.op_type not in ("Conv", "Gemm") or len(node.input) < 3 or producer is None:
-            continue  # no bias, or no fp32 counterpart to compare with
-        layers.append(node)
-        # The quantizer folds Conv + Relu: the int8 Conv writes the fp32 Relu's output
-        # name but carries the value before the Relu, which in fp32 is the Relu's input.
-        reference_names.append(producer.input[0] if producer.op_type == "Relu" else node.output[0])
-    references = channel_means(fp32, reference_names, calibration)
-    pairs = zip(layers, references, strict=True)
-    bar = tqdm(pairs, total=len(layers), unit="layer", desc="int8 bias correction", file=sys.stderr)
-    for node, reference in bar:
-        shift = channel_means(int8, [node.output[0]], calibration)[0] - reference
-        subtract_from_bias(int8.graph, node, shift)
-    drop_unused(int8.graph)
-
-
-def channel_means(proto: Any, names: list[str], batch: np.ndarray, step: int = 32) -> list:
-    """Mean over samples and positions of each channel (axis 1) of the tensors `names`."""
-    import onnx
-
-    ort = require("onnxruntime")
-    probe = onnx.ModelProto()
-    probe.CopyFrom(proto)
-    del probe.graph.value_info[:]  # their batch dimension would clash with the probes'
-    outputs = {v.name for v in probe.graph.output}
-    probe.graph.output.extend(
-        onnx.helper.make_empty_tensor_value_info(n) for n in names if n not in outputs
-    )
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    sums = [0.0] * len(names)
-    counts = [0] * len(names)
-    for i in range(0, len(batch), step):
-        for k, value in enumerate(session.run(names, {INPUT_NAME: batch[i : i + step]})):
-            per_channel = np.moveaxis(value, 1, 0).reshape(value.shape[1], -1)
-            sums[k] = sums[k] + per_channel.sum(1, dtype=np.float64)
-            counts[k] += per_channel.shape[1]
-    return [total / count for total, count in zip(sums, counts, strict=True)]
-
-
-def subtract_from_bias(graph: Any, node: Any, shift: np.ndarray) -> None:
-    """bias -= shift for one Conv / Gemm.
-
-    The quantizer writes a bias as int32 behind a DequantizeLinear; one only this
-    layer reads is corrected in place in its own units, so onnxruntime still fuses
-    the layer into an integer kernel. A bias shared with other layers (the
-    TorchScript exporter shares equal constants through Identity nodes: the zero
-    biases of an untrained model) is left to them; this layer gets a float copy.
-    """
-    from onnx import numpy_helper
-
-    initializers = {i.name: i for i in graph.initializer}
-    producers = {out: n for n in graph.node for out in n.output}
-    dequantize = producers.get(node.input[2])
-    if dequantize is not None and dequantize.op_type == "DequantizeLinear":
-        quantized = initializers.get(dequantize.input[0])
-        if (
-            quantized is not None
-            and readers(graph, node.input[2]) == readers(graph, quantized.name) == 1
-        ):
-            scale = numpy_helper.to_array(initializers[dequantize.input[1]])
-            values = numpy_helper.to_array(quantized).astype(np.float64) - shift / scale
-            quantized.CopyFrom(
-                numpy_helper.from_array(np.round(values).astype(np.int32), quantized.name)
-            )
-            return
-    current = bias_value(node.input[2], producers, initializers)
-    if current is not None:
-        node.input[2] = f"{node.output[0]}.bias_corrected"
-        graph.initializer.append(
-            numpy_helper.from_array((current - shift).astype(np.float32), node.input[2])
-        )
-
-
-def bias_value(name: str, producers: dict, initializers: dict) -> np.ndarray | None:
-    """The float value of tensor `name` if it is an initializer, possibly behind Identity
-    and DequantizeLinear nodes; None for anything else."""
-    from onnx import numpy_helper
-
-    while name in producers and producers[name].op_type == "Identity":
-        name = producers[name].input[0]
-    if name in initializers:
-        return numpy_helper.to_array(initializers[name]).astype(np.float64)
-    node = producers.get(name)
-    if node is None or node.op_type != "DequantizeLinear" or node.input[0] not in initializers:
-        return None
-    quantized, scale = (numpy_helper.to_array(initializers[n]) for n in node.input[:2])
-    zero = numpy_helper.to_array(initializers[node.input[2]]) if len(node.input) > 2 else 0
-    return (quantized.astype(np.float64) - zero) * scale
-
-
-def readers(graph: Any, name: str) -> int:
-    return sum(name in n.input for n in graph.node)
-
-
-def drop_unused(graph: Any) -> None:
-    """Remove nodes and initializers nothing reads (left behind by `subtract_from_bias`)."""
-    while True:
-        used = {name for n in graph.node for name in n.input} | {v.name for v in graph.output}
-        dead = [n for n in graph.node if not used & set(n.output)]
-        for n in dead:
-            graph.node.remove(n)
-        unused = [i for i in graph.initializer if i.name not in used]
-        for i in unused:
-            graph.initializer.remove(i)
-        if not dead and not unused:
-            return
-
-
-def input_layers(graph: Any) -> list[str]:
-    """Names of the Conv / Gemm nodes that read the graph's input (the stem)."""
-    inputs = {v.name for v in graph.input} - {i.name for i in graph.initializer}
-    return [n.name for n in graph.node if n.op_type in ("Conv", "Gemm") and inputs & set(n.input)]
-
-
-def output_nodes(graph: Any) -> list[Any]:
-    """The nodes that write a graph output."""
-    outputs = {v.name for v in graph.output}
-    return [n for n in graph.node if outputs & set(n.output)]
-
-
-def shorten_names(graph: Any) -> None:
-    """Rename every inner tensor to t0, t1, ... and node to n0, n1, ... (the graph's
-    inputs and outputs keep their names; "" marks an omitted optional input)."""
-    keep = {v.name for v in graph.input} | {v.name for v in graph.output} | {""}
-    names: dict[str, str] = {}
-
-    def short(name: str) -> str:
-        if name in keep:
-            return name
-        return names.setdefault(name, f"t{len(names)}")
-
-    for init in graph.initializer:
-        init.name = short(init.name)
-    for index, node in enumerate(graph.node):
-        node.name = f"n{index}"
-        node.input[:] = [short(n) for n in node.input]
-        node.output[:] = [short(n) for n in node.output]
-
-
 # --- checks on a written file ------------------------------------------------------------
 
 
@@ -624,7 +339,7 @@ def check_structure(path: Path, backend: str, label: str = "") -> list[Check]:
         onnx.checker.check_model(str(path), full_check=True)
         checks.append(Check(f"{label}onnx.checker (full)", True, "valid"))
     except Exception as error:  # ValidationError, InferenceError
-        checks.append(Check(f"{label}onnx.checker (full)", False, _first_line(error)))
+        checks.append(Check(f"{label}onnx.checker (full)", False, first_line(error)))
     proto = onnx.load(str(path), load_external_data=False)
     opset = default_opset(proto)
     checks.append(Check(f"{label}opset {rules.opset}", opset == rules.opset, f"ai.onnx {opset}"))
@@ -737,12 +452,6 @@ def agreement_check(
     )
 
 
-def softmax_max(logits: np.ndarray) -> np.ndarray:
-    """The largest softmax probability of each row."""
-    shifted = np.exp(logits - logits.max(1, keepdims=True))
-    return 1.0 / shifted.sum(1)
-
-
 # --- samples from the prepared dataset -------------------------------------------------
 
 
@@ -762,9 +471,6 @@ def load_samples(
     The split is rebuilt from the checkpoint's training settings, exactly as
     `kanjinet evaluate --split test` does, so the figures of both commands agree.
     """
-    from kanjinet.dataset import is_synthetic, load_prepared
-    from kanjinet.evaluate import select_samples
-
     image_size = checkpoint.model_config.image_size
 
     if not (data_dir / "metadata.json").is_file():
@@ -805,8 +511,6 @@ def _pick(rng: np.random.Generator, indices: np.ndarray, n: int) -> np.ndarray:
 
 def stroke_counts(chars: list[str]) -> list[int | None]:
     """KanjiVG stroke count of each character; None where KanjiVG has no data."""
-    from kanjinet.strokes import stroke_count
-
     counts: list[int | None] = []
     for char in chars:
         try:
@@ -825,8 +529,6 @@ def build_mapping(
 ) -> dict[str, Any]:
     """The `kanji_etl9g_mapping.json` document (schema in docs/export.md); `files`: the
     deliverables written beside it (report.files)."""
-    from kanjinet.classes import jis_to_char
-
     chars = [jis_to_char(code) for code in class_jis]
     keys = [str(i) for i in range(len(class_jis))]
     return {
@@ -877,125 +579,9 @@ def deliverables(files: dict[str, Path]) -> dict[str, dict[str, str]]:
     }
 
 
-# --- safetensors -------------------------------------------------------------------------
-
-SAFETENSORS_FORMAT = "kanjinet-safetensors"
-
-
-def save_safetensors(checkpoint: Any, path: Path) -> None:
-    """Weights as .safetensors; the model config, class table, normalisation and metrics
-    as JSON strings in its metadata (no pickle anywhere)."""
-    from safetensors.torch import save_file
-
-    from kanjinet.checkpoint import cpu_state_dict
-
-    metadata = {
-        "format": SAFETENSORS_FORMAT,
-        "version": "1",
-        "model_config": json.dumps(checkpoint.model_config.to_dict()),
-        "class_jis": json.dumps([int(c) for c in checkpoint.class_jis]),
-        "normalization": json.dumps(checkpoint.normalization),
-        "metrics": json.dumps(checkpoint.metrics, default=str),
-        "train_config": json.dumps(checkpoint.train_config, default=str),
-    }
-    with atomic_path(path) as tmp:
-        save_file(cpu_state_dict(checkpoint.model), str(tmp), metadata=metadata)
-
-
-def load_safetensors(path: str | os.PathLike, device: str | torch.device = "cpu") -> Any:
-    """A `checkpoint.Checkpoint` rebuilt from a .safetensors written by `export`."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from kanjinet.checkpoint import Checkpoint
-    from kanjinet.model import ModelConfig, build_model
-
-    path = Path(path)
-    if not path.is_file():
-        raise KanjinetError(f"{path}: no such file")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        state = load_file(str(path))
-    except Exception as error:  # safetensors raises SafetensorError for a foreign file
-        raise KanjinetError(
-            f"{path}: not a readable safetensors file ({_first_line(error)})"
-        ) from None
-    if meta.get("format") != SAFETENSORS_FORMAT:
-        raise KanjinetError(f"{path}: not a kanjinet safetensors export (no model config)")
-    cfg = ModelConfig.from_dict(json.loads(meta["model_config"]))
-    model = build_model(cfg)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise KanjinetError(f"{path}: weights do not fit the stored model config") from error
-    return Checkpoint(
-        model=model.to(device).eval(),
-        model_config=cfg,
-        class_jis=json.loads(meta["class_jis"]),
-        normalization=json.loads(meta["normalization"]),
-        train_config=json.loads(meta.get("train_config", "{}")),
-        metrics=json.loads(meta.get("metrics", "{}")),
-        path=path,
-    )
-
-
-# --- NNEF (tract's own format) ----------------------------------------------------------
+# --- NNEF checks (writing is in nnef.py) -------------------------------------------------
 
 NNEF_CORE = "tract_registry tract_core"  # the extension tract-nnef's `with_tract_core()` reads
-
-
-def nnef_path(onnx_path: Path, dynamic_batch: bool = False) -> Path:
-    """X.onnx -> X.nnef.tgz (batch 1) or X.dynbatch.nnef.tgz (X.int8.onnx -> X.int8.nnef.tgz)."""
-    return onnx_path.with_name(
-        onnx_path.stem + (".dynbatch" if dynamic_batch else "") + NNEF_SUFFIX
-    )
-
-
-def write_nnef(onnx_path: Path, path: Path, batch: int | None) -> int:
-    """Convert a written ONNX file to a tract NNEF archive (`.nnef.tgz`); returns its size.
-
-    tract loads the ONNX file, fixes the batch in the input fact if asked, and writes
-    the typed, decluttered model (what `tract model.onnx dump --nnef-tgz` writes; the
-    optimised form is tract's in-memory plan and has no NNEF serialisation, so the app
-    runs `into_optimized()` after loading). The ONNX metadata_props ride along as the
-    archive's `onnx.metadata_props.*` properties.
-    """
-    tract = require("tract")
-    try:
-        model = tract.onnx().load(str(onnx_path))
-        if batch is not None:
-            model.set_input_fact(0, _fixed_batch_fact(str(model.input_fact(0)), batch))
-        typed = model.into_model()
-        with atomic_path(path, suffix=NNEF_SUFFIX) as tmp:
-            tract.nnef().write_model_to_tar_gz(typed, str(tmp))
-    except tract.TractError as error:
-        raise KanjinetError(
-            f"{path}: tract {tract.version()} cannot write it as NNEF ({tract_cause(error)})"
-        ) from None
-    return path.stat().st_size
-
-
-def tract_cause(error: BaseException) -> str:
-    """The innermost cause of a tract error: its message lists the context first, then
-    "Caused by:" lines, then a stack backtrace."""
-    text = str(error).split("Stack backtrace")[0]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    causes = [line.split(": ", 1)[-1] for line in lines if line[0].isdigit()]
-    return causes[-1] if causes else (lines[0] if lines else type(error).__name__)
-
-
-def nnef_extensions(path: Path) -> list[str]:
-    """The `extension` declarations of an archive's graph.nnef (what the loader must know)."""
-    import tarfile
-
-    with tarfile.open(path, "r:gz") as archive:
-        text = archive.extractfile("graph.nnef").read().decode("utf-8")
-    return [
-        line.strip().removeprefix("extension ").rstrip(";")
-        for line in text.splitlines()
-        if line.startswith("extension ")
-    ]
 
 
 def check_nnef_extensions(path: Path, label: str) -> Check:
@@ -1070,12 +656,7 @@ def add_int8_nnef(
 
 def load_model_for_export(cfg: ExportConfig) -> Any:
     """The checkpoint, with --image-size / --num-classes checked against it."""
-    from kanjinet.checkpoint import load_checkpoint
-
-    if cfg.model_path.suffix == ".safetensors":
-        checkpoint = load_safetensors(cfg.model_path)
-    else:
-        checkpoint = load_checkpoint(cfg.model_path)
+    checkpoint = load_weights(cfg.model_path)
     mc = checkpoint.model_config
     for flag, asked, actual in (
         ("--image-size", cfg.image_size, mc.image_size),
@@ -1100,7 +681,6 @@ def resolve_data_dir(cfg: ExportConfig, checkpoint: Any) -> Path:
 
 def reference_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
     """PyTorch's logits for the batch, computed on CPU in float32 like the exported graph."""
-    from kanjinet.checkpoint import unwrap
 
     ref = unwrap(model)
     device = next(ref.parameters()).device
@@ -1188,10 +768,7 @@ def add_int8(
 
 def class_positions(checkpoint: Any, labels: np.ndarray) -> np.ndarray:
     """Fixed-table class indices -> the model's output indices (-1 if not an output)."""
-    from kanjinet.classes import CLASS_JIS
-
-    output_of = {code: i for i, code in enumerate(checkpoint.class_jis)}
-    return np.array([output_of.get(CLASS_JIS[int(label)], -1) for label in labels])
+    return output_index_of_table(checkpoint.class_jis)[np.asarray(labels, dtype=np.int64)]
 
 
 def int8_path(path: Path) -> Path:
@@ -1260,14 +837,9 @@ def backend_verdicts(path: Path, proto: Any) -> list[tuple[str, bool, str]]:
 
 def inspect_onnx(path: Path) -> str:
     """Op inventory, opsets, input/output shapes, metadata and loadable backends of a file."""
-    import onnx
-
     if not path.is_file():
         raise KanjinetError(f"{path}: no such file")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # DecodeError for a foreign file
-        raise KanjinetError(f"{path}: not a readable ONNX file ({_first_line(error)})") from None
+    proto = load_onnx(path)
     initializers = {init.name for init in proto.graph.initializer}
     lines = [
         f"{path}: {path.stat().st_size:,} bytes, producer {proto.producer_name or '?'} "
@@ -1310,7 +882,6 @@ __all__ = [
     "export_checkpoint",
     "export_onnx",
     "inspect_onnx",
-    "load_safetensors",
     "plan_pooling",
     "quantize_int8",
     "run_export",

@@ -47,16 +47,26 @@ from tqdm import tqdm
 from kanjinet import augment
 from kanjinet.atomic import atomic_path, remove_stale_temporaries, write_json
 from kanjinet.checkpoint import (
+    Checkpoint,
     load_checkpoint,
     read_checkpoint_file,
     save_checkpoint,
 )
-from kanjinet.classes import CLASS_JIS, NUM_CLASSES
-from kanjinet.dataset import is_synthetic
+from kanjinet.classes import CLASS_JIS
+from kanjinet.dataset import (
+    PreparedDataset,
+    identity,
+    is_synthetic,
+    load_prepared,
+    output_index_of_table,
+    select_classes,
+    split_run,
+)
 from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
 from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS, ModelConfig, build_model, model_config
 from kanjinet.options import check_settings, opt
+from kanjinet.runtime import resolve_device, tensor_to_input
 
 BEST_NAME = "best_kanji_model.pth"
 LAST_NAME = "last_checkpoint.pth"
@@ -64,7 +74,6 @@ PROGRESS_NAME = "training_progress.json"
 INFO_NAME = "best_model_info.json"
 CURVES_NAME = "training_curves.png"
 OUTPUT_NAMES = (BEST_NAME, LAST_NAME, PROGRESS_NAME, INFO_NAME, CURVES_NAME)
-SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 # Settings that must not change between a run and its --resume.
 RESUME_KEYS = (
     "data_dir",
@@ -158,26 +167,6 @@ class Dist:
     @property
     def active(self) -> bool:
         return self.world > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """The training device; `auto` picks CUDA (this rank's GPU), then MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise KanjinetError(f"--device {name}: not a device name (auto, cpu, cuda, mps)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise KanjinetError(f"--device {name}: CUDA is not available in this PyTorch build")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device
 
 
 def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
@@ -339,74 +328,65 @@ class TrainingData:
     identity: dict[str, str]  # dataset.identity: name and content digest, kept in checkpoints
 
 
-def select_classes(labels: np.ndarray, class_limit: int | None) -> np.ndarray:
-    """Table indices of the classes to train on: all 3,036, or the N with most samples.
-
-    Ties go to the lower class index, so the choice is deterministic.
-    """
-    if class_limit is None:
-        return np.arange(NUM_CLASSES)
-    if class_limit < 1:
-        raise KanjinetError(f"--class-limit {class_limit}: must be at least 1")
-    counts = np.bincount(labels.astype(np.int64), minlength=NUM_CLASSES)
-    order = np.lexsort((np.arange(NUM_CLASSES), -counts))
-    present = order[counts[order] > 0]
-    return np.sort(present[:class_limit])
-
-
-def choose_samples(
-    labels: np.ndarray, classes: np.ndarray, sample_limit: int | None, seed: int
-) -> np.ndarray:
-    """Indices of the samples used: those of the chosen classes, then a seeded subset."""
-    keep = np.flatnonzero(np.isin(labels, classes))
-    if sample_limit is not None:
-        if sample_limit < 1:
-            raise KanjinetError(f"--sample-limit {sample_limit}: must be at least 1")
-        if sample_limit < keep.size:
-            rng = np.random.default_rng(seed)
-            keep = np.sort(rng.choice(keep, sample_limit, replace=False))
-    return keep
-
-
 def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingData:
     """Load the prepared set once, choose classes and samples, split, move to the device."""
-    from kanjinet.dataset import identity, load_prepared, split_indices
-
     data = load_prepared(cfg.data_dir)
     labels = np.asarray(data.labels).astype(np.int64)
     classes = select_classes(labels, cfg.class_limit)
-    keep = choose_samples(labels, classes, cfg.sample_limit, cfg.seed)
-    if keep.size == 0:
+    writers = np.asarray(data.writers)
+    parts = split_run(labels, writers, classes, cfg.sample_limit, cfg.split, cfg.seed)
+    used = np.concatenate(list(parts.values()))
+    if used.size == 0:
         raise KanjinetError(f"{cfg.data_dir}: no samples left to train on")
-    output_index = np.full(NUM_CLASSES, -1, dtype=np.int64)
-    output_index[classes] = np.arange(classes.size)
-    writers = np.asarray(data.writers)[keep]
-    parts = split_indices(writers, mode=cfg.split, seed=cfg.seed, fractions=SPLIT_FRACTIONS)
     for name in ("train", "val"):
         if len(parts[name]) == 0:
             raise KanjinetError(
                 f"{cfg.data_dir}: the {cfg.split} split leaves no {name} samples "
-                f"({keep.size} samples, {np.unique(writers).size} writers); use more data"
+                f"({used.size} samples, {np.unique(writers[used]).size} writers); use more data"
             )
+    class_jis = [CLASS_JIS[i] for i in classes]
+    output_index = output_index_of_table(class_jis)
     splits = {}
-    for name, idx in parts.items():
-        rows = keep[np.sort(np.asarray(idx, dtype=np.int64))]
+    for name, rows in parts.items():
         # Fancy indexing reads only these rows of a memory map, into RAM, once.
         images = torch.from_numpy(np.ascontiguousarray(data.images[rows]))
         splits[name] = SplitData(
             images=images.to(data_device),
             labels=torch.from_numpy(output_index[labels[rows]]).to(data_device),
-            writers=np.asarray(data.writers)[rows],
+            writers=writers[rows],
         )
     metadata = dict(getattr(data, "metadata", {}) or {})
     return TrainingData(
         splits=splits,
-        class_jis=[CLASS_JIS[i] for i in classes],
+        class_jis=class_jis,
         image_size=int(data.images.shape[-1]),
         normalization=_normalization(metadata),
         metadata=metadata,
         identity=identity(cfg.data_dir, metadata),
     )
+
+
+def run_settings(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The training settings of the run that wrote `checkpoint`: what it stored, and
+    TrainConfig's defaults for what it lacks."""
+    return {**train_config_dict(TrainConfig()), **checkpoint.train_config}
+
+
+def select_samples(split: str, checkpoint: Checkpoint, data: PreparedDataset) -> np.ndarray:
+    """Indices of `data` in `split` (train/val/test/all) of the checkpoint's training run.
+
+    Rebuilds the run's sample choice and split from its settings (`run_settings`);
+    only samples of classes the model has are returned. Exact on the dataset the run
+    was trained on.
+    """
+    labels = np.asarray(data.labels).astype(np.int64)
+    known = np.flatnonzero(output_index_of_table(checkpoint.class_jis) >= 0)
+    if split == "all":
+        return np.flatnonzero(np.isin(labels, known))
+    run = run_settings(checkpoint)
+    writers = np.asarray(data.writers)
+    parts = split_run(labels, writers, known, run["sample_limit"], run["split"], int(run["seed"]))
+    return parts[split]
 
 
 def _normalization(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -419,7 +399,7 @@ def _normalization(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     """uint8 (B, S, S) -> float32 (B, 1, S, S) in 0..1 on `device` (the model's input)."""
-    x = augment.to_device(images, device).unsqueeze(1).float().div_(255.0)
+    x = tensor_to_input(augment.to_device(images, device))
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
@@ -1164,20 +1144,6 @@ def _stopped(trainer: Trainer) -> bool:
     return state.stopped_early
 
 
-def export_best(cfg: TrainConfig) -> int:
-    """--export-onnx: `kanjinet export` of the best checkpoint, ONNX next to it; its status."""
-    from kanjinet import export
-
-    out = Path(cfg.output_dir)
-    return export.run_export(
-        export.ExportConfig(
-            model_path=out / BEST_NAME,
-            onnx_path=out / "kanji_etl9g_model.onnx",
-            data_dir=Path(cfg.data_dir),
-        )
-    )
-
-
 def run_train(cfg: TrainConfig) -> int:
     """CLI body of `kanjinet train`."""
     result = train(cfg)
@@ -1193,4 +1159,18 @@ def run_train(cfg: TrainConfig) -> int:
             f"test accuracy (held-out {cfg.split} split, best model): top-1 "
             f"{result['test_acc']:.2f}%, top-5 {result['test_top5_acc']:.2f}%"
         )
-    return export_best(cfg) if cfg.export_onnx else 0
+    if not cfg.export_onnx:
+        return 0
+    # The one import cycle kanjinet allows: export imports this module (select_samples,
+    # to verify on the run's own test split), so export is imported here, lazily, only
+    # for --export-onnx: `kanjinet export` of the best checkpoint, ONNX next to it.
+    from kanjinet import export
+
+    out = Path(cfg.output_dir)
+    return export.run_export(
+        export.ExportConfig(
+            model_path=out / BEST_NAME,
+            onnx_path=out / "kanji_etl9g_model.onnx",
+            data_dir=Path(cfg.data_dir),
+        )
+    )
