@@ -1,0 +1,90 @@
+"""The module graph of src/kanjinet has no import cycle (docs/ARCHITECTURE.md).
+
+Every import counts, also one inside a function, except the single documented
+lazy import of `export` inside `train.run_train`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import kanjinet
+
+PACKAGE = Path(kanjinet.__file__).parent
+MODULES = {path.stem for path in PACKAGE.glob("*.py")}
+# (importer, imported, function it is in): the one allowed back edge.
+ALLOWED = {("train", "export", "run_train")}
+
+
+def imports_of(module: str) -> list[tuple[str, str | None]]:
+    """(kanjinet module imported, enclosing function or None) for every import in `module`."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    found: list[tuple[str, str | None]] = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = (
+                child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else None
+            )
+            if isinstance(child, ast.Import):
+                names = [a.name for a in child.names if a.name.startswith("kanjinet.")]
+                found.extend((name.split(".")[1], function) for name in names)
+            elif isinstance(child, ast.ImportFrom) and child.module:
+                if child.module == "kanjinet":
+                    found.extend((a.name, function) for a in child.names if a.name in MODULES)
+                elif child.module.startswith("kanjinet."):
+                    found.append((child.module.split(".")[1], function))
+            visit(child, inner or function)
+
+    visit(tree, None)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {module: set() for module in MODULES}
+    for module in MODULES:
+        for target, function in imports_of(module):
+            if (module, target, function) not in ALLOWED and target != module:
+                graph[module].add(target)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a list of modules (first == last), or None if the graph is acyclic."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def walk(module: str) -> list[str] | None:
+        state[module] = "open"
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                return path[path.index(target) :] + [target]
+            if target not in state and (cycle := walk(target)):
+                return cycle
+        state[module] = "done"
+        path.pop()
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := walk(module)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_among_kanjinet_modules():
+    assert find_cycle(import_graph()) is None, " -> ".join(find_cycle(import_graph()) or [])
+
+
+def test_the_one_allowed_lazy_import_is_inside_run_train_and_says_why():
+    assert ("export", "run_train") in imports_of("train")
+    assert ("export", None) not in imports_of("train")  # never at module level
+    source = (PACKAGE / "train.py").read_text(encoding="utf-8")
+    before = source[: source.index("    from kanjinet import export\n")]
+    assert "import cycle" in before.splitlines()[-4] + before.splitlines()[-3]
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
