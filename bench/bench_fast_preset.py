@@ -74,7 +74,7 @@ CANDIDATES["N"] = (dataclasses.replace(CANDIDATES["M"][0], head_channels=192), "
 def time_candidate(name: str, cfg: ModelConfig, seconds: float, workdir: Path) -> dict:
     """Export one untrained candidate for tract and time batch-1 runs."""
     from kanjinet.export import export_onnx
-    from kanjinet.predict import TractEngine
+    from kanjinet.runtime import TractEngine
 
     cfg = dataclasses.replace(cfg, num_classes=3036, image_size=64)
     torch.manual_seed(0)

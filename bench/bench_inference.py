@@ -15,7 +15,7 @@ latency, all in tract. It writes its own section of RESULTS.md.
 For each preset (3,036 classes, 64 x 64 input) it builds the network with
 UNTRAINED weights (speed and size do not depend on the values), exports it with
 `kanjinet.export.export_onnx` (tract backend, opset 12), quantizes it with
-`kanjinet.export.quantize_int8` (calibrated on random ink-like inputs: fine for
+`kanjinet.quantize.quantize_int8` (calibrated on random ink-like inputs: fine for
 timing, meaningless for accuracy), and measures
 
 - batch-1 latency (median and 90th percentile over repeated single-image runs),
@@ -45,9 +45,11 @@ import torch
 from benchlib import load_average, machine, write_section
 
 from kanjinet.errors import KanjinetError
-from kanjinet.export import export_onnx, nnef_path, quantize_int8, write_nnef
+from kanjinet.export import export_onnx
 from kanjinet.model import build_model, count_parameters, model_config
-from kanjinet.predict import OnnxruntimeEngine, TractEngine, TractNnefEngine
+from kanjinet.nnef import nnef_path, write_nnef
+from kanjinet.quantize import quantize_int8
+from kanjinet.runtime import OnnxruntimeEngine, TractEngine, TractNnefEngine
 
 HEADING = "## Inference speed: tract vs onnxruntime vs PyTorch (bench/bench_inference.py)"
 NNEF_HEADING = "## tract: ONNX vs NNEF file (bench/bench_inference.py --nnef)"

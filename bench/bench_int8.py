@@ -35,10 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import DEFAULT_RESULTS, load_average, machine, write_section  # noqa: E402
 
 from kanjinet import export as ex  # noqa: E402
+from kanjinet import quantize as q  # noqa: E402
 from kanjinet.checkpoint import load_checkpoint  # noqa: E402
 from kanjinet.dataset import is_synthetic, load_prepared  # noqa: E402
-from kanjinet.evaluate import select_samples  # noqa: E402
-from kanjinet.predict import TractEngine  # noqa: E402
+from kanjinet.runtime import INPUT_NAME, TractEngine, logits_of, prepared_to_input  # noqa: E402
+from kanjinet.train import select_samples  # noqa: E402
 
 HEADING = "## int8 quantization: agreement with fp32"
 
@@ -47,11 +48,11 @@ def quantize_plain(fp32: Path, out: Path, calibration: np.ndarray) -> None:
     """onnxruntime's defaults as `export` used them before: the logits quantized too."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    with ex.quiet_root_logger():
+    with q.quiet_root_logger():
         quantize_static(
             str(fp32),
             str(out),
-            ex._CalibrationReader(calibration, ex.INPUT_NAME),
+            q.CalibrationReader(calibration, INPUT_NAME),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
@@ -60,14 +61,14 @@ def quantize_plain(fp32: Path, out: Path, calibration: np.ndarray) -> None:
 
 
 def quantize_uncorrected(fp32: Path, out: Path, calibration: np.ndarray) -> None:
-    with mock.patch.object(ex, "correct_biases"):
-        ex.quantize_int8(fp32, out, calibration)
+    with mock.patch.object(q, "correct_biases"):
+        q.quantize_int8(fp32, out, calibration)
 
 
 VARIANTS = {
     "plain": quantize_plain,
     "float stem + logits": quantize_uncorrected,
-    "shipped": lambda fp32, out, calibration: ex.quantize_int8(fp32, out, calibration),
+    "shipped": lambda fp32, out, calibration: q.quantize_int8(fp32, out, calibration),
 }
 
 
@@ -77,21 +78,21 @@ def measure(checkpoint_path: Path, data, work: Path) -> list[str]:
     held = np.concatenate([select_samples(s, checkpoint, data) for s in ("test", "val")])
     train = select_samples("train", checkpoint, data)
     calibration_rows = np.sort(np.random.default_rng(1).choice(train, 256, replace=False))
-    calibration = ex.prepared_to_input(data.images[calibration_rows])
-    x = ex.prepared_to_input(data.images[held])
+    calibration = prepared_to_input(data.images[calibration_rows])
+    x = prepared_to_input(data.images[held])
     targets = ex.class_positions(checkpoint, np.asarray(data.labels[held]))
     fp32 = work / "fp32.onnx"
     ex.export_onnx(checkpoint.model, checkpoint.model_config, fp32, "tract", None, {})
-    reference = ex.logits_of(fp32, x)
+    reference = logits_of(fp32, x)
     top1 = reference.argmax(1)
     name = f"{checkpoint.model_config.arch} ({checkpoint_path.parent.name})"
     rows = []
     for variant, quantize in VARIANTS.items():
         path = work / f"{variant}.onnx"
         quantize(fp32, path, calibration)
-        logits = ex.logits_of(path, x)
+        logits = logits_of(path, x)
         agree_ort = (logits.argmax(1) == top1).mean()
-        agree_tract = (ex.logits_of(path, x, 200, TractEngine).argmax(1) == top1).mean()
+        agree_tract = (logits_of(path, x, 200, TractEngine).argmax(1) == top1).mean()
         rms = np.sqrt(((logits - reference) ** 2).mean())
         rows.append(
             f"| {name} | {len(x):,} | {(top1 == targets).mean():.1%} | {variant} | "

@@ -12,20 +12,19 @@ import onnx
 import pytest
 import torch
 
+from kanjinet.checkpoint import load_safetensors
 from kanjinet.cli import main
 from kanjinet.errors import KanjinetError
 from kanjinet.export import (
     BACKENDS,
     GLOBAL_POOLS,
-    INPUT_NAME,
     ExportConfig,
     export_checkpoint,
     export_onnx,
     inspect_onnx,
-    load_safetensors,
     plan_pooling,
 )
-from kanjinet.predict import OnnxruntimeEngine, TractEngine, mapping_path, open_engine
+from kanjinet.runtime import INPUT_NAME, OnnxruntimeEngine, TractEngine, mapping_path, open_engine
 
 pytestmark = pytest.mark.slow
 
@@ -165,8 +164,8 @@ def test_held_out_samples_are_the_training_runs_test_split(tiny_checkpoint, data
     """export's parity/accuracy figures and `evaluate --split test` describe the same writers."""
     from kanjinet.checkpoint import load_checkpoint
     from kanjinet.dataset import load_prepared
-    from kanjinet.evaluate import select_samples
     from kanjinet.export import load_samples
+    from kanjinet.train import select_samples
 
     checkpoint = load_checkpoint(tiny_checkpoint)
     data = load_prepared(dataset_dir)
@@ -223,7 +222,9 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
     the stem conv stays float; bias correction removes the mean int8 - fp32 logit shift on the calibration samples
     and lowers the logit error on held-out samples."""
     from kanjinet.checkpoint import load_checkpoint
-    from kanjinet.export import load_samples, logits_of, output_nodes, quantize_int8
+    from kanjinet.export import load_samples
+    from kanjinet.quantize import output_nodes, quantize_int8
+    from kanjinet.runtime import logits_of
 
     fp32, int8 = exports["tract"].files["onnx"], exports["tract"].files["int8"]
     graph = onnx.load(str(int8)).graph
@@ -233,7 +234,7 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
     producers = {out: n.op_type for n in graph.node for out in n.output}
     assert stem.input[0] == INPUT_NAME and stem.input[1] not in producers
     samples = load_samples(dataset_dir, load_checkpoint(tiny_checkpoint), 240, 256)
-    with mock.patch("kanjinet.export.correct_biases"):  # the same quantization, uncorrected
+    with mock.patch("kanjinet.quantize.correct_biases"):  # the same quantization, uncorrected
         quantize_int8(fp32, tmp_path / "uncorrected.onnx", samples.calibration)
 
     def rms(values: np.ndarray) -> float:
@@ -271,8 +272,9 @@ def test_agreement_check_detail():
 def test_int8_of_untrained_model_with_shared_biases(tmp_path):
     """Untrained weights: the exporter shares the equal (zero) folded biases between
     layers through Identity nodes; each layer's correction must stay its own."""
-    from kanjinet.export import logits_of, quantize_int8
     from kanjinet.model import build_model, model_config
+    from kanjinet.quantize import quantize_int8
+    from kanjinet.runtime import logits_of
 
     cfg = model_config("kanjinet-small", num_classes=10, image_size=32)
     torch.manual_seed(0)

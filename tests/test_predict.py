@@ -11,7 +11,8 @@ from PIL import Image
 
 from kanjinet.cli import main
 from kanjinet.errors import KanjinetError
-from kanjinet.predict import Predictor, predict_files, prepared_to_input
+from kanjinet.predict import Predictor, predict_files
+from kanjinet.runtime import prepared_to_input
 
 pytestmark = pytest.mark.slow
 

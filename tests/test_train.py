@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from kanjinet import augment, train
+from kanjinet import augment, dataset, train
 from kanjinet.checkpoint import load_checkpoint, read_checkpoint_file
 from kanjinet.classes import CLASS_JIS
 from kanjinet.errors import KanjinetError
@@ -162,15 +162,15 @@ def test_writer_split_has_no_writer_in_two_splits(data_dir):
 
 def test_class_and_sample_limits():
     labels = np.array([5, 5, 5, 7, 7, 9, 9, 2])
-    assert train.select_classes(labels, 2).tolist() == [5, 7]  # 7 beats 9 on the tie: index
-    assert train.select_classes(labels, 10).tolist() == [2, 5, 7, 9]  # only classes present
-    assert len(train.select_classes(labels, None)) == len(CLASS_JIS)
-    keep = train.choose_samples(labels, np.array([5, 9]), None, seed=0)
+    assert dataset.select_classes(labels, 2).tolist() == [5, 7]  # 7 beats 9 on the tie: index
+    assert dataset.select_classes(labels, 10).tolist() == [2, 5, 7, 9]  # only classes present
+    assert len(dataset.select_classes(labels, None)) == len(CLASS_JIS)
+    keep = dataset.choose_samples(labels, np.array([5, 9]), None, seed=0)
     assert keep.tolist() == [0, 1, 2, 5, 6]
-    subset = train.choose_samples(labels, np.array([5, 9]), 3, seed=0)
+    subset = dataset.choose_samples(labels, np.array([5, 9]), 3, seed=0)
     assert len(subset) == 3 and set(subset) <= set(keep)
     with pytest.raises(KanjinetError):
-        train.select_classes(labels, 0)
+        dataset.select_classes(labels, 0)
 
 
 def test_learning_rate_warms_up_then_decays():
