@@ -311,8 +311,8 @@ def test_nnef_round_trip_without_onnx(exports, tiny_checkpoint):
     """The NNEF archives load with tract.nnef() alone (tract-core only, no ONNX parser), run,
     and match PyTorch and the ONNX file in tract on inputs the export did not check."""
     from kanjinet.checkpoint import load_checkpoint
-    from kanjinet.export import nnef_extensions
-    from kanjinet.predict import TractNnefEngine
+    from kanjinet.nnef import nnef_extensions
+    from kanjinet.runtime import TractNnefEngine
 
     report = exports["tract"]
     fixed, dynamic = report.files["nnef"], report.files["nnef_dynbatch"]
