@@ -94,6 +94,16 @@ def test_evaluate_all_samples(trained, small_dataset_dir):
     assert report["classes_evaluated"] == 24
 
 
+def test_evaluate_writes_no_picture_unless_asked(trained, small_dataset_dir, tmp_path, monkeypatch):
+    from kanjinet.cli import main
+
+    model_path, _ = trained
+    monkeypatch.chdir(tmp_path)
+    argv = ["evaluate", "--model-path", str(model_path), "--data-dir", str(small_dataset_dir)]
+    assert main([*argv, "--device", "cpu"]) == 0
+    assert not list(tmp_path.iterdir())
+
+
 def test_evaluate_user_errors(trained, small_dataset_dir, tmp_path):
     with pytest.raises(KanjinetError, match="no such checkpoint"):
         evaluate.evaluate(EvaluateConfig(model_path=tmp_path / "x.pth", data_dir=small_dataset_dir))

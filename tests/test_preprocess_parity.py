@@ -74,7 +74,7 @@ def vector(name: str, kind: str, pixels: np.ndarray, size: int) -> dict:
 def etl9g_like(count: int, seed: int) -> list[np.ndarray]:
     """Records drawn by the project's synthesizer (levels 0..15) as uint8 ink 0..255."""
     from kanjinet.classes import class_table
-    from kanjinet.synth import render, writer_style
+    from kanjinet.handwriting import render, writer_style
 
     rng = np.random.default_rng(seed)
     table = class_table()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanjinet import etl9g, synth
+from kanjinet import etl9g, handwriting, pictures, synth
 from kanjinet.classes import CLASS_JIS, NUM_CLASSES
 from kanjinet.cli import main
 from kanjinet.errors import KanjinetError
@@ -153,10 +153,10 @@ def test_writers_differ_and_samples_are_not_copies(small_records):
 
 
 def test_stroke_ends_from_kanjivg_types():
-    assert synth.glyph("人").ends == ("sweep", "sweep")
-    assert synth.glyph("田").ends == ("stop",) * 5
-    assert synth.glyph("永").ends[0] == "dot"
-    assert set(synth.glyph("あ").ends) == {"plain"}
+    assert handwriting.glyph("人").ends == ("sweep", "sweep")
+    assert handwriting.glyph("田").ends == ("stop",) * 5
+    assert handwriting.glyph("永").ends[0] == "dot"
+    assert set(handwriting.glyph("あ").ends) == {"plain"}
 
 
 def coarse(image: np.ndarray) -> np.ndarray:
@@ -167,10 +167,10 @@ def coarse(image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("char", "other"), [("田", "由"), ("木", "本")])
 def test_samples_show_their_character(char, other):
     # Samples of a character resemble each other more than a similar-looking character.
-    style = synth.writer_style(0, 0)
+    style = handwriting.writer_style(0, 0)
     rng = np.random.default_rng(1)
-    mine = [coarse(synth.render(char, "一", style, rng)) for _ in range(6)]
-    theirs = [coarse(synth.render(other, "一", style, rng)) for _ in range(6)]
+    mine = [coarse(handwriting.render(char, "一", style, rng)) for _ in range(6)]
+    theirs = [coarse(handwriting.render(other, "一", style, rng)) for _ in range(6)]
     same = np.mean([np.corrcoef(mine[0], x)[0, 1] for x in mine[1:]])
     different = np.mean([np.corrcoef(mine[0], x)[0, 1] for x in theirs])
     assert same > different + 0.1
@@ -250,13 +250,13 @@ def test_unwritable_output_is_a_one_line_error(tmp_path):
 
 
 def test_fonts_error_when_none_is_installed(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "FONT_DIRS", (str(tmp_path / "no-fonts"),))
+    monkeypatch.setattr(pictures, "FONT_DIRS", (str(tmp_path / "no-fonts"),))
     with pytest.raises(KanjinetError, match="--fonts: no installed font covers Japanese"):
         synthesize(SynthConfig(out=tmp_path / "out", writers=1, classes=4, fonts=True))
 
 
 def test_fonts_real_run_when_one_is_installed(tmp_path):
-    fonts = synth.find_japanese_fonts()
+    fonts = pictures.find_japanese_fonts()
     if not fonts:
         pytest.skip("no Japanese font installed (the error path is tested above)")
     files = synthesize(SynthConfig(out=tmp_path, writers=2, classes=24, fonts=True, workers=1))
@@ -277,7 +277,7 @@ def test_cli_writes_set_and_preview(tmp_path, capsys):
     assert "120 synthetic records" in capsys.readouterr().out
     assert len(etl9g.read_records(tmp_path / "set" / "ETL9G_01")) == 120
     with Image.open(preview) as grid:
-        assert grid.size == (10 * synth.CELL[0], 10 * synth.CELL[1])
+        assert grid.size == (10 * pictures.PREVIEW_CELL[0], 10 * pictures.PREVIEW_CELL[1])
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
@@ -287,7 +287,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_font_files_and_share_choose_the_fonts(tmp_path):
-    fonts = synth.find_japanese_fonts()
+    fonts = pictures.find_japanese_fonts()
     if not fonts:
         pytest.skip("no Japanese font installed")
     synthesize(
@@ -310,10 +310,10 @@ def test_font_share_and_font_file_are_checked(tmp_path):
 
 
 def test_a_font_without_the_glyph_is_not_drawn():
-    fonts = synth.find_japanese_fonts()
+    fonts = pictures.find_japanese_fonts()
     if not fonts:
         pytest.skip("no Japanese font installed")
-    assert synth.has_glyph(str(fonts[0]), "田")
-    assert not synth.has_glyph(str(fonts[0]), "\ue001")  # private use: no glyph
+    assert pictures.has_glyph(str(fonts[0]), "田")
+    assert not pictures.has_glyph(str(fonts[0]), "\ue001")  # private use: no glyph
     rng = np.random.default_rng(0)
-    assert synth.pick_font((str(fonts[0]),), "\ue001", rng) is None
+    assert handwriting.pick_font((str(fonts[0]),), "\ue001", rng) is None

@@ -465,13 +465,13 @@ def test_linux_does_not_retry(tmp_path, monkeypatch):
 
 
 def test_the_font_scan_opens_each_font_once(tmp_path, monkeypatch):
-    from kanjinet import synth
+    from kanjinet import pictures
 
     fonts = tmp_path / "Fonts"
     (fonts / "sub").mkdir(parents=True)
     for name in ("msgothic.ttc", "arial.ttf", "sub/yumin.otf", "readme.txt"):
         (fonts / name).write_bytes(b"font " + name.encode())
-    monkeypatch.setattr(synth, "FONT_DIRS", (str(fonts),))
+    monkeypatch.setattr(pictures, "FONT_DIRS", (str(fonts),))
     monkeypatch.setenv("KANJINET_CACHE_DIR", str(tmp_path / "cache"))
     opened = []
 
@@ -479,47 +479,47 @@ def test_the_font_scan_opens_each_font_once(tmp_path, monkeypatch):
         opened.append(path.name)
         return path.name != "arial.ttf"
 
-    monkeypatch.setattr(synth, "covers_japanese", covers_japanese)
+    monkeypatch.setattr(pictures, "covers_japanese", covers_japanese)
     expected = (fonts / "msgothic.ttc", fonts / "sub" / "yumin.otf")
-    assert synth.find_japanese_fonts() == expected
+    assert pictures.find_japanese_fonts() == expected
     assert sorted(opened) == ["arial.ttf", "msgothic.ttc", "yumin.otf"]
     opened.clear()
-    assert synth.find_japanese_fonts() == expected and opened == []  # all from the cache
+    assert pictures.find_japanese_fonts() == expected and opened == []  # all from the cache
     (fonts / "arial.ttf").write_bytes(b"a new version of the font")
     (fonts / "new.ttf").write_bytes(b"another")
-    assert synth.find_japanese_fonts() == (*expected[:1], fonts / "new.ttf", expected[1])
+    assert pictures.find_japanese_fonts() == (*expected[:1], fonts / "new.ttf", expected[1])
     assert sorted(opened) == ["arial.ttf", "new.ttf"]  # only what changed or is new
 
 
 def test_a_broken_or_unwritable_font_cache_only_costs_time(tmp_path, monkeypatch):
-    from kanjinet import synth
+    from kanjinet import pictures
 
     fonts = tmp_path / "Fonts"
     fonts.mkdir()
     (fonts / "a.ttf").write_bytes(b"x")
-    monkeypatch.setattr(synth, "FONT_DIRS", (str(fonts),))
-    monkeypatch.setattr(synth, "covers_japanese", lambda path: True)
+    monkeypatch.setattr(pictures, "FONT_DIRS", (str(fonts),))
+    monkeypatch.setattr(pictures, "covers_japanese", lambda path: True)
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / synth.FONT_CACHE).write_text("{broken", encoding="utf-8")
+    (cache / pictures.FONT_CACHE).write_text("{broken", encoding="utf-8")
     monkeypatch.setenv("KANJINET_CACHE_DIR", str(cache))
-    assert synth.find_japanese_fonts() == (fonts / "a.ttf",)
-    assert json.loads((cache / synth.FONT_CACHE).read_text(encoding="utf-8"))["version"] == 1
+    assert pictures.find_japanese_fonts() == (fonts / "a.ttf",)
+    assert json.loads((cache / pictures.FONT_CACHE).read_text(encoding="utf-8"))["version"] == 1
     (tmp_path / "file").write_text("not a folder", encoding="utf-8")
     monkeypatch.setenv("KANJINET_CACHE_DIR", str(tmp_path / "file"))
-    assert synth.find_japanese_fonts() == (fonts / "a.ttf",)
+    assert pictures.find_japanese_fonts() == (fonts / "a.ttf",)
 
 
 def test_the_user_cache_folder_by_platform(monkeypatch):
-    from kanjinet import synth
+    from kanjinet import pictures
 
     monkeypatch.delenv("KANJINET_CACHE_DIR")
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", "/users/u/AppData/Local")
-    assert synth.cache_dir() == Path("/users/u/AppData/Local/kanjinet")
+    assert pictures.cache_dir() == Path("/users/u/AppData/Local/kanjinet")
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
-    assert synth.cache_dir() == Path("/xdg/kanjinet")
+    assert pictures.cache_dir() == Path("/xdg/kanjinet")
 
 
 # --------------------------------------------------------------------------- bench CPU

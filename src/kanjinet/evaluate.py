@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kanjinet.atomic import atomic_path, write_json
+from kanjinet.atomic import write_json
 from kanjinet.checkpoint import Checkpoint, load_checkpoint
 from kanjinet.classes import jis_to_char
 from kanjinet.dataset import SPLIT_FRACTIONS, is_synthetic, load_prepared, output_index_of_table
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
+from kanjinet.pictures import draw_worst
 from kanjinet.runtime import resolve_device, tensor_to_input
 from kanjinet.train import run_settings, select_samples
 
@@ -45,7 +46,8 @@ class EvaluateConfig:
     )
     json: Path | None = opt(None, help="also write the full report (per-class too) as JSON")
     worst_png: Path | None = opt(
-        Path("worst_classes.png"), help="picture of the worst classes with their samples"
+        None,
+        help="also draw the worst classes with their samples as this PNG (None: no picture)",
     )
     worst: int = opt(12, help="how many worst classes to list and draw")
     confusions: int = opt(20, help="how many most-confused pairs to list")
@@ -240,37 +242,6 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def draw_worst(
-    path: Path, checkpoint: Checkpoint, data: EvalData, topk: np.ndarray, classes: list[int]
-) -> None:
-    """One row per worst class: its character, then its samples with the predicted character
-    under each (green when right, red when wrong)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    from kanjinet.synth import japanese_font
-
-    per_row, cell, label = 8, 64, 18
-    big = japanese_font(40) or ImageFont.load_default()
-    small = japanese_font(14) or ImageFont.load_default()
-    width = cell + 8 + per_row * (cell + 4)
-    canvas = Image.new("RGB", (width, max(1, len(classes)) * (cell + label + 6)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for row, output in enumerate(classes):
-        top = row * (cell + label + 6)
-        draw.text((10, top + 6), char_of(checkpoint, output), fill="black", font=big)
-        draw.text((4, top + cell), f"{checkpoint.class_jis[output]:04X}", fill="gray", font=small)
-        rows = np.flatnonzero(data.targets == output)[:per_row]
-        for col, i in enumerate(rows):
-            picture = Image.fromarray(255 - data.images[i]).resize((cell, cell))
-            left = cell + 8 + col * (cell + 4)
-            canvas.paste(picture.convert("RGB"), (left, top))
-            guess = int(topk[i, 0])
-            colour = (0, 140, 0) if guess == output else (200, 0, 0)
-            draw.text((left + 2, top + cell), char_of(checkpoint, guess), fill=colour, font=small)
-    with atomic_path(path, ".png") as tmp:
-        canvas.save(tmp, format="PNG")
-
-
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """The whole evaluation; returns the report dict (writes JSON / PNG when configured)."""
     device = resolve_device(cfg.device)
@@ -282,9 +253,15 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
         write_json(Path(cfg.json), report)
     if cfg.worst_png:
-        Path(cfg.worst_png).parent.mkdir(parents=True, exist_ok=True)
         classes = [c["index"] for c in report["worst_classes"]]
-        draw_worst(Path(cfg.worst_png), checkpoint, data, topk, classes)
+        draw_worst(
+            Path(cfg.worst_png),
+            checkpoint.class_jis,
+            data.images,
+            data.targets,
+            topk[:, 0],
+            classes,
+        )
     return report
 
 

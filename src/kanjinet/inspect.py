@@ -16,17 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from kanjinet import dataset as ds
-from kanjinet.atomic import atomic_path
-from kanjinet.classes import NUM_CLASSES, class_of_char, class_table
+from kanjinet.classes import class_of_char
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
+from kanjinet.pictures import grid_picture, normalization_picture, save_png
 
 RICE_FIELD = "田"
-CELL = 72  # pixels per sample picture in the grids
-LABEL = 22  # height of the label strip under each picture
 SEED_SIZE_CLAIM_MB = 6.6  # the seed README's "estimated model size" at 64 pixels
 
 
@@ -101,7 +98,7 @@ def statistics(data: ds.PreparedDataset) -> dict[str, Any]:
         "samples_per_chunk": {"min": min(counts), "max": max(counts)},
         "chunk_mb": {"min": round(min(megabytes), 2), "max": round(max(megabytes), 2)},
         "ink_mean": round(float(data.images.mean()) / 255, 4) if len(data) else 0.0,
-        "synthetic": bool(meta.get("source", {}).get("synthetic", False)),
+        "synthetic": ds.is_synthetic(meta),
         "normalization_version": meta["normalization"]["version"],
     }
 
@@ -121,43 +118,6 @@ def rice_field(data: ds.PreparedDataset) -> dict[str, Any]:
 # --------------------------------------------------------------------------- pictures
 
 
-def draw_label(canvas: Image.Image, x: int, y: int, label: int) -> None:
-    """Class `label`'s character (font, else its KanjiVG strokes) and JIS code under a picture."""
-    from kanjinet.synth import japanese_font, reference_picture
-
-    draw = ImageDraw.Draw(canvas)
-    if not 0 <= label < NUM_CLASSES:  # an inconsistent dataset is still shown
-        draw.text((x + 2, y + 5), f"bad class {label}", fill=0, font=ImageFont.load_default())
-        return
-    info = class_table()[label]
-    font = japanese_font(LABEL - 4)  # None: KanjiVG strokes label the cell
-    if font is not None:
-        draw.text((x + 2, y), info.char, fill=0, font=font)
-    else:
-        canvas.paste(reference_picture(info.char, LABEL - 2), (x + 2, y + 1))
-    draw.text((x + LABEL + 4, y + 5), f"{info.jis:04X}", fill=90, font=ImageFont.load_default())
-
-
-def grid_picture(images: np.ndarray, labels: np.ndarray, columns: int = 10) -> Image.Image:
-    """Samples as dark ink on white, CELL pixels each, labelled with their characters."""
-    rows = max(1, -(-len(images) // columns))
-    canvas = Image.new("L", (columns * CELL, rows * (CELL + LABEL)), 255)
-    for slot, (image, label) in enumerate(zip(images, labels, strict=True)):
-        x, y = (slot % columns) * CELL, (slot // columns) * (CELL + LABEL)
-        picture = Image.fromarray(255 - image).resize(
-            (CELL - 4, CELL - 4), Image.Resampling.NEAREST
-        )
-        canvas.paste(picture, (x + 2, y + 2))
-        draw_label(canvas, x, y + CELL, int(label))
-    return canvas
-
-
-def save_png(picture: Image.Image, path: Path) -> None:
-    """Write a PNG atomically."""
-    with atomic_path(path, suffix=".png") as tmp:
-        picture.save(tmp)
-
-
 def raw_levels(data: ds.PreparedDataset, picks: np.ndarray) -> np.ndarray | None:
     """The picked samples' original 128 x 127 levels, if the ETL9G files are still where
     metadata.json says they were read from (None otherwise)."""
@@ -172,20 +132,6 @@ def raw_levels(data: ds.PreparedDataset, picks: np.ndarray) -> np.ndarray | None
         record = int(data.records[index])
         pictures.append(etl9g.decode_images(etl9g.read_records(path)[record : record + 1])[0])
     return np.stack(pictures)
-
-
-def normalization_picture(levels: np.ndarray, prepared: np.ndarray) -> Image.Image:
-    """Raw records (top row, 128 x 127, as scanned) above their prepared images (bottom
-    row, size x size shown at 128 x 128), dark ink on white."""
-    gap = 6
-    side = levels.shape[2]
-    canvas = Image.new("L", (len(levels) * (side + gap) + gap, 2 * (side + gap) + gap), 160)
-    for slot, (raw, done) in enumerate(zip(levels, prepared, strict=True)):
-        x = gap + slot * (side + gap)
-        canvas.paste(Image.fromarray((255 - raw.astype(np.uint16) * 17).astype(np.uint8)), (x, gap))
-        big = Image.fromarray(255 - done).resize((side, side), Image.Resampling.NEAREST)
-        canvas.paste(big, (x, 2 * gap + side))
-    return canvas
 
 
 def write_pictures(data: ds.PreparedDataset, config: InspectConfig, ta: dict) -> list[Path]:

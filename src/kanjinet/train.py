@@ -45,7 +45,7 @@ from torch import nn
 from tqdm import tqdm
 
 from kanjinet import augment
-from kanjinet.atomic import atomic_path, remove_stale_temporaries, write_json
+from kanjinet.atomic import remove_stale_temporaries, write_json
 from kanjinet.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -66,6 +66,7 @@ from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
 from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS, ModelConfig, build_model, model_config
 from kanjinet.options import check_settings, opt
+from kanjinet.pictures import plot_curves
 from kanjinet.runtime import resolve_device, tensor_to_input
 
 BEST_NAME = "best_kanji_model.pth"
@@ -827,30 +828,6 @@ def progress_document(trainer: Trainer, test: dict[str, float] | None = None) ->
     if test is not None:
         doc["test"] = test
     return doc
-
-
-def plot_curves(history: list[dict[str, float]], path: Path) -> None:
-    """training_curves.png: loss and accuracy per epoch, train and val."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy (%)")):
-        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
-        ax.plot(epochs, [h[f"val_{key}"] for h in history], "o-", label="val")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    try:
-        with atomic_path(path, ".png") as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)
 
 
 def save_run_checkpoint(trainer: Trainer, path: Path, metrics: dict, resume: bool) -> None:
