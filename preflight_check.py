@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))  # works without installing too
 
-from kanjinet.cli import run_seed_script  # noqa: E402
+from kanjinet.cli import run_original_script  # noqa: E402
 
 if __name__ == "__main__":
-    run_seed_script("check")
+    run_original_script("check")

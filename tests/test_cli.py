@@ -90,3 +90,19 @@ def test_seed_script_alias_runs_the_subcommand(tmp_path):
     assert result.returncode == 1
     assert "no ETL9G_NN files" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_original_export_alias_takes_the_original_flags(tmp_path):
+    """convert_to_onnx.py accepts --image-size / --num-classes (checked against the
+    checkpoint); `kanjinet export` has no such flags."""
+    missing = tmp_path / "missing.pth"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "convert_to_onnx.py"), "--model-path", str(missing)]
+        + ["--image-size", "64", "--num-classes", "3036"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "missing.pth" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--model-path", str(missing), "--image-size", "64"])

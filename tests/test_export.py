@@ -21,9 +21,10 @@ from kanjinet.export import (
     ExportConfig,
     export_checkpoint,
     export_onnx,
-    inspect_onnx,
     plan_pooling,
 )
+from kanjinet.onnx_info import inspect_onnx
+from kanjinet.original import OriginalExportConfig, run_original_export
 from kanjinet.runtime import INPUT_NAME, OnnxruntimeEngine, TractEngine, mapping_path, open_engine
 
 pytestmark = pytest.mark.slow
@@ -437,7 +438,7 @@ def test_inspect_own_and_foreign_files(exports, tmp_path, capsys):
     onnx.save(
         onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)]), foreign
     )
-    assert main(["export", "--inspect", str(foreign)]) == 0
+    assert main(["onnx-info", str(foreign)]) == 0
     out = capsys.readouterr().out
     assert "Relu" in out and "ai.onnx 13" in out and "onnxruntime  yes" in out
     not_onnx = tmp_path / "junk.onnx"
@@ -461,8 +462,8 @@ def test_errors_name_the_file(tmp_path, dataset_dir, tiny_checkpoint):
     with pytest.raises(KanjinetError, match="missing.pth"):
         export_checkpoint(ExportConfig(model_path=tmp_path / "missing.pth", data_dir=dataset_dir))
     with pytest.raises(KanjinetError, match="image-size 64"):
-        export_checkpoint(
-            ExportConfig(model_path=tiny_checkpoint, data_dir=dataset_dir, image_size=64)
+        run_original_export(
+            OriginalExportConfig(model_path=tiny_checkpoint, data_dir=dataset_dir, image_size=64)
         )
     with pytest.raises(KanjinetError, match="not a prepared dataset"):
         export_checkpoint(

@@ -25,7 +25,11 @@ class Command:
     config: str  # settings dataclass in it
     run: str  # function(config) -> exit status
     help: str
-    seed_script: str = ""  # the seed README's script this replaces
+    original_script: str = ""  # the original scripts' name for it (a root-level alias)
+    # What that alias takes, if more than the command: kanjinet.original's settings
+    # dataclass and run function.
+    original_config: str = ""
+    original_run: str = ""
 
 
 COMMANDS: dict[str, Command] = {
@@ -68,6 +72,14 @@ COMMANDS: dict[str, Command] = {
         "run_export",
         "export a checkpoint to verified ONNX plus the class mapping",
         "convert_to_onnx.py",
+        "OriginalExportConfig",
+        "run_original_export",
+    ),
+    "onnx-info": Command(
+        "onnx_info",
+        "OnnxInfoConfig",
+        "run_onnx_info",
+        "describe any ONNX file: opsets, inputs/outputs, ops, metadata, loadable backends",
     ),
     "predict": Command(
         "predict", "PredictConfig", "run_predict", "recognise the character in image files"
@@ -81,12 +93,16 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def _load(command: Command) -> tuple[type, object]:
+def _load(command: Command, original: bool = False) -> tuple[type, object]:
+    """(settings dataclass, run function) of a command, or of its original script's alias."""
+    if original and command.original_config:
+        aliases = importlib.import_module("kanjinet.original")
+        return getattr(aliases, command.original_config), getattr(aliases, command.original_run)
     module = importlib.import_module(f"kanjinet.{command.module}")
     return getattr(module, command.config), getattr(module, command.run)
 
 
-def build_parser(selected: str | None) -> argparse.ArgumentParser:
+def build_parser(selected: str | None, original: bool = False) -> argparse.ArgumentParser:
     """The parser; only the selected subcommand's flags are built (importing its module)."""
     parser = argparse.ArgumentParser(
         prog="kanjinet",
@@ -95,10 +111,10 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kanjinet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        extra = f" (was {command.seed_script})" if command.seed_script else ""
+        extra = f" (was {command.original_script})" if command.original_script else ""
         subparser = sub.add_parser(name, help=command.help + extra, description=command.help)
         if name == selected:
-            config_cls, _ = _load(command)
+            config_cls, _ = _load(command, original)
             add_arguments(subparser, config_cls)
     return parser
 
@@ -116,17 +132,19 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"kanjinet: warning: {message}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, run, and turn a KanjinetError into one line and status 2."""
+def main(argv: list[str] | None = None, original: bool = False) -> int:
+    """Entry point: parse, run, and turn a KanjinetError into one line and status 2.
+
+    `original`: called by an original script's alias, which may take a few more flags."""
     use_utf8_output()
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     if selected not in COMMANDS:
         selected = None
-    parser = build_parser(selected)
+    parser = build_parser(selected, original)
     args = parser.parse_args(argv)
     command = COMMANDS[args.command]
-    config_cls, run = _load(command)
+    config_cls, run = _load(command, original)
     warnings.showwarning = _show_warning
     try:
         return int(run(config_from_args(config_cls, args)) or 0)
@@ -138,6 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def run_seed_script(command: str) -> None:
-    """Body of the seed's script names at the repository root (thin aliases)."""
-    raise SystemExit(main([command, *sys.argv[1:]]))
+def run_original_script(command: str) -> None:
+    """Body of the original scripts' names at the repository root (thin aliases)."""
+    raise SystemExit(main([command, *sys.argv[1:]], original=True))

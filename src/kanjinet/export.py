@@ -62,7 +62,6 @@ from kanjinet.runtime import (
     TractEngine,
     TractNnefEngine,
     default_opset,
-    load_onnx,
     mapping_path,
     op_counts,
     prepared_to_input,
@@ -128,12 +127,6 @@ class ExportConfig:
         help="prepared dataset for verification and int8 calibration; "
         "None: the one the checkpoint was trained on, else ./dataset",
     )
-    image_size: int | None = opt(
-        None, help="input size; must equal the checkpoint's; None: the checkpoint's"
-    )
-    num_classes: int | None = opt(
-        None, help="class count; must equal the checkpoint's; None: the checkpoint's"
-    )
     pooling_type: Pooling | None = opt(
         None,
         help="pooling in the exported graph; None: what the checkpoint was trained with; "
@@ -153,12 +146,6 @@ class ExportConfig:
         help="safetensors: also write the weights as MODEL.safetensors (no pickle); "
         "nnef: also write tract's NNEF archives MODEL.nnef.tgz (batch 1) and "
         "MODEL.dynbatch.nnef.tgz (any batch), and MODEL.int8.nnef.tgz if tract can write it",
-    )
-    inspect: Path | None = opt(
-        None,
-        help="only print the op inventory, opset, shapes and loadable backends of this ONNX file "
-        "(any ONNX file, not only kanjinet's)",
-        metavar="MODEL.onnx",
     )
     verify_samples: int = opt(
         512,
@@ -461,6 +448,7 @@ class Samples:
     labels: np.ndarray  # fixed-table class index of each held-out sample
     calibration: np.ndarray  # float32 model input from the training split
     description: str  # which data, for reports
+    synthetic: bool  # from `kanjinet synth`, not the real ETL9G
 
 
 def load_samples(
@@ -490,12 +478,14 @@ def load_samples(
     # Separate streams: the calibration set does not change with --verify-samples.
     held = _pick(np.random.default_rng(0), test, n_verify)
     calib = _pick(np.random.default_rng(1), select_samples("train", checkpoint, data), n_calibrate)
-    kind = "SYNTHETIC (not ETL9G)" if is_synthetic(data.metadata) else "ETL9G"
+    synthetic = is_synthetic(data.metadata)
+    kind = "SYNTHETIC (not ETL9G)" if synthetic else "ETL9G"
     return Samples(
         held_out=prepared_to_input(data.images[held]),
         labels=np.asarray(data.labels[held], dtype=np.int64),
         calibration=prepared_to_input(data.images[calib]),
         description=f"{len(held)} held-out samples (the training run's test split) of {data_dir} [{kind}]",
+        synthetic=synthetic,
     )
 
 
@@ -654,22 +644,6 @@ def add_int8_nnef(
 # --- the whole export --------------------------------------------------------------------
 
 
-def load_model_for_export(cfg: ExportConfig) -> Any:
-    """The checkpoint, with --image-size / --num-classes checked against it."""
-    checkpoint = load_weights(cfg.model_path)
-    mc = checkpoint.model_config
-    for flag, asked, actual in (
-        ("--image-size", cfg.image_size, mc.image_size),
-        ("--num-classes", cfg.num_classes, mc.num_classes),
-    ):
-        if asked is not None and asked != actual:
-            raise KanjinetError(
-                f"{cfg.model_path}: {flag} {asked} but the checkpoint was trained with {actual}; "
-                "that needs different weights"
-            )
-    return checkpoint
-
-
 def resolve_data_dir(cfg: ExportConfig, checkpoint: Any) -> Path:
     if cfg.data_dir is not None:
         return cfg.data_dir
@@ -694,7 +668,7 @@ def model_info(checkpoint: Any, samples: Samples, accuracy: float, info: ExportI
     return {
         "dataset": train.get("dataset", "ETL9G format"),
         "trained_on": str(train.get("data_dir", "")),
-        "synthetic_data": "SYNTHETIC" in samples.description,
+        "synthetic_data": samples.synthetic,
         "checkpoint_metrics": checkpoint.metrics,
         "export_check_accuracy": {
             "top1": round(accuracy, 4),
@@ -710,7 +684,7 @@ def model_info(checkpoint: Any, samples: Samples, accuracy: float, info: ExportI
 
 def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     """The whole `kanjinet export`: ONNX (+ int8, + safetensors), mapping file, verification."""
-    checkpoint = load_model_for_export(cfg)
+    checkpoint = load_weights(cfg.model_path)
     mc = checkpoint.model_config
     samples = load_samples(
         resolve_data_dir(cfg, checkpoint),
@@ -790,85 +764,7 @@ def format_report(report: ExportReport) -> str:
     return "\n".join(lines)
 
 
-# --- --inspect ---------------------------------------------------------------------------
-
-
-def describe_value(value: Any) -> str:
-    import onnx
-
-    tensor = value.type.tensor_type
-    dims = [d.dim_param or str(d.dim_value) for d in tensor.shape.dim]
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type) if tensor.elem_type else "?"
-    return f"{value.name} {dtype} ({', '.join(dims)})"
-
-
-def backend_verdicts(path: Path, proto: Any) -> list[tuple[str, bool, str]]:
-    """(backend, loads?, why): onnxruntime and tract tried for real; ort-tract and strict by
-    the seed's rules on top of tract loading it."""
-    verdicts = []
-    for name, make in (("onnxruntime", OnnxruntimeEngine), ("tract", TractEngine)):
-        try:
-            make(path)
-            verdicts.append((name, True, "loaded (tried)"))
-        except KanjinetError as error:
-            verdicts.append((name, False, str(error)))
-    tract_ok = verdicts[-1][1]
-    opset = default_opset(proto)
-    for name in ("ort-tract", "strict"):
-        rules = BACKENDS[name]
-        ops_ok, detail = ops_verdict(proto, rules)
-        ok = tract_ok and ops_ok and opset <= rules.opset
-        why = "by rule: " + (
-            "tract loads it, opset and ops fit"
-            if ok
-            else "; ".join(
-                reason
-                for reason, bad in (
-                    ("tract cannot load it", not tract_ok),
-                    (f"opset {opset} > {rules.opset}", opset > rules.opset),
-                    (detail, not ops_ok),
-                )
-                if bad
-            )
-        )
-        verdicts.append((name, ok, why))
-    return verdicts
-
-
-def inspect_onnx(path: Path) -> str:
-    """Op inventory, opsets, input/output shapes, metadata and loadable backends of a file."""
-    if not path.is_file():
-        raise KanjinetError(f"{path}: no such file")
-    proto = load_onnx(path)
-    initializers = {init.name for init in proto.graph.initializer}
-    lines = [
-        f"{path}: {path.stat().st_size:,} bytes, producer {proto.producer_name or '?'} "
-        f"{proto.producer_version}, IR version {proto.ir_version}",
-        "opsets: " + ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in proto.opset_import),
-    ]
-    lines += [
-        f"input:  {describe_value(v)}" for v in proto.graph.input if v.name not in initializers
-    ]
-    lines += [f"output: {describe_value(v)}" for v in proto.graph.output]
-    lines.append("ops:")
-    lines += [f"  {op:<20} {n}" for op, n in op_counts(proto).items()]
-    meta = {p.key: p.value for p in proto.metadata_props}
-    shown = {k: v for k, v in meta.items() if len(v) <= 80}
-    if shown:
-        lines.append("metadata:")
-        lines += [f"  {k} = {v}" for k, v in shown.items()]
-    lines.append("backends:")
-    lines += [
-        f"  {name:<12} {'yes' if ok else 'no ':<4} {why}"
-        for name, ok, why in backend_verdicts(path, proto)
-    ]
-    return "\n".join(lines)
-
-
 def run_export(cfg: ExportConfig) -> int:
-    if cfg.inspect is not None:
-        print(inspect_onnx(cfg.inspect))
-        return 0
     report = export_checkpoint(cfg)
     print(format_report(report))
     return 0 if report.ok else 1
@@ -881,7 +777,6 @@ __all__ = [
     "ExportReport",
     "export_checkpoint",
     "export_onnx",
-    "inspect_onnx",
     "plan_pooling",
     "quantize_int8",
     "run_export",
