@@ -39,7 +39,7 @@ from kanjinet import quantize as q  # noqa: E402
 from kanjinet.checkpoint import load_checkpoint  # noqa: E402
 from kanjinet.dataset import is_synthetic, load_prepared  # noqa: E402
 from kanjinet.runtime import INPUT_NAME, TractEngine, logits_of, prepared_to_input  # noqa: E402
-from kanjinet.train import select_samples  # noqa: E402
+from kanjinet.train_config import select_samples  # noqa: E402
 
 HEADING = "## int8 quantization: agreement with fp32"
 

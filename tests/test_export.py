@@ -166,7 +166,7 @@ def test_held_out_samples_are_the_training_runs_test_split(tiny_checkpoint, data
     from kanjinet.checkpoint import load_checkpoint
     from kanjinet.dataset import load_prepared
     from kanjinet.export import load_samples
-    from kanjinet.train import select_samples
+    from kanjinet.train_config import select_samples
 
     checkpoint = load_checkpoint(tiny_checkpoint)
     data = load_prepared(dataset_dir)

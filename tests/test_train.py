@@ -141,6 +141,20 @@ def test_resume_refuses_changed_settings(data_dir, tmp_path):
         train.train(quick(data_dir, tmp_path, epochs=1, seed=4, resume=True))
 
 
+@pytest.mark.parametrize(
+    "change", [{"min_lr": 1e-4}, {"grad_clip": 0.5}, {"amp": "off"}], ids=lambda c: next(iter(c))
+)
+def test_resume_refuses_changed_min_lr_grad_clip_amp(data_dir, tmp_path_factory, change):
+    """Every TrainConfig field but where and how the run executes must stay on --resume."""
+    out = tmp_path_factory.mktemp("run")
+    train.train(quick(data_dir, out, epochs=1))
+    (name,) = change
+    with pytest.raises(KanjinetError, match=rf"cannot resume with changed settings \({name}: "):
+        train.train(quick(data_dir, out, epochs=1, resume=True, **change))
+    # What may change (MAY_CHANGE_ON_RESUME) does not stop it.
+    assert train.train(quick(data_dir, out, epochs=1, resume=True, patience=3))["epochs_run"] == 1
+
+
 def test_resume_without_checkpoint_is_a_user_error(data_dir, tmp_path):
     with pytest.raises(KanjinetError, match="no such checkpoint"):
         train.train(quick(data_dir, tmp_path, resume=True))

@@ -15,10 +15,11 @@ import torch.multiprocessing as mp
 from test_ddp import free_port
 from torch.overrides import TorchFunctionMode
 
-from kanjinet import augment, train
+from kanjinet import augment, devices, distributed, runtime, train
 from kanjinet.checkpoint import atomic_torch_save, read_checkpoint_file
+from kanjinet.distributed import Dist
 from kanjinet.errors import KanjinetError
-from kanjinet.train import Dist, TrainConfig
+from kanjinet.train import TrainConfig
 
 
 def quick(data_dir, out, **changes) -> TrainConfig:
@@ -109,8 +110,8 @@ def test_explicit_gpu_under_torchrun_is_refused(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(KanjinetError, match="--device cuda:0 under torchrun.*LOCAL_RANK"):
-        train.init_distributed("cuda:0")
-    assert train.resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
+        distributed.init_distributed("cuda:0")
+    assert runtime.resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
 
 
 # ----------------------------------------------------------------------------- defect 4
@@ -156,19 +157,19 @@ def test_amp_bf16_only_from_compute_capability_8(monkeypatch):
     cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
-    assert train.autocast_dtype("auto", cuda) == torch.float16
-    assert train.autocast_dtype("fp16", cuda) == torch.float16
+    assert devices.autocast_dtype("auto", cuda) == torch.float16
+    assert devices.autocast_dtype("fp16", cuda) == torch.float16
     with pytest.raises(KanjinetError, match=r"--amp bf16: Tesla V100 \(compute capability 7.0\)"):
-        train.autocast_dtype("bf16", cuda)
+        devices.autocast_dtype("bf16", cuda)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
-    assert train.autocast_dtype("auto", cuda) == torch.bfloat16
-    assert train.autocast_dtype("off", cuda) is None
-    assert train.autocast_dtype("auto", cpu) is None
-    assert train.autocast_dtype("auto", torch.device("mps")) is None
+    assert devices.autocast_dtype("auto", cuda) == torch.bfloat16
+    assert devices.autocast_dtype("off", cuda) is None
+    assert devices.autocast_dtype("auto", cpu) is None
+    assert devices.autocast_dtype("auto", torch.device("mps")) is None
     with pytest.raises(KanjinetError, match="--amp fp16: not supported on mps"):
-        train.autocast_dtype("fp16", torch.device("mps"))
-    assert isinstance(train.make_scaler(torch.float16, cpu), torch.amp.GradScaler)
-    assert train.make_scaler(torch.bfloat16, cpu) is None
+        devices.autocast_dtype("fp16", torch.device("mps"))
+    assert isinstance(devices.make_scaler(torch.float16, cpu), torch.amp.GradScaler)
+    assert devices.make_scaler(torch.bfloat16, cpu) is None
 
 
 def test_fp16_with_loss_scaling_learns_and_resumes(small_dataset_dir, tmp_path):
@@ -246,9 +247,9 @@ def test_fused_adamw_and_cudnn_autotuning_on_cuda(monkeypatch):
     assert train.make_optimizer(model, cfg, torch.device("cuda")).defaults["fused"] is True
     assert not train.make_optimizer(model, cfg, torch.device("cpu")).defaults["fused"]
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    train.configure_backends(torch.device("cpu"))
+    devices.configure_backends(torch.device("cpu"))
     assert torch.backends.cudnn.benchmark is False
-    train.configure_backends(torch.device("cuda"))
+    devices.configure_backends(torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is True
 
 

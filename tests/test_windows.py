@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kanjinet import cli, train
+from kanjinet import cli, devices, distributed
 
 
 def run_cp1252(cwd: Path, *args: object) -> subprocess.CompletedProcess:
@@ -126,10 +126,10 @@ def test_nccl_only_where_this_pytorch_has_it(monkeypatch):
 
     cuda = torch.device("cuda", 0)
     monkeypatch.setattr(dist, "is_nccl_available", lambda: False)  # Windows, macOS builds
-    assert train.distributed_backend(cuda) == "gloo"
+    assert distributed.distributed_backend(cuda) == "gloo"
     monkeypatch.setattr(dist, "is_nccl_available", lambda: True)
-    assert train.distributed_backend(cuda) == "nccl"
-    assert train.distributed_backend(torch.device("cpu")) == "gloo"
+    assert distributed.distributed_backend(cuda) == "nccl"
+    assert distributed.distributed_backend(torch.device("cpu")) == "gloo"
 
 
 def fake_process_group(monkeypatch) -> list[str]:
@@ -151,9 +151,11 @@ def test_torchrun_on_cuda_without_nccl_joins_with_gloo(monkeypatch):
 
     backends = fake_process_group(monkeypatch)
     monkeypatch.setattr(dist, "is_nccl_available", lambda: False)
-    monkeypatch.setattr(train, "resolve_device", lambda name, rank: torch.device("cuda", rank))
+    monkeypatch.setattr(
+        distributed, "resolve_device", lambda name, rank: torch.device("cuda", rank)
+    )
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
-    ranks, device = train.init_distributed("cuda")
+    ranks, device = distributed.init_distributed("cuda")
     assert backends == ["gloo"] and device == torch.device("cuda", 1)
     assert (ranks.rank, ranks.world, ranks.local_rank) == (1, 2, 1)
 
@@ -163,10 +165,10 @@ def test_windows_process_group_asks_for_no_libuv(monkeypatch):
     monkeypatch.setenv("USE_LIBUV", "unset by the test")
     monkeypatch.delenv("USE_LIBUV")
     monkeypatch.setattr(sys, "platform", "win32")
-    train.init_distributed("cpu")
+    distributed.init_distributed("cpu")
     assert backends == ["gloo"] and os.environ["USE_LIBUV"] == "0"
     monkeypatch.setenv("USE_LIBUV", "1")  # the user's explicit choice stands
-    train.init_distributed("cpu")
+    distributed.init_distributed("cpu")
     assert os.environ["USE_LIBUV"] == "1"
 
 
@@ -175,7 +177,7 @@ def test_linux_leaves_libuv_alone(monkeypatch):
     monkeypatch.setenv("USE_LIBUV", "unset by the test")
     monkeypatch.delenv("USE_LIBUV")
     monkeypatch.setattr(sys, "platform", "linux")
-    train.init_distributed("cpu")
+    distributed.init_distributed("cpu")
     assert "USE_LIBUV" not in os.environ
 
 
@@ -186,7 +188,7 @@ def test_compile_on_windows_without_a_compiler_is_one_clear_line(
     small_dataset_dir, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setattr(train.shutil, "which", lambda name: None)
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
     argv = ["train", "--data-dir", str(small_dataset_dir), "--output-dir", str(tmp_path)]
     assert cli.main([*argv, "--device", "cpu", "--epochs", "1", "--compile"]) == 2
     error = capsys.readouterr().err.strip()
@@ -197,12 +199,12 @@ def test_compile_on_windows_without_a_compiler_is_one_clear_line(
 
 def test_compile_needs_triton_for_cuda_on_windows(monkeypatch):
     monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setattr(train.importlib.util, "find_spec", lambda name: None)
-    assert "Triton" in train.compile_problem(torch.device("cuda", 0))
-    monkeypatch.setattr(train.shutil, "which", lambda name: f"C:/VS/{name}.exe")
-    assert train.compile_problem(torch.device("cpu")) is None
+    monkeypatch.setattr(devices.importlib.util, "find_spec", lambda name: None)
+    assert "Triton" in devices.compile_problem(torch.device("cuda", 0))
+    monkeypatch.setattr(devices.shutil, "which", lambda name: f"C:/VS/{name}.exe")
+    assert devices.compile_problem(torch.device("cpu")) is None
     monkeypatch.setattr(sys, "platform", "linux")
-    assert train.compile_problem(torch.device("cuda", 0)) is None
+    assert devices.compile_problem(torch.device("cuda", 0)) is None
 
 
 # --------------------------------------------------------------------------- dev.py

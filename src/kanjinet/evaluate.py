@@ -30,7 +30,7 @@ from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
 from kanjinet.pictures import draw_worst
 from kanjinet.runtime import resolve_device, tensor_to_input
-from kanjinet.train import run_settings, select_samples
+from kanjinet.train_config import run_settings, select_samples
 
 TOP_K = (1, 3, 5)
 

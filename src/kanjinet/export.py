@@ -69,7 +69,7 @@ from kanjinet.runtime import (
     write_onnx,
 )
 from kanjinet.strokes import stroke_count
-from kanjinet.train import select_samples
+from kanjinet.train_config import select_samples
 
 Backend = Literal["tract", "ort-tract", "strict"]
 Pooling = Literal["adaptive_avg", "adaptive_max", "avg_2x2", "max_2x2", "fixed_avg", "fixed_max"]

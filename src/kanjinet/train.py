@@ -25,20 +25,16 @@ batch, computed with per-rank BatchNorm statistics.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import importlib.util
 import json
 import math
 import os
-import shutil
 import sys
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,377 +43,50 @@ from tqdm import tqdm
 from kanjinet import augment
 from kanjinet.atomic import remove_stale_temporaries, write_json
 from kanjinet.checkpoint import (
-    Checkpoint,
     load_checkpoint,
-    read_checkpoint_file,
     save_checkpoint,
 )
-from kanjinet.classes import CLASS_JIS
 from kanjinet.dataset import (
-    PreparedDataset,
-    identity,
     is_synthetic,
-    load_prepared,
-    output_index_of_table,
-    select_classes,
-    split_run,
+)
+from kanjinet.devices import (
+    autocast_dtype,
+    compile_problem,
+    configure_backends,
+    exact_float32,
+    make_scaler,
+    precision_name,
+)
+from kanjinet.distributed import (
+    Dist,
+    all_reduce_sum,
+    group_exists,
+    init_distributed,
+    read_on_main_rank,
 )
 from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
-from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS, ModelConfig, build_model, model_config
-from kanjinet.options import check_settings, opt
+from kanjinet.model import ModelConfig, build_model, model_config
 from kanjinet.pictures import plot_curves
-from kanjinet.runtime import resolve_device, tensor_to_input
-
-BEST_NAME = "best_kanji_model.pth"
-LAST_NAME = "last_checkpoint.pth"
-PROGRESS_NAME = "training_progress.json"
-INFO_NAME = "best_model_info.json"
-CURVES_NAME = "training_curves.png"
-OUTPUT_NAMES = (BEST_NAME, LAST_NAME, PROGRESS_NAME, INFO_NAME, CURVES_NAME)
-# Settings that must not change between a run and its --resume.
-RESUME_KEYS = (
-    "data_dir",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "sample_limit",
-    "class_limit",
-    "arch",
-    "pooling",
-    "seed",
-    "split",
-    "augment",
-    "label_smoothing",
-    "weight_decay",
-    "warmup_epochs",
-    "dropout",
-    "grad_accum",
+from kanjinet.resume import RunState, restore, resume_payload
+from kanjinet.train_config import (
+    BEST_NAME,
+    CURVES_NAME,
+    INFO_NAME,
+    LAST_NAME,
+    OUTPUT_NAMES,
+    PROGRESS_NAME,
+    TrainConfig,
+    train_config_dict,
 )
-
-
-@dataclass
-class TrainConfig:
-    data_dir: Path = opt(Path("dataset"), help="prepared dataset (from `kanjinet prepare`)")
-    epochs: int = opt(30, help="number of epochs", min=1)
-    batch_size: int = opt(64, help="global batch size (split across DDP ranks)", min=1)
-    learning_rate: float = opt(0.001, help="peak AdamW learning rate", above=0)
-    sample_limit: int | None = opt(
-        None, help="use at most this many samples, a seeded subset (None: all)", min=1
-    )
-    class_limit: int | None = opt(
-        None, help="train on the N classes with the most samples (None: all 3,036)", min=1
-    )
-    export_onnx: bool = opt(False, help="export the best model with `kanjinet export` at the end")
-    output_dir: Path = opt(Path("."), help="where checkpoints, progress JSON and curves go")
-    arch: Literal[ARCHS] = opt(DEFAULT_ARCH, help="model preset")  # type: ignore[valid-type]
-    pooling: Literal[POOLINGS] = opt("adaptive_avg", help="global pooling of the model")  # type: ignore[valid-type]
-    seed: int = opt(42, help="seed for splits, initialisation, shuffling and augmentation")
-    resume: bool = opt(False, help=f"continue from OUTPUT_DIR/{LAST_NAME} (a killed run)")
-    device: str = opt("auto", help="auto, cpu, cuda, cuda:N or mps")
-    split: Literal["writer", "random"] = opt(
-        "writer", help="writer: no writer in two splits; random: per sample, like the seed"
-    )
-    augment: Literal["auto", "full", "noise", "none"] = opt(
-        "auto",
-        help="augmentation; auto: full (affine, elastic, stroke width, noise), "
-        "or noise only (the seed's recipe) for --arch seed",
-    )
-    label_smoothing: float = opt(0.1, help="cross-entropy label smoothing", min=0, below=1)
-    weight_decay: float = opt(1e-4, help="AdamW weight decay (not on biases and norms)", min=0)
-    warmup_epochs: float = opt(1.0, help="linear learning-rate warm-up, in epochs", min=0)
-    min_lr: float = opt(1e-6, help="learning rate at the end of the cosine decay", min=0)
-    grad_clip: float = opt(1.0, help="clip the gradient norm to this (0: off)", min=0)
-    patience: int = opt(15, help="stop after this many epochs without a better val accuracy", min=1)
-    dropout: float | None = opt(
-        None, help="override the preset's classifier dropout (all of it)", min=0, below=1
-    )
-    grad_accum: int = opt(
-        1,
-        help="split each batch into this many micro-batches, gradients summed "
-        "(less memory; BatchNorm statistics per micro-batch, as under DDP)",
-        min=1,
-    )
-    compile: bool = opt(False, help="torch.compile the model (CUDA; first epoch slower)")
-    amp: Literal["auto", "bf16", "fp16", "off"] = opt(
-        "auto",
-        help="mixed precision; auto: bf16 autocast on CUDA from compute capability 8.0, "
-        "fp16 with loss scaling below (V100, T4), off on CPU and MPS",
-    )
-    overwrite: bool = opt(
-        False, help="replace the run already in OUTPUT_DIR (without it, or --resume, refuse)"
-    )
-
-    def __post_init__(self) -> None:
-        check_settings(self)
-
-
-# ----------------------------------------------------------------------------- devices, ranks
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
-    """Join the torchrun process group when WORLD_SIZE > 1 (see distributed_backend)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local_rank)
-    if world <= 1:
-        return Dist(), device
-    if (
-        device.type == "cuda"
-        and device_name != "auto"
-        and torch.device(device_name).index is not None
-    ):
-        # Every rank would take that one GPU, and NCCL refuses two ranks on one GPU.
-        raise KanjinetError(
-            f"--device {device_name} under torchrun ({world} ranks): each rank takes GPU "
-            "LOCAL_RANK; use --device cuda (or auto) and CUDA_VISIBLE_DEVICES to choose GPUs"
-        )
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        avoid_libuv_on_windows()
-        dist.init_process_group(distributed_backend(device))
-    return Dist(dist.get_rank(), dist.get_world_size(), local_rank), device
-
-
-def distributed_backend(device: torch.device) -> str:
-    """NCCL for CUDA where this PyTorch build has it (Linux), else gloo: Windows and macOS
-    builds have no NCCL, and gloo reduces CPU and CUDA tensors alike."""
-    import torch.distributed as dist
-
-    return "nccl" if device.type == "cuda" and dist.is_nccl_available() else "gloo"
-
-
-def avoid_libuv_on_windows() -> None:
-    """Windows PyTorch is built without libuv, which torch's TCPStore uses unless USE_LIBUV=0
-    (torchrun's own store reads the same variable: docs/training.md)."""
-    if sys.platform == "win32":
-        os.environ.setdefault("USE_LIBUV", "0")
-
-
-def compile_problem(device: torch.device) -> str | None:
-    """Why torch.compile cannot work here, or None. On Windows its CUDA code needs Triton and
-    its CPU code a C++ compiler (MSVC's cl), neither of which comes with PyTorch; without them
-    it fails at the first training step with a long trace."""
-    if sys.platform != "win32":
-        return None
-    if device.type == "cuda" and importlib.util.find_spec("triton") is None:
-        return "needs Triton on Windows (pip install triton-windows)"
-    compiler = os.environ.get("CXX", "cl")  # what torch's inductor calls there
-    if device.type == "cpu" and shutil.which(compiler) is None:
-        return f"needs a C++ compiler on Windows ({compiler} not found: use a Developer PowerShell)"
-    return None
-
-
-def all_reduce_sum(values: list[float], device: torch.device, ranks: Dist) -> list[float]:
-    """Sums of per-rank values over all ranks (identity on one process)."""
-    if not ranks.active:
-        return values
-    import torch.distributed as dist
-
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return tensor.tolist()
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `--amp` on `device`, None for plain fp32.
-
-    cuDNN has bf16 convolutions only from compute capability 8.0 (A100, RTX 30xx);
-    below (V100, T4) `auto` takes fp16, which needs loss scaling (`make_scaler`).
-    """
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "fp16":
-        if device.type not in ("cuda", "cpu"):
-            raise KanjinetError(f"--amp fp16: not supported on {device.type}; use --amp off")
-        return torch.float16
-    if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
-        if amp == "bf16":
-            major, minor = torch.cuda.get_device_capability(device)
-            raise KanjinetError(
-                f"--amp bf16: {torch.cuda.get_device_name(device)} (compute capability "
-                f"{major}.{minor}) has no bf16 convolutions; use --amp fp16 or --amp off"
-            )
-        return torch.float16
-    return torch.bfloat16
-
-
-def precision_name(dtype: torch.dtype | None) -> str:
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-
-
-def make_scaler(dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler | None:
-    """fp16 gradients underflow without loss scaling; bf16 and fp32 need none."""
-    return torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
-
-
-def configure_backends(device: torch.device) -> None:
-    """cuDNN autotuning: every training batch has the same shape, so the search pays off."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-
-@contextlib.contextmanager
-def exact_float32(device: torch.device):
-    """Plain fp32 on CUDA (no TF32 convolutions or matmuls), so that an evaluation on the
-    GPU gives what `kanjinet evaluate` and the exported model give on a CPU."""
-    if device.type != "cuda":
-        yield
-        return
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def read_on_main_rank(path: Path, ranks: Dist) -> dict[str, Any]:
-    """The checkpoint file as rank 0 reads it, on every rank: only rank 0 writes the output
-    folder, and on several machines the others may not see it."""
-    if not ranks.active:
-        return read_checkpoint_file(path)
-    import torch.distributed as dist
-
-    box: list[Any] = [None]
-    if ranks.main:
-        try:
-            box[0] = read_checkpoint_file(path)
-        except KanjinetError as error:
-            box[0] = error
-    dist.broadcast_object_list(box, src=0)
-    if isinstance(box[0], KanjinetError):
-        raise box[0]
-    return box[0]
-
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class SplitData:
-    images: torch.Tensor  # (N, S, S) uint8 on the data device
-    labels: torch.Tensor  # (N,) int64 model output indices
-    writers: np.ndarray  # (N,) writer groups (reporting, checks)
-
-
-@dataclass
-class TrainingData:
-    splits: dict[str, SplitData]
-    class_jis: list[int]  # output index -> JIS
-    image_size: int
-    normalization: dict[str, Any]
-    metadata: dict[str, Any]
-    identity: dict[str, str]  # dataset.identity: name and content digest, kept in checkpoints
-
-
-def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingData:
-    """Load the prepared set once, choose classes and samples, split, move to the device."""
-    data = load_prepared(cfg.data_dir)
-    labels = np.asarray(data.labels).astype(np.int64)
-    classes = select_classes(labels, cfg.class_limit)
-    writers = np.asarray(data.writers)
-    parts = split_run(labels, writers, classes, cfg.sample_limit, cfg.split, cfg.seed)
-    used = np.concatenate(list(parts.values()))
-    if used.size == 0:
-        raise KanjinetError(f"{cfg.data_dir}: no samples left to train on")
-    for name in ("train", "val"):
-        if len(parts[name]) == 0:
-            raise KanjinetError(
-                f"{cfg.data_dir}: the {cfg.split} split leaves no {name} samples "
-                f"({used.size} samples, {np.unique(writers[used]).size} writers); use more data"
-            )
-    class_jis = [CLASS_JIS[i] for i in classes]
-    output_index = output_index_of_table(class_jis)
-    splits = {}
-    for name, rows in parts.items():
-        # Fancy indexing reads only these rows of a memory map, into RAM, once.
-        images = torch.from_numpy(np.ascontiguousarray(data.images[rows]))
-        splits[name] = SplitData(
-            images=images.to(data_device),
-            labels=torch.from_numpy(output_index[labels[rows]]).to(data_device),
-            writers=writers[rows],
-        )
-    metadata = dict(getattr(data, "metadata", {}) or {})
-    return TrainingData(
-        splits=splits,
-        class_jis=class_jis,
-        image_size=int(data.images.shape[-1]),
-        normalization=_normalization(metadata),
-        metadata=metadata,
-        identity=identity(cfg.data_dir, metadata),
-    )
-
-
-def run_settings(checkpoint: Checkpoint) -> dict[str, Any]:
-    """The training settings of the run that wrote `checkpoint`: what it stored, and
-    TrainConfig's defaults for what it lacks."""
-    return {**train_config_dict(TrainConfig()), **checkpoint.train_config}
-
-
-def select_samples(split: str, checkpoint: Checkpoint, data: PreparedDataset) -> np.ndarray:
-    """Indices of `data` in `split` (train/val/test/all) of the checkpoint's training run.
-
-    Rebuilds the run's sample choice and split from its settings (`run_settings`);
-    only samples of classes the model has are returned. Exact on the dataset the run
-    was trained on.
-    """
-    labels = np.asarray(data.labels).astype(np.int64)
-    known = np.flatnonzero(output_index_of_table(checkpoint.class_jis) >= 0)
-    if split == "all":
-        return np.flatnonzero(np.isin(labels, known))
-    run = run_settings(checkpoint)
-    writers = np.asarray(data.writers)
-    parts = split_run(labels, writers, known, run["sample_limit"], run["split"], int(run["seed"]))
-    return parts[split]
-
-
-def _normalization(metadata: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(metadata.get("normalization"), dict):
-        return metadata["normalization"]
-    from kanjinet.normalize import NORMALIZATION
-
-    return dict(NORMALIZATION)
-
-
-def to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """uint8 (B, S, S) -> float32 (B, 1, S, S) in 0..1 on `device` (the model's input)."""
-    x = tensor_to_input(augment.to_device(images, device))
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def batch_count(count: int, batch_size: int) -> int:
-    """How many batches `batch_slices` makes."""
-    return 1 if count <= batch_size else count // batch_size
-
-
-def batch_slices(count: int, batch_size: int) -> list[slice]:
-    """Full batches only (a ragged last batch would weight its samples more), unless the
-    whole set is smaller than one batch."""
-    if count <= batch_size:
-        return [slice(0, count)]
-    return [
-        slice(i * batch_size, (i + 1) * batch_size) for i in range(batch_count(count, batch_size))
-    ]
-
+from kanjinet.training_data import (
+    SplitData,
+    TrainingData,
+    batch_count,
+    batch_slices,
+    load_training_data,
+    to_input,
+)
 
 # ----------------------------------------------------------------------------- schedule, optimiser
 
@@ -469,17 +138,6 @@ def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
 
 
 @dataclass
-class RunState:
-    epoch: int = 0  # epochs finished
-    step: int = 0  # optimiser steps taken
-    best_acc: float = -1.0
-    best_epoch: int = 0
-    bad_epochs: int = 0  # epochs since the best, for early stopping
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped_early: bool = False
-
-
-@dataclass
 class Trainer:
     cfg: TrainConfig
     ranks: Dist
@@ -498,8 +156,9 @@ class Trainer:
     out: Path
     best_state: dict[str, torch.Tensor] | None = None  # weights of the best epoch, every rank
 
-    @property
+    @cached_property
     def steps_per_epoch(self) -> int:
+        """Optimiser steps an epoch (the training split never changes within a run)."""
         return batch_count(len(self.data.splits["train"].labels), self.cfg.batch_size)
 
     @property
@@ -509,94 +168,6 @@ class Trainer:
     @property
     def warmup_steps(self) -> int:
         return int(round(self.cfg.warmup_epochs * self.steps_per_epoch))
-
-
-def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    """The settings as JSON-able plain values (stored in checkpoints and progress files)."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()}
-
-
-def resume_payload(trainer: Trainer) -> dict[str, Any]:
-    """What --resume needs beyond the weights. No CUDA RNG state: every epoch reseeds all
-    generators (`epoch_seed`), and a per-GPU list would not fit a machine with fewer GPUs."""
-    state = trainer.state
-    payload = {
-        "optimizer": trainer.optimizer.state_dict(),
-        "epoch": state.epoch,
-        "step": state.step,
-        "best": {"val_acc": state.best_acc, "epoch": state.best_epoch},
-        "bad_epochs": state.bad_epochs,
-        "history": state.history,
-        "rng": {"torch": torch.get_rng_state()},
-    }
-    if trainer.scaler is not None:
-        payload["scaler"] = trainer.scaler.state_dict()
-    return payload
-
-
-def restore(trainer: Trainer, path: Path) -> None:
-    """Load model, optimiser and run state from a last-epoch checkpoint (the --resume path)."""
-    payload = read_on_main_rank(path, trainer.ranks)
-    resume = payload.get("resume")
-    if not resume:
-        raise KanjinetError(f"{path}: has no resume state (not a {LAST_NAME})")
-    saved = payload.get("train_config", {})
-    current = train_config_dict(trainer.cfg)
-    changed = [k for k in RESUME_KEYS if k in saved and saved[k] != current[k]]
-    if changed:
-        details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
-        raise KanjinetError(f"{path}: cannot resume with changed settings ({details})")
-    check_same_dataset(trainer, path, payload)
-    trainer.model.load_state_dict(payload["state_dict"])
-    trainer.optimizer.load_state_dict(resume["optimizer"])
-    torch.set_rng_state(resume["rng"]["torch"])
-    # An older checkpoint's resume["rng"]["cuda"] is ignored: the epoch reseeds CUDA.
-    if trainer.scaler is not None and "scaler" in resume:
-        trainer.scaler.load_state_dict(resume["scaler"])
-    trainer.state = RunState(
-        epoch=resume["epoch"],
-        step=resume["step"],
-        best_acc=resume["best"]["val_acc"],
-        best_epoch=resume["best"]["epoch"],
-        bad_epochs=resume["bad_epochs"],
-        history=list(resume["history"]),
-    )
-
-
-def check_same_dataset(trainer: Trainer, path: Path, payload: dict[str, Any]) -> None:
-    """Refuse to resume on another dataset than the run started on (e.g. re-prepared at
-    another --size): its schedule, input size and classes would silently be wrong.
-
-    A checkpoint written before datasets had an identity is checked on what it has
-    (input size, class table) and resumed with a warning.
-    """
-    data = trainer.data
-    saved_size = payload.get("model_config", {}).get("image_size")
-    if saved_size is not None and saved_size != data.image_size:
-        raise KanjinetError(
-            f"{path}: the run was trained on {saved_size}x{saved_size} images, "
-            f"{trainer.cfg.data_dir} now holds {data.image_size}x{data.image_size}; "
-            "cannot resume on another dataset"
-        )
-    if list(payload.get("class_jis", data.class_jis)) != list(data.class_jis):
-        raise KanjinetError(
-            f"{path}: the run's classes differ from those of {trainer.cfg.data_dir}; "
-            "cannot resume on another dataset"
-        )
-    saved = (payload.get("dataset") or {}).get("digest")
-    if saved is None:
-        warnings.warn(
-            f"{path}: written by an older kanjinet without the dataset's identity; "
-            f"cannot check that {trainer.cfg.data_dir} is the dataset the run started on "
-            "(input size and classes match)",
-            stacklevel=2,
-        )
-    elif saved != data.identity["digest"]:
-        raise KanjinetError(
-            f"{path}: the run started on another dataset than {trainer.cfg.data_dir} holds "
-            f"now (digest {saved[:12]} vs {data.identity['digest'][:12]}: re-prepared or "
-            "changed); cannot resume: train afresh with --overwrite"
-        )
 
 
 # ----------------------------------------------------------------------------- one epoch
@@ -1064,7 +635,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     training_progress.json, best_model_info.json, training_curves.png.
     Accuracies are in percent.
     """
-    created_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _group_exists()
+    created_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not group_exists()
     ranks, device = init_distributed(cfg.device)
     try:
         check_run_settings(cfg, ranks, device)
@@ -1109,12 +680,6 @@ def train_locked(cfg: TrainConfig, ranks: Dist, device: torch.device) -> dict[st
     return summary(trainer, test)
 
 
-def _group_exists() -> bool:
-    import torch.distributed as dist
-
-    return dist.is_available() and dist.is_initialized()
-
-
 def _stopped(trainer: Trainer) -> bool:
     state = trainer.state
     state.stopped_early = state.bad_epochs >= trainer.cfg.patience
@@ -1138,9 +703,8 @@ def run_train(cfg: TrainConfig) -> int:
         )
     if not cfg.export_onnx:
         return 0
-    # The one import cycle kanjinet allows: export imports this module (select_samples,
-    # to verify on the run's own test split), so export is imported here, lazily, only
-    # for --export-onnx: `kanjinet export` of the best checkpoint, ONNX next to it.
+    # Imported lazily, only for --export-onnx: export pulls in onnx and its verification
+    # engines, which training does not need. `kanjinet export` of the best checkpoint.
     from kanjinet import export
 
     out = Path(cfg.output_dir)
