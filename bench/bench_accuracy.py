@@ -1,4 +1,4 @@
-"""Accuracy per cost: the default preset vs. the seed's recipe on the same synthetic data.
+"""Accuracy per cost: the default preset vs. the original scripts' recipe on the same synthetic data.
 
 Synthesises a set with `kanjinet synth` (KanjiVG strokes; NOT ETL9G), prepares it
 at 64 x 64, then trains each preset with the same split (writers by data set,
@@ -18,7 +18,7 @@ A reduced run that fits a shared CPU:
 
     OMP_NUM_THREADS=1 python bench/bench_accuracy.py --classes 300 --writers 16 --epochs 24
 
-`--arch NAME[:AUGMENT]` adds runs (e.g. `seed:full`: the seed network with our
+`--arch NAME[:AUGMENT]` adds runs (e.g. `seed:full`: the original network with our
 augmentation, separating the network from the recipe).
 """
 
@@ -103,7 +103,7 @@ def run_one(spec: str, data_dir: Path, out: Path, args) -> dict:
         "spec": spec,
         "augment": cfg.augment
         if cfg.augment != "auto"
-        else ("noise" if arch == "seed" else "full"),
+        else ("noise" if arch == "original" else "full"),
         "top1": report["accuracy"]["top1"],
         "top5": report["accuracy"]["top5"],
         "test_samples": report["samples"],
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=0.001)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--arch", nargs="+", default=[DEFAULT_ARCH, "seed"])
+    parser.add_argument("--arch", nargs="+", default=[DEFAULT_ARCH, "original"])
     parser.add_argument("--work-dir", type=Path, default=Path("bench/data/accuracy"))
     args = parser.parse_args()
 

@@ -2,7 +2,7 @@
 
 Run by hand (takes a minute or two per preset):
 
-    .venv/bin/python bench/bench_inference.py [--presets kanjinet kanjinet-small seed] [--seconds 3]
+    .venv/bin/python bench/bench_inference.py [--presets kanjinet kanjinet-small original] [--seconds 3]
         [--results bench/RESULTS.md]
     .venv/bin/python bench/bench_inference.py --nnef [--presets ...] [--seconds 1] [--loads 5]
 
@@ -326,7 +326,7 @@ def run_nnef(args: argparse.Namespace, command: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--presets", nargs="+", default=["kanjinet-fast", "kanjinet", "kanjinet-small", "seed"]
+        "--presets", nargs="+", default=["kanjinet-fast", "kanjinet", "kanjinet-small", "original"]
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per measurement")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))

@@ -7,7 +7,7 @@ batch made once, reused). Rounds alternate between the two so that other load
 on the machine hits both alike; the median rate per path is reported.
 
     python bench/bench_train.py                       # synth + prepare a set, default preset
-    python bench/bench_train.py --data-dir DIR --arch seed --rounds 7
+    python bench/bench_train.py --data-dir DIR --arch original --rounds 7
 
 Prints a Markdown block for bench/RESULTS.md.
 """

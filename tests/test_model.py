@@ -62,9 +62,9 @@ def test_fixed_pooling_is_identical_at_trained_size(arch, pooling):
     assert model.config.pooling == pooling  # the original is untouched
 
 
-def test_seed_preset_matches_seed_parameter_count():
-    # The seed README reports 1,735,527 parameters for its network at 3,036 classes.
-    assert count_parameters(build_model(model_config("seed"))) == 1_735_527
+def test_original_preset_matches_the_original_parameter_count():
+    # The original README reports 1,735,527 parameters for its network at 3,036 classes.
+    assert count_parameters(build_model(model_config("original"))) == 1_735_527
 
 
 def test_default_preset_within_web_budget():
@@ -157,11 +157,26 @@ def test_checkpoint_round_trip(tmp_path):
     torch.load(path, weights_only=True)
 
 
+def test_a_checkpoint_of_the_preset_under_its_former_name_seed_loads(tmp_path):
+    """`--arch original` was called `seed`: checkpoints written then say so."""
+    from kanjinet.checkpoint import atomic_torch_save, read_checkpoint_file
+
+    cfg = model_config("original", num_classes=4, image_size=32)
+    model = build_model(cfg).eval()
+    path = save_checkpoint(tmp_path / "m.pth", model, cfg, list(CLASS_JIS[:4]), {"size": 32})
+    payload = read_checkpoint_file(path)
+    payload["model_config"]["arch"] = "seed"
+    atomic_torch_save(payload, path)
+    ckpt = load_checkpoint(path)
+    assert ckpt.model_config == cfg and ckpt.model_config.arch == "original"
+    assert model_config("seed", num_classes=4, image_size=32) == cfg
+
+
 def test_load_checkpoint_errors_name_the_file(tmp_path):
     with pytest.raises(KanjinetError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pth")
     bare = tmp_path / "bare.pth"
-    torch.save(build_model(model_config("seed", num_classes=3)).state_dict(), bare)
+    torch.save(build_model(model_config("original", num_classes=3)).state_dict(), bare)
     with pytest.raises(KanjinetError, match=r"bare\.pth: not a kanjinet checkpoint"):
         load_checkpoint(bare)
     junk = tmp_path / "junk.pth"

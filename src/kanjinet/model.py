@@ -17,7 +17,8 @@ Presets (`PRESETS`):
   4x4, squeeze-excitation in the two low-resolution stages, a 1x1 head conv.
   The most accurate preset, at about 2.7x the default's tract latency.
 - `kanjinet-small`: the same design, narrower and shallower (fast tests, CPU).
-- `seed`: the seed's `train_etl9g_model.py` network: four depthwise-separable
+- `original` (called `seed` before; checkpoints saying so still load): the original
+  scripts' `train_etl9g_model.py` network: four depthwise-separable
   blocks 1->32->64->128->256, each stride 2, global pooling, an MLP head
   (dropout 0.3, 512 hidden, dropout 0.2): 1,735,527 parameters at 3,036 classes.
 
@@ -45,7 +46,7 @@ POOLINGS = ("adaptive_avg", "adaptive_max", "avg_2x2", "max_2x2", "fixed_avg", "
 class Stage:
     """`repeats` blocks of `out_channels`; the first has `stride`.
 
-    `expand` 0 is the seed's depthwise-separable block (dw 3x3 + pw 1x1, no
+    `expand` 0 is the original scripts' depthwise-separable block (dw 3x3 + pw 1x1, no
     residual); `expand` >= 1 is an inverted residual block with that expansion.
     `fused` replaces its expand 1x1 + depthwise 3x3 with one dense 3x3 conv
     (Fused-MBConv): more MACs but far fewer ops and no depthwise conv, which
@@ -66,7 +67,7 @@ class ModelConfig:
     num_classes: int = NUM_CLASSES
     image_size: int = 64
     pooling: str = "adaptive_avg"
-    stem_channels: int = 32  # 0: no stem conv (the seed starts with a separable block)
+    stem_channels: int = 32  # 0: no stem conv (the original network starts with a separable block)
     stem_stride: int = 2
     stages: tuple[Stage, ...] = ()
     head_channels: int = 0  # 1x1 conv before pooling; 0: none
@@ -87,6 +88,8 @@ class ModelConfig:
         if unknown:
             raise KanjinetError(f"model config: unknown keys {sorted(unknown)}")
         values = dict(data)
+        if "arch" in values:
+            values["arch"] = canonical_arch(values["arch"])
         values["stages"] = tuple(Stage(**dict(s)) for s in values.get("stages", ()))
         return cls(**values)
 
@@ -155,8 +158,8 @@ PRESETS: dict[str, ModelConfig] = {
         head_channels=192,
         dropout=0.1,
     ),
-    "seed": ModelConfig(
-        arch="seed",
+    "original": ModelConfig(
+        arch="original",
         stem_channels=0,
         stages=(
             Stage(32, stride=2),
@@ -171,6 +174,13 @@ PRESETS: dict[str, ModelConfig] = {
 }
 ARCHS = tuple(PRESETS)
 DEFAULT_ARCH = "kanjinet-fast"
+#: Former preset names, still read from checkpoints and settings: old name -> preset.
+ARCH_ALIASES = {"seed": "original"}
+
+
+def canonical_arch(name: str) -> str:
+    """The preset's current name for a name a checkpoint or an older setting may hold."""
+    return ARCH_ALIASES.get(name, name)
 
 
 def model_config(
@@ -181,6 +191,7 @@ def model_config(
     **overrides: Any,
 ) -> ModelConfig:
     """A preset with the task's class count, input size and pooling (plus any overrides)."""
+    arch = canonical_arch(arch)
     if arch not in PRESETS:
         raise KanjinetError(f"--arch {arch}: unknown architecture (one of {', '.join(ARCHS)})")
     if pooling not in POOLINGS:
@@ -242,7 +253,7 @@ class SqueezeExcite(nn.Module):
 
 
 class SeparableBlock(nn.Sequential):
-    """The seed's block: depthwise 3x3 (stride) + BN + ReLU, pointwise 1x1 + BN + ReLU."""
+    """The original scripts' block: depthwise 3x3 (stride) + BN + ReLU, pointwise 1x1 + BN + ReLU."""
 
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__(

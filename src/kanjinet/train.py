@@ -125,7 +125,7 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def augment_config(cfg: TrainConfig) -> augment.AugmentConfig | None:
     name = cfg.augment
     if name == "auto":
-        name = "noise" if cfg.arch == "seed" else "full"
+        name = "noise" if cfg.arch == "original" else "full"
     return augment.AUGMENTS[name]
 
 
@@ -368,7 +368,7 @@ def memory_usage(device: torch.device) -> dict[str, float]:
 
 
 def progress_document(trainer: Trainer, test: dict[str, float] | None = None) -> dict[str, Any]:
-    """training_progress.json: the seed's per-epoch lists plus timing, memory and the result."""
+    """training_progress.json: the original scripts' per-epoch lists plus timing, memory and the result."""
     history = trainer.state.history
     keys = [
         "train_loss",
@@ -416,7 +416,7 @@ def save_run_checkpoint(trainer: Trainer, path: Path, metrics: dict, resume: boo
 
 
 def best_info(trainer: Trainer, record: dict[str, float]) -> dict[str, Any]:
-    """best_model_info.json: the seed's keys plus what the model is and how it was trained."""
+    """best_model_info.json: the original scripts' keys plus what the model is and how it was trained."""
     from kanjinet.model import count_parameters
 
     return {

@@ -19,7 +19,7 @@ import numpy as np
 
 from kanjinet.checkpoint import Checkpoint
 from kanjinet.dataset import PreparedDataset, output_index_of_table, split_run
-from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS
+from kanjinet.model import ARCHS, DEFAULT_ARCH, POOLINGS, canonical_arch
 from kanjinet.options import check_settings, opt
 
 BEST_NAME = "best_kanji_model.pth"
@@ -55,12 +55,13 @@ class TrainConfig:
     resume: bool = opt(False, help=f"continue from OUTPUT_DIR/{LAST_NAME} (a killed run)")
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N or mps")
     split: Literal["writer", "random"] = opt(
-        "writer", help="writer: no writer in two splits; random: per sample, like the seed"
+        "writer",
+        help="writer: no writer in two splits; random: per sample, like the original scripts",
     )
     augment: Literal["auto", "full", "noise", "none"] = opt(
         "auto",
         help="augmentation; auto: full (affine, elastic, stroke width, noise), "
-        "or noise only (the seed's recipe) for --arch seed",
+        "or noise only (the original scripts' recipe) for --arch original",
     )
     label_smoothing: float = opt(0.1, help="cross-entropy label smoothing", min=0, below=1)
     weight_decay: float = opt(1e-4, help="AdamW weight decay (not on biases and norms)", min=0)
@@ -100,6 +101,8 @@ def changed_on_resume(saved: dict[str, Any], current: dict[str, Any]) -> list[st
     """The settings (TrainConfig field names) that differ from those a run started with and
     must not (anything but MAY_CHANGE_ON_RESUME); a field the checkpoint lacks is not checked."""
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    if "arch" in saved:  # a run started under a preset's former name
+        saved = {**saved, "arch": canonical_arch(saved["arch"])}
     return [
         k for k in fields if k not in MAY_CHANGE_ON_RESUME and k in saved and saved[k] != current[k]
     ]
