@@ -1,4 +1,4 @@
-"""check (the preflight): what it reads of the ETL9G files, and the seed's script alone."""
+"""check (the preflight): what it reads of the ETL9G files, and the original script alone."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_check_reports_a_broken_synthetic_description_as_a_failed_line(small_etl
     assert any("unreadable synthetic-set description" in line.detail for line in report.lines)
 
 
-def test_seed_script_alias_runs_the_subcommand(tmp_path):
+def test_original_script_alias_runs_the_subcommand(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "preflight_check.py"), "--etl-dir", str(tmp_path)],
         capture_output=True,

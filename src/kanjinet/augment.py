@@ -54,7 +54,7 @@ AUGMENTS: dict[str, AugmentConfig | None] = {
         noise=0.03,
         noise_prob=0.5,
     ),
-    # The seed's recipe: Gaussian noise (sigma 0.05) on 30% of samples, nothing else.
+    # The original scripts' recipe: Gaussian noise (sigma 0.05) on 30% of samples, nothing else.
     "noise": AugmentConfig(noise=0.05, noise_prob=0.3),
     "none": None,
 }

@@ -1,4 +1,4 @@
-"""`kanjinet check`: the seed's preflight. Packages, devices, memory, disk and the ETL9G files.
+"""`kanjinet check`: the original scripts' preflight. Packages, devices, memory, disk and the ETL9G files.
 
 Prints one line per check (PASS / FAIL / WARN / INFO) and returns 0 only when no
 required check failed. Warnings (little RAM, no GPU) never fail the run.

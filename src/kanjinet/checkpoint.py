@@ -130,7 +130,7 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise KanjinetError(
-            f"{path}: not a kanjinet checkpoint (a bare state_dict from the seed's script "
+            f"{path}: not a kanjinet checkpoint (a bare state_dict from the original script "
             "lacks the model config and class table; retrain with `kanjinet train`)"
         )
     if payload.get("version", 0) > VERSION:

@@ -5,7 +5,7 @@ The split recipe lives here too: which classes (`select_classes`), which samples
 all three in `split_run`) and the table index -> model output index mapping
 (`output_index_of_table`); `train.select_samples` rebuilds a run's split from them.
 
-A prepared directory holds, as the seed promised:
+A prepared directory holds, as the original scripts promised:
 
     etl9g_dataset_chunk_NNN.npz   one per ETL9G file (NNN = the file number), uncompressed
                                   arrays images, labels, writers, sheets, files, records

@@ -1,6 +1,6 @@
 """ONNX export per target backend, verification, int8, the mapping file, safetensors, NNEF.
 
-`kanjinet export --model-path best_kanji_model.pth` (the seed's `convert_to_onnx.py`)
+`kanjinet export --model-path best_kanji_model.pth` (the original scripts' `convert_to_onnx.py`)
 writes `kanji_etl9g_model.onnx` and `kanji_etl9g_mapping.json` next to it, then
 verifies the file on real prepared samples: onnx.checker, onnxruntime and tract
 load it, their logits match PyTorch's within 1e-4 and top-1 agrees on every
@@ -10,11 +10,11 @@ the verified ONNX file by tract and verified again with `tract.nnef()` alone.
 
 Route: every backend is exported with the TorchScript exporter
 (`torch.onnx.export(..., dynamo=False)`), the route that writes the requested
-opset. The seed asked for the dynamo exporter for `tract`, but with PyTorch 2.5+
+opset. The original scripts asked for the dynamo exporter for `tract`, but with PyTorch 2.5+
 it builds opset 18 and its down-conversion to 12 fails ("No Adapter From Version
 $16 for Identity"), so it cannot give the opset the backend table promises.
 
-Backends (the seed's table, checked on the written file):
+Backends (the original scripts' table, checked on the written file):
 
     tract      opset 12, any pooling (GlobalAveragePool / GlobalMaxPool allowed)
     ort-tract  opset 11, no GlobalAveragePool / GlobalMaxPool (fixed pooling)

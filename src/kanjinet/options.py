@@ -29,7 +29,7 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:
     """A dataclass field carrying its CLI metadata.
 
     meta keys: `flag` (override the flag name), `aliases` (extra flag names, e.g. a
-    seed script's spelling), `positional` (a positional argument), `nargs`,
+    original script's spelling), `positional` (a positional argument), `nargs`,
     `choices`, `metavar`, `cli=False` (not a flag at all), and the value limits
     `min` / `max` (inclusive), `above` / `below` (exclusive), checked by `check_settings`.
     """
