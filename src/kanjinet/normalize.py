@@ -60,9 +60,7 @@ step 6 the coordinates p_k are float64; the running sums S are exact integers in
 pass 1 (rows) and float32 in pass 2 (columns), each started at line 0 of the image
 with `v` already 0 outside the box (so the lines before the box add exact zeros);
 I(q) is float32(S[i] + float32((q - i) * line i)); step 7 is float32. With these
-float32 roundings (JavaScript: Math.fround) the result is bit-exact. (Version 1
-before 2026-11-24 17:45 UTC did not zero `v` outside the box: the same values up
-to float32 rounding in pass 2, i.e. +-1 grey level in about 1 pixel in 100,000.)
+float32 roundings (JavaScript: Math.fround) the result is bit-exact.
 """
 
 from __future__ import annotations
