@@ -112,6 +112,7 @@ def measure_native(model: Path, pad: np.ndarray, runs: int) -> dict:
     import onnxruntime as ort
 
     from kanjinet.normalize import normalize
+    from kanjinet.runtime import prepared_to_input
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -121,7 +122,7 @@ def measure_native(model: Path, pad: np.ndarray, runs: int) -> dict:
     pre, infer = [], []
     for i in range(runs + 5):
         t0 = time.perf_counter()
-        batch = (normalize(ink, size).astype(np.float32) / 255)[None, None]
+        batch = prepared_to_input(normalize(ink, size)[None])
         t1 = time.perf_counter()
         session.run(None, {"input": batch})
         t2 = time.perf_counter()

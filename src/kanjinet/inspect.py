@@ -1,7 +1,7 @@
-"""`kanjinet inspect`: check a prepared dataset a person can look at (the seed's test_etl9g_setup.py).
+"""`kanjinet inspect`: check a prepared dataset a person can look at (the original scripts' test_etl9g_setup.py).
 
 Verifies the dataset (chunk checksums, class indices, metadata against chunks),
-prints its statistics, writes a labelled grid of random samples and the seed's
+prints its statistics, writes a labelled grid of random samples and the original scripts'
 田 (rice field) analysis, and with `--test-model` builds the default model,
 runs it on real samples and measures its size by serialising it. Exit status 1
 when the dataset is inconsistent; torch is imported only for `--test-model`.
@@ -22,9 +22,10 @@ from kanjinet.classes import class_of_char
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
 from kanjinet.pictures import grid_picture, normalization_picture, save_png
+from kanjinet.runtime import prepared_to_input
 
 RICE_FIELD = "田"
-SEED_SIZE_CLAIM_MB = 6.6  # the seed README's "estimated model size" at 64 pixels
+SEED_SIZE_CLAIM_MB = 6.6  # the original README's "estimated model size" at 64 pixels
 
 
 @dataclass
@@ -104,7 +105,7 @@ def statistics(data: ds.PreparedDataset) -> dict[str, Any]:
 
 
 def rice_field(data: ds.PreparedDataset) -> dict[str, Any]:
-    """The seed's character-mapping check: 田's JIS code, Unicode, class index and samples."""
+    """The original scripts' character-mapping check: 田's JIS code, Unicode, class index and samples."""
     info = class_of_char(RICE_FIELD)
     where = np.flatnonzero(data.labels == info.index)
     return {
@@ -170,7 +171,7 @@ def check_model(data: ds.PreparedDataset, arch: str | None) -> dict[str, Any]:
     arch = arch or DEFAULT_ARCH
     cfg = model_config(arch, image_size=data.size)
     model = build_model(cfg).eval()
-    batch = torch.from_numpy(data.images[:8].astype(np.float32) / 255.0)[:, None]
+    batch = torch.from_numpy(prepared_to_input(data.images[:8]))
     with torch.no_grad():
         logits = model(batch)
     if not torch.isfinite(logits).all():
@@ -224,7 +225,7 @@ def format_report(stats: dict, ta: dict, model: dict | None, problems: list[str]
             f"model          {model['arch']}: {model['parameters']:,} parameters, "
             f"forward {model['forward']['input']} -> {model['forward']['output']}",
             f"model size     state dict {model['state_dict_bytes'] / 1e6:.2f} MB, ONNX "
-            f"{model['onnx_bytes'] / 1e6:.2f} MB (measured; the seed estimated "
+            f"{model['onnx_bytes'] / 1e6:.2f} MB (measured; the original scripts estimated "
             f"{SEED_SIZE_CLAIM_MB} MB)",
         ]
     lines += [f"PROBLEM        {p}" for p in problems] or [
