@@ -48,3 +48,114 @@ def small_dataset_dir(small_etl_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dataset")
     prepare_dataset(PrepareConfig(etl_dir=small_etl_dir, output_dir=out, size=32, workers=1))
     return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_settings_for(data_dir: Path, out: Path, **changes):
+    """The tests' TrainConfig: the cheapest preset for two epochs on the CPU, 24 classes
+    (the small synthetic set's), batch 32; `changes` override any field."""
+    from kanjinet.train import TrainConfig
+
+    values = dict(
+        data_dir=data_dir,
+        output_dir=out,
+        arch="original",  # the cheapest preset: most tests are about the loop, not the model
+        class_limit=SMALL_CLASSES,
+        epochs=2,
+        batch_size=32,
+        device="cpu",
+        seed=3,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def train_settings():
+    """`train_settings(data_dir, out, **changes) -> TrainConfig` (see train_settings_for):
+    the one place the tests' training settings are written."""
+    return train_settings_for
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(train_settings):
+    """`trained_checkpoint(data_dir, out, **changes) -> Path`: a real `kanjinet train` run
+    with those settings; the path of its best checkpoint."""
+
+    def run(data_dir: Path, out: Path, **changes) -> Path:
+        from kanjinet.train import BEST_NAME, train
+
+        train(train_settings(data_dir, out, **changes))
+        return Path(out) / BEST_NAME
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def fitted_small_model(trained_checkpoint):
+    """`fitted_small_model(data_dir, out, epochs) -> Path`: kanjinet-small trained without
+    augmentation or label smoothing at a high learning rate, so that in a few seconds it
+    is sure of most answers (what export's int8 agreement check needs)."""
+
+    def run(data_dir: Path, out: Path, epochs: int) -> Path:
+        return trained_checkpoint(
+            data_dir,
+            out,
+            arch="kanjinet-small",
+            epochs=epochs,
+            learning_rate=3e-3,
+            augment="none",
+            label_smoothing=0.0,
+            patience=100,
+            seed=0,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(small_dataset_dir, tmp_path_factory, train_settings):
+    """One training run on the small set with the default test settings, shared by the
+    tests that only read its outputs: (best checkpoint path, train's summary)."""
+    from kanjinet.train import BEST_NAME, train
+
+    out = tmp_path_factory.mktemp("trained")
+    result = train(train_settings(small_dataset_dir, out))
+    return out / BEST_NAME, result
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """`free_port() -> int`: a TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    def find() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return find
+
+
+# --------------------------------------------------------------------------- Windows
+
+
+@pytest.fixture
+def windows_newlines(monkeypatch):
+    """Text files opened for writing without newline= get "\\r\\n" line ends, as on Windows."""
+    import builtins
+    import io
+
+    def opener(real):
+        def open_like_windows(file, mode="r", buffering=-1, encoding=None, errors=None,
+                              newline=None, *args, **kwargs):  # fmt: skip
+            if newline is None and "b" not in mode and set(mode) & set("wax+"):
+                newline = "\r\n"
+            return real(file, mode, buffering, encoding, errors, newline, *args, **kwargs)
+
+        return open_like_windows
+
+    monkeypatch.setattr(builtins, "open", opener(builtins.open))
+    monkeypatch.setattr(io, "open", opener(io.open))

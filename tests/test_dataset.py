@@ -1,4 +1,7 @@
+import hashlib
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -129,3 +132,31 @@ def test_bad_split_arguments():
         ds.split_indices(np.arange(10), "writer", fractions=(0.5, 0.1, 0.1))
     with pytest.raises(KanjinetError):
         ds.split_indices(np.arange(10), "sheet")
+
+
+# --- fast writing and hashing (was tests/test_prepfast.py)
+
+
+def test_write_npz_is_what_np_savez_writes():
+    arrays = {name: np.arange(6).astype(dtype) for name, dtype in ds.ARRAY_DTYPES.items()}
+    arrays["images"] = np.arange(24, dtype=np.uint8).reshape(6, 2, 2)
+    ours, theirs = io.BytesIO(), io.BytesIO()
+    ds.write_npz(ours, arrays)
+    np.savez(theirs, **arrays)
+    members = [
+        [(i.filename, i.file_size, i.CRC, i.compress_type) for i in zipfile.ZipFile(f).infolist()]
+        for f in (ours, theirs)
+    ]
+    assert members[0] == members[1]
+    ours.seek(0)
+    with np.load(ours) as loaded:
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(loaded[name], array)
+            assert loaded[name].dtype == array.dtype
+
+
+def test_file_sha256_of_a_file_larger_than_its_buffer(tmp_path):
+    data = np.random.default_rng(0).integers(0, 256, (3 << 20) + 5, dtype=np.uint8).tobytes()
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert ds.file_sha256(path) == hashlib.sha256(data).hexdigest()

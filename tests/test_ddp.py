@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -22,29 +21,7 @@ from kanjinet import train
 from kanjinet.checkpoint import read_checkpoint_file
 
 
-def settings(data_dir: Path, out: Path, **changes) -> train.TrainConfig:
-    values = dict(
-        data_dir=data_dir,
-        output_dir=out,
-        arch="seed",
-        class_limit=24,
-        epochs=1,
-        batch_size=32,
-        device="cpu",
-        dropout=0.0,
-        seed=5,
-    )
-    values.update(changes)
-    return train.TrainConfig(**values)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rank_worker(rank: int, world: int, port: int, data_dir: str, out: str) -> None:
+def rank_worker(rank: int, world: int, port: int, cfg: train.TrainConfig) -> None:
     """One torchrun-style rank (top level, so it pickles under spawn)."""
     os.environ.update(
         {
@@ -65,17 +42,24 @@ def rank_worker(rank: int, world: int, port: int, data_dir: str, out: str) -> No
         return test_best_model(trainer)
 
     train.test_best_model = keep_final_weights  # this spawned process only
-    result = train.train(settings(Path(data_dir), Path(out)))
-    torch.save(final, Path(out) / f"rank{rank}_weights.pt")
-    (Path(out) / f"rank{rank}.json").write_text(json.dumps(result))
+    result = train.train(cfg)
+    out = Path(cfg.output_dir)
+    torch.save(final, out / f"rank{rank}_weights.pt")
+    (out / f"rank{rank}.json").write_text(json.dumps(result))
 
 
-def test_two_rank_gloo_equals_single_process(small_dataset_dir, tmp_path):
+def test_two_rank_gloo_equals_single_process(
+    small_dataset_dir, tmp_path, train_settings, free_port
+):
+    def settings(data_dir: Path, out: Path, **changes) -> train.TrainConfig:
+        # One epoch, no dropout (each rank has its own masks by design).
+        return train_settings(data_dir, out, epochs=1, dropout=0.0, seed=5, **changes)
+
     port = free_port()
     ddp_out = tmp_path / "ddp"
     mp.spawn(
         rank_worker,
-        args=(2, port, str(small_dataset_dir), str(ddp_out)),
+        args=(2, port, settings(small_dataset_dir, ddp_out)),
         nprocs=2,
         join=True,
     )

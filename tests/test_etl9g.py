@@ -6,6 +6,7 @@ import pytest
 from kanjinet import etl9g
 from kanjinet.classes import CLASS_JIS
 from kanjinet.errors import FormatError
+from kanjinet.normalize import ETL9G_LEVEL_SCALE, ink_from_levels
 
 # The struct format public ETL9G readers use; our dtype must agree with it byte for byte.
 PUBLIC_READER_FORMAT = ">2H8sI4B4H2B34x8128s7x"
@@ -184,3 +185,27 @@ def test_links_and_directories_named_like_files_are_named(tmp_path):
     assert "ETL9G_03: a dangling link" in message
     assert "ETL9G_04: a symbolic link loop" in message
     assert "ETL9G_01" not in message
+
+
+# --- the fast decode (was tests/test_prepfast.py)
+
+
+def records_of(levels: np.ndarray) -> np.ndarray:
+    """Records holding these (N, 127, 128) pixel levels (headers left zero)."""
+    records = np.zeros(len(levels), dtype=etl9g.RECORD_DTYPE)
+    records["image"] = etl9g.encode_images(levels)
+    return records
+
+
+def test_decode_images_splits_nibbles_and_scales_in_one_pass():
+    rng = np.random.default_rng(3)
+    levels = rng.integers(0, 16, (3, etl9g.IMAGE_HEIGHT, etl9g.IMAGE_WIDTH), dtype=np.uint8)
+    records = records_of(levels)
+    decoded = etl9g.decode_images(records)
+    assert decoded.dtype == np.uint8 and decoded.shape == levels.shape
+    np.testing.assert_array_equal(decoded, levels)
+    ink = etl9g.decode_images(records, ETL9G_LEVEL_SCALE)
+    np.testing.assert_array_equal(ink, ink_from_levels(levels))
+    assert etl9g.decode_images(records[:0]).shape == (0, etl9g.IMAGE_HEIGHT, etl9g.IMAGE_WIDTH)
+    with pytest.raises(ValueError):
+        etl9g.decode_images(records, 18)  # 15 * 18 does not fit in a byte

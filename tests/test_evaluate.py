@@ -38,27 +38,8 @@ def test_per_class_confusions_and_worst():
     assert evaluate.worst_classes(samples, correct, 10) == [0, 2, 1]
 
 
-@pytest.fixture(scope="module")
-def trained(small_dataset_dir, tmp_path_factory):
-    from kanjinet.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("trained")
-    result = train(
-        TrainConfig(
-            data_dir=small_dataset_dir,
-            output_dir=out,
-            arch="seed",
-            class_limit=24,
-            epochs=2,
-            batch_size=32,
-            device="cpu",
-        )
-    )
-    return out / "best_kanji_model.pth", result
-
-
-def test_evaluate_reproduces_the_training_test_split(trained, small_dataset_dir, tmp_path):
-    model_path, result = trained
+def test_evaluate_reproduces_the_training_test_split(trained_run, small_dataset_dir, tmp_path):
+    model_path, result = trained_run
     cfg = EvaluateConfig(
         model_path=model_path,
         data_dir=small_dataset_dir,
@@ -82,8 +63,8 @@ def test_evaluate_reproduces_the_training_test_split(trained, small_dataset_dir,
     assert "top-1" in text and "synthetic data" in text
 
 
-def test_evaluate_all_samples(trained, small_dataset_dir):
-    model_path, _ = trained
+def test_evaluate_all_samples(trained_run, small_dataset_dir):
+    model_path, _ = trained_run
     report = evaluate.evaluate(
         EvaluateConfig(
             model_path=model_path, data_dir=small_dataset_dir, split="all", worst_png=None
@@ -94,42 +75,32 @@ def test_evaluate_all_samples(trained, small_dataset_dir):
     assert report["classes_evaluated"] == 24
 
 
-def test_evaluate_writes_no_picture_unless_asked(trained, small_dataset_dir, tmp_path, monkeypatch):
+def test_evaluate_writes_no_picture_unless_asked(
+    trained_run, small_dataset_dir, tmp_path, monkeypatch
+):
     from kanjinet.cli import main
 
-    model_path, _ = trained
+    model_path, _ = trained_run
     monkeypatch.chdir(tmp_path)
     argv = ["evaluate", "--model-path", str(model_path), "--data-dir", str(small_dataset_dir)]
     assert main([*argv, "--device", "cpu"]) == 0
     assert not list(tmp_path.iterdir())
 
 
-def test_evaluate_user_errors(trained, small_dataset_dir, tmp_path):
+def test_evaluate_user_errors(trained_run, small_dataset_dir, tmp_path):
     with pytest.raises(KanjinetError, match="no such checkpoint"):
         evaluate.evaluate(EvaluateConfig(model_path=tmp_path / "x.pth", data_dir=small_dataset_dir))
-    model_path, _ = trained
+    model_path, _ = trained_run
     with pytest.raises(KanjinetError, match="nowhere"):
         evaluate.evaluate(EvaluateConfig(model_path=model_path, data_dir=tmp_path / "nowhere"))
 
 
-def test_classes_the_model_lacks_are_skipped(small_dataset_dir, tmp_path):
+def test_classes_the_model_lacks_are_skipped(small_dataset_dir, tmp_path, trained_checkpoint):
     from kanjinet.checkpoint import load_checkpoint
     from kanjinet.classes import JIS_TO_INDEX
     from kanjinet.dataset import load_prepared
-    from kanjinet.train import TrainConfig, train
 
-    train(
-        TrainConfig(
-            data_dir=small_dataset_dir,
-            output_dir=tmp_path,
-            arch="seed",
-            class_limit=12,
-            epochs=1,
-            batch_size=32,
-            device="cpu",
-        )
-    )
-    model_path = tmp_path / "best_kanji_model.pth"
+    model_path = trained_checkpoint(small_dataset_dir, tmp_path, class_limit=12, epochs=1)
     report = evaluate.evaluate(
         EvaluateConfig(
             model_path=model_path, data_dir=small_dataset_dir, split="all", worst_png=None

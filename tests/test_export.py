@@ -41,44 +41,6 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
-def train_tiny_checkpoint(data_dir: Path, path: Path, steps: int = 300) -> Path:
-    """kanjinet-small fitted for a few seconds on the writer-split training part of a
-    prepared set, saved as a real checkpoint (what `kanjinet train` writes)."""
-    from kanjinet.checkpoint import save_checkpoint
-    from kanjinet.classes import CLASS_JIS
-    from kanjinet.dataset import load_prepared, split_indices
-    from kanjinet.model import build_model, model_config
-
-    data = load_prepared(data_dir)
-    train_rows = split_indices(data.writers, "writer", seed=0)["train"]
-    classes = np.unique(data.labels)
-    output_of = np.full(len(CLASS_JIS), -1)
-    output_of[classes] = np.arange(len(classes))
-    x = torch.from_numpy(data.images[train_rows]).float().div(255).unsqueeze(1)
-    y = torch.from_numpy(output_of[data.labels[train_rows]])
-    cfg = model_config("kanjinet-small", num_classes=len(classes), image_size=x.shape[-1])
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
-    with one_torch_thread():
-        for _ in range(steps):
-            rows = torch.randint(0, len(x), (32,))
-            loss = torch.nn.functional.cross_entropy(model(x[rows]), y[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return save_checkpoint(
-        path,
-        model.eval(),
-        cfg,
-        [CLASS_JIS[c] for c in classes],
-        data.metadata["normalization"],
-        # The split it trained on, so export and evaluate rebuild the same held-out writers.
-        train_config={"data_dir": str(data_dir), "steps": steps, "seed": 0, "split": "writer"},
-        metrics={"note": "test fixture, synthetic data"},
-    )
-
-
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory) -> Path:
     """Synthetic 24 classes x 100 writers at 32 x 32: the writer split holds out 240 samples,
@@ -94,8 +56,10 @@ def dataset_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(dataset_dir, tmp_path_factory) -> Path:
-    return train_tiny_checkpoint(dataset_dir, tmp_path_factory.mktemp("train") / "best.pth")
+def tiny_checkpoint(dataset_dir, tmp_path_factory, fitted_small_model) -> Path:
+    """A real `kanjinet train` run (5 epochs of 60 steps), the checkpoint export starts from."""
+    with one_torch_thread():
+        return fitted_small_model(dataset_dir, tmp_path_factory.mktemp("train"), epochs=5)
 
 
 @pytest.fixture(scope="module")

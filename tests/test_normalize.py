@@ -175,3 +175,45 @@ def test_large_batches_match_one_by_one():
         np.testing.assert_array_equal(
             batch[index], nz.normalize(nz.ink_from_levels(images[index]), 64)
         )
+
+
+# --- the fast paths against their plain definitions (was tests/test_prepfast.py)
+
+
+def naive_remove_noise(mask: np.ndarray) -> np.ndarray:
+    """Step 3 by its definition: 3 x 3 neighbourhood counts on a zero-padded copy."""
+    padded = np.pad(mask.astype(np.int32), ((0, 0), (1, 1), (1, 1)))
+    height, width = mask.shape[1:]
+    counts = sum(padded[:, dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3))
+    return ((counts >= nz.MIN_NEIGHBOURS) & (mask == 1)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(4, 9, 7), (3, 5, 1), (2, 1, 6), (1, 127, 128)])
+def test_remove_noise_matches_its_definition_at_row_and_image_edges(shape):
+    rng = np.random.default_rng(sum(shape))
+    mask = (rng.random(shape) < 0.4).astype(np.uint8)
+    mask[:, :, -1] = 1  # ink on every row end: the flattened sums must not leak it
+    np.testing.assert_array_equal(nz.remove_noise(mask), naive_remove_noise(mask))
+
+
+def test_normalize_into_out_overwrites_everything_and_matches():
+    rng = np.random.default_rng(5)
+    ink = np.zeros((5, 60, 50), dtype=np.uint8)
+    ink[:, 10:40, 15:35] = rng.integers(80, 256, (5, 30, 20), dtype=np.uint8)
+    expected = nz.normalize(ink, 32)
+    out = np.full((5, 32, 32), 7, dtype=np.uint8)  # garbage, margins included
+    assert nz.normalize(ink, 32, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    margin = nz.margin_for(32)
+    assert not out[:, :margin].any() and not out[:, :, -margin:].any()
+    with pytest.raises(ValueError):
+        nz.normalize(ink, 32, out=np.empty((5, 16, 16), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 40), (5, 5), (40, 2)])
+def test_normalize_images_under_six_lines_have_no_edge_zone(shape):
+    ink = np.full(shape, 200, dtype=np.uint8)
+    out = nz.normalize(ink, 16)
+    assert out.shape == (16, 16)
+    if min(shape) >= 2:  # a solid block survives noise removal and fills the square's width
+        assert out.max() == 255

@@ -18,14 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def model_files(small_dataset_dir, tmp_path_factory) -> dict[str, Path]:
-    """A tiny model fitted on the synthetic set (test_export's helper), exported for tract."""
-    from test_export import train_tiny_checkpoint
-
+def model_files(small_dataset_dir, tmp_path_factory, fitted_small_model) -> dict[str, Path]:
+    """A tiny model trained on the synthetic set (150 steps), exported for tract."""
     from kanjinet.export import ExportConfig, export_checkpoint
 
     out = tmp_path_factory.mktemp("predict-model")
-    checkpoint = train_tiny_checkpoint(small_dataset_dir, out / "best.pth", steps=150)
+    checkpoint = fitted_small_model(small_dataset_dir, out, epochs=25)
     report = export_checkpoint(
         ExportConfig(
             model_path=checkpoint,

@@ -200,6 +200,13 @@ def test_shared_vectors_match_python_today():
     assert len(data["cases"]) >= 20
 
 
+def test_parity_vectors_end_lines_with_lf_on_windows(windows_newlines, tmp_path):
+    write_vectors(tmp_path / "vectors.json", records=1)
+    for path in (tmp_path / "vectors.json",):
+        data = path.read_bytes()
+        assert b"\n" in data and b"\r" not in data, path.name
+
+
 def run_node(vectors: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [NODE, "--test", str(NODE_TEST)],

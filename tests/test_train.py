@@ -22,25 +22,9 @@ def data_dir(small_dataset_dir):
     return small_dataset_dir
 
 
-def quick(data_dir, out, **changes) -> TrainConfig:
-    """A fast setting on the small synthetic set (24 classes, 32 x 32)."""
-    values = dict(
-        data_dir=data_dir,
-        output_dir=out,
-        arch="seed",  # the cheapest preset: these tests are about the loop
-        class_limit=24,
-        epochs=2,
-        batch_size=32,
-        device="cpu",
-        seed=3,
-    )
-    values.update(changes)
-    return TrainConfig(**values)
-
-
-def test_overfits_one_batch(data_dir, tmp_path):
+def test_overfits_one_batch(data_dir, tmp_path, train_settings):
     # The whole training split (8 writers x 24 classes) as one batch, nothing random.
-    cfg = quick(
+    cfg = train_settings(
         data_dir,
         tmp_path,
         epochs=15,
@@ -59,8 +43,8 @@ def test_overfits_one_batch(data_dir, tmp_path):
     assert history[-1]["train_loss"] < 0.2 * history[0]["train_loss"]
 
 
-def test_outputs_are_written_and_self_describing(data_dir, tmp_path):
-    result = train.train(quick(data_dir, tmp_path, epochs=2))
+def test_outputs_are_written_and_self_describing(data_dir, tmp_path, train_settings):
+    result = train.train(train_settings(data_dir, tmp_path, epochs=2))
     for name in (
         train.BEST_NAME,
         train.LAST_NAME,
@@ -81,7 +65,7 @@ def test_outputs_are_written_and_self_describing(data_dir, tmp_path):
     assert info["val_accuracy"] == result["best_val_acc"]
     assert info["test_accuracy"] == result["test_acc"]
     best = load_checkpoint(tmp_path / train.BEST_NAME)
-    assert best.model_config.arch == "seed"
+    assert best.model_config.arch == "original"
     assert best.model_config.num_classes == 24 == len(best.class_jis)
     assert best.model_config.image_size == 32
     assert best.class_jis == sorted(best.class_jis) and set(best.class_jis) <= set(CLASS_JIS)
@@ -91,9 +75,9 @@ def test_outputs_are_written_and_self_describing(data_dir, tmp_path):
     assert (tmp_path / train.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_early_stopping_triggers(data_dir, tmp_path):
+def test_early_stopping_triggers(data_dir, tmp_path, train_settings):
     # A learning rate this small changes nothing: val accuracy never improves after epoch 1.
-    cfg = quick(data_dir, tmp_path, epochs=10, patience=2, learning_rate=1e-12, min_lr=0.0)
+    cfg = train_settings(data_dir, tmp_path, epochs=10, patience=2, learning_rate=1e-12, min_lr=0.0)
     result = train.train(cfg)
     assert result["stopped_early"] is True
     assert result["epochs_run"] == 3
@@ -104,8 +88,10 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(data_dir, tmp_path, monkeypatch):
-    whole = train.train(quick(data_dir, tmp_path / "whole", epochs=2))
+def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(
+    data_dir, tmp_path, monkeypatch, train_settings
+):
+    whole = train.train(train_settings(data_dir, tmp_path / "whole", epochs=2))
 
     real_step = train.train_step
     calls = {"n": 0}
@@ -118,12 +104,12 @@ def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(data_dir, tmp_pat
 
     monkeypatch.setattr(train, "train_step", dying_step)
     with pytest.raises(Killed):
-        train.train(quick(data_dir, tmp_path / "killed", epochs=2))
+        train.train(train_settings(data_dir, tmp_path / "killed", epochs=2))
     monkeypatch.setattr(train, "train_step", real_step)
     last = read_checkpoint_file(tmp_path / "killed" / train.LAST_NAME)
     assert last["resume"]["epoch"] == 1
 
-    resumed = train.train(quick(data_dir, tmp_path / "killed", epochs=2, resume=True))
+    resumed = train.train(train_settings(data_dir, tmp_path / "killed", epochs=2, resume=True))
     assert resumed["epochs_run"] == 2
     for a, b in zip(whole["history"], resumed["history"], strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate"):
@@ -135,33 +121,38 @@ def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(data_dir, tmp_pat
     assert resumed["test_acc"] == pytest.approx(whole["test_acc"])
 
 
-def test_resume_refuses_changed_settings(data_dir, tmp_path):
-    train.train(quick(data_dir, tmp_path, epochs=1))
+def test_resume_refuses_changed_settings(data_dir, tmp_path, train_settings):
+    train.train(train_settings(data_dir, tmp_path, epochs=1))
     with pytest.raises(KanjinetError, match=r"cannot resume with changed settings \(.*seed"):
-        train.train(quick(data_dir, tmp_path, epochs=1, seed=4, resume=True))
+        train.train(train_settings(data_dir, tmp_path, epochs=1, seed=4, resume=True))
 
 
 @pytest.mark.parametrize(
     "change", [{"min_lr": 1e-4}, {"grad_clip": 0.5}, {"amp": "off"}], ids=lambda c: next(iter(c))
 )
-def test_resume_refuses_changed_min_lr_grad_clip_amp(data_dir, tmp_path_factory, change):
+def test_resume_refuses_changed_min_lr_grad_clip_amp(
+    data_dir, tmp_path_factory, change, train_settings
+):
     """Every TrainConfig field but where and how the run executes must stay on --resume."""
     out = tmp_path_factory.mktemp("run")
-    train.train(quick(data_dir, out, epochs=1))
+    train.train(train_settings(data_dir, out, epochs=1))
     (name,) = change
     with pytest.raises(KanjinetError, match=rf"cannot resume with changed settings \({name}: "):
-        train.train(quick(data_dir, out, epochs=1, resume=True, **change))
+        train.train(train_settings(data_dir, out, epochs=1, resume=True, **change))
     # What may change (MAY_CHANGE_ON_RESUME) does not stop it.
-    assert train.train(quick(data_dir, out, epochs=1, resume=True, patience=3))["epochs_run"] == 1
+    assert (
+        train.train(train_settings(data_dir, out, epochs=1, resume=True, patience=3))["epochs_run"]
+        == 1
+    )
 
 
-def test_resume_without_checkpoint_is_a_user_error(data_dir, tmp_path):
+def test_resume_without_checkpoint_is_a_user_error(data_dir, tmp_path, train_settings):
     with pytest.raises(KanjinetError, match="no such checkpoint"):
-        train.train(quick(data_dir, tmp_path, resume=True))
+        train.train(train_settings(data_dir, tmp_path, resume=True))
 
 
-def test_writer_split_has_no_writer_in_two_splits(data_dir):
-    data = train.load_training_data(quick(data_dir, "unused"), torch.device("cpu"))
+def test_writer_split_has_no_writer_in_two_splits(data_dir, train_settings):
+    data = train.load_training_data(train_settings(data_dir, "unused"), torch.device("cpu"))
     writers = {name: set(part.writers.tolist()) for name, part in data.splits.items()}
     assert writers["train"] and writers["val"] and writers["test"]
     assert not writers["train"] & writers["val"]
@@ -169,8 +160,10 @@ def test_writer_split_has_no_writer_in_two_splits(data_dir):
     assert not writers["val"] & writers["test"]
     sizes = sum(len(part.labels) for part in data.splits.values())
     assert sizes == 240
-    # The seed's per-sample split puts every writer in training and in test.
-    data = train.load_training_data(quick(data_dir, "unused", split="random"), torch.device("cpu"))
+    # The original scripts' per-sample split puts every writer in training and in test.
+    data = train.load_training_data(
+        train_settings(data_dir, "unused", split="random"), torch.device("cpu")
+    )
     assert set(data.splits["test"].writers.tolist()) <= set(data.splits["train"].writers.tolist())
 
 
@@ -260,23 +253,27 @@ def test_cli_train_help_and_user_error(tmp_path):
     assert "nope" in missing.stderr
 
 
-def test_resume_refuses_a_dataset_re_prepared_at_another_size(data_dir, small_etl_dir, tmp_path):
+def test_resume_refuses_a_dataset_re_prepared_at_another_size(
+    data_dir, small_etl_dir, tmp_path, train_settings
+):
     import shutil
 
     from kanjinet.prepare import PrepareConfig, prepare_dataset
 
     copy = tmp_path / "data"
     shutil.copytree(data_dir, copy)
-    train.train(quick(copy, tmp_path / "run", epochs=1))
+    train.train(train_settings(copy, tmp_path / "run", epochs=1))
     prepare_dataset(PrepareConfig(etl_dir=small_etl_dir, output_dir=copy, size=16, workers=1))
     with pytest.raises(KanjinetError, match=r"32x32 images.*now holds 16x16"):
-        train.train(quick(copy, tmp_path / "run", epochs=1, resume=True))
+        train.train(train_settings(copy, tmp_path / "run", epochs=1, resume=True))
 
 
-def test_resume_refuses_a_changed_dataset_and_warns_on_an_old_checkpoint(data_dir, tmp_path):
+def test_resume_refuses_a_changed_dataset_and_warns_on_an_old_checkpoint(
+    data_dir, tmp_path, train_settings
+):
     from kanjinet.checkpoint import atomic_torch_save
 
-    train.train(quick(data_dir, tmp_path, epochs=1))
+    train.train(train_settings(data_dir, tmp_path, epochs=1))
     last = tmp_path / train.LAST_NAME
     payload = read_checkpoint_file(last)
     assert payload["dataset"]["name"] == data_dir.name
@@ -284,17 +281,20 @@ def test_resume_refuses_a_changed_dataset_and_warns_on_an_old_checkpoint(data_di
     payload["dataset"]["digest"] = "0" * 64
     atomic_torch_save(payload, last)
     with pytest.raises(KanjinetError, match="another dataset"):
-        train.train(quick(data_dir, tmp_path, epochs=1, resume=True))
+        train.train(train_settings(data_dir, tmp_path, epochs=1, resume=True))
     del payload["dataset"]  # as the code before dataset identities wrote it
     atomic_torch_save(payload, last)
     assert load_checkpoint(last).dataset == {}
     with pytest.warns(UserWarning, match="without the dataset's identity"):
-        result = train.train(quick(data_dir, tmp_path, epochs=1, resume=True))
+        result = train.train(train_settings(data_dir, tmp_path, epochs=1, resume=True))
     assert result["epochs_run"] == 1
 
 
 def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(
-    data_dir, tmp_path, monkeypatch
+    data_dir,
+    tmp_path,
+    monkeypatch,
+    train_settings,
 ):
     real = train.learning_rate_at
     # A sane first epoch (6 steps), then a learning rate that blows the weights up.
@@ -302,7 +302,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(
         train, "learning_rate_at", lambda step, *a: real(step, *a) if step < 6 else 1e12
     )
     with pytest.raises(KanjinetError, match=r"diverged: the loss is (nan|inf) at .*epoch 2"):
-        train.train(quick(data_dir, tmp_path, epochs=3, warmup_epochs=0))
+        train.train(train_settings(data_dir, tmp_path, epochs=3, warmup_epochs=0))
     for name in (train.BEST_NAME, train.LAST_NAME):
         payload = read_checkpoint_file(tmp_path / name)
         assert payload["metrics"]["epoch"] == 1
@@ -312,7 +312,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(
 def test_cli_diverging_learning_rate_is_one_line(data_dir, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "kanjinet", "train", "--data-dir", str(data_dir)]
-        + ["--output-dir", str(tmp_path), "--arch", "seed", "--epochs", "1"]
+        + ["--output-dir", str(tmp_path), "--arch", "original", "--epochs", "1"]
         + ["--device", "cpu", "--learning-rate", "1e6", "--warmup-epochs", "0"],
         capture_output=True,
         encoding="utf-8",
@@ -323,28 +323,28 @@ def test_cli_diverging_learning_rate_is_one_line(data_dir, tmp_path):
     assert not (tmp_path / train.BEST_NAME).exists()
 
 
-def test_training_into_an_earlier_run_needs_resume_or_overwrite(data_dir, tmp_path):
-    train.train(quick(data_dir, tmp_path, epochs=1))
+def test_training_into_an_earlier_run_needs_resume_or_overwrite(data_dir, tmp_path, train_settings):
+    train.train(train_settings(data_dir, tmp_path, epochs=1))
     before = (tmp_path / train.BEST_NAME).read_bytes()
     with pytest.raises(KanjinetError, match="already holds a training run.*--overwrite"):
-        train.train(quick(data_dir, tmp_path, epochs=1, seed=5))
+        train.train(train_settings(data_dir, tmp_path, epochs=1, seed=5))
     assert (tmp_path / train.BEST_NAME).read_bytes() == before
-    train.train(quick(data_dir, tmp_path, epochs=1, seed=5, overwrite=True))
+    train.train(train_settings(data_dir, tmp_path, epochs=1, seed=5, overwrite=True))
     assert (tmp_path / train.BEST_NAME).read_bytes() != before
 
 
-def test_training_takes_the_output_directory_lock(data_dir, tmp_path):
+def test_training_takes_the_output_directory_lock(data_dir, tmp_path, train_settings):
     from kanjinet.lock import directory_lock
 
     busy = pytest.raises(KanjinetError, match="another kanjinet train is writing here")
     with directory_lock(tmp_path, "train"), busy:
-        train.train(quick(data_dir, tmp_path, epochs=1))
+        train.train(train_settings(data_dir, tmp_path, epochs=1))
 
 
-def test_a_killed_save_leaves_no_temporary_on_the_next_run(data_dir, tmp_path):
+def test_a_killed_save_leaves_no_temporary_on_the_next_run(data_dir, tmp_path, train_settings):
     stale = tmp_path / (train.LAST_NAME + ".ab12cd_9.tmp")
     stale.write_bytes(b"half a checkpoint")
-    train.train(quick(data_dir, tmp_path, epochs=1))
+    train.train(train_settings(data_dir, tmp_path, epochs=1))
     assert not stale.exists()
 
 

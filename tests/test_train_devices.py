@@ -9,10 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-import test_train
 import torch
 import torch.multiprocessing as mp
-from test_ddp import free_port
 from torch.overrides import TorchFunctionMode
 
 from kanjinet import augment, devices, distributed, runtime, train
@@ -22,13 +20,20 @@ from kanjinet.errors import KanjinetError
 from kanjinet.train import TrainConfig
 
 
-def quick(data_dir, out, **changes) -> TrainConfig:
-    """test_train's fast setting, one epoch."""
-    return test_train.quick(data_dir, out, **{"epochs": 1, **changes})
+@pytest.fixture
+def quick(train_settings):
+    """`quick(data_dir, out, **changes)`: the tests' training settings, one epoch."""
+    return lambda data_dir, out, **changes: train_settings(
+        data_dir, out, **{"epochs": 1, **changes}
+    )
 
 
-def cpu_trainer(data_dir, out, **changes) -> train.Trainer:
-    return train.build_trainer(quick(data_dir, out, **changes), Dist(), torch.device("cpu"))
+@pytest.fixture
+def cpu_trainer(quick):
+    """`cpu_trainer(data_dir, out, **changes)`: a Trainer built on the CPU."""
+    return lambda data_dir, out, **changes: train.build_trainer(
+        quick(data_dir, out, **changes), Dist(), torch.device("cpu")
+    )
 
 
 class Calls(TorchFunctionMode):
@@ -51,7 +56,9 @@ class Calls(TorchFunctionMode):
 # ----------------------------------------------------------------------------- defect 1, 5
 
 
-def test_training_step_with_the_model_on_another_device_than_the_data(small_dataset_dir, tmp_path):
+def test_training_step_with_the_model_on_another_device_than_the_data(
+    small_dataset_dir, tmp_path, cpu_trainer
+):
     # As on MPS: the data, the permutation, the generator and the augmentation parameters
     # live on the CPU, the batch and the model elsewhere (here `meta`).
     trainer = cpu_trainer(small_dataset_dir, tmp_path, augment="full")
@@ -82,7 +89,10 @@ def test_copies_are_asynchronous_only_to_cuda(device, asynchronous):
 
 
 def test_resume_with_cuda_rng_states_of_more_gpus_than_present(
-    small_dataset_dir, tmp_path, monkeypatch
+    small_dataset_dir,
+    tmp_path,
+    monkeypatch,
+    quick,
 ):
     train.train(quick(small_dataset_dir, tmp_path))
     last = tmp_path / train.LAST_NAME
@@ -117,7 +127,7 @@ def test_explicit_gpu_under_torchrun_is_refused(monkeypatch):
 # ----------------------------------------------------------------------------- defect 4
 
 
-def resume_rank(rank: int, port: int, data_dir: str, outs: list[str]) -> None:
+def resume_rank(rank: int, port: int, settings: list[TrainConfig]) -> None:
     """One of two torchrun-style ranks, each with its own output folder (two machines)."""
     os.environ.update(
         {
@@ -129,18 +139,20 @@ def resume_rank(rank: int, port: int, data_dir: str, outs: list[str]) -> None:
         }
     )
     torch.set_num_threads(1)
-    cfg = quick(Path(data_dir), Path(outs[rank]), resume=True)
-    result = train.train(cfg)
-    (Path(outs[0]) / f"rank{rank}.json").write_text(json.dumps(result["test_acc"]))
+    result = train.train(settings[rank])
+    first = Path(settings[0].output_dir)
+    (first / f"rank{rank}.json").write_text(json.dumps(result["test_acc"]))
 
 
-def test_resume_on_two_machines_without_a_shared_output_folder(small_dataset_dir, tmp_path):
+def test_resume_on_two_machines_without_a_shared_output_folder(
+    small_dataset_dir, tmp_path, quick, free_port
+):
     first, other = tmp_path / "machine0", tmp_path / "machine1"
     single = train.train(quick(small_dataset_dir, first))
     other.mkdir()  # the second machine's folder: no checkpoint in it
     mp.spawn(
         resume_rank,
-        args=(free_port(), str(small_dataset_dir), [str(first), str(other)]),
+        args=(free_port(), [quick(small_dataset_dir, out, resume=True) for out in (first, other)]),
         nprocs=2,
         join=True,
     )
@@ -172,7 +184,7 @@ def test_amp_bf16_only_from_compute_capability_8(monkeypatch):
     assert devices.make_scaler(torch.bfloat16, cpu) is None
 
 
-def test_fp16_with_loss_scaling_learns_and_resumes(small_dataset_dir, tmp_path):
+def test_fp16_with_loss_scaling_learns_and_resumes(small_dataset_dir, tmp_path, quick):
     cfg = quick(small_dataset_dir, tmp_path, amp="fp16", epochs=2, arch="kanjinet-small")
     result = train.train(cfg)
     assert result["precision"] == "fp16"
@@ -193,7 +205,7 @@ def autocast_seen(trainer: train.Trainer) -> list[bool]:
     return seen
 
 
-def test_evaluation_runs_without_autocast(small_dataset_dir, tmp_path):
+def test_evaluation_runs_without_autocast(small_dataset_dir, tmp_path, cpu_trainer):
     trainer = cpu_trainer(small_dataset_dir, tmp_path, amp="bf16")
     seen = autocast_seen(trainer)
     order = torch.arange(32)
@@ -203,7 +215,7 @@ def test_evaluation_runs_without_autocast(small_dataset_dir, tmp_path):
     assert seen[1:] == [False]
 
 
-def test_backward_runs_outside_autocast(small_dataset_dir, tmp_path, monkeypatch):
+def test_backward_runs_outside_autocast(small_dataset_dir, tmp_path, monkeypatch, cpu_trainer):
     trainer = cpu_trainer(small_dataset_dir, tmp_path, amp="bf16")
     seen, backward = [], torch.Tensor.backward
 
@@ -219,7 +231,9 @@ def test_backward_runs_outside_autocast(small_dataset_dir, tmp_path, monkeypatch
 # ----------------------------------------------------------------------------- defect 9
 
 
-def test_batch_slices_are_built_once_an_epoch(small_dataset_dir, tmp_path, monkeypatch):
+def test_batch_slices_are_built_once_an_epoch(
+    small_dataset_dir, tmp_path, monkeypatch, cpu_trainer
+):
     trainer = cpu_trainer(small_dataset_dir, tmp_path)
     calls, real = [], train.batch_slices
     monkeypatch.setattr(train, "batch_slices", lambda *a: calls.append(a) or real(*a))
@@ -228,7 +242,7 @@ def test_batch_slices_are_built_once_an_epoch(small_dataset_dir, tmp_path, monke
     assert len(calls) == 1
 
 
-def test_evaluation_waits_for_the_device_once(small_dataset_dir, tmp_path):
+def test_evaluation_waits_for_the_device_once(small_dataset_dir, tmp_path, cpu_trainer):
     trainer = cpu_trainer(small_dataset_dir, tmp_path)
     generator = torch.Generator().manual_seed(0)
     split = train.SplitData(  # three evaluation batches (of 256)
@@ -254,7 +268,10 @@ def test_fused_adamw_and_cudnn_autotuning_on_cuda(monkeypatch):
 
 
 def test_throughput_clock_is_read_after_the_device_finished(
-    small_dataset_dir, tmp_path, monkeypatch
+    small_dataset_dir,
+    tmp_path,
+    monkeypatch,
+    cpu_trainer,
 ):
     trainer = cpu_trainer(small_dataset_dir, tmp_path)
     mode, clock = Calls("item"), train.time.perf_counter

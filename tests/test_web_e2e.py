@@ -27,6 +27,7 @@ from PIL import Image
 
 from kanjinet.errors import KanjinetError
 from kanjinet.normalize import ink_from_levels, ink_from_picture, normalize
+from kanjinet.runtime import prepared_to_input
 from kanjinet.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
 
 playwright_api = pytest.importorskip(
@@ -58,32 +59,20 @@ def ort_available() -> bool:
 # --------------------------------------------------------------------------- the model
 
 
-def train_and_export(
-    dataset_dir: Path, out: Path, epochs: int, classes: int, arch: str = "kanjinet-small"
-) -> Path:
-    """The real chain's last two stages, small: returns the exported ONNX path."""
+def train_and_export(settings, out: Path) -> Path:
+    """The real chain's last two stages, small: `kanjinet train` with `settings` (a
+    TrainConfig), then export; returns the exported ONNX path."""
     from kanjinet.export import ExportConfig, export_checkpoint
-    from kanjinet.train import TrainConfig, train
+    from kanjinet.train import train
 
-    run = out / "run"
-    train(
-        TrainConfig(
-            data_dir=dataset_dir,
-            epochs=epochs,
-            batch_size=32,
-            output_dir=run,
-            arch=arch,
-            class_limit=classes,
-            device="cpu",
-            seed=0,
-        )
-    )
+    train(settings)
+    run = Path(settings.output_dir)
     onnx_path = out / "kanji_etl9g_model.onnx"
     report = export_checkpoint(
         ExportConfig(
             model_path=run / "best_kanji_model.pth",
             onnx_path=onnx_path,
-            data_dir=dataset_dir,
+            data_dir=settings.data_dir,
             verify_samples=16,
         )
     )
@@ -92,11 +81,12 @@ def train_and_export(
 
 
 @pytest.fixture(scope="module")
-def demo_model(small_dataset_dir, tmp_path_factory) -> Path:
+def demo_model(small_dataset_dir, tmp_path_factory, train_settings) -> Path:
     if not ort_available():
         pytest.skip("onnxruntime-web is not installed: run `npm ci` in the repository")
     out = tmp_path_factory.mktemp("web-model")
-    return train_and_export(small_dataset_dir, out, epochs=2, classes=SMALL_CLASSES)
+    settings = train_settings(small_dataset_dir, out / "run", arch="kanjinet-small", seed=0)
+    return train_and_export(settings, out)
 
 
 class Onnx:
@@ -110,7 +100,7 @@ class Onnx:
         self.size = int(shape[-1])
 
     def input_from_ink(self, ink: np.ndarray) -> np.ndarray:
-        return (normalize(ink, self.size).astype(np.float32) / 255)[None, None]
+        return prepared_to_input(normalize(ink, self.size)[None])
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         (logits,) = self.session.run(None, {"input": batch})
@@ -424,7 +414,19 @@ def make_docs_screenshot(
     prepare_dataset(
         PrepareConfig(etl_dir=work / "etl", output_dir=work / "data", size=64, workers=1)
     )
-    model = train_and_export(work / "data", work, epochs=epochs, classes=classes)
+    from kanjinet.train import TrainConfig
+
+    settings = TrainConfig(
+        data_dir=work / "data",
+        output_dir=work / "run",
+        epochs=epochs,
+        batch_size=32,
+        arch="kanjinet-small",
+        class_limit=classes,
+        device="cpu",
+        seed=0,
+    )
+    model = train_and_export(settings, work)
     process, url = start_serve(model)
     shots = [(900, 620, out_png)] + ([(390, 1100, phone_png)] if phone_png else [])
     try:

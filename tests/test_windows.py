@@ -37,16 +37,14 @@ def utf8_text(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def model_and_picture(small_dataset_dir, tmp_path_factory) -> tuple[Path, Path]:
+def model_and_picture(small_dataset_dir, tmp_path_factory, trained_checkpoint) -> tuple[Path, Path]:
     """A briefly trained checkpoint and one picture of a prepared sample, in a folder with a
     Japanese name (a Windows user's folder may well have one)."""
-    from test_export import train_tiny_checkpoint
-
     from kanjinet.dataset import load_prepared
 
     out = tmp_path_factory.mktemp("win") / "モデル"
     out.mkdir()
-    checkpoint = train_tiny_checkpoint(small_dataset_dir, out / "best.pth", steps=20)
+    checkpoint = trained_checkpoint(small_dataset_dir, out, epochs=1)
     picture = out / "田んぼ.png"
     Image.fromarray(255 - load_prepared(small_dataset_dir).images[0]).save(picture)
     return checkpoint, picture
@@ -343,25 +341,6 @@ def test_every_powershell_line_in_the_docs_is_valid_in_51():
 # --------------------------------------------------------------------------- newlines
 
 
-@pytest.fixture
-def windows_newlines(monkeypatch):
-    """Text files opened for writing without newline= get "\\r\\n" line ends, as on Windows."""
-    import builtins
-    import io
-
-    def opener(real):
-        def open_like_windows(file, mode="r", buffering=-1, encoding=None, errors=None,
-                              newline=None, *args, **kwargs):  # fmt: skip
-            if newline is None and "b" not in mode and set(mode) & set("wax+"):
-                newline = "\r\n"
-            return real(file, mode, buffering, encoding, errors, newline, *args, **kwargs)
-
-        return open_like_windows
-
-    monkeypatch.setattr(builtins, "open", opener(builtins.open))
-    monkeypatch.setattr(io, "open", opener(io.open))
-
-
 def test_the_windows_newline_simulation_is_real(windows_newlines, tmp_path):
     (tmp_path / "plain.txt").write_text("a\nb\n", encoding="utf-8")
     assert (tmp_path / "plain.txt").read_bytes() == b"a\r\nb\r\n"
@@ -393,14 +372,12 @@ def benchlib():
     return benchlib
 
 
-def test_bench_results_and_parity_vectors_end_lines_with_lf(windows_newlines, benchlib, tmp_path):
-    import test_preprocess_parity as parity
-
+def test_bench_results_end_lines_with_lf(windows_newlines, benchlib, tmp_path):
+    # The parity vectors are checked the same way in test_preprocess_parity.py.
     results = tmp_path / "RESULTS.md"
     benchlib.write_section(results, "## A heading", "line 1\nline 2")
     benchlib.append_to_section(results, "## A heading", "intro", "line 3\n")
-    parity.write_vectors(tmp_path / "vectors.json", records=1)
-    for path in (results, tmp_path / "vectors.json"):
+    for path in (results,):
         data = path.read_bytes()
         assert b"\n" in data and b"\r" not in data, path.name
 
