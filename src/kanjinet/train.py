@@ -377,6 +377,7 @@ def progress_document(trainer: Trainer, test: dict[str, float] | None = None) ->
         "val_acc",
         "learning_rate",
         "epoch_time_s",
+        "epoch_wall_s",
         "samples_per_s",
         "ram_mb",
         "gpu_mb",
@@ -547,10 +548,13 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
 def run_epochs(trainer: Trainer) -> None:
     for epoch in range(trainer.state.epoch + 1, trainer.cfg.epochs + 1):
         record: dict[str, float] = {"epoch": epoch}
+        begin = time.perf_counter()
         record.update(train_epoch(trainer, epoch))
         val = evaluate_split(trainer, trainer.data.splits["val"])
         if not math.isfinite(val["loss"]):  # weights gone non-finite in the last step
             raise diverged(trainer, f"the end of epoch {epoch} (validation)", val["loss"])
+        # Training plus validation (evaluate_split has waited for the device).
+        record["epoch_wall_s"] = time.perf_counter() - begin
         record.update({"val_loss": val["loss"], "val_acc": val["acc"]})
         record.update(memory_usage(trainer.device))
         stop = finish_epoch(trainer, record)
@@ -613,15 +617,21 @@ def summary(trainer: Trainer, test: dict[str, float] | None) -> dict[str, Any]:
         "history": state.history,
         "best_checkpoint": str(trainer.out / BEST_NAME),
         "last_checkpoint": str(trainer.out / LAST_NAME),
-        "world_size": trainer.ranks.world,
         "synthetic_data": is_synthetic(trainer.data.metadata),
         **run_setup(trainer),
     }
 
 
 def run_setup(trainer: Trainer) -> dict[str, Any]:
-    """How the run executed: device, training precision, memory layout."""
+    """How the run executed: ranks, device, training precision, memory layout."""
+    backend = None
+    if trainer.ranks.active:
+        import torch.distributed as dist
+
+        backend = str(dist.get_backend())
     return {
+        "world_size": trainer.ranks.world,
+        "distributed_backend": backend,
         "device": str(trainer.device),
         "precision": precision_name(trainer.amp_dtype),
         "channels_last": trainer.channels_last,
