@@ -447,7 +447,7 @@ def export_text(e: dict[str, Any]) -> str:
         return f"Export: {e['status']}."
     return (
         f"Export of the best model: {e['status']} in {e['seconds']} s ({len(e['checks'])} checks: "
-        + "; ".join(e["checks"])
+        + "; ".join(" ".join(line.split()) for line in e["checks"])
         + ")."
     )
 
