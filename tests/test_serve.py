@@ -21,11 +21,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kanjinet.cli import main
 from kanjinet.errors import KanjinetError
+from kanjinet.runtime import mapping_path
 from kanjinet.serve import (
     ORT_FILES,
     ServeConfig,
     WebBuildConfig,
-    default_mapping_path,
     describe_model,
     find_ort_dist,
     make_server,
@@ -119,8 +119,8 @@ def test_describe_model_reads_names_and_sizes(model_dir):
 
 def test_default_mapping_is_the_exported_name_beside_the_model():
     model = Path("out", "kanji_etl9g_model.onnx")
-    assert default_mapping_path(model) == Path("out", "kanji_etl9g_mapping.json")
-    assert default_mapping_path(Path("m.onnx")) == Path("m_mapping.json")
+    assert mapping_path(model) == Path("out", "kanji_etl9g_mapping.json")
+    assert mapping_path(Path("m.onnx")) == Path("m_mapping.json")
 
 
 def test_serves_page_model_and_wasm_with_their_types(served, model_dir):

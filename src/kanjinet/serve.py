@@ -23,6 +23,7 @@ from pathlib import Path
 from kanjinet.atomic import remove_tree, replace
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
+from kanjinet.runtime import mapping_path
 
 WEB_DIR = Path(__file__).with_name("web")
 PAGE_FILES = ("index.html", "app.js", "preprocess.js", "style.css")
@@ -149,12 +150,6 @@ class WebBuildConfig:
     )
 
 
-def default_mapping_path(model: Path) -> Path:
-    """`X_model.onnx` -> `X_mapping.json` beside it (the export stage's naming)."""
-    stem = model.stem.removesuffix("_model")
-    return model.with_name(f"{stem}_mapping.json")
-
-
 def find_ort_dist(ort_dir: Path | None) -> Path:
     """The directory holding onnxruntime-web's WASM files; an error telling how to get them."""
     repo_root = Path(__file__).resolve().parents[2]
@@ -277,14 +272,14 @@ def site_files(model: Path, mapping: Path | None, ort_dir: Path | None) -> dict[
     is present), so a bad input is refused before anything is served or written.
     """
     model_info = describe_model(model)
-    mapping_path = mapping or default_mapping_path(model)
-    mapping_data = load_mapping(mapping_path, model_info["num_classes"])
+    mapping_file = mapping or mapping_path(model)
+    mapping_data = load_mapping(mapping_file, model_info["num_classes"])
     ort_dist = find_ort_dist(ort_dir)
     config = site_config(model_info, mapping_data)
     files: dict[str, Path | bytes] = {name: WEB_DIR / name for name in PAGE_FILES}
     files.update({f"ort/{name}": ort_dist / name for name in ORT_FILES})
     files[SITE_MODEL] = model
-    files[SITE_MAPPING] = mapping_path
+    files[SITE_MAPPING] = mapping_file
     files[SITE_CONFIG] = json.dumps(config, ensure_ascii=False, indent=1).encode("utf-8")
     return files
 
