@@ -106,3 +106,58 @@ def test_original_export_alias_takes_the_original_flags(tmp_path):
     assert "missing.pth" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(SystemExit):
         cli.main(["export", "--model-path", str(missing), "--image-size", "64"])
+
+
+def test_an_output_path_that_is_a_file_is_one_line(small_dataset_dir, tmp_path, capsys):
+    taken = tmp_path / "some_file"
+    taken.write_text("not a directory")
+    argv = ["train", "--data-dir", str(small_dataset_dir), "--output-dir", str(taken)]
+    assert cli.main([*argv, "--device", "cpu"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"kanjinet train: error: {taken}: exists and is not a directory"
+    inside = ["--output-dir", str(taken / "sub")]
+    assert cli.main(["train", "--data-dir", str(small_dataset_dir), *inside]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "a part of this path is a file" in line and str(taken) in line
+
+
+def test_writing_over_a_directory_names_it_and_leaves_nothing(tmp_path):
+    from kanjinet.atomic import write_json
+
+    target = tmp_path / "report.json"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as error:
+        write_json(target, {"a": 1})
+    assert error.value.filename == str(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary left
+
+
+@pytest.mark.parametrize(
+    "error, line",
+    [
+        (OSError(28, "No space left on device", "/full/model.onnx"), "/full/model.onnx: no space"),
+        (PermissionError(13, "Permission denied", "/etc/x"), "/etc/x: permission denied"),
+        (OSError(30, "Read-only file system", "/ro/a.json"), "/ro/a.json: read-only file system"),
+    ],
+)
+def test_os_errors_become_one_line_with_path_and_reason(monkeypatch, capsys, error, line):
+    from kanjinet import check
+
+    def failing(config):
+        raise error
+
+    monkeypatch.setattr(check, "run_check", failing)
+    assert cli.main(["check"]) == 2
+    (printed,) = capsys.readouterr().err.strip().splitlines()
+    assert printed.startswith(f"kanjinet check: error: {line}")
+
+
+def test_a_full_disk_while_writing_names_the_target(tmp_path):
+    from kanjinet.atomic import atomic_path
+
+    target = tmp_path / "model.pth"
+    with pytest.raises(OSError) as error, atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")  # what a write on a full disk raises
+    assert error.value.errno == 28 and error.value.filename == str(target)
+    assert not list(tmp_path.iterdir())

@@ -59,14 +59,28 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     removed if it fails. `suffix` lets writers that go by extension (PIL, matplotlib) work."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+    except OSError as error:  # read-only, full or forbidden directory: say which file
+        raise about(error, path) from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result is ordinary
         replace(tmp, path)
+    except OSError as error:
+        # A failure writing or renaming the temporary is one of the target's: name it
+        # (the temporary is gone by then). Errors about other files pass unchanged.
+        if error.filename in (None, tmp, Path(tmp)):
+            raise about(error, path) from None
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def about(error: OSError, path: Path) -> OSError:
+    """The same error (same subclass, errno and reason) told about `path`."""
+    return OSError(error.errno, error.strerror or str(error), str(path))
 
 
 def stale_temporaries(directory: str | os.PathLike, names: list[str]) -> list[Path]:

@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 
 from kanjinet import __version__
-from kanjinet.errors import KanjinetError
+from kanjinet.errors import KanjinetError, describe_os_error
 from kanjinet.options import add_arguments, config_from_args
 
 
@@ -133,7 +133,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None, original: bool = False) -> int:
-    """Entry point: parse, run, and turn a KanjinetError into one line and status 2.
+    """Entry point: parse, run, and turn a KanjinetError or OSError into one line, status 2.
 
     `original`: called by an original script's alias, which may take a few more flags."""
     use_utf8_output()
@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None, original: bool = False) -> int:
         return int(run(config_from_args(config_cls, args)) or 0)
     except KanjinetError as error:
         print(f"kanjinet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the environment's (permissions, disk), caught once here
+        print(f"kanjinet {args.command}: error: {describe_os_error(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kanjinet {args.command}: interrupted", file=sys.stderr)

@@ -2,8 +2,12 @@
 
 Library code raises `KanjinetError` (or a subclass) with a message that names the
 file and what is wrong; the CLI prints it as one line and exits with status 2.
+An OSError (permission denied, a full disk, a directory where a file is wanted) is
+the environment's, not a bug: the CLI prints it as one line too, `describe_os_error`.
 Anything else escaping is a bug and keeps its traceback.
 """
+
+import errno
 
 
 class KanjinetError(Exception):
@@ -19,3 +23,25 @@ def first_line(error: BaseException) -> str:
     one-line messages that wrap a third-party library's error."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+#: Plainer words for the errors users meet writing outputs.
+OS_REASONS = {
+    errno.EEXIST: "exists and is not a directory",
+    errno.ENOTDIR: "a part of this path is a file, not a directory",
+    errno.EISDIR: "is a directory; give a file name",
+    errno.ENOSPC: "no space left on the device",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an OSError: the path it concerns and why."""
+    reason = OS_REASONS.get(error.errno) or error.strerror or str(error) or type(error).__name__
+    if error.filename is None:
+        return reason
+    if error.filename2 is not None:  # a rename or link: the target is what the user named
+        return f"{error.filename2}: {reason}"
+    return f"{error.filename}: {reason}"
