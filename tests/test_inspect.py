@@ -106,3 +106,32 @@ def test_model_is_built_run_and_measured(small_dataset_dir):
     # Serialised sizes are measured: fp32 weights plus some overhead, not a formula.
     assert parameters * 4 < result["state_dict_bytes"] < parameters * 4 * 1.2
     assert parameters * 4 * 0.9 < result["onnx_bytes"] < parameters * 4 * 1.2
+
+
+@pytest.mark.parametrize("change", ["changed", "gone"])
+def test_etl_files_changed_or_gone_since_prepare_are_said_not_a_crash(
+    small_etl_dir, tmp_path, capsys, change
+):
+    from kanjinet.prepare import PrepareConfig, prepare_dataset
+
+    etl = shutil.copytree(small_etl_dir, tmp_path / "etl")
+    prepare_dataset(PrepareConfig(etl_dir=etl, output_dir=tmp_path / "ds", size=16, workers=1))
+    if change == "changed":  # fewer records than were prepared: record indices run past
+        (etl / "ETL9G_01").write_bytes((etl / "ETL9G_01").read_bytes()[: 8199 * 3])
+    else:
+        shutil.rmtree(etl)
+    assert run(tmp_path / "ds", tmp_path / "r") == 0
+    captured = capsys.readouterr()
+    assert "ETL9G_01: the ETL9G file this set was prepared from is gone or changed" in captured.err
+    assert "Traceback" not in captured.err
+    assert not (tmp_path / "r" / "normalization.png").exists()
+    # Pictures are printed with their directory.
+    assert f"pictures: {tmp_path / 'r' / 'sample_grid.png'}" in captured.out
+
+
+@pytest.mark.parametrize("document", ["[]", "null", '{"format": "kanjinet-prepared"}'])
+def test_metadata_of_the_wrong_shape_is_one_line(dataset_copy, tmp_path, capsys, document):
+    (dataset_copy / ds.METADATA).write_text(document, encoding="utf-8")
+    assert run(dataset_copy, tmp_path / "r") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "metadata.json: " in line

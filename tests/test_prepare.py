@@ -243,3 +243,54 @@ def test_chunk_temporaries_have_unique_names_and_stale_ones_are_removed(
     temporaries = [name for name in seen if ".npz." in name]
     assert len(temporaries) == 3 and len(set(temporaries)) == 3
     assert all(ds.CHUNK_TEMPORARY_RE.match(name) for name in temporaries)
+
+
+def test_directory_names_that_are_not_utf8_work(small_etl_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    etl = tmp_path / os.fsdecode(b"etl-\xff")
+    shutil.copytree(small_etl_dir, etl)
+    out = tmp_path / os.fsdecode(b"data-\xfe")
+    run = subprocess.run(
+        [sys.executable, "-m", "kanjinet", "prepare", "--etl-dir", os.fsencode(etl)]
+        + ["--output-dir", os.fsencode(out), "--size", "16", "--workers", "1"],
+        capture_output=True,
+    )
+    assert run.returncode == 0, run.stderr.decode("utf-8", "replace")
+    assert b"Traceback" not in run.stderr
+    meta = json.loads((out / ds.METADATA).read_text(encoding="utf-8"))  # valid UTF-8
+    assert meta["source"]["etl_dir"] == str(etl)
+    assert len(ds.load_prepared(out)) == 240
+
+
+@pytest.mark.parametrize(
+    "document", ["[]", "null", '{"format": "kanjinet-prepared"}', "CHUNK_WITHOUT_FILE_NO"]
+)
+def test_metadata_of_the_wrong_shape_is_one_error(small_dataset_dir, tmp_path, document):
+    out = tmp_path / "ds"
+    shutil.copytree(small_dataset_dir, out)
+    if document == "CHUNK_WITHOUT_FILE_NO":
+        meta = json.loads((out / ds.METADATA).read_text(encoding="utf-8"))
+        del meta["chunks"][0]["file_no"]
+        document = json.dumps(meta)
+    (out / ds.METADATA).write_text(document, encoding="utf-8")
+    with pytest.raises(KanjinetError, match=r"metadata.json: (not a kanjinet|damaged)"):
+        ds.load_prepared(out)
+
+
+@pytest.mark.parametrize("document", ["[]", "null", '{"settings": 1}', '{"chunks": [{}]}'])
+def test_a_resume_record_of_any_shape_only_costs_redoing(small_etl_dir, tmp_path, document):
+    out = tmp_path / "ds"
+    prepare(small_etl_dir, out)
+    info = json.loads((out / ds.CHUNK_INFO).read_text(encoding="utf-8"))
+    if document == '{"chunks": [{}]}':
+        info["chunks"] = [{}]  # the right settings, an entry without file_no
+        document = json.dumps(info)
+    (out / ds.CHUNK_INFO).write_text(document, encoding="utf-8")
+    (out / ds.METADATA).write_text("[]", encoding="utf-8")  # someone else's? no: a list
+    with pytest.raises(KanjinetError, match="not written by kanjinet prepare"):
+        prepare(small_etl_dir, out)
+    (out / ds.METADATA).unlink()
+    assert prepare(small_etl_dir, out)["run"]["made_chunks"] == 1

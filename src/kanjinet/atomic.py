@@ -106,9 +106,13 @@ def remove_stale_temporaries(directory: str | os.PathLike, names: list[str]) -> 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     """UTF-8 text with "\n" line ends whatever the platform (a file regenerated on Windows
-    must not differ from the committed one on every line), written atomically."""
+    must not differ from the committed one on every line), written atomically.
+
+    A path from a directory whose name is not valid UTF-8 holds lone surrogates
+    (os.fsdecode); they are written as \\udcXX, which in JSON reads back as the same
+    str: the file stays valid UTF-8 and a path recorded in it still works."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="\n")
+        tmp.write_bytes(text.encode("utf-8", errors="backslashreplace"))
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

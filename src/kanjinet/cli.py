@@ -126,6 +126,9 @@ def use_utf8_output() -> None:
         encoding = getattr(stream, "encoding", None) or ""
         if hasattr(stream, "reconfigure") and encoding.replace("-", "").lower() != "utf8":
             stream.reconfigure(encoding="utf-8")
+        if hasattr(stream, "reconfigure"):
+            # A path whose name is not valid UTF-8 prints as \udcXX, never as a traceback.
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

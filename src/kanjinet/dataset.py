@@ -224,12 +224,45 @@ def write_metadata(directory: Path, entries: list[dict[str, Any]], fields: dict[
     return metadata
 
 
+#: What every chunk entry of metadata.json must hold, and of which type.
+CHUNK_ENTRY_FIELDS = {"chunk": str, "file_no": int, "count": int, "sha256": str}
+
+
+def read_metadata(directory: Path) -> dict[str, Any]:
+    """metadata.json, checked for the shape everything else relies on (a JSON object of
+    our format, an integer size, a list of complete chunk entries), or one error line."""
+    path = directory / METADATA
+    metadata = read_json(path)
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise KanjinetError(f"{path}: not a kanjinet prepared dataset")
+    problem = metadata_problem(metadata)
+    if problem:
+        raise KanjinetError(f"{path}: damaged ({problem}); rerun kanjinet prepare")
+    return metadata
+
+
+def metadata_problem(metadata: dict[str, Any]) -> str | None:
+    """What is missing or of the wrong type in a metadata.json document, or None."""
+    if not isinstance(metadata.get("size"), int) or isinstance(metadata.get("size"), bool):
+        return "no integer size"
+    chunks = metadata.get("chunks")
+    if not isinstance(chunks, list):
+        return "no chunk list"
+    for number, entry in enumerate(chunks):
+        if not isinstance(entry, dict):
+            return f"chunk entry {number} is not an object"
+        for key, kind in CHUNK_ENTRY_FIELDS.items():
+            if not isinstance(entry.get(key), kind):
+                return f"chunk entry {number} has no {kind.__name__} {key}"
+    for key in ("samples", "classes", "writers"):
+        if not isinstance(metadata.get(key), int):
+            return f"no integer {key}"
+    return None
+
+
 def chunk_entries(directory: Path) -> list[dict[str, Any]]:
     """The chunk list of metadata.json, each with its recorded SHA-256 and count."""
-    metadata = read_json(directory / METADATA)
-    if metadata.get("format") != FORMAT:
-        raise KanjinetError(f"{directory / METADATA}: not a kanjinet prepared dataset")
-    return metadata["chunks"]
+    return read_metadata(directory)["chunks"]
 
 
 def verify_checksums(directory: Path) -> list[str]:
@@ -278,8 +311,8 @@ def load_prepared(data_dir: str | os.PathLike, verify: bool = True) -> PreparedD
     directory = Path(data_dir)
     if not directory.is_dir():
         raise KanjinetError(f"{directory}: no such directory (run kanjinet prepare first)")
-    entries = chunk_entries(directory)
-    metadata = read_json(directory / METADATA)
+    metadata = read_metadata(directory)
+    entries = metadata["chunks"]
     if verify and (problems := verify_checksums(directory)):
         raise KanjinetError(
             problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")

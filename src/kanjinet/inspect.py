@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,7 @@ def load_for_inspection(directory: Path) -> tuple[ds.PreparedDataset, list[str]]
     """The dataset (chunks that cannot be read are reported, not fatal) and its problems."""
     if not directory.is_dir():
         raise KanjinetError(f"{directory}: no such directory (run kanjinet prepare first)")
-    metadata = ds.read_json(directory / ds.METADATA)
-    if metadata.get("format") != ds.FORMAT:
-        raise KanjinetError(f"{directory / ds.METADATA}: not a kanjinet prepared dataset")
+    metadata = ds.read_metadata(directory)
     chunks, unreadable = [], []
     for entry in metadata["chunks"]:
         try:
@@ -120,15 +119,27 @@ def rice_field(data: ds.PreparedDataset) -> dict[str, Any]:
 
 
 def raw_levels(data: ds.PreparedDataset, picks: np.ndarray) -> np.ndarray | None:
-    """The picked samples' original 128 x 127 levels, if the ETL9G files are still where
-    metadata.json says they were read from (None otherwise)."""
+    """The picked samples' original 128 x 127 levels, if the ETL9G files they were prepared
+    from are still where metadata.json says, unchanged (same size and time as recorded);
+    otherwise None, with a warning saying which file is gone or changed."""
     from kanjinet import etl9g
+    from kanjinet.prepare import source_of
 
-    source = Path(data.metadata.get("source", {}).get("etl_dir", ""))
+    etl_dir = data.metadata.get("source", {}).get("etl_dir")
+    if not etl_dir:
+        return None  # a set that does not say where it came from
+    source = Path(etl_dir)
+    recorded = {e["file_no"]: e.get("source") for e in data.metadata["chunks"]}
     pictures = []
     for index in picks:
-        path = source / f"ETL9G_{int(data.files[index]):02d}"
-        if not path.is_file():
+        file_no = int(data.files[index])
+        path = source / f"ETL9G_{file_no:02d}"
+        if not path.is_file() or source_of(path) != recorded.get(file_no):
+            warnings.warn(
+                f"{path}: the ETL9G file this set was prepared from is gone or changed "
+                "since; normalization.png (raw records beside prepared ones) not drawn",
+                stacklevel=2,
+            )
             return None
         record = int(data.records[index])
         pictures.append(etl9g.decode_images(etl9g.read_records(path)[record : record + 1])[0])
@@ -257,6 +268,7 @@ def run_inspect(config: InspectConfig) -> int:
     report, problems = inspect_dataset(config)
     print(format_report(report["statistics"], report["rice_field"], report["model"], problems))
     print(
-        f"report: {Path(config.out) / 'report.json'}; pictures: {', '.join(report['pictures']) or 'none'}"
+        f"report: {Path(config.out) / 'report.json'}; pictures: "
+        + (", ".join(str(Path(config.out) / name) for name in report["pictures"]) or "none")
     )
     return 1 if problems else 0

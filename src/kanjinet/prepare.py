@@ -219,10 +219,15 @@ def check_config(config: PrepareConfig) -> None:
     if config.output_dir.exists() and not config.output_dir.is_dir():
         raise KanjinetError(f"{config.output_dir}: exists and is not a directory")
     metadata = config.output_dir / dataset.METADATA
-    if metadata.is_file() and dataset.read_json(metadata).get("format") != dataset.FORMAT:
+    if metadata.is_file() and not is_ours(dataset.read_json(metadata)):
         raise KanjinetError(
             f"{metadata}: not written by kanjinet prepare; choose another --output-dir"
         )
+
+
+def is_ours(document: Any) -> bool:
+    """Whether a metadata.json document was written by kanjinet prepare (any version)."""
+    return isinstance(document, dict) and document.get("format") == dataset.FORMAT
 
 
 def previous_entries(output_dir: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -232,11 +237,11 @@ def previous_entries(output_dir: Path, settings: dict[str, Any]) -> dict[int, di
         return {}
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return {}  # a broken resume record only costs redoing the chunks
-    if info.get("settings") != settings:
-        return {}
-    return {int(entry["file_no"]): entry for entry in info.get("chunks", [])}
+        if info.get("settings") != settings:
+            return {}
+        return {int(entry["file_no"]): dict(entry) for entry in info["chunks"]}
+    except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError):
+        return {}  # a broken resume record (any shape) only costs redoing the chunks
 
 
 def remove_stale(output_dir: Path, keep: set[str]) -> None:
@@ -288,7 +293,7 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
         "normalization": NORMALIZATION,
         "kanjinet_version": __version__,
         "source": {
-            "etl_dir": str(etl_dir),
+            "etl_dir": os.path.abspath(etl_dir),  # inspect finds the files from anywhere
             "files": [p.name for p in files],
             "set_size": set_size,
             "synthetic": synthetic,
