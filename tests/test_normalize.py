@@ -217,3 +217,18 @@ def test_normalize_images_under_six_lines_have_no_edge_zone(shape):
     assert out.shape == (16, 16)
     if min(shape) >= 2:  # a solid block survives noise removal and fills the square's width
         assert out.max() == 255
+
+
+def test_shrink_picture_averages_whole_blocks_rounding_half_up(monkeypatch):
+    from kanjinet import normalize as nz
+
+    monkeypatch.setattr(nz, "MAX_PICTURE_SIDE", 3)
+    picture = np.arange(5 * 7, dtype=np.uint8).reshape(5, 7)  # longer side 7: 3 x 3 blocks
+    shrunk = nz.shrink_picture(picture)
+    assert shrunk.dtype == np.uint8 and shrunk.shape == (1, 2)  # the rest is dropped
+    blocks = [picture[0:3, 0:3], picture[0:3, 3:6]]
+    assert shrunk.tolist() == [[int(np.floor(b.mean() + 0.5)) for b in blocks]]
+    rgba = np.dstack([picture] * 4)
+    assert nz.shrink_picture(rgba).shape == (1, 2, 4)
+    small = picture[:3, :3]
+    assert nz.shrink_picture(small) is small

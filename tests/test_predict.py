@@ -184,3 +184,47 @@ def test_a_matching_mapping_beside_a_bare_model_is_used(model_files, tmp_path):
     path, mapping_file, mapping = model_without_metadata(model_files, tmp_path)
     mapping_file.write_text(json.dumps(mapping), encoding="utf-8")
     assert len(Predictor(path).class_jis) == mapping["num_classes"]
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims a size (its IHDR) without the pixels: what opening reads first."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])
+def test_huge_pictures_are_refused_before_decoding(tmp_path, side):
+    from kanjinet.predict import read_picture
+
+    path = png_header_only(tmp_path / f"huge_{side}.png", side, side)
+    with pytest.raises(KanjinetError, match=f"huge_{side}.png: .*more than the 64,000,000"):
+        read_picture(path)
+
+
+def test_large_pictures_are_averaged_down_before_normalising(tmp_path):
+    from kanjinet.normalize import MAX_PICTURE_SIDE
+    from kanjinet.predict import read_picture
+
+    picture = np.full((2500, 1200), 255, np.uint8)
+    picture[500:2000, 500:700] = 0
+    Image.fromarray(picture).save(tmp_path / "tall.png")
+    shrunk = read_picture(tmp_path / "tall.png")
+    assert shrunk.shape == (833, 400)  # 3 x 3 blocks: 2500 // 3, 1200 // 3
+    assert max(shrunk.shape) <= MAX_PICTURE_SIDE
+
+
+def test_a_one_pixel_picture_error_names_the_file(tmp_path):
+    from kanjinet.predict import read_picture
+
+    Image.new("L", (1, 1)).save(tmp_path / "dot.png")
+    with pytest.raises(KanjinetError, match=r"dot.png: 1x1 pixels, too small"):
+        read_picture(tmp_path / "dot.png")

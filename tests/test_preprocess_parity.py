@@ -25,7 +25,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from kanjinet.atomic import write_json
-from kanjinet.normalize import NORMALIZATION, ink_from_levels, ink_from_picture, normalize
+from kanjinet.normalize import (
+    NORMALIZATION,
+    ink_from_levels,
+    ink_from_picture,
+    normalize,
+    shrink_picture,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "normalize_vectors.json"
@@ -49,8 +55,8 @@ def decode(text: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
 
 def python_output(kind: str, pixels: np.ndarray, size: int) -> np.ndarray:
     """What the Python side gives for one vector: `kind` says how the input is read."""
-    if kind == "picture":  # an uploaded picture: polarity detection, then normalize
-        return normalize(ink_from_picture(pixels), size)
+    if kind == "picture":  # an uploaded picture: shrunk if large, polarity detection, normalize
+        return normalize(ink_from_picture(shrink_picture(pixels)), size)
     if kind == "pad":  # the writing pad: dark strokes on white, RGBA
         return normalize(255 - np.round(pixels[:, :, :3].mean(axis=2)).astype(np.uint8), size)
     return normalize(pixels, size)  # "ink": ink-high uint8 or float32 as is
@@ -164,6 +170,18 @@ def transparent_layers(ink: np.ndarray, paper: np.ndarray) -> list[tuple[str, np
     ]
 
 
+def large_picture() -> np.ndarray:
+    """A photo larger than MAX_PICTURE_SIDE (2,100 x 1,500 RGB: averaged over 3 x 3 blocks,
+    the last row and column dropped): a record's strokes enlarged onto uneven paper."""
+    ink = np.asarray(Image.fromarray(etl9g_like(1, seed=11)[0]).resize((1400, 1400)))
+    # Smooth paper (a gradient, so block means round both ways) that compresses well.
+    rows = np.linspace(195, 245, 1500)[:, None, None]
+    cols = np.linspace(0, 7, 2101)[None, :, None]
+    photo = (rows + cols + np.array([0.0, 1.5, 3.0])).astype(np.int16)
+    photo[50:1450, 350:1750] -= (ink[:, :, None] * 0.7).astype(np.int16)
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
 def build_vectors(seed: int = 0, records: int = 6) -> dict:
     """Every shared vector, deterministic for a seed; `records` synthetic ETL9G records."""
     rng = np.random.default_rng(seed)
@@ -174,6 +192,7 @@ def build_vectors(seed: int = 0, records: int = 6) -> dict:
     cases += [vector(name, "picture", pixels, 64) for name, pixels in pictures(rng)]
     cases.append(vector("pad: 田", "pad", pad_drawing("田", 256, 9), 64))
     cases.append(vector("pad: 永", "pad", pad_drawing("永", 200, 7), 32))
+    cases.append(vector("large photo, averaged down", "picture", large_picture(), 64))
     return {"normalization": NORMALIZATION, "seed": seed, "cases": cases}
 
 

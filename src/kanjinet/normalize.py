@@ -110,6 +110,31 @@ def ink_from_levels(levels: np.ndarray) -> np.ndarray:
     return levels.astype(np.uint8, copy=False) * np.uint8(ETL9G_LEVEL_SCALE)
 
 
+#: Pictures are refused above this many pixels (decoding alone would take gigabytes),
+#: and averaged down to at most this many on their longer side before `ink_from_picture`
+#: (normalising a huge picture costs seconds and changes nothing at 64 x 64).
+MAX_PICTURE_PIXELS = 64_000_000
+MAX_PICTURE_SIDE = 1024
+
+
+def shrink_picture(picture: np.ndarray) -> np.ndarray:
+    """A picture (H, W) or (H, W, C) of integers 0..255 whose longer side exceeds
+    MAX_PICTURE_SIDE, averaged over f x f blocks, f the smallest integer that brings it
+    within (rows and columns past the last whole block are dropped), each channel's
+    mean rounded half up to an integer, in integer arithmetic: exactly what
+    web/preprocess.js `shrinkPicture` computes. Smaller pictures come back unchanged."""
+    height, width = picture.shape[:2]
+    factor = -(-max(height, width) // MAX_PICTURE_SIDE)
+    if factor <= 1:
+        return picture
+    rows, cols = height // factor, width // factor
+    blocks = np.asarray(picture)[: rows * factor, : cols * factor]
+    blocks = blocks.reshape(rows, factor, cols, factor, *picture.shape[2:])
+    sums = blocks.sum(axis=(1, 3), dtype=np.int64)  # accumulates without a widened copy
+    area = factor * factor
+    return ((sums + area // 2) // area).astype(np.uint8)
+
+
 def ink_from_picture(gray: np.ndarray) -> np.ndarray:
     """A grayscale (H, W) or RGB(A) (H, W, C) picture -> float32 ink 0..1, paper 0.
 

@@ -77,15 +77,39 @@ def read_picture(path: Path) -> np.ndarray:
     `normalize.flatten_alpha`, as the browser reads it), else grayscale (H, W)."""
     from PIL import Image, UnidentifiedImageError
 
+    from kanjinet.normalize import MAX_PICTURE_PIXELS, shrink_picture
+
     try:
         with Image.open(path) as image:
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                return np.asarray(image.convert("RGBA"), dtype=np.float32)
-            return np.asarray(image.convert("L"), dtype=np.float32)
+            width, height = image.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise too_large(path, width, height)
+            if min(width, height) < 2:
+                raise KanjinetError(f"{path}: {width}x{height} pixels, too small for a character")
+            mode = (
+                "RGBA"
+                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+                else "L"
+            )
+            pixels = np.asarray(image.convert(mode))
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no such image file") from None
+    except Image.DecompressionBombError as error:  # beyond PIL's own limit, seen at opening
+        raise too_large(path, detail=first_line(error)) from None
     except (UnidentifiedImageError, OSError) as error:
         raise KanjinetError(f"{path}: not a readable image ({first_line(error)})") from None
+    return shrink_picture(pixels).astype(np.float32)
+
+
+def too_large(path: Path, width: int = 0, height: int = 0, detail: str = "") -> KanjinetError:
+    from kanjinet.normalize import MAX_PICTURE_PIXELS
+
+    size = f"{width}x{height} pixels, " if width else ""
+    return KanjinetError(
+        f"{path}: {size}more than the {MAX_PICTURE_PIXELS:,} pixels kanjinet reads"
+        + (f" ({detail})" if detail else "")
+        + "; scale the picture down"
+    )
 
 
 def pictures_to_input(pictures: list[np.ndarray], size: int) -> np.ndarray:

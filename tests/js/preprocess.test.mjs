@@ -12,6 +12,7 @@ import {
   isSupportedNormalization,
   modelInput,
   normalizeInk,
+  shrinkPicture,
 } from "../../src/kanjinet/web/preprocess.js";
 
 const defaultPath = fileURLToPath(new URL("../data/normalize_vectors.json", import.meta.url));
@@ -29,8 +30,10 @@ function jsOutput(vector) {
   const { kind, dtype, width, height, size, input } = vector;
   const pixels = decode(input, dtype);
   if (kind === "picture") {
-    const rgba = vector.channels === 4 ? pixels : toRGBA(pixels, vector.channels);
-    return normalizeInk(inkFromPicture(rgba, width, height), width, height, size);
+    const full = vector.channels === 4 ? pixels : toRGBA(pixels, vector.channels);
+    const shrunk = shrinkPicture(full, width, height); // as the page reads an upload
+    const ink = inkFromPicture(shrunk.rgba, shrunk.width, shrunk.height);
+    return normalizeInk(ink, shrunk.width, shrunk.height, size);
   }
   if (kind === "pad") return normalizeInk(inkFromPad(pixels, width, height), width, height, size);
   return normalizeInk(pixels, width, height, size);

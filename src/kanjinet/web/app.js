@@ -1,11 +1,13 @@
 // The page: a writing pad, preprocessing (preprocess.js, mirrors kanjinet/normalize.py)
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 import {
+  MAX_PICTURE_PIXELS,
   inkFromPad,
   inkFromPicture,
   isSupportedNormalization,
   modelInput,
   normalizeInk,
+  shrinkPicture,
 } from "./preprocess.js";
 
 const TOP_K = 5;
@@ -151,16 +153,18 @@ async function readUpload(file) {
     colorSpaceConversion: "none",
     premultiplyAlpha: "none",
   });
+  if (bitmap.width * bitmap.height > MAX_PICTURE_PIXELS) {
+    const size = `${bitmap.width}x${bitmap.height}`;
+    bitmap.close();
+    throw new Error(`${size} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString("en")} read here; scale it down`);
+  }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);
   const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
-  return {
-    ink: inkFromPicture(data, bitmap.width, bitmap.height),
-    width: bitmap.width,
-    height: bitmap.height,
-    bitmap,
-  };
+  // A large picture is averaged down first, exactly as `kanjinet predict` does.
+  const { rgba, width, height } = shrinkPicture(data, bitmap.width, bitmap.height);
+  return { ink: inkFromPicture(rgba, width, height), width, height, bitmap };
 }
 
 async function onUpload(event) {

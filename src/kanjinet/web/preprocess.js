@@ -66,6 +66,39 @@ export function inkFromPad(rgba, width, height) {
   return ink;
 }
 
+/** normalize.MAX_PICTURE_PIXELS and MAX_PICTURE_SIDE: refused above, averaged down to. */
+export const MAX_PICTURE_PIXELS = 64_000_000;
+export const MAX_PICTURE_SIDE = 1024;
+
+/**
+ * normalize.shrink_picture: an RGBA picture whose longer side exceeds MAX_PICTURE_SIDE,
+ * averaged over f x f blocks (f the smallest integer bringing it within; rows and columns
+ * past the last whole block dropped), each channel's mean rounded half up, in integers.
+ * Returns { rgba, width, height }: the same arrays when the picture is small enough.
+ */
+export function shrinkPicture(rgba, width, height) {
+  const factor = Math.ceil(Math.max(width, height) / MAX_PICTURE_SIDE);
+  if (factor <= 1) return { rgba, width, height };
+  const cols = Math.floor(width / factor);
+  const rows = Math.floor(height / factor);
+  const area = factor * factor;
+  const half = Math.floor(area / 2);
+  const out = new Uint8ClampedArray(rows * cols * 4);
+  const sums = new Float64Array(cols * 4); // integer sums, exact in float64
+  for (let r = 0; r < rows; r++) {
+    sums.fill(0);
+    for (let y = r * factor; y < (r + 1) * factor; y++) {
+      for (let x = 0; x < cols * factor; x++) {
+        const from = 4 * (y * width + x);
+        const to = 4 * Math.floor(x / factor);
+        for (let c = 0; c < 4; c++) sums[to + c] += rgba[from + c];
+      }
+    }
+    for (let i = 0; i < cols * 4; i++) out[4 * r * cols + i] = Math.floor((sums[i] + half) / area);
+  }
+  return { rgba: out, width: cols, height: rows };
+}
+
 /**
  * normalize.ink_from_picture: an RGBA picture -> float32 ink 0..1, polarity detected.
  * The paper is the median of the outer 1-pixel frame; alpha as in flattenAlpha.
