@@ -80,7 +80,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
 
 def about(error: OSError, path: Path) -> OSError:
     """The same error (same subclass, errno and reason) told about `path`."""
-    return OSError(error.errno, error.strerror or str(error), str(path))
+    return type(error)(error.errno, error.strerror or str(error), str(path))
 
 
 def stale_temporaries(directory: str | os.PathLike, names: list[str]) -> list[Path]:
