@@ -195,12 +195,13 @@ def check_data_stays_on_device(ctx: Context) -> dict[str, Any]:
             train.train_step(trainer, order[part], generator)
         train.evaluate_split(trainer, trainer.data.splits["val"])
         torch.cuda.synchronize(trainer.device)
-    events = prof.events()
-    on_gpu = sum(1 for e in events if e.device_type == DeviceType.CUDA)
-    copies = [e.name for e in events if "HtoD" in e.name]
-    assert on_gpu > 0, "the profiler saw no GPU activity (CUPTI missing?): nothing counted"
+    on_gpu = [e.name for e in prof.events() if e.device_type == DeviceType.CUDA]
+    if not on_gpu:  # some profiler versions attach the GPU work to the CPU ops instead
+        on_gpu = [k.name for e in prof.events() for k in getattr(e, "kernels", [])]
+    copies = [name for name in on_gpu if "HtoD" in name]
+    assert on_gpu, "the profiler saw no GPU activity (CUPTI missing?): nothing counted"
     assert len(copies) < len(steps), f"{len(copies)} host-to-device copies in {len(steps)} steps"
-    return {"steps": len(steps), "host_to_device_copies": len(copies), "gpu_events": on_gpu}
+    return {"steps": len(steps), "host_to_device_copies": len(copies), "gpu_events": len(on_gpu)}
 
 
 class Killed(Exception):
