@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from kanjinet import train
+from kanjinet import runtime, train
 from kanjinet.checkpoint import load_checkpoint, read_checkpoint_file
 
 SMALL_CLASSES = 24  # the small set: 24 classes x 10 writers at 32 x 32
@@ -159,7 +159,7 @@ def cpu_test_top1(checkpoint: Path, data_dir: Path) -> tuple[float, int, int]:
     """(`kanjinet evaluate`'s test top-1 on the CPU, samples whose two best logits are
     within 1e-3, samples): a near-tie may fall either way on another device."""
     from kanjinet.evaluate import EvaluateConfig, evaluate, load_eval_data
-    from kanjinet.predict import prepared_to_input
+    from kanjinet.runtime import prepared_to_input
 
     cfg = EvaluateConfig(model_path=checkpoint, data_dir=data_dir, worst_png=None, device="cpu")
     report = evaluate(cfg)
@@ -181,7 +181,7 @@ def check_data_stays_on_device(ctx: Context) -> dict[str, Any]:
     from torch.profiler import ProfilerActivity, profile
 
     cfg = settings(ctx, ctx.work / "resident", batch_size=16)
-    trainer = train.build_trainer(cfg, train.Dist(), train.resolve_device(ctx.device))
+    trainer = train.build_trainer(cfg, train.Dist(), runtime.resolve_device(ctx.device))
     split = trainer.data.splits["train"]
     assert split.images.device == trainer.device, (split.images.device, trainer.device)
     generator = torch.Generator(device=split.images.device).manual_seed(0)
