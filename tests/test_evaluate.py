@@ -118,3 +118,11 @@ def test_classes_the_model_lacks_are_skipped(small_dataset_dir, tmp_path, traine
     assert {int(c["jis"], 16) for c in report["per_class"]} <= model_jis
     labels = load_prepared(small_dataset_dir).labels
     assert report["samples"] == sum(JIS_TO_INDEX[j] in set(labels.tolist()) for j in model_jis) * 10
+
+
+@pytest.mark.parametrize(
+    "setting, flag", [({"batch_size": 0}, "--batch-size 0"), ({"worst": -1}, "--worst -1")]
+)
+def test_bad_values_are_refused_by_the_settings(setting, flag):
+    with pytest.raises(KanjinetError, match=f"{flag}: must be at least"):
+        EvaluateConfig(**setting)

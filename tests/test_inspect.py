@@ -135,3 +135,10 @@ def test_metadata_of_the_wrong_shape_is_one_line(dataset_copy, tmp_path, capsys,
     assert run(dataset_copy, tmp_path / "r") == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "metadata.json: " in line
+
+
+@pytest.mark.parametrize("samples", [0, -5])
+def test_sample_counts_below_one_are_refused(small_dataset_dir, tmp_path, capsys, samples):
+    assert run(small_dataset_dir, tmp_path / "r", "--samples", str(samples)) == 2
+    assert f"--samples {samples}: must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

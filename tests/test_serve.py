@@ -289,3 +289,63 @@ def test_cli_flags(capsys):
     with pytest.raises(SystemExit):
         main(["web-build", "--help"])
     assert "--out" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("port", [-1, 70000])
+def test_ports_outside_the_tcp_range_are_refused(model_dir, port):
+    with pytest.raises(KanjinetError, match=f"--port {port}: must be"):
+        serve_config(model_dir, port=port)
+
+
+def test_all_interfaces_are_announced_with_a_warning_and_the_real_address(model_dir):
+    from kanjinet.serve import announcement, network_address
+
+    server = make_server(serve_config(model_dir, host="0.0.0.0"))
+    try:
+        lines = announcement(server)
+    finally:
+        server.server_close()
+    port = server.server_address[1]
+    assert lines[0].startswith(f"kanjinet serve: http://{network_address()}:{port}/")
+    assert "reachable from the network" in lines[1]
+    local = make_server(serve_config(model_dir))
+    local.server_close()
+    assert len(announcement(local)) == 1 and "127.0.0.1" in announcement(local)[0]
+
+
+def test_a_model_deleted_while_serving_is_a_404_and_the_server_goes_on(served, model_dir):
+    (model_dir / "kanji_etl9g_model.onnx").unlink()
+    status, _, body = fetch(served + "model.onnx")
+    assert status == 404 and b"gone from disk" in body
+    assert fetch(served)[0] == 200
+
+
+def test_a_client_that_goes_away_is_one_line_not_a_traceback(model_dir, capfd):
+    import socket
+    import struct
+    import time
+
+    from kanjinet.serve import ORT_FILES
+
+    wasm = next(name for name in ORT_FILES if name.endswith(".wasm"))
+    (model_dir / "ort" / wasm).write_bytes(bytes(32 << 20))  # far more than socket buffers
+    server = make_server(serve_config(model_dir))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = socket.create_connection(server.server_address[:2], timeout=10)
+        client.sendall(f"GET /ort/{wasm} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        client.recv(1024)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # a reset, as a closed tab gives
+        deadline = time.monotonic() + 10
+        err = ""
+        while "went away" not in err and time.monotonic() < deadline:
+            time.sleep(0.1)
+            err += capfd.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert "went away" in err
+    assert "Traceback" not in err

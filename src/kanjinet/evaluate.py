@@ -27,7 +27,7 @@ from kanjinet.checkpoint import Checkpoint, load_checkpoint
 from kanjinet.classes import jis_to_char
 from kanjinet.dataset import SPLIT_FRACTIONS, is_synthetic, load_prepared, output_index_of_table
 from kanjinet.errors import KanjinetError
-from kanjinet.options import opt
+from kanjinet.options import check_settings, opt
 from kanjinet.pictures import draw_worst
 from kanjinet.runtime import resolve_device, tensor_to_input
 from kanjinet.train_config import run_settings, select_samples
@@ -49,10 +49,13 @@ class EvaluateConfig:
         None,
         help="also draw the worst classes with their samples as this PNG (None: no picture)",
     )
-    worst: int = opt(12, help="how many worst classes to list and draw")
-    confusions: int = opt(20, help="how many most-confused pairs to list")
-    batch_size: int = opt(512, help="images per forward pass")
+    worst: int = opt(12, help="how many worst classes to list and draw", min=0)
+    confusions: int = opt(20, help="how many most-confused pairs to list", min=0)
+    batch_size: int = opt(512, help="images per forward pass", min=1)
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N or mps")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass

@@ -49,7 +49,7 @@ from kanjinet.dataset import is_synthetic, load_prepared, output_index_of_table
 from kanjinet.errors import KanjinetError, first_line
 from kanjinet.model import with_fixed_pooling
 from kanjinet.nnef import nnef_extensions, nnef_path, write_nnef
-from kanjinet.options import opt
+from kanjinet.options import check_settings, opt
 from kanjinet.quantize import quantize_int8
 from kanjinet.runtime import (
     INPUT_DESCRIPTION,
@@ -151,8 +151,12 @@ class ExportConfig:
         512,
         help="held-out prepared samples for the parity and int8 checks (a larger batch makes "
         "the int8 99%% agreement less hostage to a few near-ties)",
+        min=1,
     )
-    calibration_samples: int = opt(256, help="training samples for int8 calibration")
+    calibration_samples: int = opt(256, help="training samples for int8 calibration", min=1)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass

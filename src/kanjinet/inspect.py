@@ -21,7 +21,7 @@ import numpy as np
 from kanjinet import dataset as ds
 from kanjinet.classes import class_of_char
 from kanjinet.errors import KanjinetError
-from kanjinet.options import opt
+from kanjinet.options import check_settings, opt
 from kanjinet.pictures import grid_picture, normalization_picture, save_png
 from kanjinet.runtime import prepared_to_input
 
@@ -36,8 +36,11 @@ class InspectConfig:
     test_model: bool = opt(False, "build the default model, run it on samples, measure its size")
     # None = the training default (model.DEFAULT_ARCH), resolved lazily: no torch at import.
     arch: str | None = opt(None, "architecture preset for --test-model (None: train's default)")
-    samples: int = opt(60, "random samples in the grid")
+    samples: int = opt(60, "random samples in the grid", min=1)
     seed: int = opt(0, "random seed for picking samples")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 # --------------------------------------------------------------------------- checks

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kanjinet.errors import KanjinetError, first_line
-from kanjinet.options import opt
+from kanjinet.options import check_settings, opt
 from kanjinet.runtime import (
     Engine,
     ModelDescription,
@@ -44,11 +44,14 @@ class PredictConfig:
         help="an ONNX file from `kanjinet export`, a .pth checkpoint or a .safetensors export",
         aliases=["--model-path"],
     )
-    top_k: int = opt(5, help="how many candidates to print per image")
+    top_k: int = opt(5, help="how many candidates to print per image", min=1)
     engine: Engine = opt(
         "auto", help="inference engine; auto: onnxruntime for .onnx, torch otherwise"
     )
     json: bool = opt(False, help="print one JSON document instead of a table")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -200,8 +203,6 @@ def format_table(paths: list[Path], results: list[list[Candidate]]) -> str:
 def run_predict(cfg: PredictConfig) -> int:
     if not cfg.images:
         raise KanjinetError("predict: no image files given")
-    if cfg.top_k < 1:
-        raise KanjinetError(f"--top-k {cfg.top_k}: must be at least 1")
     predictor = Predictor(cfg.model, cfg.engine)
     results = predictor.predict_files(cfg.images, cfg.top_k)
     if cfg.json:

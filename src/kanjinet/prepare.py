@@ -35,7 +35,7 @@ from kanjinet.classes import NUM_CLASSES
 from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
 from kanjinet.normalize import ETL9G_LEVEL_SCALE, NORMALIZATION, normalize
-from kanjinet.options import opt
+from kanjinet.options import check_settings, opt
 
 BLOCK = 256  # records decoded and normalised at a time: 4 MB of levels, reused memory
 MIN_SIZE, MAX_SIZE = 8, 512
@@ -45,10 +45,18 @@ MIN_SIZE, MAX_SIZE = 8, 512
 class PrepareConfig:
     etl_dir: Path = opt(Path("ETL9G"), "directory holding ETL9G_01..ETL9G_50")
     output_dir: Path = opt(Path("dataset"), "where the chunks and JSON files are written")
-    size: int = opt(64, "side of the square output images in pixels (e.g. 32, 48, 64, 96, 128)")
-    workers: int = opt(0, "worker processes (0 = all cores)")
+    size: int = opt(
+        64,
+        "side of the square output images in pixels (e.g. 32, 48, 64, 96, 128)",
+        min=MIN_SIZE,
+        max=MAX_SIZE,
+    )
+    workers: int = opt(0, "worker processes (0 = all cores)", min=0)
     force: bool = opt(False, "redo every chunk, even those an earlier run finished")
     allow_truncated: bool = opt(False, "drop a partial last record instead of failing")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -212,10 +220,6 @@ def drain(progress: Any, bar: tqdm) -> None:
 
 
 def check_config(config: PrepareConfig) -> None:
-    if not MIN_SIZE <= config.size <= MAX_SIZE:
-        raise KanjinetError(f"--size {config.size}: must be {MIN_SIZE}..{MAX_SIZE}")
-    if config.workers < 0:
-        raise KanjinetError(f"--workers {config.workers}: must be 0 (all cores) or more")
     if config.output_dir.exists() and not config.output_dir.is_dir():
         raise KanjinetError(f"{config.output_dir}: exists and is not a directory")
     metadata = config.output_dir / dataset.METADATA

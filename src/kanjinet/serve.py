@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kanjinet.atomic import remove_tree, replace
 from kanjinet.errors import KanjinetError
-from kanjinet.options import opt
+from kanjinet.options import check_settings, opt
 from kanjinet.runtime import mapping_path
 
 WEB_DIR = Path(__file__).with_name("web")
@@ -128,12 +128,15 @@ class ServeConfig:
         None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
     )
     host: str = opt("127.0.0.1", help="address to bind; 0.0.0.0 exposes the page to the network")
-    port: int = opt(8000, help="port to listen on (0: any free port)")
+    port: int = opt(8000, help="port to listen on (0: any free port)", min=0, max=65535)
     ort_dir: Path | None = opt(
         None,
         help="directory with onnxruntime-web's dist files; if not given, "
         "node_modules/onnxruntime-web/dist in the current directory or the kanjinet checkout",
     )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass
@@ -313,16 +316,27 @@ class SiteHandler(BaseHTTPRequestHandler):
         if source is None:
             self.send_error(HTTPStatus.NOT_FOUND, f"{name}: not part of the kanjinet demo")
             return
-        body = read_bytes(source)
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", content_type(name))
-        self.send_header("Content-Length", str(len(body)))
-        # The model and page change between runs of `serve`; never serve a stale one.
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if with_body:
-            self.wfile.write(body)
+        try:
+            body = read_bytes(source)
+        except FileNotFoundError:  # e.g. the model deleted while serving
+            self.send_error(HTTPStatus.NOT_FOUND, f"{name}: {source} is gone from disk")
+            return
+        except OSError as error:
+            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{name}: {error.strerror}")
+            return
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", content_type(name))
+            self.send_header("Content-Length", str(len(body)))
+            # The model and page change between runs of `serve`; never serve a stale one.
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+        except ConnectionError:  # the browser closed the tab or reloaded: routine
+            self.log_message("%s: the client went away before the end", name)
+            self.close_connection = True
 
     def log_request(self, code="-", size="-") -> None:
         # Successful requests are routine; only failures are worth a line on stderr.
@@ -330,28 +344,76 @@ class SiteHandler(BaseHTTPRequestHandler):
             super().log_request(code, size)
 
 
+class SiteServer(ThreadingHTTPServer):
+    """The demo's server: a client that drops its connection is one line, not a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            print(
+                f"kanjinet serve: {client_address[0]}: connection closed by the client "
+                f"({type(error).__name__})",
+                file=sys.stderr,
+            )
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(config: ServeConfig) -> ThreadingHTTPServer:
     """A bound (not yet serving) server for the demo; port 0 picks a free port."""
     files = site_files(config.model, config.mapping, config.ort_dir)
     handler = functools.partial(SiteHandler, files=files)
     try:
-        server = ThreadingHTTPServer((config.host, config.port), handler)
+        server = SiteServer((config.host, config.port), handler)
     except OSError as error:
         raise KanjinetError(f"{config.host}:{config.port}: cannot listen ({error})") from None
-    server.daemon_threads = True
     return server
 
 
+#: Addresses that bind every interface: the page is then reachable from the network.
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def network_address() -> str:
+    """This machine's address on its network (where its default route leaves from), else
+    its host name. A UDP connect sends nothing; TEST-NET-1 is never a real peer."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            return probe.getsockname()[0]
+    except OSError:
+        return socket.gethostname()
+
+
 def server_url(server: ThreadingHTTPServer) -> str:
+    """The page's address: for a server on every interface, the one others can reach."""
     host, port = server.server_address[:2]
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown = network_address() if host in ALL_INTERFACES else host
     shown = f"[{shown}]" if ":" in shown else shown
     return f"http://{shown}:{port}/"
 
 
+def announcement(server: ThreadingHTTPServer) -> list[str]:
+    """What `serve` prints on starting: the address, and a warning on every interface."""
+    lines = [f"kanjinet serve: {server_url(server)}  (Ctrl+C stops)"]
+    host, port = server.server_address[:2]
+    if host in ALL_INTERFACES:
+        lines.append(
+            f"kanjinet serve: warning: --host {host or 'all'} makes the page reachable from "
+            f"the network by anyone who can reach this machine; also http://127.0.0.1:{port}/ "
+            "here (--host 127.0.0.1 keeps it to this machine)"
+        )
+    return lines
+
+
 def run_serve(config: ServeConfig) -> int:
     server = make_server(config)
-    print(f"kanjinet serve: {server_url(server)}  (Ctrl+C stops)", flush=True)
+    for line in announcement(server):
+        print(line, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
