@@ -2,21 +2,24 @@
 
 Prints one line per check (PASS / FAIL / WARN / INFO) and returns 0 only when no
 required check failed. Warnings (little RAM, no GPU) never fail the run.
+
+Imports only the standard library at module level: the preflight exists to tell a
+user what is missing, so a Python without numpy or psutil must still get the table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
+import os
 import platform
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from kanjinet import etl9g
 from kanjinet.errors import KanjinetError
 from kanjinet.options import opt
 
@@ -35,6 +38,8 @@ REQUIRED_PACKAGES = (
     ("kanjivg", "kanjivg", "synthetic data and stroke counts"),
 )
 PREPARED_BYTES_PER_SAMPLE = 64 * 64  # uint8 at the default --size 64
+# etl9g.NUM_FILES x RECORDS_PER_FILE, spelled out: etl9g needs numpy, this module must not.
+FULL_SET_SAMPLES = 50 * 12_144
 
 
 @dataclass
@@ -65,13 +70,31 @@ class Report:
         return any(line.status == "FAIL" for line in self.lines)
 
 
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Discard what is written to file descriptor 2 in the block: some packages' C code
+    prints a traceback of its own when a dependency fails to import, and the table's
+    FAIL line already says it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def check_packages(report: Report) -> None:
     report.add("PASS", "python", f"{platform.python_version()} on {platform.system()}")
     for module, dist, purpose in REQUIRED_PACKAGES:
         try:
             version = importlib.metadata.version(dist)
             if module != "kanjivg":  # kanjivg installs data, not a module
-                importlib.import_module(module)
+                with quiet_stderr():
+                    importlib.import_module(module)
         except Exception as error:  # a broken install fails as surely as a missing one
             report.add("FAIL", dist, f"not importable ({purpose}): {error}")
         else:
@@ -92,14 +115,17 @@ def check_devices(report: Report) -> None:
 
 
 def check_resources(report: Report, config: CheckConfig) -> None:
-    import psutil
-
-    ram_gb = psutil.virtual_memory().total / 2**30
-    status = "PASS" if ram_gb >= config.min_ram_gb else "WARN"
-    report.add(status, "ram", f"{ram_gb:.1f} GB total, {psutil.cpu_count()} logical CPUs")
+    try:
+        import psutil
+    except ImportError:
+        report.add("WARN", "ram", "not measured: psutil is not importable (see its FAIL line)")
+    else:
+        ram_gb = psutil.virtual_memory().total / 2**30
+        status = "PASS" if ram_gb >= config.min_ram_gb else "WARN"
+        report.add(status, "ram", f"{ram_gb:.1f} GB total, {psutil.cpu_count()} logical CPUs")
     target = config.output_dir if config.output_dir.exists() else Path.cwd()
     free_gb = shutil.disk_usage(target).free / 2**30
-    need_gb = etl9g.NUM_FILES * etl9g.RECORDS_PER_FILE * PREPARED_BYTES_PER_SAMPLE / 2**30
+    need_gb = FULL_SET_SAMPLES * PREPARED_BYTES_PER_SAMPLE / 2**30
     status = "PASS" if free_gb >= need_gb else "FAIL"
     report.add(
         status,
@@ -109,6 +135,11 @@ def check_resources(report: Report, config: CheckConfig) -> None:
 
 
 def check_etl_dir(report: Report, etl_dir: Path) -> None:
+    try:
+        from kanjinet import etl9g
+    except ImportError as error:
+        report.add("FAIL", "etl9g", f"files not checked: {error} (see the FAIL lines above)")
+        return
     try:
         files = etl9g.list_files(etl_dir)
     except KanjinetError as error:
@@ -143,6 +174,10 @@ def check_etl_dir(report: Report, etl_dir: Path) -> None:
 
 def check_file(report: Report, path: Path, synthetic: bool) -> int:
     """Size, every record's JIS code and the record layout of one file."""
+    import numpy as np
+
+    from kanjinet import etl9g
+
     size = path.stat().st_size
     count, extra = divmod(size, etl9g.RECORD_SIZE)
     if extra or count == 0:
