@@ -294,3 +294,37 @@ def test_a_resume_record_of_any_shape_only_costs_redoing(small_etl_dir, tmp_path
         prepare(small_etl_dir, out)
     (out / ds.METADATA).unlink()
     assert prepare(small_etl_dir, out)["run"]["made_chunks"] == 1
+
+
+def test_workers_exit_when_prepare_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # A main process whose one pool worker (set up as prepare's) is busy for a minute.
+    script = """
+import multiprocessing, sys, time
+from kanjinet import prepare
+if __name__ == "__main__":
+    pool = multiprocessing.get_context().Pool(1, prepare.init_worker, (None,))
+    pool.apply_async(time.sleep, (60,))
+    print(pool._pool[0].pid, flush=True)
+    time.sleep(60)
+"""
+    (tmp_path / "main.py").write_text(script, encoding="utf-8")
+    main = subprocess.Popen([sys.executable, str(tmp_path / "main.py")], stdout=subprocess.PIPE)
+    worker = int(main.stdout.readline())
+    os.kill(main.pid, signal.SIGKILL)
+    main.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker outlived its killed parent")

@@ -21,6 +21,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +177,25 @@ def init_worker(progress: Any) -> None:
     # Ctrl-C is the main process's to handle: it stops handing out files; a worker
     # finishes its current chunk (written atomically) instead of dying mid-way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
+
+
+#: How often a worker looks whether the process that started it is still there.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def exit_with_parent() -> None:
+    """End this worker as soon as its parent is gone (kill -9 of `prepare`): an orphan would
+    run on for a chunk nobody collects. Its half-written chunk is a temporary the next
+    run removes. A daemon thread polls: portable, and the GIL is released every few ms."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def process_file_in_worker(task: Task) -> dict[str, Any]:
