@@ -213,3 +213,18 @@ def test_exported_ops_load_and_run_in_tract(tmp_path, arch, fixed):
     got = runnable.run([x.numpy()])[0].to_numpy()
     with torch.no_grad():
         np.testing.assert_allclose(got, model(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_file_holding_python_objects_is_refused_without_unsafe_advice(tmp_path):
+    import argparse
+
+    from kanjinet.checkpoint import read_checkpoint_file
+    from kanjinet.errors import KanjinetError
+
+    path = tmp_path / "pickled.pth"
+    torch.save({"format": "kanjinet-checkpoint", "x": argparse.Namespace(a=1)}, path)
+    with pytest.raises(KanjinetError) as error:
+        read_checkpoint_file(path)
+    message = str(error.value)
+    assert "pickled.pth: not a kanjinet checkpoint" in message
+    assert "weights_only" not in message

@@ -328,3 +328,35 @@ if __name__ == "__main__":
     else:
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the worker outlived its killed parent")
+
+
+def test_a_rerun_that_keeps_everything_says_so(small_etl_dir, tmp_path, capsys):
+    args = ["prepare", "--etl-dir", str(small_etl_dir), "--output-dir", str(tmp_path / "ds")]
+    assert main([*args, "--size", "16", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--size", "16", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to redo: all 1 chunks kept, checksums verified" in out
+    assert "records/s" not in out
+
+
+def test_logs_get_lines_not_bar_frames_and_warnings_their_own_line(three_file_etl_dir, tmp_path):
+    import subprocess
+    import sys
+
+    etl = shutil.copytree(three_file_etl_dir, tmp_path / "etl")
+    with open(etl / "ETL9G_02", "ab") as handle:
+        handle.write(b"\0" * 100)  # a partial last record
+    run = subprocess.run(
+        [sys.executable, "-m", "kanjinet", "prepare", "--etl-dir", str(etl)]
+        + ["--output-dir", str(tmp_path / "ds"), "--size", "16", "--workers", "2"]
+        + ["--allow-truncated"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "\r" not in run.stderr  # stderr is a pipe here: whole lines only
+    lines = run.stderr.splitlines()
+    warning = [line for line in lines if "dropped 100 trailing bytes" in line]
+    assert len(warning) == 1 and warning[0].startswith("kanjinet: warning: ")
+    assert any(line.startswith("prepare: 100%") for line in lines)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,13 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
         raise KanjinetError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message advises weights_only=False: loading a foreign file that way runs
+        # whatever code it holds, so that advice is never passed on.
+        raise KanjinetError(
+            f"{path}: not a kanjinet checkpoint (it holds Python objects besides tensors "
+            "and plain values, which kanjinet never unpickles)"
+        ) from None
     except Exception as error:  # torch raises many types for a corrupt or foreign file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise KanjinetError(

@@ -132,7 +132,10 @@ def use_utf8_output() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"kanjinet: warning: {message}", file=sys.stderr)
+    # tqdm.write: above a live progress bar, never on its line.
+    from tqdm import tqdm
+
+    tqdm.write(f"kanjinet: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None, original: bool = False) -> int:

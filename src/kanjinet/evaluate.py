@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from kanjinet.atomic import write_json
 from kanjinet.checkpoint import Checkpoint, load_checkpoint
@@ -29,6 +28,7 @@ from kanjinet.dataset import SPLIT_FRACTIONS, is_synthetic, load_prepared, outpu
 from kanjinet.errors import KanjinetError
 from kanjinet.options import check_settings, opt
 from kanjinet.pictures import draw_worst
+from kanjinet.progress import progress_bar
 from kanjinet.runtime import resolve_device, tensor_to_input
 from kanjinet.train_config import run_settings, select_samples
 
@@ -149,7 +149,7 @@ def predict_topk(
     model.eval()
     k = min(k, model.config.num_classes) if hasattr(model, "config") else k
     result = []
-    with tqdm(
+    with progress_bar(
         total=len(images), unit="img", unit_scale=True, desc="evaluate", file=sys.stderr
     ) as bar:
         for start in range(0, len(images), batch_size):

@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
 from kanjinet.normalize import ETL9G_LEVEL_SCALE, NORMALIZATION, normalize
 from kanjinet.options import check_settings, opt
+from kanjinet.progress import progress_bar
 
 BLOCK = 256  # records decoded and normalised at a time: 4 MB of levels, reused memory
 MIN_SIZE, MAX_SIZE = 8, 512
@@ -130,14 +132,19 @@ def process_file(task: Task, report=None) -> dict[str, Any]:
         entry = dict(task.previous, kept=True)
         report(int(entry["count"]))
         return entry
-    records = etl9g.read_records(task.path, allow_truncated=task.allow_truncated)
+    # Warnings (a truncated file) go back with the entry: a worker's own stderr line
+    # would land on the main process's progress bar.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = etl9g.read_records(task.path, allow_truncated=task.allow_truncated)
     arrays = file_arrays(records, task.file_no, task.set_size, task.size)
     for start in range(0, len(records), BLOCK):
         ink = etl9g.decode_images(records[start : start + BLOCK], ETL9G_LEVEL_SCALE)
         normalize(ink, task.size, out=arrays["images"][start : start + BLOCK])
         report(len(ink))
     entry = dataset.save_chunk(task.output_dir, task.file_no, arrays)
-    return dict(entry, source=source_of(task.path), kept=False)
+    notes = [str(w.message) for w in caught]
+    return dict(entry, source=source_of(task.path), kept=False, warnings=notes)
 
 
 # glibc's malloc options (mallopt): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
@@ -302,13 +309,15 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
     finished: dict[int, dict[str, Any]] = {}
 
     def on_done(entry: dict[str, Any]) -> None:
+        for note in entry.pop("warnings", []):
+            warnings.warn(note, stacklevel=1)
         finished[entry["file_no"]] = entry
         write_chunk_info(output_dir, settings, finished)
 
     expected = sum(p.stat().st_size // etl9g.RECORD_SIZE for p in files)
     workers = min(config.workers or os.cpu_count() or 1, len(tasks))
     start = time.perf_counter()
-    with tqdm(total=expected, unit="rec", desc="prepare", smoothing=0.1) as bar:
+    with progress_bar(total=expected, unit="rec", desc="prepare", smoothing=0.1) as bar:
         run_tasks(tasks, workers, on_done, bar)
     seconds = time.perf_counter() - start
     entries = [finished[n] for n in sorted(finished)]
@@ -343,11 +352,17 @@ def run_prepare(config: PrepareConfig) -> int:
     """CLI entry: prepare, then print a one-paragraph summary."""
     meta = prepare_dataset(config)
     run = meta["run"]
-    rate = run["made_records"] / run["seconds"] if run["seconds"] else 0.0
+    if run["made_chunks"]:
+        rate = run["made_records"] / run["seconds"] if run["seconds"] else 0.0
+        work = (
+            f"in {run['seconds']:.1f} s ({rate:,.0f} records/s, {run['workers']} workers; "
+            f"{run['made_chunks']} chunks made, {run['kept_chunks']} kept)"
+        )
+    else:
+        work = f"(nothing to redo: all {run['kept_chunks']} chunks kept, checksums verified)"
     print(
         f"prepared {meta['samples']:,} samples ({meta['classes']:,} classes, "
         f"{meta['writers']:,} writers) at {meta['size']}x{meta['size']} into "
-        f"{config.output_dir} in {run['seconds']:.1f} s ({rate:,.0f} records/s, "
-        f"{run['workers']} workers; {run['made_chunks']} chunks made, {run['kept_chunks']} kept)"
+        f"{config.output_dir} {work}"
     )
     return 0

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from kanjinet.progress import progress_bar
 from kanjinet.runtime import (
     INPUT_NAME,
     ExportInfo,
@@ -134,7 +134,9 @@ def correct_biases(int8: Any, fp32: Any, calibration: np.ndarray) -> None:
         reference_names.append(producer.input[0] if producer.op_type == "Relu" else node.output[0])
     references = channel_means(fp32, reference_names, calibration)
     pairs = zip(layers, references, strict=True)
-    bar = tqdm(pairs, total=len(layers), unit="layer", desc="int8 bias correction", file=sys.stderr)
+    bar = progress_bar(
+        pairs, total=len(layers), unit="layer", desc="int8 bias correction", file=sys.stderr
+    )
     for node, reference in bar:
         shift = channel_means(int8, [node.output[0]], calibration)[0] - reference
         subtract_from_bias(int8.graph, node, shift)

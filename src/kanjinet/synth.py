@@ -26,7 +26,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from kanjinet import __version__
 from kanjinet.atomic import replace, write_text
@@ -46,6 +45,7 @@ from kanjinet.etl9g import (
 from kanjinet.handwriting import pick_font, render, writer_style
 from kanjinet.options import opt
 from kanjinet.pictures import FONT_DIRS, covers_japanese, find_japanese_fonts, write_preview
+from kanjinet.progress import progress_bar
 
 INFO_FILE = "ETL9INFO"
 SHEET_SIZE = 152  # characters per collection sheet in ETL9
@@ -302,7 +302,9 @@ def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[st
             sums[file_no] = sums.get(file_no, 0) + total
         bar.update(count)
 
-    with tqdm(total=sum(t.count for t in tasks), unit="rec", desc="synth", smoothing=0.1) as bar:
+    with progress_bar(
+        total=sum(t.count for t in tasks), unit="rec", desc="synth", smoothing=0.1
+    ) as bar:
         if workers <= 1:
             for task in tasks:
                 collect(write_task(task, *args))

@@ -68,6 +68,7 @@ from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
 from kanjinet.model import ModelConfig, build_model, model_config
 from kanjinet.pictures import plot_curves
+from kanjinet.progress import progress_bar
 from kanjinet.resume import RunState, restore, resume_payload
 from kanjinet.train_config import (
     BEST_NAME,
@@ -262,7 +263,7 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     correct = torch.zeros((), device=trainer.device, dtype=torch.long)
     seen, lr, start = 0, cfg.learning_rate, time.perf_counter()
     first_step, step_losses = trainer.state.step, []
-    bar = tqdm(
+    bar = progress_bar(
         total=sum(s.stop - s.start for s in slices),
         desc=f"epoch {epoch}/{cfg.epochs}",
         unit="img",
