@@ -435,3 +435,35 @@ def test_errors_name_the_file(tmp_path, dataset_dir, tiny_checkpoint):
                 model_path=tiny_checkpoint, onnx_path=tmp_path / "m.onnx", data_dir=tmp_path
             )
         )
+
+
+def test_shipped_files_name_the_dataset_not_the_trainers_paths(exports, dataset_dir):
+    from kanjinet.dataset import identity, load_prepared
+
+    report = exports["tract"]
+    text = Path(report.files["mapping"]).read_text(encoding="utf-8")
+    trained_on = json.loads(text)["model_info"]["trained_on"]
+    assert trained_on == identity(dataset_dir, load_prepared(dataset_dir).metadata)
+    model = onnx.load(str(report.files["onnx"]))
+    shipped = text + "".join(p.value for p in model.metadata_props)
+    assert str(dataset_dir) not in shipped and str(dataset_dir.parent) not in shipped
+
+
+def test_export_defaults_beside_the_model_and_says_what_it_replaced(
+    tiny_checkpoint, dataset_dir, exports
+):
+    default = ExportConfig(model_path=tiny_checkpoint)
+    assert default.onnx_path == tiny_checkpoint.parent / "kanji_etl9g_model.onnx"
+    again = export_checkpoint(
+        ExportConfig(
+            model_path=tiny_checkpoint,
+            onnx_path=exports["strict"].files["onnx"],
+            data_dir=dataset_dir,
+            target_backend="strict",
+        )
+    )
+    replaced = [n for n in again.notes if n.startswith("replaced an earlier export: ")]
+    assert {n.split(": ", 1)[1] for n in replaced} == {
+        str(again.files["onnx"]),
+        str(again.files["mapping"]),
+    }

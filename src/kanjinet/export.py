@@ -28,6 +28,7 @@ is refused.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -113,14 +114,18 @@ BACKENDS: dict[str, BackendRules] = {
 EQUIVALENT_POOLING = {"adaptive_avg": "fixed_avg", "adaptive_max": "fixed_max"}
 
 
+DEFAULT_ONNX_NAME = "kanji_etl9g_model.onnx"
+
+
 @dataclass
 class ExportConfig:
     model_path: Path = opt(
         Path("best_kanji_model.pth"), help="trained checkpoint (kanjinet train's .pth)"
     )
-    onnx_path: Path = opt(
-        Path("kanji_etl9g_model.onnx"),
-        help="ONNX file to write; X_mapping.json goes next to X_model.onnx",
+    onnx_path: Path | None = opt(
+        None,
+        help=f"ONNX file to write; X_mapping.json goes next to X_model.onnx; "
+        f"None: {DEFAULT_ONNX_NAME} next to --model-path",
     )
     data_dir: Path | None = opt(
         None,
@@ -157,6 +162,8 @@ class ExportConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
+        if self.onnx_path is None:  # beside the model, as `train --export-onnx` puts it
+            self.onnx_path = Path(self.model_path).parent / DEFAULT_ONNX_NAME
 
 
 @dataclass
@@ -488,7 +495,8 @@ def load_samples(
         held_out=prepared_to_input(data.images[held]),
         labels=np.asarray(data.labels[held], dtype=np.int64),
         calibration=prepared_to_input(data.images[calib]),
-        description=f"{len(held)} held-out samples (the training run's test split) of {data_dir} [{kind}]",
+        description=f"{len(held)} held-out samples (the training run's test split) of "
+        f"{Path(data_dir).name} [{kind}]",
         synthetic=synthetic,
     )
 
@@ -671,7 +679,8 @@ def model_info(checkpoint: Any, samples: Samples, accuracy: float, info: ExportI
     train = checkpoint.train_config
     return {
         "dataset": train.get("dataset", "ETL9G format"),
-        "trained_on": str(train.get("data_dir", "")),
+        # The dataset's name and content digest, never a path of the trainer's machine.
+        "trained_on": checkpoint.dataset or {"name": Path(str(train.get("data_dir", ""))).name},
         "synthetic_data": samples.synthetic,
         "checkpoint_metrics": checkpoint.metrics,
         "export_check_accuracy": {
@@ -689,6 +698,7 @@ def model_info(checkpoint: Any, samples: Samples, accuracy: float, info: ExportI
 def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     """The whole `kanjinet export`: ONNX (+ int8, + safetensors), mapping file, verification."""
     checkpoint = load_weights(cfg.model_path)
+    earlier = earlier_export(cfg.onnx_path)
     mc = checkpoint.model_config
     samples = load_samples(
         resolve_data_dir(cfg, checkpoint),
@@ -726,7 +736,16 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
         report.files,
     )
     write_json(report.files["mapping"], mapping)
+    replaced = [path for path in report.files.values() if Path(path) in earlier]
+    report.notes += [f"replaced an earlier export: {path}" for path in replaced]
     return report
+
+
+def earlier_export(onnx_path: Path) -> set[Path]:
+    """Files of an earlier export to this name (the model and everything named after it):
+    an export replaces them, and says so."""
+    stem = onnx_path.stem.removesuffix("_model")
+    return {p for p in onnx_path.parent.glob(glob.escape(stem) + "*") if p.is_file()}
 
 
 def add_int8(
