@@ -161,3 +161,34 @@ def test_a_full_disk_while_writing_names_the_target(tmp_path):
         raise OSError(28, "No space left on device")  # what a write on a full disk raises
     assert error.value.errno == 28 and error.value.filename == str(target)
     assert not list(tmp_path.iterdir())
+
+
+def test_gitignore_keeps_the_database_and_what_is_made_from_it_out(tmp_path):
+    import shutil
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = [
+        "ETL9G/ETL9G_01",
+        "ETL9G/ETL9INFO",
+        "somewhere/ETL9G_07",
+        "dataset/etl9g_dataset_chunk_001.npz",
+        "dataset/metadata.json",
+        "kanji_etl9g_model.onnx",
+        "kanji_etl9g_mapping.json",
+        "best_kanji_model.pth",
+        "report/sample_grid.png",
+        "worst_classes.png",
+        "site/index.html",
+    ]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True
+    )
+    assert sorted(result.stdout.split()) == sorted(paths)
+    kept = subprocess.run(
+        ["git", "check-ignore", "--no-index", "docs/sample_grid.png", "src/kanjinet/cli.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert kept.stdout == ""
