@@ -78,7 +78,7 @@ def quiet_stderr() -> Iterator[None]:
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as sink:
+        with open(os.devnull, "wb") as sink:
             os.dup2(sink.fileno(), 2)
             yield
     finally:
