@@ -195,7 +195,10 @@ def exit_with_parent() -> None:
     """End this worker as soon as its parent is gone (kill -9 of `prepare`): an orphan would
     run on for a chunk nobody collects. Its half-written chunk is a temporary the next
     run removes. A daemon thread polls: portable, and the GIL is released every few ms."""
-    parent = os.getppid()
+    creator = multiprocessing.parent_process()  # known at creation: even if already gone
+    if creator is None:
+        return
+    parent = creator.pid
 
     def watch() -> None:
         while os.getppid() == parent:
