@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -206,8 +207,10 @@ def test_huge_pictures_are_refused_before_decoding(tmp_path, side):
     from kanjinet.predict import read_picture
 
     path = png_header_only(tmp_path / f"huge_{side}.png", side, side)
-    with pytest.raises(KanjinetError, match=f"huge_{side}.png: .*more than the 64,000,000"):
-        read_picture(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the one error line, no warning beside it
+        with pytest.raises(KanjinetError, match=f"huge_{side}.png: .*more than the 64,000,000"):
+            read_picture(path)
 
 
 def test_large_pictures_are_averaged_down_before_normalising(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,11 @@ def read_picture(path: Path) -> np.ndarray:
     from kanjinet.normalize import MAX_PICTURE_PIXELS, shrink_picture
 
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # PIL's own warning (89..179 MP) would be a second line: the limit below says it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             width, height = image.size
             if width * height > MAX_PICTURE_PIXELS:
                 raise too_large(path, width, height)
