@@ -231,3 +231,47 @@ def test_a_one_pixel_picture_error_names_the_file(tmp_path):
     Image.new("L", (1, 1)).save(tmp_path / "dot.png")
     with pytest.raises(KanjinetError, match=r"dot.png: 1x1 pixels, too small"):
         read_picture(tmp_path / "dot.png")
+
+
+def blank_pictures(folder: Path) -> list[Path]:
+    """Pictures with nothing written: white, uniform grey, and a faint JPEG-like noise."""
+    noise = np.random.default_rng(0).integers(250, 256, (80, 80)).astype(np.uint8)
+    paths = [folder / "white.png", folder / "grey.png", folder / "noise.png"]
+    Image.new("L", (64, 64), 255).save(paths[0])
+    Image.new("RGB", (50, 40), (128, 128, 128)).save(paths[1])
+    Image.fromarray(noise).save(paths[2])
+    return paths
+
+
+def test_blank_pictures_are_refused_naming_the_file(model_files, tmp_path, capsys):
+    for path in blank_pictures(tmp_path):
+        assert main(["predict", "--model", str(model_files["onnx"]), str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and path.name in err and "no ink" in err
+
+
+def animation(path: Path, frames: int) -> Path:
+    first = Image.new("L", (40, 40), 255)
+    first.paste(0, (10, 5, 14, 35))
+    rest = [Image.new("L", (40, 40), 255) for _ in range(frames - 1)]
+    first.save(path, save_all=True, append_images=rest, duration=100)
+    return path
+
+
+def test_animations_are_refused_never_read_as_their_first_frame(model_files, tmp_path, capsys):
+    for path in (animation(tmp_path / "a.gif", 2), animation(tmp_path / "a.png", 3)):
+        assert main(["predict", "--model", str(model_files["onnx"]), str(path)]) == 2
+        err = capsys.readouterr().err
+        assert path.name in err and "frames" in err
+    still = animation(tmp_path / "still.gif", 1)  # one frame: an ordinary picture
+    assert main(["predict", "--model", str(model_files["onnx"]), str(still)]) == 0
+
+
+def test_table_output_names_the_model_on_stderr(model_files, samples, tmp_path, capsys):
+    paths = write_pictures(samples[0][:1], tmp_path, dark_on_light=True)
+    assert main(["predict", "--model", str(model_files["onnx"]), str(paths[0])]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1
+    assert captured.err.startswith(
+        f"model: {model_files['onnx']} (24 characters, trained on SYNTHETIC"
+    )

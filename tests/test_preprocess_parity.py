@@ -271,3 +271,57 @@ def test_node_test_detects_a_difference(tmp_path):
 if __name__ == "__main__":
     write_vectors(VECTORS)
     print(f"wrote {VECTORS}", file=sys.stderr)
+
+
+def contrast_pictures() -> dict[str, np.ndarray]:
+    """RGBA pictures around the blank threshold: uniform ones, faint and strong strokes."""
+    white = np.full((24, 20, 4), 255, dtype=np.uint8)
+    faint, strong, light_on_dark = white.copy(), white.copy(), white.copy()
+    faint[8:16, 5:15, :3] = 255 - 10
+    strong[4:20, 9:11, :3] = 0
+    light_on_dark[:, :, :3] = 20
+    light_on_dark[5:18, 6:8, :3] = 200
+    layer = np.zeros_like(white)  # a transparent drawing layer with opaque strokes
+    layer[6:18, 4:6] = (0, 0, 0, 255)
+    grey = np.full_like(white, 128)
+    grey[:, :, 3] = 255
+    return {
+        "white": white,
+        "grey": grey,
+        "faint": faint,
+        "strong": strong,
+        "light_on_dark": light_on_dark,
+        "layer": layer,
+    }
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_javascript_ink_contrast_matches_python():
+    """The page refuses the same blank uploads that `predict` refuses."""
+    from kanjinet.normalize import MIN_INK_CONTRAST, ink_contrast
+
+    pictures = contrast_pictures()
+    payload = {
+        k: {"w": p.shape[1], "h": p.shape[0], "data": p.ravel().tolist()}
+        for k, p in pictures.items()
+    }
+    module = json.dumps((ROOT / "src" / "kanjinet" / "web" / "preprocess.js").as_uri())
+    script = (
+        f"import {{ inkContrast, MIN_INK_CONTRAST }} from {module};\n"
+        "import { readFileSync } from 'node:fs';\n"
+        "const input = JSON.parse(readFileSync(0, 'utf8'));\n"
+        "const out = { min: MIN_INK_CONTRAST };\n"
+        "for (const [k, p] of Object.entries(input)) out[k] = inkContrast(Uint8ClampedArray.from(p.data), p.w, p.h);\n"
+        "console.log(JSON.stringify(out));\n"
+    )
+    done = subprocess.run(
+        [NODE, "--input-type=module", "-e", script],
+        input=json.dumps(payload), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    js = json.loads(done.stdout)
+    assert js.pop("min") == MIN_INK_CONTRAST
+    python = {k: ink_contrast(p.astype(np.float32)) for k, p in pictures.items()}
+    assert js == pytest.approx(python, abs=1e-9)
+    assert python["white"] == python["grey"] == 0
+    assert python["faint"] < MIN_INK_CONTRAST <= min(python["strong"], python["layer"])
+    assert python["light_on_dark"] >= MIN_INK_CONTRAST

@@ -24,6 +24,7 @@ from kanjinet.errors import KanjinetError
 from kanjinet.runtime import mapping_path
 from kanjinet.serve import (
     ORT_FILES,
+    ORT_SHIPPED,
     ServeConfig,
     WebBuildConfig,
     describe_model,
@@ -227,15 +228,23 @@ def test_refuses_a_model_without_class_scores(model_dir):
         make_server(serve_config(model_dir))
 
 
-def test_missing_onnxruntime_web_says_run_npm_ci(model_dir, tmp_path, monkeypatch):
-    with pytest.raises(KanjinetError, match="run `npm ci`"):
+def test_missing_onnxruntime_web_is_one_line(tmp_path):
+    with pytest.raises(KanjinetError, match="nowhere: onnxruntime-web files .* not found"):
         find_ort_dist(tmp_path / "nowhere")
-    monkeypatch.chdir(model_dir)
-    dist = model_dir / "node_modules" / "onnxruntime-web" / "dist"
-    dist.mkdir(parents=True)
+
+
+def test_onnxruntime_web_ships_in_the_package():
+    """No npm needed to serve: the page's runtime files are inside the package."""
+    assert find_ort_dist(None) == ORT_SHIPPED
+    assert (ORT_SHIPPED / "ort-wasm-simd-threaded.wasm").read_bytes()[:4] == b"\0asm"
+
+
+def test_shipped_onnxruntime_web_equals_the_pinned_npm_package():
+    dist = Path(__file__).resolve().parents[1] / "node_modules" / "onnxruntime-web" / "dist"
+    if not dist.is_dir():
+        pytest.skip("node_modules absent: `npm ci` installs the pinned onnxruntime-web")
     for name in ORT_FILES:
-        (dist / name).write_bytes(b"x")
-    assert find_ort_dist(None) == Path.cwd() / "node_modules" / "onnxruntime-web" / "dist"
+        assert (ORT_SHIPPED / name).read_bytes() == (dist / name).read_bytes(), name
 
 
 def test_web_build_writes_the_served_files(model_dir, served, tmp_path):

@@ -75,6 +75,14 @@ def test_outputs_are_written_and_self_describing(data_dir, tmp_path, train_setti
     assert (tmp_path / train.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_model_without_class_limit_has_one_output_per_class_in_the_data(
+    data_dir, tmp_path, train_settings
+):
+    train.train(train_settings(data_dir, tmp_path, class_limit=None, epochs=1))
+    best = load_checkpoint(tmp_path / train.BEST_NAME)
+    assert best.model_config.num_classes == 24 == len(best.class_jis)
+
+
 def test_early_stopping_triggers(data_dir, tmp_path, train_settings):
     # A learning rate this small changes nothing: val accuracy never improves after epoch 1.
     cfg = train_settings(data_dir, tmp_path, epochs=10, patience=2, learning_rate=1e-12, min_lr=0.0)
@@ -171,7 +179,9 @@ def test_class_and_sample_limits():
     labels = np.array([5, 5, 5, 7, 7, 9, 9, 2])
     assert dataset.select_classes(labels, 2).tolist() == [5, 7]  # 7 beats 9 on the tie: index
     assert dataset.select_classes(labels, 10).tolist() == [2, 5, 7, 9]  # only classes present
-    assert len(dataset.select_classes(labels, None)) == len(CLASS_JIS)
+    # No limit: every class the data holds, never the whole table (a 50-class model
+    # must not offer 3,036 characters).
+    assert dataset.select_classes(labels, None).tolist() == [2, 5, 7, 9]
     keep = dataset.choose_samples(labels, np.array([5, 9]), None, seed=0)
     assert keep.tolist() == [0, 1, 2, 5, 6]
     subset = dataset.choose_samples(labels, np.array([5, 9]), 3, seed=0)

@@ -362,13 +362,13 @@ def concatenate(chunks: list[dict[str, np.ndarray]], metadata: dict[str, Any]) -
 
 
 def select_classes(labels: np.ndarray, class_limit: int | None) -> np.ndarray:
-    """Table indices of the classes to train on: all 3,036, or the N with most samples.
+    """Table indices of the classes to train on: every class the data holds (all 3,036
+    in ETL9G), or the N with most samples. A model has one output per class it saw, so
+    it never offers a character it was not trained on.
 
     Ties go to the lower class index, so the choice is deterministic.
     """
-    if class_limit is None:
-        return np.arange(NUM_CLASSES)
-    if class_limit < 1:
+    if class_limit is not None and class_limit < 1:
         raise KanjinetError(f"--class-limit {class_limit}: must be at least 1")
     counts = np.bincount(labels.astype(np.int64), minlength=NUM_CLASSES)
     order = np.lexsort((np.arange(NUM_CLASSES), -counts))

@@ -76,6 +76,9 @@ MIN_NEIGHBOURS = 3
 EDGE_ZONE_DIVISOR = 6
 EDGE_FRAGMENT_FRACTION = 0.25
 ETL9G_LEVEL_SCALE = 17  # 15 * 17 = 255
+# Pictures (predict, the page's uploads) whose ink differs from the paper by fewer grey
+# levels are blank: stretched to full contrast, their noise would still get an answer.
+MIN_INK_CONTRAST = 16
 BATCH = 64  # images processed together: temporaries stay in cache (~1 MB each at 128 x 127)
 
 #: The recipe as data, stored in metadata.json, checkpoints, ONNX metadata and the mapping file.
@@ -144,6 +147,20 @@ def ink_from_picture(gray: np.ndarray) -> np.ndarray:
     are ink (light on dark). Contrast is stretched so the strongest ink is 1.0.
     Colour is the plain channel mean; alpha is read by `flatten_alpha`.
     """
+    ink = paper_relative_ink(gray)
+    strongest = float(ink.max())
+    if strongest <= 0:
+        return np.zeros(ink.shape, dtype=np.float32)
+    return np.clip(ink / strongest, 0.0, 1.0).astype(np.float32)
+
+
+def ink_contrast(gray: np.ndarray) -> float:
+    """How far the strongest ink is from the paper, in grey levels 0..255 (0: uniform)."""
+    return max(0.0, float(paper_relative_ink(gray).max()))
+
+
+def paper_relative_ink(gray: np.ndarray) -> np.ndarray:
+    """The picture as ink above its paper (float64, grey levels), polarity detected."""
     picture = np.asarray(gray, dtype=np.float64)
     if picture.ndim == 3 and picture.shape[2] == 4:
         picture = flatten_alpha(picture)
@@ -154,11 +171,7 @@ def ink_from_picture(gray: np.ndarray) -> np.ndarray:
     paper = float(np.median(outer_frame(picture)))
     low, high = float(picture.min()), float(picture.max())
     dark_on_light = paper - low >= high - paper
-    ink = paper - picture if dark_on_light else picture - paper
-    strongest = float(ink.max())
-    if strongest <= 0:
-        return np.zeros(picture.shape, dtype=np.float32)
-    return np.clip(ink / strongest, 0.0, 1.0).astype(np.float32)
+    return paper - picture if dark_on_light else picture - paper
 
 
 def flatten_alpha(rgba: np.ndarray) -> np.ndarray:

@@ -24,11 +24,13 @@ import numpy as np
 
 from kanjinet.errors import KanjinetError, first_line
 from kanjinet.options import check_settings, opt
+from kanjinet.reference import model_or_reference, read_model_info, training_summary
 from kanjinet.runtime import (
     Engine,
     ModelDescription,
     TorchEngine,
     describe_onnx,
+    mapping_path,
     open_engine,
     prepared_to_input,
     softmax,
@@ -40,9 +42,11 @@ class PredictConfig:
     images: list[Path] = opt(
         [], help="picture files (PNG/JPEG...) of one character each", positional=True, nargs="+"
     )
-    model: Path = opt(
-        Path("kanji_etl9g_model.onnx"),
-        help="an ONNX file from `kanjinet export`, a .pth checkpoint or a .safetensors export",
+    model: Path | None = opt(
+        None,
+        help="an ONNX file from `kanjinet export`, a .pth checkpoint or a .safetensors export "
+        "(None: the reference model shipped with kanjinet, 3,036 characters, trained on "
+        "synthetic data)",
         aliases=["--model-path"],
     )
     top_k: int = opt(5, help="how many candidates to print per image", min=1)
@@ -89,6 +93,7 @@ def read_picture(path: Path) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
+            check_single_frame(path, image)
             width, height = image.size
             if width * height > MAX_PICTURE_PIXELS:
                 raise too_large(path, width, height)
@@ -106,7 +111,9 @@ def read_picture(path: Path) -> np.ndarray:
         raise too_large(path, detail=first_line(error)) from None
     except (UnidentifiedImageError, OSError) as error:
         raise KanjinetError(f"{path}: not a readable image ({first_line(error)})") from None
-    return shrink_picture(pixels).astype(np.float32)
+    picture = shrink_picture(pixels).astype(np.float32)
+    check_has_ink(path, picture)
+    return picture
 
 
 def too_large(path: Path, width: int = 0, height: int = 0, detail: str = "") -> KanjinetError:
@@ -118,6 +125,28 @@ def too_large(path: Path, width: int = 0, height: int = 0, detail: str = "") -> 
         + (f" ({detail})" if detail else "")
         + "; scale the picture down"
     )
+
+
+def check_single_frame(path: Path, image: Any) -> None:
+    """An animation (GIF, APNG, ...) holds several characters or none: never guess a frame."""
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        raise KanjinetError(
+            f"{path}: a picture of {frames} frames (an animation); give one still picture"
+        )
+
+
+def check_has_ink(path: Path, picture: np.ndarray) -> None:
+    """A blank or uniform picture would be stretched into noise and still get an answer."""
+    from kanjinet.normalize import MIN_INK_CONTRAST, ink_contrast
+
+    contrast = ink_contrast(picture)
+    if contrast < MIN_INK_CONTRAST:
+        raise KanjinetError(
+            f"{path}: no ink found (a blank or uniform picture: the darkest and lightest "
+            f"pixels differ from the paper by {contrast:.0f} of 255 grey levels, "
+            f"{MIN_INK_CONTRAST} needed)"
+        )
 
 
 def pictures_to_input(pictures: list[np.ndarray], size: int) -> np.ndarray:
@@ -163,7 +192,19 @@ class Predictor:
         else:
             info = describe_onnx(self.path)
         self.class_jis, self.image_size = info.class_jis, info.image_size
+        self.trained_on = training_summary(self.model_info())
         warn_if_other_normalization(self.path, info.normalization)
+
+    def model_info(self) -> dict[str, Any] | None:
+        """What the model records about its training: a checkpoint's metrics, else the
+        mapping file exported beside an ONNX model."""
+        if isinstance(self.engine, TorchEngine):
+            return self.engine.metrics
+        return read_model_info(mapping_path(self.path))
+
+    def describe(self) -> str:
+        """Which model this is, for people: path, class count, training data."""
+        return f"{self.path} ({len(self.class_jis):,} characters, {self.trained_on})"
 
     def top_k_of_input(self, batch: np.ndarray, k: int = 5) -> list[list[Candidate]]:
         """Model input (N, 1, S, S) float32 -> per image, the k most probable classes."""
@@ -208,11 +249,13 @@ def format_table(paths: list[Path], results: list[list[Candidate]]) -> str:
 def run_predict(cfg: PredictConfig) -> int:
     if not cfg.images:
         raise KanjinetError("predict: no image files given")
-    predictor = Predictor(cfg.model, cfg.engine)
+    predictor = Predictor(model_or_reference(cfg.model), cfg.engine)
     results = predictor.predict_files(cfg.images, cfg.top_k)
     if cfg.json:
         document = {
-            "model": str(cfg.model),
+            "model": str(predictor.path),
+            "num_classes": len(predictor.class_jis),
+            "trained_on": predictor.trained_on,
             "engine": predictor.engine.name,
             "results": [
                 {"image": str(p), "top_k": [c.as_dict() for c in cands]}
@@ -222,5 +265,7 @@ def run_predict(cfg: PredictConfig) -> int:
         json.dump(document, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
     else:
+        # On stderr: stdout stays one line per picture, for scripts.
+        print(f"model: {predictor.describe()}", file=sys.stderr)
         print(format_table(cfg.images, results))
     return 0

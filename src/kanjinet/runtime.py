@@ -183,6 +183,7 @@ class TorchEngine:
         self.class_jis = list(checkpoint.class_jis)
         self.image_size = checkpoint.model_config.image_size
         self.normalization = checkpoint.normalization
+        self.metrics = checkpoint.metrics  # after training: test metrics, synthetic_data
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         import torch

@@ -3,8 +3,10 @@
 `kanjinet serve` serves the page in `web/` on localhost with Python's http.server;
 `kanjinet web-build` writes the same files to a directory for any static host.
 Inference runs in the browser (onnxruntime-web, WASM backend): the server only
-hands out files, all of them local (onnxruntime-web comes from `npm ci`), so the
-page works offline. Imports onnx (to check the model), never torch.
+hands out files, all of them local (onnxruntime-web's WASM build ships inside the
+package, in `web/ort/`), so the page works offline and from a pip install. Without
+`--model` it serves the shipped reference model. Imports onnx (to check the model),
+never torch.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from pathlib import Path
 
 from kanjinet.atomic import remove_tree, replace
 from kanjinet.errors import KanjinetError
+<<<<<<< HEAD
 from kanjinet.options import check_settings, opt
+=======
+from kanjinet.options import opt
+from kanjinet.reference import REFERENCE_MODEL, model_or_reference, training_summary
+>>>>>>> 4382425 (predict/serve: refuse blank and animated pictures (one line naming the file; the page shows a hint); onnxruntime-web ships in the package; a model has one output per class its data holds; page and predict say which model and what it was trained on; --model optional (reference model))
 from kanjinet.runtime import mapping_path
 
 WEB_DIR = Path(__file__).with_name("web")
@@ -30,6 +37,8 @@ PAGE_FILES = ("index.html", "app.js", "preprocess.js", "style.css")
 #: onnxruntime-web's WASM-only build: the loader script and the module + binary it fetches.
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 ORT_PACKAGE_DIST = Path("node_modules", "onnxruntime-web", "dist")
+#: The same files, shipped in the package (the version package.json pins; see ort/README.md).
+ORT_SHIPPED = WEB_DIR / "ort"
 #: Names of the model and mapping inside the site, so the page needs no query string.
 SITE_MODEL = "model.onnx"
 SITE_MAPPING = "mapping.json"
@@ -121,9 +130,15 @@ def playwright_chromium(platform: str) -> str | None:
     return str(found[-1]) if found else None
 
 
+MODEL_HELP = (
+    "exported ONNX model (None: the reference model shipped with kanjinet, 3,036 characters, "
+    "trained on synthetic data)"
+)
+
+
 @dataclass
 class ServeConfig:
-    model: Path = opt(Path("kanji_etl9g_model.onnx"), help="exported ONNX model")
+    model: Path | None = opt(None, help=MODEL_HELP)
     mapping: Path | None = opt(
         None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
     )
@@ -131,8 +146,8 @@ class ServeConfig:
     port: int = opt(8000, help="port to listen on (0: any free port)", min=0, max=65535)
     ort_dir: Path | None = opt(
         None,
-        help="directory with onnxruntime-web's dist files; if not given, "
-        "node_modules/onnxruntime-web/dist in the current directory or the kanjinet checkout",
+        help="directory with onnxruntime-web's dist files; if not given, the copy shipped "
+        "with kanjinet",
     )
 
     def __post_init__(self) -> None:
@@ -141,31 +156,29 @@ class ServeConfig:
 
 @dataclass
 class WebBuildConfig:
-    model: Path = opt(Path("kanji_etl9g_model.onnx"), help="exported ONNX model")
+    model: Path | None = opt(None, help=MODEL_HELP)
     mapping: Path | None = opt(
         None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
     )
     out: Path = opt(Path("site"), help="output directory for the static page")
     ort_dir: Path | None = opt(
         None,
-        help="directory with onnxruntime-web's dist files; if not given, "
-        "node_modules/onnxruntime-web/dist in the current directory or the kanjinet checkout",
+        help="directory with onnxruntime-web's dist files; if not given, the copy shipped "
+        "with kanjinet",
     )
 
 
 def find_ort_dist(ort_dir: Path | None) -> Path:
     """The directory holding onnxruntime-web's WASM files; an error telling how to get them."""
     repo_root = Path(__file__).resolve().parents[2]
-    candidates = (
-        [ort_dir] if ort_dir else [Path.cwd() / ORT_PACKAGE_DIST, repo_root / ORT_PACKAGE_DIST]
-    )
+    candidates = [ort_dir] if ort_dir else [ORT_SHIPPED, repo_root / ORT_PACKAGE_DIST]
     for directory in candidates:
         if all((directory / name).is_file() for name in ORT_FILES):
             return directory
     where = candidates[0] if ort_dir else " or ".join(str(c) for c in candidates)
     raise KanjinetError(
         f"{where}: onnxruntime-web files ({', '.join(ORT_FILES)}) not found; "
-        "run `npm ci` in the kanjinet repository (or pass --ort-dir)"
+        "reinstall kanjinet (its wheel ships them) or pass --ort-dir"
     )
 
 
@@ -253,11 +266,14 @@ def recorded_normalization(model_info: dict, mapping: dict) -> dict | None:
     return None
 
 
-def site_config(model_info: dict, mapping: dict) -> dict:
-    """What the page reads first (config.json): where the files are and the input layout."""
+def site_config(model: Path, model_info: dict, mapping: dict) -> dict:
+    """What the page reads first (config.json): where the files are, the input layout and
+    what to tell the person about the model."""
     return {
         "format": SITE_FORMAT,
         "model": SITE_MODEL,
+        "model_name": "the kanjinet reference model" if is_reference(model) else model.name,
+        "trained_on": training_summary(mapping.get("model_info")),
         "mapping": SITE_MAPPING,
         "ort_dir": "ort/",
         "input_name": model_info["input_name"],
@@ -268,17 +284,24 @@ def site_config(model_info: dict, mapping: dict) -> dict:
     }
 
 
-def site_files(model: Path, mapping: Path | None, ort_dir: Path | None) -> dict[str, Path | bytes]:
+def is_reference(model: Path) -> bool:
+    return model.resolve() == REFERENCE_MODEL.resolve()
+
+
+def site_files(
+    model: Path | None, mapping: Path | None, ort_dir: Path | None
+) -> dict[str, Path | bytes]:
     """Every file of the page: site path -> source file, or contents for generated ones.
 
     Checks everything first (model is ONNX, mapping matches it, onnxruntime-web
     is present), so a bad input is refused before anything is served or written.
     """
+    model = model_or_reference(model)
     model_info = describe_model(model)
     mapping_file = mapping or mapping_path(model)
     mapping_data = load_mapping(mapping_file, model_info["num_classes"])
     ort_dist = find_ort_dist(ort_dir)
-    config = site_config(model_info, mapping_data)
+    config = site_config(model, model_info, mapping_data)
     files: dict[str, Path | bytes] = {name: WEB_DIR / name for name in PAGE_FILES}
     files.update({f"ort/{name}": ort_dist / name for name in ORT_FILES})
     files[SITE_MODEL] = model
@@ -412,8 +435,18 @@ def announcement(server: ThreadingHTTPServer) -> list[str]:
 
 def run_serve(config: ServeConfig) -> int:
     server = make_server(config)
+<<<<<<< HEAD
     for line in announcement(server):
         print(line, flush=True)
+=======
+    site = json.loads(server.RequestHandlerClass.keywords["files"][SITE_CONFIG])
+    print(f"kanjinet serve: {server_url(server)}  (Ctrl+C stops)", flush=True)
+    print(
+        f"kanjinet serve: {site['model_name']}, {site['num_classes']:,} characters, "
+        f"{site['trained_on']}",
+        flush=True,
+    )
+>>>>>>> 4382425 (predict/serve: refuse blank and animated pictures (one line naming the file; the page shows a hint); onnxruntime-web ships in the package; a model has one output per class its data holds; page and predict say which model and what it was trained on; --model optional (reference model))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -45,7 +45,9 @@ class TrainConfig:
         None, help="use at most this many samples, a seeded subset (None: all)", min=1
     )
     class_limit: int | None = opt(
-        None, help="train on the N classes with the most samples (None: all 3,036)", min=1
+        None,
+        help="train on the N classes with the most samples (None: every class in the data)",
+        min=1,
     )
     export_onnx: bool = opt(False, help="export the best model with `kanjinet export` at the end")
     output_dir: Path = opt(Path("."), help="where checkpoints, progress JSON and curves go")

@@ -2,6 +2,8 @@
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 import {
   MAX_PICTURE_PIXELS,
+  MIN_INK_CONTRAST,
+  inkContrast,
   inkFromPad,
   inkFromPicture,
   isSupportedNormalization,
@@ -33,7 +35,7 @@ const state = {
 
 // A hook for tests and for people adapting the page: the last input and result.
 // `idle`: no recognition running or scheduled, so lastResult matches the pad.
-const demo = { lastInput: null, lastResult: null, recognitions: 0, idle: true };
+const demo = { lastInput: null, lastResult: null, recognitions: 0, idle: true, refused: null };
 window.kanjinet = demo;
 
 function setStatus(text, isError = false) {
@@ -164,21 +166,66 @@ async function readUpload(file) {
   const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
   // A large picture is averaged down first, exactly as `kanjinet predict` does.
   const { rgba, width, height } = shrinkPicture(data, bitmap.width, bitmap.height);
-  return { ink: inkFromPicture(rgba, width, height), width, height, bitmap };
+  return {
+    contrast: inkContrast(rgba, width, height),
+    ink: inkFromPicture(rgba, width, height),
+    width,
+    height,
+    bitmap,
+  };
+}
+
+async function frameCount(file) {
+  // An animation holds several characters or none: never read just its first frame.
+  // ImageDecoder (WebCodecs) counts frames where the browser has it.
+  if (typeof ImageDecoder === "undefined" || !file.type) return 1;
+  try {
+    const decoder = new ImageDecoder({ data: await file.arrayBuffer(), type: file.type });
+    await decoder.tracks.ready;
+    await decoder.completed; // all data read: the frame count is final
+    const count = decoder.tracks.selectedTrack?.frameCount ?? 1;
+    decoder.close();
+    return count;
+  } catch {
+    return 1; // a type ImageDecoder does not know: read as one picture below
+  }
+}
+
+function refuseUpload(message) {
+  state.upload = null;
+  state.strokes = [];
+  redraw();
+  demo.lastInput = null;
+  demo.lastResult = null;
+  showResult(null);
+  $("hint").textContent = message;
+  demo.refused = message;
 }
 
 async function onUpload(event) {
   const file = event.target.files[0];
   if (!file) return;
   try {
-    state.upload = await readUpload(file);
+    const frames = await frameCount(file);
+    if (frames > 1) {
+      refuseUpload(`${file.name}: an animation of ${frames} frames. Upload one still picture of one character.`);
+      return;
+    }
+    const upload = await readUpload(file);
+    if (upload.contrast < MIN_INK_CONTRAST) {
+      refuseUpload(`${file.name}: no ink found (a blank or uniform picture). Upload a picture of one written character.`);
+      return;
+    }
+    demo.refused = null;
+    state.upload = upload;
     state.strokes = [];
     redraw();
     scheduleRecognition(0);
   } catch (error) {
     setStatus(`${file.name}: cannot read this image (${error.message})`, true);
+  } finally {
+    event.target.value = ""; // the same file can be chosen again
   }
-  event.target.value = "";
 }
 
 function currentInk() {
@@ -348,7 +395,9 @@ async function main() {
     setStatus("Warning: this model was trained with a different normalisation than this page applies; results may be poor.", true);
     console.warn("normalisation mismatch", state.config.normalization);
   } else {
-    setStatus(`Ready: ${state.config.num_classes.toLocaleString("en")} characters, ${width}×${height} input, running in your browser (WebAssembly).`);
+    const { num_classes: classes, model_name: name, trained_on: trainedOn } = state.config;
+    const about = [name, trainedOn].filter(Boolean).join(", ");
+    setStatus(`Ready: ${classes.toLocaleString("en")} characters (${about}), ${width}×${height} input, running in your browser (WebAssembly).`);
   }
   document.body.dataset.ready = "true";
   scheduleRecognition(0);

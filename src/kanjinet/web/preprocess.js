@@ -99,11 +99,29 @@ export function shrinkPicture(rgba, width, height) {
   return { rgba: out, width: cols, height: rows };
 }
 
+/** normalize.MIN_INK_CONTRAST: fewer grey levels between ink and paper is a blank picture. */
+export const MIN_INK_CONTRAST = 16;
+
 /**
  * normalize.ink_from_picture: an RGBA picture -> float32 ink 0..1, polarity detected.
  * The paper is the median of the outer 1-pixel frame; alpha as in flattenAlpha.
  */
 export function inkFromPicture(rgba, width, height) {
+  const picture = paperRelativeInk(rgba, width, height);
+  const ink = new Float32Array(picture.length);
+  const strongest = maxOf(picture);
+  if (strongest <= 0) return ink;
+  for (let i = 0; i < picture.length; i++) ink[i] = Math.min(Math.max(picture[i] / strongest, 0), 1);
+  return ink;
+}
+
+/** normalize.ink_contrast: the strongest ink above the paper, grey levels 0..255. */
+export function inkContrast(rgba, width, height) {
+  return Math.max(0, maxOf(paperRelativeInk(rgba, width, height)));
+}
+
+/** normalize.paper_relative_ink: ink above the paper (grey levels), polarity detected. */
+function paperRelativeInk(rgba, width, height) {
   if (width < 2 || height < 2) throw new Error(`picture of ${width}x${height}: too small`);
   const picture = flattenAlpha(rgba, width, height);
   let low = Infinity;
@@ -114,16 +132,14 @@ export function inkFromPicture(rgba, width, height) {
   }
   const paper = median(frameValues(picture, width, height));
   const darkOnLight = paper - low >= high - paper;
-  const ink = new Float32Array(picture.length);
-  let strongest = -Infinity;
-  for (let i = 0; i < picture.length; i++) {
-    const v = darkOnLight ? paper - picture[i] : picture[i] - paper;
-    picture[i] = v;
-    strongest = Math.max(strongest, v);
-  }
-  if (strongest <= 0) return ink;
-  for (let i = 0; i < picture.length; i++) ink[i] = Math.min(Math.max(picture[i] / strongest, 0), 1);
-  return ink;
+  for (let i = 0; i < picture.length; i++) picture[i] = darkOnLight ? paper - picture[i] : picture[i] - paper;
+  return picture;
+}
+
+function maxOf(values) {
+  let max = -Infinity;
+  for (const v of values) max = Math.max(max, v);
+  return max;
 }
 
 /**
