@@ -116,9 +116,11 @@ def reference(demo_model) -> Onnx:
 # --------------------------------------------------------------------------- server + browser
 
 
-def start_serve(model: Path) -> tuple[subprocess.Popen, str]:
-    """`kanjinet serve --port 0` as a user runs it; returns the process and the printed URL."""
-    command = [sys.executable, "-m", "kanjinet", "serve", "--port", "0", "--model", str(model)]
+def start_serve(model: Path | None) -> tuple[subprocess.Popen, str]:
+    """`kanjinet serve --port 0` as a user runs it (no --model: the reference model);
+    returns the process and the printed URL (the line after it names the model)."""
+    command = [sys.executable, "-m", "kanjinet", "serve", "--port", "0"]
+    command += ["--model", str(model)] if model else []
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8"
     )
@@ -272,7 +274,8 @@ def test_uploaded_sample_recognised_as_onnxruntime_does(demo_page, sample, refer
     batch = reference.input_from_ink(ink_from_picture(picture))
     assert_same_as_python(state, batch, reference)
     # The exported model records the normalisation preprocess.js implements.
-    assert demo_page.page.locator("#status").inner_text().startswith("Ready: 24 characters")
+    status = demo_page.page.locator("#status").inner_text()
+    assert status.startswith("Ready: 24 characters (kanji_etl9g_model.onnx, trained on SYNTHETIC")
     shown = demo_page.page.locator("#candidates .candidate")
     assert shown.count() == 5
     assert shown.first.locator(".char").inner_text() == state["result"][0]["char"]
@@ -312,6 +315,60 @@ def test_undo_clear_and_keyboard(demo_page):
     assert page.locator("#undo").is_disabled() and page.locator("#clear").is_disabled()
     assert demo_page.count() == after_undo  # an empty pad is not sent to the model
     assert demo_page.errors == []
+
+
+def test_blank_and_animated_uploads_get_a_hint_and_no_result(demo_page, tmp_path):
+    blank, gif = tmp_path / "blank.png", tmp_path / "moving.gif"
+    Image.new("L", (64, 64), 255).save(blank)
+    frames = [Image.new("L", (40, 40), 255) for _ in range(2)]
+    frames[0].paste(0, (10, 5, 14, 35))
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
+    for path, words in ((blank, "no ink"), (gif, "animation of 2 frames")):
+        before = demo_page.count()
+        demo_page.page.evaluate("window.kanjinet.refused = null")
+        demo_page.page.set_input_files("#upload", str(path))
+        demo_page.page.wait_for_function("window.kanjinet.refused !== null")
+        hint = demo_page.page.locator("#hint").inner_text()
+        assert hint.startswith(path.name) and words in hint
+        assert demo_page.page.locator("#candidates li").count() == 0
+        assert demo_page.count() == before  # nothing was sent to the model
+    assert demo_page.errors == []
+
+
+@pytest.fixture(scope="module")
+def reference_server():
+    """`kanjinet serve` with no --model: the reference model shipped in the package."""
+    process, url = start_serve(None)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+def test_reference_model_reads_an_unseen_writer_drawn_on_the_pad(browser, reference_server):
+    """A kanji of a synthetic writer the reference model never saw, drawn stroke by stroke
+    with the mouse, comes out on top; the page says what the model is."""
+    from kanjinet import handwriting as hw
+
+    page = Page(browser, reference_server)
+    try:
+        status = page.page.locator("#status").inner_text()
+        assert status.startswith(
+            "Ready: 3,036 characters (the kanjinet reference model, trained on SYNTHETIC"
+        )
+        for char in "田山森":
+            g = hw.glyph(char)
+            points = hw.jitter_glyph(g, hw.writer_style(4242, 0), np.random.default_rng(7))
+            strokes = [points[a:b] for a, b in zip(g.bounds[:-1], g.bounds[1:], strict=True)]
+            if page.page.locator("#clear").is_enabled():  # the previous character
+                page.page.locator("#clear").click()
+                page.page.wait_for_function("window.kanjinet.idle && !window.kanjinet.lastResult")
+            before = page.count()
+            page.draw(strokes, hw.CANVAS[0])
+            state = page.settle(before)
+            assert state["result"][0]["char"] == char, state["result"]
+        assert page.errors == [] and page.foreign == []
+    finally:
+        page.close()
 
 
 def test_clicking_a_match_copies_it(demo_page, sample):

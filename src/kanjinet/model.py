@@ -173,7 +173,7 @@ PRESETS: dict[str, ModelConfig] = {
     ),
 }
 ARCHS = tuple(PRESETS)
-DEFAULT_ARCH = "kanjinet-fast"
+DEFAULT_ARCH = "kanjinet"
 #: Former preset names, still read from checkpoints and settings: old name -> preset.
 ARCH_ALIASES = {"seed": "original"}
 
