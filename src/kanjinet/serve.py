@@ -24,12 +24,8 @@ from pathlib import Path
 
 from kanjinet.atomic import remove_tree, replace
 from kanjinet.errors import KanjinetError
-<<<<<<< HEAD
 from kanjinet.options import check_settings, opt
-=======
-from kanjinet.options import opt
 from kanjinet.reference import REFERENCE_MODEL, model_or_reference, training_summary
->>>>>>> 4382425 (predict/serve: refuse blank and animated pictures (one line naming the file; the page shows a hint); onnxruntime-web ships in the package; a model has one output per class its data holds; page and predict say which model and what it was trained on; --model optional (reference model))
 from kanjinet.runtime import mapping_path
 
 WEB_DIR = Path(__file__).with_name("web")
@@ -421,7 +417,9 @@ def server_url(server: ThreadingHTTPServer) -> str:
 
 
 def announcement(server: ThreadingHTTPServer) -> list[str]:
-    """What `serve` prints on starting: the address, and a warning on every interface."""
+    """What `serve` prints on starting: the address, the model, and a warning on every
+    interface."""
+    site = json.loads(server.RequestHandlerClass.keywords["files"][SITE_CONFIG])
     lines = [f"kanjinet serve: {server_url(server)}  (Ctrl+C stops)"]
     host, port = server.server_address[:2]
     if host in ALL_INTERFACES:
@@ -430,23 +428,17 @@ def announcement(server: ThreadingHTTPServer) -> list[str]:
             f"the network by anyone who can reach this machine; also http://127.0.0.1:{port}/ "
             "here (--host 127.0.0.1 keeps it to this machine)"
         )
+    lines.append(
+        f"kanjinet serve: {site['model_name']}, {site['num_classes']:,} characters, "
+        f"{site['trained_on']}"
+    )
     return lines
 
 
 def run_serve(config: ServeConfig) -> int:
     server = make_server(config)
-<<<<<<< HEAD
     for line in announcement(server):
         print(line, flush=True)
-=======
-    site = json.loads(server.RequestHandlerClass.keywords["files"][SITE_CONFIG])
-    print(f"kanjinet serve: {server_url(server)}  (Ctrl+C stops)", flush=True)
-    print(
-        f"kanjinet serve: {site['model_name']}, {site['num_classes']:,} characters, "
-        f"{site['trained_on']}",
-        flush=True,
-    )
->>>>>>> 4382425 (predict/serve: refuse blank and animated pictures (one line naming the file; the page shows a hint); onnxruntime-web ships in the package; a model has one output per class its data holds; page and predict say which model and what it was trained on; --model optional (reference model))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
