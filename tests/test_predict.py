@@ -275,3 +275,21 @@ def test_table_output_names_the_model_on_stderr(model_files, samples, tmp_path, 
     assert captured.err.startswith(
         f"model: {model_files['onnx']} (24 characters, trained on SYNTHETIC"
     )
+
+
+def test_colour_pictures_average_their_channels_like_the_page(tmp_path):
+    """The page averages R, G and B; PIL's grey conversion weights them (blue ink would
+    come out twice as dark as green). predict must read colour the page's way."""
+    from kanjinet.normalize import ink_from_picture, normalize
+    from kanjinet.predict import pictures_to_input, read_picture
+
+    rgb = np.full((48, 48, 3), 255, dtype=np.uint8)
+    rgb[8:40, 10:14] = (0, 255, 0)  # a green stroke
+    rgb[8:40, 30:34] = (0, 0, 255)  # a blue stroke
+    path = tmp_path / "colour.png"
+    Image.fromarray(rgb).save(path)
+    picture = read_picture(path)
+    assert picture.shape == (48, 48, 3)
+    expected = normalize(ink_from_picture(rgb.astype(np.float32)), 32)
+    assert np.array_equal(pictures_to_input([picture], 32), prepared_to_input(expected[None]))
+    assert expected[:, 4:12].max() == expected[:, 20:28].max()  # both strokes equally dark

@@ -82,7 +82,8 @@ class Candidate:
 
 def read_picture(path: Path) -> np.ndarray:
     """A picture file as a float array: (H, W, 4) RGBA if it has transparency (read by
-    `normalize.flatten_alpha`, as the browser reads it), else grayscale (H, W)."""
+    `normalize.flatten_alpha`, as the browser reads it), (H, W, 3) RGB if in colour,
+    else grayscale (H, W)."""
     from PIL import Image, UnidentifiedImageError
 
     from kanjinet.normalize import MAX_PICTURE_PIXELS, shrink_picture
@@ -99,12 +100,7 @@ def read_picture(path: Path) -> np.ndarray:
                 raise too_large(path, width, height)
             if min(width, height) < 2:
                 raise KanjinetError(f"{path}: {width}x{height} pixels, too small for a character")
-            mode = (
-                "RGBA"
-                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-                else "L"
-            )
-            pixels = np.asarray(image.convert(mode))
+            pixels = np.asarray(image.convert(picture_mode(image)))
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no such image file") from None
     except Image.DecompressionBombError as error:  # beyond PIL's own limit, seen at opening
@@ -114,6 +110,18 @@ def read_picture(path: Path) -> np.ndarray:
     picture = shrink_picture(pixels).astype(np.float32)
     check_has_ink(path, picture)
     return picture
+
+
+GREY_MODES = ("1", "L", "I", "I;16", "F")
+
+
+def picture_mode(image: Any) -> str:
+    """RGBA where there is transparency (`normalize.flatten_alpha` reads it), L for grey
+    pictures, else RGB: `normalize` averages colour channels plainly, as the page does
+    (PIL's own grey conversion weights them, which the page would not match)."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        return "RGBA"
+    return "L" if image.mode in GREY_MODES else "RGB"
 
 
 def too_large(path: Path, width: int = 0, height: int = 0, detail: str = "") -> KanjinetError:
