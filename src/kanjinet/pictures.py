@@ -114,11 +114,10 @@ def covers_japanese(path: Path) -> bool:
     """True if the font draws 田 and あ as real glyphs, not the missing-glyph box."""
     try:
         font = ImageFont.truetype(str(path), 32)
-        boxes = [font.getmask(c).getbbox() for c in ("田", "あ", "\ue000")]
-        images = [bytes(font.getmask(c)) for c in ("田", "あ", "\ue000")]
+        missing = bytes(font.getmask("\ue000"))
+        return all(draws(font, char, missing) for char in ("田", "あ"))
     except OSError:
         return False
-    return all(boxes[:2]) and images[0] != images[2] and images[1] != images[2]
 
 
 @cache
@@ -132,10 +131,16 @@ def missing_glyph(path: str) -> bytes:
     return bytes(load_font(path, 32).getmask("\ue000"))
 
 
+@cache  # synth asks for every record drawn from a font: each (font, character) once
 def has_glyph(path: str, char: str) -> bool:
     """True if the font has a real glyph for `char` (not empty, not its missing box)."""
-    mask = load_font(path, 32).getmask(char)
-    return mask.getbbox() is not None and bytes(mask) != missing_glyph(path)
+    return draws(load_font(path, 32), char, missing_glyph(path))
+
+
+def draws(font: ImageFont.FreeTypeFont, char: str, missing: bytes) -> bool:
+    """True if `font`'s picture of `char` is ink and not `missing`, its missing-glyph box."""
+    mask = font.getmask(char)
+    return mask.getbbox() is not None and bytes(mask) != missing
 
 
 # --------------------------------------------------------------------------- labelled samples
