@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -54,6 +55,10 @@ SHEET_SIZE = 152  # characters per collection sheet in ETL9
 MP_CONTEXT: multiprocessing.context.BaseContext | None = None
 
 
+#: `--format` choices: the ETL layouts `kanjinet synth` writes (etl_formats.DATABASES).
+Format = Literal["etl9g", "etl9b", "etl8g", "etl8b2", "etl1", "etl6", "etl7"]
+
+
 @dataclass
 class SynthConfig:
     out: Path = opt(Path("ETL9G-synth"), help="output directory for ETL9G_NN, ETL9INFO and JSON")
@@ -70,6 +75,8 @@ class SynthConfig:
     # drawn from fonts alone, e.g. a test set from sources a model never trained on.
     font_share: float = opt(0.25, help="fraction of records drawn from a font with --fonts")
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
+    # Other layouts draw the same pictures, resized/binarised to the format (etl_synth).
+    format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
 
 
 # --------------------------------------------------------------------------- layout
@@ -421,6 +428,11 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
 
 
 def run_synth(cfg: SynthConfig) -> int:
+    if cfg.format != "etl9g":
+        from kanjinet.etl_synth import run_format
+
+        check_config(cfg)
+        return run_format(cfg)
     start = time.perf_counter()
     files = synthesize(cfg)
     seconds = time.perf_counter() - start
