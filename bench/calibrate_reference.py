@@ -166,10 +166,11 @@ def calibrate(args: argparse.Namespace) -> dict:
         "held_out_thresholds": threshold_rows(after, labels[test]),
         "held_out_at_threshold": flagged(after, labels[test], threshold),
     }
-    int8 = open_engine(args.int8, "onnxruntime")
-    int8_after = calibration.probabilities(record_logits(int8, levels[test]))
-    report["ece_after_int8"] = round(expected_calibration_error(int8_after, labels[test]), 4)
-    report["int8_at_threshold"] = flagged(int8_after, labels[test], threshold)
+    if args.int8:
+        int8 = open_engine(args.int8, "onnxruntime")
+        int8_after = calibration.probabilities(record_logits(int8, levels[test]))
+        report["ece_after_int8"] = round(expected_calibration_error(int8_after, labels[test]), 4)
+        report["int8_at_threshold"] = flagged(int8_after, labels[test], threshold)
     if args.robust:
         report["robust"] = robust_figures(engine, args.robust, calibration)
     with tempfile.TemporaryDirectory() as folder:
@@ -208,7 +209,7 @@ def percent(part: int, whole: int) -> str:
     return f"{part:,} of {whole:,} ({100 * part / max(1, whole):.1f} %)"
 
 
-def section(report: dict, before: str) -> str:
+def section(report: dict, args: argparse.Namespace, before: str) -> str:
     at = report["held_out_at_threshold"]
     lines = [
         f"Command: `{' '.join(['python bench/calibrate_reference.py', *sys.argv[1:]])}` "
@@ -226,8 +227,8 @@ def section(report: dict, before: str) -> str:
         "largest share of wrong answers minus right ones on the fitting writers).",
         f"- Expected calibration error ({15} bins) on {report['test_samples']:,} held-out "
         f"samples: {100 * report['ece_before']:.2f} % before, "
-        f"{100 * report['ece_after']:.2f} % after (int8: "
-        f"{100 * report['ece_after_int8']:.2f} % after).",
+        f"{100 * report['ece_after']:.2f} % after"
+        + (f" (int8: {100 * report['ece_after_int8']:.2f} % after)." if args.int8 else "."),
         f"- At the threshold, held-out writers: wrong answers flagged unsure "
         f"{percent(at['wrong_flagged'], at['wrong'])}; right answers flagged "
         f"{percent(at['right_flagged'], at['right'])}.",
@@ -292,11 +293,13 @@ def main() -> None:
     parser.add_argument("--fit-writers", type=int, default=2, help="writers that fit T")
     parser.add_argument("--robust", type=Path, help="a set from bench/robustness_set.py make")
     parser.add_argument("--model", type=Path, default=REFERENCE_MODEL)
-    parser.add_argument("--int8", type=Path, default=REFERENCE_INT8_MODEL)
+    parser.add_argument("--int8", type=Path, help="its int8 file (the reference's by default)")
     parser.add_argument("--write-mapping", action="store_true", help="store it in the mapping")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--results", type=Path, help="write the section into this RESULTS.md")
     args = parser.parse_args()
+    if args.int8 is None and args.model == REFERENCE_MODEL:
+        args.int8 = REFERENCE_INT8_MODEL
     before = load_average()
     report = calibrate(args)
     print(json.dumps(report, indent=1))
@@ -305,7 +308,7 @@ def main() -> None:
     if args.write_mapping:
         store(mapping_path(args.model), report)
     if args.results:
-        write_section(args.results, HEADING, section(report, before))
+        write_section(args.results, HEADING, section(report, args, before))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ from PIL import Image
 
 from kanjinet.handwriting import render, writer_style
 from kanjinet.photos import LARGE_SIZES, jpeg_bytes, photograph, small_in_large
+from kanjinet.reference import REFERENCE_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +58,38 @@ def test_photos_are_jpeg_files_predict_can_read(levels, tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(data)
     assert read_picture(path).shape[:2] == (style.side, style.side)
+
+
+ROBUSTNESS = Path(__file__).resolve().parents[1] / "bench" / "robustness_set.py"
+
+
+def test_robustness_set_is_made_and_measured_category_by_category(tmp_path):
+    """bench/robustness_set.py on 3 classes: every category written (ETL9G files; JPEGs
+    for the picture ones) and measured with the reference model through predict's path."""
+    from kanjinet.pictures import has_glyph
+
+    sys.path.insert(0, str(ROBUSTNESS.parent))
+    try:
+        from robustness_set import CATEGORIES
+    finally:
+        sys.path.remove(str(ROBUSTNESS.parent))
+    for category in CATEGORIES:
+        if category.fonts and not any(
+            Path(f).is_file() and has_glyph(f, "あ") for f in category.fonts
+        ):
+            pytest.skip(f"{category.name}: none of its fonts is installed")
+    out = tmp_path / "robust"
+    run = [sys.executable, str(ROBUSTNESS)]
+    subprocess.run([*run, "make", str(out), "--classes", "3", "--writers", "1"], check=True)
+    assert len(list((out / "small-in-large" / "pictures").glob("*.jpg"))) == 3
+    figures = tmp_path / "figures.json"
+    subprocess.run(
+        [*run, "measure", str(out), "--model", str(REFERENCE_MODEL), "--json", str(figures)],
+        check=True,
+    )
+    results = json.loads(figures.read_text(encoding="utf-8"))
+    assert [r["category"] for r in results.values()] == [c.name for c in CATEGORIES] + ["whole set"]
+    whole = results.pop("all | kanji_etl9g_model.onnx")
+    assert whole["samples"] == 3 * len(CATEGORIES)
+    assert all(r["samples"] == 3 and 0 <= r["top1"] <= r["top5"] <= 100 for r in results.values())
+    assert results["unseen-fonts | kanji_etl9g_model.onnx"]["top5"] > 0
