@@ -103,6 +103,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
 
 
+@pytest.mark.slow
 def test_train_export_predict_on_several_databases(prepared, trained_checkpoint, tmp_path):
     from kanjinet.export import ExportConfig, export_checkpoint
     from kanjinet.predict import Predictor
