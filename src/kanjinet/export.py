@@ -44,6 +44,7 @@ from torch import nn
 
 from kanjinet import __version__
 from kanjinet.atomic import write_json
+from kanjinet.backends import BACKENDS, GLOBAL_POOLS, ops_verdict
 from kanjinet.checkpoint import Checkpoint, load_weights, save_safetensors, unwrap
 from kanjinet.classes import jis_to_char
 from kanjinet.dataset import is_synthetic, load_prepared, output_index_of_table
@@ -79,36 +80,6 @@ ROUTE = "TorchScript (torch.onnx.export dynamo=False)"
 PARITY_TOLERANCE = 1e-4
 INT8_MAX_SIZE_RATIO = 0.30
 INT8_MIN_AGREEMENT = 0.99
-GLOBAL_POOLS = frozenset({"GlobalAveragePool", "GlobalMaxPool"})
-# What `strict` allows: the core ops of this model family that every ONNX runtime
-# (tract, ort, onnxruntime(-web), candle, ...) implements at opset 11.
-STRICT_OPS = frozenset(
-    {
-        "Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "Add", "Mul",
-        "AveragePool", "MaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Softmax",
-        "Identity", "Constant", "Dropout", "QuantizeLinear", "DequantizeLinear",
-    }
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class BackendRules:
-    opset: int  # the opset written for this backend
-    forbidden_ops: frozenset[str] = frozenset()
-    allowed_ops: frozenset[str] | None = None  # None: anything tract loads
-    note: str = ""
-
-
-BACKENDS: dict[str, BackendRules] = {
-    "tract": BackendRules(12, note="sonos tract (Rust / WASM): every pooling"),
-    "ort-tract": BackendRules(
-        11, GLOBAL_POOLS, note="the ort crate's tract backend: fixed pooling only"
-    ),
-    "strict": BackendRules(
-        11, GLOBAL_POOLS, STRICT_OPS, note="opset 11 core ops only, fixed pooling"
-    ),
-}
-
 # Poolings that compute the same numbers with the same weights (fixed = adaptive at
 # the trained input size); any other change of pooling needs retraining.
 EQUIVALENT_POOLING = {"adaptive_avg": "fixed_avg", "adaptive_max": "fixed_max"}
@@ -343,17 +314,6 @@ def check_structure(path: Path, backend: str, label: str = "") -> list[Check]:
     checks.append(Check(f"{label}opset {rules.opset}", opset == rules.opset, f"ai.onnx {opset}"))
     checks.append(Check(f"{label}ops for {backend}", *ops_verdict(proto, rules)))
     return checks
-
-
-def ops_verdict(proto: Any, rules: BackendRules) -> tuple[bool, str]:
-    ops = set(op_counts(proto))
-    bad = sorted(ops & rules.forbidden_ops)
-    if rules.allowed_ops is not None:
-        bad += sorted(ops - rules.allowed_ops - rules.forbidden_ops)
-    foreign = sorted({n.domain for n in proto.graph.node if n.domain not in ("", "ai.onnx")})
-    if bad or foreign:
-        return False, "has " + ", ".join(bad + [f"domain {d}" for d in foreign])
-    return True, ", ".join(sorted(ops))
 
 
 def compare(name: str, reference: np.ndarray, logits: np.ndarray) -> list[Check]:
