@@ -11,12 +11,14 @@ never torch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -182,8 +184,18 @@ def _static_dim(dim) -> int | None:
     return dim.dim_value if dim.HasField("dim_value") else None
 
 
-def describe_model(path: Path) -> dict:
-    """Input/output names and sizes of an ONNX classifier, or an error naming the file.
+def read_model(path: Path) -> bytes:
+    """The model file's bytes, read once: what is checked is what is served or written."""
+    if not path.exists():
+        raise KanjinetError(f"{path}: no such model file")
+    if not path.is_file():
+        raise KanjinetError(f"{path}: not a file (expected an exported .onnx model)")
+    return path.read_bytes()
+
+
+def describe_model(path: Path, data: bytes | None = None) -> dict:
+    """Input/output names and sizes of an ONNX classifier (the file at `path`, or its bytes
+    `data` already read), or an error naming the file.
 
     The output's last dimension is the class count a mapping must match; the
     input must be (batch, 1, S, S), the layout every kanjinet export has.
@@ -191,12 +203,10 @@ def describe_model(path: Path) -> dict:
     import onnx
     from google.protobuf.message import DecodeError
 
-    if not path.exists():
-        raise KanjinetError(f"{path}: no such model file")
-    if not path.is_file():
-        raise KanjinetError(f"{path}: not a file (expected an exported .onnx model)")
+    if data is None:
+        data = read_model(path)
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as error:
         raise KanjinetError(f"{path}: not an ONNX model ({error})") from None
     graph = model.graph
@@ -222,14 +232,13 @@ def describe_model(path: Path) -> dict:
     }
 
 
-def load_mapping(path: Path, num_classes: int) -> dict:
-    """The export stage's mapping JSON, checked to name one character per model output."""
+def load_mapping(path: Path, num_classes: int, data: bytes | None = None) -> dict:
+    """The export stage's mapping JSON (the file, or its bytes `data` already read),
+    checked to name one character per model output."""
+    if data is None:
+        data = read_mapping_bytes(path)
     try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KanjinetError(
-            f"{path}: no such mapping file (pass --mapping, or export writes it beside the model)"
-        ) from None
+        mapping = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise KanjinetError(f"{path}: not a JSON mapping file ({error})") from None
     chars = mapping.get("class_to_char") if isinstance(mapping, dict) else None
@@ -246,6 +255,17 @@ def load_mapping(path: Path, num_classes: int) -> dict:
             "use the mapping exported with this model"
         )
     return mapping
+
+
+def read_mapping_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise KanjinetError(
+            f"{path}: no such mapping file (pass --mapping, or export writes it beside the model)"
+        ) from None
+    except IsADirectoryError:
+        raise KanjinetError(f"{path}: a directory, not a mapping file") from None
 
 
 def recorded_normalization(model_info: dict, mapping: dict) -> dict | None:
@@ -293,15 +313,17 @@ def site_files(
     is present), so a bad input is refused before anything is served or written.
     """
     model = model_or_reference(model)
-    model_info = describe_model(model)
+    model_bytes = read_model(model)
+    model_info = describe_model(model, model_bytes)
     mapping_file = mapping or mapping_path(model)
-    mapping_data = load_mapping(mapping_file, model_info["num_classes"])
+    mapping_bytes = read_mapping_bytes(mapping_file)
+    mapping_data = load_mapping(mapping_file, model_info["num_classes"], mapping_bytes)
     ort_dist = find_ort_dist(ort_dir)
     config = site_config(model, model_info, mapping_data)
     files: dict[str, Path | bytes] = {name: WEB_DIR / name for name in PAGE_FILES}
     files.update({f"ort/{name}": ort_dist / name for name in ORT_FILES})
-    files[SITE_MODEL] = model
-    files[SITE_MAPPING] = mapping_file
+    files[SITE_MODEL] = model_bytes
+    files[SITE_MAPPING] = mapping_bytes
     files[SITE_CONFIG] = json.dumps(config, ensure_ascii=False, indent=1).encode("utf-8")
     return files
 
@@ -315,9 +337,13 @@ def read_bytes(source: Path | bytes) -> bytes:
 
 
 class SiteHandler(BaseHTTPRequestHandler):
-    """Serves a fixed table of files (no directory listing, nothing outside the table)."""
+    """Serves a fixed table of files (no directory listing, nothing outside the table) to
+    requests whose Host names this server (`SiteServer.names_this_server`)."""
 
     server_version = "kanjinet"
+    #: Seconds a connection may sit without sending (a read timeout): idle or slow clients
+    #: give their slot back (SiteServer.MAX_CONNECTIONS) instead of holding it for ever.
+    timeout = 10
 
     def __init__(self, *args, files: dict[str, Path | bytes], **kwargs) -> None:
         self.files = files
@@ -329,7 +355,18 @@ class SiteHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self.send_file(with_body=False)
 
+    def end_headers(self) -> None:
+        # On every response, error pages too: the browser takes the declared type as final.
+        self.send_header("X-Content-Type-Options", "nosniff")
+        super().end_headers()
+
     def send_file(self, with_body: bool) -> None:
+        host = self.headers.get("Host")
+        if not self.server.names_this_server(host):
+            # A page on another site whose name was re-pointed at this machine (DNS
+            # rebinding) sends its own name: it must not read the model.
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, f"Host {host!r} is not this server")
+            return
         name = self.path.split("?", 1)[0].split("#", 1)[0].lstrip("/") or "index.html"
         source = self.files.get(name)
         if source is None:
@@ -337,7 +374,7 @@ class SiteHandler(BaseHTTPRequestHandler):
             return
         try:
             body = read_bytes(source)
-        except FileNotFoundError:  # e.g. the model deleted while serving
+        except FileNotFoundError:  # e.g. a page file deleted while serving
             self.send_error(HTTPStatus.NOT_FOUND, f"{name}: {source} is gone from disk")
             return
         except OSError as error:
@@ -349,7 +386,6 @@ class SiteHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             # The model and page change between runs of `serve`; never serve a stale one.
             self.send_header("Cache-Control", "no-cache")
-            self.send_header("X-Content-Type-Options", "nosniff")
             self.end_headers()
             if with_body:
                 self.wfile.write(body)
@@ -363,10 +399,83 @@ class SiteHandler(BaseHTTPRequestHandler):
             super().log_request(code, size)
 
 
+def host_and_port(value: str | None) -> tuple[str, int | None] | None:
+    """A Host header's name (lower case, IPv6 without brackets) and port; None if malformed."""
+    from urllib.parse import urlsplit
+
+    if not value or any(c in value for c in "/?#@ \t"):
+        return None
+    try:
+        parts = urlsplit(f"//{value}")
+        return (parts.hostname or "", parts.port)
+    except ValueError:
+        return None
+
+
+def is_ip_literal(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class SiteServer(ThreadingHTTPServer):
-    """The demo's server: a client that drops its connection is one line, not a traceback."""
+    """The demo's server: answers only requests addressed to it, at most MAX_CONNECTIONS
+    at a time; a client that drops its connection is one line, not a traceback."""
 
     daemon_threads = True
+    #: Connections served at once (a browser opens about 6); one more is closed at once
+    #: rather than given a thread, so idle sockets cannot make threads without bound.
+    MAX_CONNECTIONS = 32
+
+    def __init__(self, address: tuple[str, int], handler, family: int) -> None:
+        self.address_family = family
+        self.slots = threading.BoundedSemaphore(self.MAX_CONNECTIONS)
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        import socket
+
+        if self.address_family == socket.AF_INET6 and self.server_address[0] in ALL_INTERFACES:
+            # `--host ::` means every interface, IPv4 too, whatever the system's default.
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def names_this_server(self, value: str | None) -> bool:
+        """Whether a Host header names this server: a loopback name, the --host given or
+        (bound to every interface) an address of this machine, with the served port."""
+        parsed = host_and_port(value)
+        if parsed is None:
+            return False
+        name, port = parsed
+        host, served_port = self.server_address[:2]
+        if port != served_port and not (port is None and served_port == 80):
+            return False
+        names = {"localhost", "127.0.0.1", "::1", host.lower()}
+        if host in ALL_INTERFACES:
+            # A rebinding attack needs a domain name; an address names this machine itself.
+            return name in names or name in local_names() or is_ip_literal(name)
+        return name in names
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request, client_address) -> None:
         error = sys.exc_info()[1]
@@ -380,12 +489,37 @@ class SiteServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(config: ServeConfig) -> ThreadingHTTPServer:
-    """A bound (not yet serving) server for the demo; port 0 picks a free port."""
-    files = site_files(config.model, config.mapping, config.ort_dir)
-    handler = functools.partial(SiteHandler, files=files)
+def local_names() -> set[str]:
+    """This machine's host name and network address, in lower case."""
+    import socket
+
+    return {socket.gethostname().lower(), network_address().lower()}
+
+
+def address_family(host: str, port: int) -> int:
+    """AF_INET6 for an IPv6 address (`::1`, `::`) or a name that resolves only to one,
+    else AF_INET."""
+    import socket
+
     try:
-        server = SiteServer((config.host, config.port), handler)
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (OSError, UnicodeError):
+        return socket.AF_INET  # binding then fails and says why
+    families = [entry[0] for entry in found]
+    return socket.AF_INET if socket.AF_INET in families else families[0]
+
+
+def make_server(config: ServeConfig) -> ThreadingHTTPServer:
+    """A bound (not yet serving) server for the demo; port 0 picks a free port. Every file
+    is read once here: what is served is what was checked, whatever happens on disk."""
+    site = site_files(config.model, config.mapping, config.ort_dir)
+    files = {name: read_bytes(source) for name, source in site.items()}
+    handler = functools.partial(SiteHandler, files=files)
+    family = address_family(config.host, config.port)
+    try:
+        server = SiteServer((config.host, config.port), handler, family)
     except OSError as error:
         raise KanjinetError(f"{config.host}:{config.port}: cannot listen ({error})") from None
     return server
