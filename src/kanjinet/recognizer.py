@@ -208,6 +208,8 @@ def check_regular_file(path: Path) -> None:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no such image file") from None
+    except OSError as error:  # permission denied on a folder of the path, a loop, ...
+        raise KanjinetError(f"{path}: {error.strerror or first_line(error)}") from None
     if stat.S_ISDIR(mode):
         raise KanjinetError(f"{path}: a directory, not an image file")
     if not stat.S_ISREG(mode):
