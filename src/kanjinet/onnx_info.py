@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kanjinet.backends import BACKENDS, ops_verdict
 from kanjinet.errors import KanjinetError
-from kanjinet.export import BACKENDS, ops_verdict
 from kanjinet.options import opt
 from kanjinet.runtime import OnnxruntimeEngine, TractEngine, default_opset, load_onnx, op_counts
 
