@@ -89,7 +89,8 @@ def run(*args: object, cwd: Path = ROOT) -> None:
 
 
 def setup() -> None:
-    """Create .venv and install kanjinet with its dev extras, once per change of pyproject.toml."""
+    """Create .venv and install kanjinet with all its extras (training and development), once
+    per change of pyproject.toml."""
     python = venv_python()
     if not python.exists():
         print(f"creating {VENV}", flush=True)
@@ -100,7 +101,7 @@ def setup() -> None:
         return
     run(python, "-m", "pip", "install", "-q", "--upgrade", "pip")
     install_torch()
-    run(python, "-m", "pip", "install", "-q", "-e", ".[dev]")
+    run(python, "-m", "pip", "install", "-q", "-e", ".[train,dev]")  # the full set
     stamp.write_text(wanted)
 
 
@@ -132,9 +133,10 @@ def installed_torch() -> tuple[str, str | None] | None:
 
 
 def torch_minimum() -> tuple[int, ...]:
-    """The lowest torch version pyproject.toml allows (its `torch>=X.Y`)."""
+    """The lowest torch version pyproject.toml's `train` extra allows (its `torch>=X.Y`)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    torch = next(d for d in project["project"]["dependencies"] if re.match(r"torch\b", d))
+    train = project["project"]["optional-dependencies"]["train"]
+    torch = next(d for d in train if re.match(r"torch\b", d))
     return version_tuple(torch.split(">=", 1)[1])
 
 

@@ -379,9 +379,9 @@ def test_cli_export_prints_table_and_fails_on_bad_parity(
     out = capsys.readouterr().out
     assert "verification passed" in out and "tract logits vs PyTorch" in out
     before = contents(tmp_path)
-    import kanjinet.backends
+    import kanjinet.verify
 
-    monkeypatch.setattr(kanjinet.backends, "PARITY_TOLERANCE", -1.0)  # nothing can pass
+    monkeypatch.setattr(kanjinet.verify, "PARITY_TOLERANCE", -1.0)  # nothing can pass
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "VERIFICATION FAILED" in out and "replaced" not in out

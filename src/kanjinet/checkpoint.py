@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from kanjinet.atomic import atomic_path
-from kanjinet.classes import CLASS_JIS
+from kanjinet.classes import table_index
 from kanjinet.errors import KanjinetError, first_line
 from kanjinet.model import LightweightKanjiNet, ModelConfig, build_model
 
@@ -54,8 +54,8 @@ class Checkpoint:
 
     @property
     def class_indices(self) -> list[int]:
-        """Output index -> index in the fixed 3,036-class table (`classes.CLASS_JIS`)."""
-        position = {code: i for i, code in enumerate(CLASS_JIS)}
+        """Output index -> label in `classes.table_jis` (the 3,036 ETL9G classes first)."""
+        position = table_index()
         return [position[code] for code in self.class_jis]
 
 

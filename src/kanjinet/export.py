@@ -46,17 +46,7 @@ from torch import nn
 
 from kanjinet import __version__
 from kanjinet.atomic import replace, write_json
-from kanjinet.backends import (
-    BACKENDS,
-    GLOBAL_POOLS,
-    Check,
-    agreement_check,
-    check_int8,
-    check_runtimes,
-    check_structure,
-    compare,
-    run_nnef,
-)
+from kanjinet.backends import BACKENDS, GLOBAL_POOLS
 from kanjinet.checkpoint import Checkpoint, load_weights, save_safetensors, unwrap
 from kanjinet.classes import jis_to_char
 from kanjinet.dataset import is_synthetic, load_prepared, output_index_of_table
@@ -80,6 +70,15 @@ from kanjinet.runtime import (
 )
 from kanjinet.strokes import stroke_count
 from kanjinet.train_config import select_samples
+from kanjinet.verify import (
+    Check,
+    agreement_check,
+    check_int8,
+    check_runtimes,
+    check_structure,
+    compare,
+    run_nnef,
+)
 
 Backend = Literal["tract", "ort-tract", "strict"]
 Pooling = Literal["adaptive_avg", "adaptive_max", "avg_2x2", "max_2x2", "fixed_avg", "fixed_max"]

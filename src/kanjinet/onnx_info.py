@@ -3,7 +3,7 @@
 Prints the size and producer, the opsets, the graph's inputs and outputs, the op
 inventory, the short metadata_props, and which backends load it: onnxruntime
 and tract are tried for real, ort-tract and strict judged by their rules
-(`export.BACKENDS`) on top of tract loading it.
+(`backends.BACKENDS`) on top of tract loading it.
 """
 
 from __future__ import annotations

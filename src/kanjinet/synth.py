@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from kanjinet.etl9g import (
     empty_records,
     encode_images,
 )
-from kanjinet.handwriting import pick_font, render, writer_style
+from kanjinet.handwriting import pick_font, render, writer_pen
 from kanjinet.options import opt
 from kanjinet.pictures import FONT_DIRS, covers_japanese, find_japanese_fonts, write_preview
 from kanjinet.progress import progress_bar
@@ -52,6 +53,10 @@ SHEET_SIZE = 152  # characters per collection sheet in ETL9
 #: Process start method for the workers (None: the platform's default; Windows and macOS
 #: spawn). Everything a worker needs is a top-level function and picklable arguments.
 MP_CONTEXT: multiprocessing.context.BaseContext | None = None
+
+
+#: `--format` choices: the ETL layouts `kanjinet synth` writes (etl_formats.DATABASES).
+Format = Literal["etl9g", "etl9b", "etl8g", "etl8b2", "etl1", "etl6", "etl7"]
 
 
 @dataclass
@@ -69,7 +74,12 @@ class SynthConfig:
     # A quarter keeps handwriting (KanjiVG strokes) the bulk of the set; 1.0 makes a set
     # drawn from fonts alone, e.g. a test set from sources a model never trained on.
     font_share: float = opt(0.25, help="fraction of records drawn from a font with --fonts")
+    # Markers make the strokes as thick as a fifth of the character; a model that never saw
+    # them reads a fat 大 as 央 (docs/synth.md, "Pen variety").
+    pen_share: float = opt(0.0, help="fraction of writers who write with a thick marker")
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
+    # Other layouts draw the same pictures, resized/binarised to the format (etl_synth).
+    format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
 
 
 # --------------------------------------------------------------------------- layout
@@ -108,6 +118,8 @@ def check_config(cfg: SynthConfig) -> None:
         raise KanjinetError(f"--workers {cfg.workers}: must be 0 (all cores) or more")
     if not 0.0 <= cfg.font_share <= 1.0:
         raise KanjinetError(f"--font-share {cfg.font_share}: must be between 0 and 1")
+    if not 0.0 <= cfg.pen_share <= 1.0:
+        raise KanjinetError(f"--pen-share {cfg.pen_share}: must be between 0 and 1")
     for path in cfg.font_file:
         if not Path(path).is_file():
             raise KanjinetError(f"--font-file {path}: no such file")
@@ -248,7 +260,12 @@ def fill_headers(records: np.ndarray, numbers: np.ndarray, classes: int, seed: i
 
 
 def render_records(
-    numbers: np.ndarray, classes: int, seed: int, fonts: tuple[str, ...], font_share: float
+    numbers: np.ndarray,
+    classes: int,
+    seed: int,
+    fonts: tuple[str, ...],
+    font_share: float,
+    pen_share: float = 0.0,
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
     table = class_table()
@@ -262,19 +279,26 @@ def render_records(
         if fonts and rng.random() < font_share:
             font = pick_font(fonts, table[index].char, rng)
         neighbour = table[(index + 1) % classes if rng.random() < 0.5 else index - 1].char
-        pixels[i] = render(table[index].char, neighbour, writer_style(seed, writer), rng, font)
+        style = writer_pen(seed, writer, pen_share)
+        pixels[i] = render(table[index].char, neighbour, style, rng, font)
     records["image"] = encode_images(pixels)
     return records
 
 
 def write_task(
-    task: Task, out: str, classes: int, seed: int, fonts: tuple[str, ...], font_share: float
+    task: Task,
+    out: str,
+    classes: int,
+    seed: int,
+    fonts: tuple[str, ...],
+    font_share: float,
+    pen_share: float = 0.0,
 ):
     """Draw a task's records and write each piece at its place in its (temporary) file.
 
     Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
     """
-    records = render_records(task.numbers(classes), classes, seed, fonts, font_share)
+    records = render_records(task.numbers(classes), classes, seed, fonts, font_share, pen_share)
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
     for row, writer in enumerate(range(task.first_writer, task.end_writer)):
@@ -294,7 +318,7 @@ def write_task(
 def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[str, ...]):
     """Do every task, in worker processes when asked; byte sums per file number."""
     sums: dict[int, int] = {}
-    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share)
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share)
 
     def collect(result) -> None:
         count, task_sums = result
@@ -363,6 +387,7 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "files": [p.name for p in files],
         "fonts": [Path(f).name for f in fonts],
         "font_share": cfg.font_share if fonts else 0.0,
+        "pen_share": cfg.pen_share,
         "generator": f"kanjinet {__version__}",
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
@@ -421,6 +446,11 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
 
 
 def run_synth(cfg: SynthConfig) -> int:
+    if cfg.format != "etl9g":
+        from kanjinet.etl_synth import run_format
+
+        check_config(cfg)
+        return run_format(cfg)
     start = time.perf_counter()
     files = synthesize(cfg)
     seconds = time.perf_counter() - start
