@@ -476,3 +476,65 @@ def test_serves_on_ipv6(model_dir, host):
         assert status == 200, head
         if host == "::":  # every interface, IPv4 too
             assert raw_request(("127.0.0.1", port), f"127.0.0.1:{port}")[0] == 200
+
+
+def web_build_config(model_dir: Path, out: Path) -> WebBuildConfig:
+    return WebBuildConfig(
+        model=model_dir / "kanji_etl9g_model.onnx", out=out, ort_dir=model_dir / "ort"
+    )
+
+
+def test_web_build_never_deletes_what_the_user_added(model_dir, tmp_path):
+    """notes.txt and photos/ added to an earlier build used to vanish on the next build."""
+    out = tmp_path / "site"
+    assert run_web_build(web_build_config(model_dir, out)) == 0
+    (out / "notes.txt").write_text("keep me")
+    (out / "photos").mkdir()
+    (out / "photos" / "a.jpg").write_bytes(b"jpeg")
+    with pytest.raises(KanjinetError) as caught:
+        run_web_build(web_build_config(model_dir, out))
+    message = str(caught.value)
+    assert message.startswith(f"{out}: holds files web-build did not write")
+    assert "notes.txt" in message and "photos/" in message and "a.jpg" not in message
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "photos" / "a.jpg").read_bytes() == b"jpeg"
+    (out / "notes.txt").unlink()
+    (out / "photos" / "a.jpg").unlink()
+    (out / "photos").rmdir()
+    assert run_web_build(web_build_config(model_dir, out)) == 0  # only its own files: replaced
+
+
+def test_web_build_into_a_symlinked_folder(model_dir, tmp_path):
+    real = tmp_path / "sites" / "real"
+    link = tmp_path / "sites" / "link"
+    link.parent.mkdir()
+    link.symlink_to(real, target_is_directory=True)
+    for _ in range(2):  # the first build creates the folder, the second replaces it
+        assert run_web_build(web_build_config(model_dir, link)) == 0
+    assert link.is_symlink() and (real / "index.html").is_file()
+    assert sorted(p.name for p in link.parent.iterdir()) == ["link", "real"]
+
+
+def test_a_name_near_the_length_limit_is_not_too_long_with_its_temporary(model_dir, tmp_path):
+    from kanjinet.atomic import write_json
+
+    name = "a" * 250
+    write_json(tmp_path / name, {"ok": True})
+    assert json.loads((tmp_path / name).read_text()) == {"ok": True}
+    out = tmp_path / "sites" / name
+    assert run_web_build(web_build_config(model_dir, out)) == 0
+    assert run_web_build(web_build_config(model_dir, out)) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == [name]
+
+
+def test_paths_with_a_newline_stay_on_one_line(model_dir, tmp_path, capsys):
+    out = tmp_path / "my\nsite"
+    args = ["web-build", "--model", str(model_dir / "kanji_etl9g_model.onnx")]
+    args += ["--ort-dir", str(model_dir / "ort"), "--out", str(out)]
+    assert main(args) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"kanjinet web-build: wrote 10 files to {str(out)!r}"
+    missing = tmp_path / "no\nmodel.onnx"
+    assert main(["serve", "--model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and repr(str(missing)) in err

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from kanjinet.atomic import remove_tree, replace
-from kanjinet.errors import KanjinetError
+from kanjinet.errors import KanjinetError, shown
 from kanjinet.options import check_settings, opt
 from kanjinet.reference import REFERENCE_MODEL, model_or_reference, training_summary
 from kanjinet.runtime import mapping_path
@@ -175,7 +176,7 @@ def find_ort_dist(ort_dir: Path | None) -> Path:
             return directory
     where = candidates[0] if ort_dir else " or ".join(str(c) for c in candidates)
     raise KanjinetError(
-        f"{where}: onnxruntime-web files ({', '.join(ORT_FILES)}) not found; "
+        f"{shown(where)}: onnxruntime-web files ({', '.join(ORT_FILES)}) not found; "
         "reinstall kanjinet (its wheel ships them) or pass --ort-dir"
     )
 
@@ -187,9 +188,9 @@ def _static_dim(dim) -> int | None:
 def read_model(path: Path) -> bytes:
     """The model file's bytes, read once: what is checked is what is served or written."""
     if not path.exists():
-        raise KanjinetError(f"{path}: no such model file")
+        raise KanjinetError(f"{shown(path)}: no such model file")
     if not path.is_file():
-        raise KanjinetError(f"{path}: not a file (expected an exported .onnx model)")
+        raise KanjinetError(f"{shown(path)}: not a file (expected an exported .onnx model)")
     return path.read_bytes()
 
 
@@ -208,20 +209,22 @@ def describe_model(path: Path, data: bytes | None = None) -> dict:
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as error:
-        raise KanjinetError(f"{path}: not an ONNX model ({error})") from None
+        raise KanjinetError(f"{shown(path)}: not an ONNX model ({error})") from None
     graph = model.graph
     if not graph.node or len(graph.output) != 1:
-        raise KanjinetError(f"{path}: not an ONNX classifier (expected one output of class scores)")
+        raise KanjinetError(
+            f"{shown(path)}: not an ONNX classifier (expected one output of class scores)"
+        )
     initializer_names = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializer_names]
     in_dims = [_static_dim(d) for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
     if len(inputs) != 1 or len(in_dims) != 4 or in_dims[1] != 1 or not in_dims[2]:
         raise KanjinetError(
-            f"{path}: model input must be one (batch, 1, S, S) image tensor, got {in_dims}"
+            f"{shown(path)}: model input must be one (batch, 1, S, S) image tensor, got {in_dims}"
         )
     out_dims = [_static_dim(d) for d in graph.output[0].type.tensor_type.shape.dim]
     if not out_dims or not out_dims[-1]:
-        raise KanjinetError(f"{path}: model output has no fixed class count ({out_dims})")
+        raise KanjinetError(f"{shown(path)}: model output has no fixed class count ({out_dims})")
     metadata = {prop.key: prop.value for prop in model.metadata_props}
     return {
         "input_name": inputs[0].name,
@@ -240,18 +243,18 @@ def load_mapping(path: Path, num_classes: int, data: bytes | None = None) -> dic
     try:
         mapping = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise KanjinetError(f"{path}: not a JSON mapping file ({error})") from None
+        raise KanjinetError(f"{shown(path)}: not a JSON mapping file ({error})") from None
     chars = mapping.get("class_to_char") if isinstance(mapping, dict) else None
     if not isinstance(chars, dict | list):
-        raise KanjinetError(f"{path}: not a kanjinet mapping file (no class_to_char)")
+        raise KanjinetError(f"{shown(path)}: not a kanjinet mapping file (no class_to_char)")
     declared = mapping.get("num_classes", len(chars))
     if declared != len(chars):
         raise KanjinetError(
-            f"{path}: num_classes is {declared} but class_to_char has {len(chars)} entries"
+            f"{shown(path)}: num_classes is {declared} but class_to_char has {len(chars)} entries"
         )
     if len(chars) != num_classes:
         raise KanjinetError(
-            f"{path}: mapping has {len(chars)} classes but the model outputs {num_classes}; "
+            f"{shown(path)}: mapping has {len(chars)} classes but the model outputs {num_classes}; "
             "use the mapping exported with this model"
         )
     return mapping
@@ -262,10 +265,10 @@ def read_mapping_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         raise KanjinetError(
-            f"{path}: no such mapping file (pass --mapping, or export writes it beside the model)"
+            f"{shown(path)}: no such mapping file (pass --mapping, or export writes it beside the model)"
         ) from None
     except IsADirectoryError:
-        raise KanjinetError(f"{path}: a directory, not a mapping file") from None
+        raise KanjinetError(f"{shown(path)}: a directory, not a mapping file") from None
 
 
 def recorded_normalization(model_info: dict, mapping: dict) -> dict | None:
@@ -324,6 +327,7 @@ def site_files(
     files.update({f"ort/{name}": ort_dist / name for name in ORT_FILES})
     files[SITE_MODEL] = model_bytes
     files[SITE_MAPPING] = mapping_bytes
+    config["site_files"] = sorted([*files, SITE_CONFIG])  # what a rebuild may replace
     files[SITE_CONFIG] = json.dumps(config, ensure_ascii=False, indent=1).encode("utf-8")
     return files
 
@@ -582,23 +586,71 @@ def run_serve(config: ServeConfig) -> int:
     return 0
 
 
-def is_previous_build(directory: Path) -> bool:
-    """True if `directory` was written by web-build (safe to replace)."""
+def build_manifest(directory: Path) -> set[str] | None:
+    """The files an earlier web-build wrote to `directory` (its config.json's `site_files`;
+    for a build that did not list them, the files this kanjinet writes), or None if
+    `directory` is not a web-build output."""
     try:
         config = json.loads((directory / SITE_CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and config.get("format") == SITE_FORMAT
+        return None
+    if not isinstance(config, dict) or config.get("format") != SITE_FORMAT:
+        return None
+    listed = config.get("site_files")
+    if isinstance(listed, list) and all(isinstance(name, str) for name in listed):
+        return set(listed)
+    return {*PAGE_FILES, *(f"ort/{name}" for name in ORT_FILES), SITE_MODEL, SITE_MAPPING,
+            SITE_CONFIG}  # fmt: skip
+
+
+def foreign_entries(directory: Path, manifest: set[str]) -> list[str]:
+    """What in `directory` an earlier build did not write (a folder counts as written when
+    it holds written files), as relative names, folders with a trailing slash."""
+    folders = {str(Path(name).parent.as_posix()) for name in manifest} - {"."}
+    foreign = []
+    for path in sorted(directory.rglob("*")):
+        name = path.relative_to(directory).as_posix()
+        written = not path.is_symlink() and (
+            name in manifest or (path.is_dir() and name in folders)
+        )
+        inside_named = any(name.startswith(f) for f in foreign if f.endswith("/"))
+        if not written and not inside_named:
+            foreign.append(name + "/" if path.is_dir() and not path.is_symlink() else name)
+    return foreign
+
+
+def check_replaceable(out: Path) -> None:
+    """`out` may be replaced: absent, empty, or an earlier build holding only its own files
+    (a file the user added is never deleted: the folder is refused, naming it)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise KanjinetError(f"{shown(out)}: exists and is not a directory")
+    if not any(out.iterdir()):
+        return
+    manifest = build_manifest(out)
+    if manifest is None:
+        raise KanjinetError(
+            f"{shown(out)}: directory is not empty and not a kanjinet web-build output"
+        )
+    foreign = foreign_entries(out, manifest)
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise KanjinetError(
+            f"{shown(out)}: holds files web-build did not write "
+            f"({', '.join(shown(name) for name in foreign[:3])}{more}); move them elsewhere "
+            "or choose another --out, so that replacing the build deletes nothing of yours"
+        )
 
 
 def write_site(files: dict[str, Path | bytes], out: Path) -> None:
-    """Write the site into `out` whole: built beside it, then swapped in by rename."""
-    if out.exists() and not out.is_dir():
-        raise KanjinetError(f"{out}: exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not is_previous_build(out):
-        raise KanjinetError(f"{out}: directory is not empty and not a kanjinet web-build output")
+    """Write the site into `out` whole: built beside it, then swapped in by rename. An
+    `out` that is a symbolic link keeps pointing where it did: the folder it names is
+    the one replaced."""
+    out = out.resolve() if out.is_symlink() else out
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=".kn-site-", dir=out.parent))  # short: see atomic.py
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a web host must read it
         for name, source in files.items():
@@ -616,9 +668,9 @@ def write_site(files: dict[str, Path | bytes], out: Path) -> None:
 def run_web_build(config: WebBuildConfig) -> int:
     files = site_files(config.model, config.mapping, config.ort_dir)
     write_site(files, config.out)
-    print(f"kanjinet web-build: wrote {len(files)} files to {config.out}")
+    print(f"kanjinet web-build: wrote {len(files)} files to {shown(config.out)}")
     print(
         "serve it with any static host that sends .wasm as application/wasm, "
-        f"e.g. python -m http.server -d {config.out}"
+        f"e.g. python -m http.server -d {shlex.quote(str(config.out))}"
     )
     return 0
