@@ -118,7 +118,7 @@ def test_train_export_predict_on_several_databases(prepared, trained_checkpoint,
     chars = {label_info(i).char for i in range(3036)} | set("ヲアイウエオ")
     assert len(predictor.class_jis) == 12
     data = ds.load_prepared(out)
-    (top,) = predictor.recognize_input(data.images[40:41, None].astype(np.float32) / 255, k=12)
+    (top,) = predictor.recognize_input(data.images[40:41, None].astype(np.float32) / 255, top_k=12)
     assert {c.character for c in top} == set("あいうえおか") | set("ヲアイウエオ")
     assert all(c.character in chars for c in top)
 
