@@ -34,9 +34,9 @@ def from_onnx(model: Path, data_dir: Path, among: Path | None) -> dict[str, tupl
     """kind -> (correct, samples) of an ONNX model on every sample of a prepared set whose
     class the model knows; with `among`, only classes listed there may be answered."""
     from kanjinet.dataset import load_prepared
-    from kanjinet.predict import Predictor
+    from kanjinet.recognizer import Recognizer
 
-    predictor = Predictor(model)
+    predictor = Recognizer(model)
     data = load_prepared(data_dir)
     chars = [label_info(int(label)).char for label in data.labels]
     output_of = {code: i for i, code in enumerate(predictor.class_jis)}

@@ -12,7 +12,7 @@
 
 `measure` runs models over every category and prints top-1 / top-5 per category:
 the ETL9G categories through `normalize` (as `prepare` reads records), the picture
-categories through `Predictor.predict_files`, the path `kanjinet predict` takes for
+categories through `Recognizer.recognize_batch`, the path `kanjinet predict` takes for
 picture files. docs/robustness.md says exactly how each category is made. All of it
 is SYNTHETIC data, never ETL9G, and never trained on: its writers (seed) and fonts are
 not those of the reference model's training set (src/kanjinet/models/README.md).
@@ -56,7 +56,7 @@ from kanjinet.handwriting import (
 )
 from kanjinet.normalize import ink_from_levels, normalize
 from kanjinet.photos import jpeg_bytes, photograph, small_in_large
-from kanjinet.predict import Predictor
+from kanjinet.recognizer import Recognizer
 from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
 from kanjinet.runtime import prepared_to_input
 from kanjinet.synth import readings
@@ -273,7 +273,7 @@ def hits(candidates, labels: np.ndarray) -> tuple[int, int]:
     return int(top1), int(top5)
 
 
-def run_category(predictor: Predictor, levels, pictures, labels, chunk: int = 32):
+def run_category(predictor: Recognizer, levels, pictures, labels, chunk: int = 32):
     """Top-5 candidates for every item: records as `prepare` reads them, pictures as
     `predict` reads picture files."""
     results = []
@@ -281,9 +281,9 @@ def run_category(predictor: Predictor, levels, pictures, labels, chunk: int = 32
         if pictures is None:
             ink = ink_from_levels(levels[start : start + chunk])
             batch = prepared_to_input(normalize(ink, predictor.image_size))
-            results += predictor.top_k_of_input(batch, 5)
+            results += predictor.recognize_input(batch, 5)
         else:
-            results += predictor.predict_files(pictures[start : start + chunk], 5)
+            results += predictor.recognize_batch(pictures[start : start + chunk], 5)
     return results
 
 
@@ -293,7 +293,7 @@ def measure(args: argparse.Namespace) -> dict:
     for category in CATEGORIES:
         levels, pictures, labels = category_data(args.out / category.name)
         for model in models:
-            predictor = Predictor(Path(model), args.engine)
+            predictor = Recognizer(Path(model), args.engine)
             top1, top5 = hits(run_category(predictor, levels, pictures, labels), labels)
             row = {"category": category.name, "model": Path(model).name, "samples": len(labels),
                    "top1": round(100 * top1 / len(labels), 2),

@@ -163,3 +163,16 @@ def test_plain_install_says_which_extra_training_needs(plain_install, command):
     assert line.startswith(f"kanjinet {command[0]}: error: needs the Python package ")
     assert line.endswith('which this installation lacks: pip install "kanjinet[train]"')
     assert "Traceback" not in result.stderr
+
+
+def test_plain_install_describes_models_and_builds_the_page(plain_install, tmp_path):
+    python = plain_install / ("python.exe" if os.name == "nt" else "python")
+    where = run([python, "-c", "import kanjinet.reference as r; print(r.REFERENCE_MODEL)"])
+    model = where.stdout.strip()
+    info = run([kanjinet_in(plain_install), "onnx-info", model], cwd="/")
+    assert info.returncode == 0, info.stderr
+    assert "onnxruntime" in info.stdout
+    site = tmp_path / "site"
+    built = run([kanjinet_in(plain_install), "web-build", "--out", site], cwd="/")
+    assert built.returncode == 0, built.stderr
+    assert (site / "index.html").is_file() and (site / "model.onnx").is_file()

@@ -106,7 +106,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 def test_train_export_predict_on_several_databases(prepared, trained_checkpoint, tmp_path):
     from kanjinet.export import ExportConfig, export_checkpoint
-    from kanjinet.predict import Predictor
+    from kanjinet.recognizer import Recognizer
 
     out, _ = prepared
     best = trained_checkpoint(out, tmp_path / "run", epochs=1, class_limit=None)
@@ -114,10 +114,54 @@ def test_train_export_predict_on_several_databases(prepared, trained_checkpoint,
     export_checkpoint(
         ExportConfig(model_path=best, onnx_path=onnx_path, data_dir=out, verify_samples=16)
     )
-    predictor = Predictor(onnx_path)
+    predictor = Recognizer(onnx_path)
     chars = {label_info(i).char for i in range(3036)} | set("ヲアイウエオ")
     assert len(predictor.class_jis) == 12
     data = ds.load_prepared(out)
-    (top,) = predictor.top_k_of_input(data.images[40:41, None].astype(np.float32) / 255, k=12)
-    assert {c.char for c in top} == set("あいうえおか") | set("ヲアイウエオ")
-    assert all(c.char in chars for c in top)
+    (top,) = predictor.recognize_input(data.images[40:41, None].astype(np.float32) / 255, k=12)
+    assert {c.character for c in top} == set("あいうえおか") | set("ヲアイウエオ")
+    assert all(c.character in chars for c in top)
+
+
+def test_cli_takes_etl_dir_repeated_or_with_several_values(sources, tmp_path, capsys):
+    from kanjinet.cli import main
+
+    common = ["--size", "16", "--workers", "1", "--classes", "kana"]
+    first, second = (str(s) for s in sources)
+    assert (
+        main(
+            [
+                "prepare",
+                "--etl-dir",
+                first,
+                "--etl-dir",
+                second,
+                "--output-dir",
+                str(tmp_path / "a"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["prepare", "--etl-dir", first, second, "--output-dir", str(tmp_path / "b"), *common])
+        == 0
+    )
+    a, b = (ds.read_metadata(tmp_path / n) for n in "ab")
+    assert a["samples"] == b["samples"] == 3 * CLASSES * WRITERS
+    assert [s["etl_dir"] for s in a["sources"]] == [s["etl_dir"] for s in b["sources"]]
+    assert (
+        main(
+            [
+                "prepare",
+                "--etl-dir",
+                first,
+                "--classes",
+                "joyo",
+                "--output-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
+    assert "--classes joyo: expected one of etl9g, kana" in capsys.readouterr().err

@@ -335,3 +335,18 @@ def test_pen_share_gives_a_share_of_writers_a_thick_marker(tmp_path):
     assert ink[1] > 1.5 * ink[0]
     with pytest.raises(KanjinetError, match="--pen-share"):
         synthesize(SynthConfig(out=a, writers=1, classes=1, pen_share=1.5))
+
+
+def test_chars_picks_the_classes_drawn_in_their_order(tmp_path):
+    """--chars draws chosen classes (kanji among them) instead of the first N (all kana)."""
+    from kanjinet.classes import char_to_jis
+
+    out = tmp_path / "chosen"
+    synthesize(SynthConfig(out=out, chars="田山あ", writers=2, workers=1))
+    records = etl9g.read_records(out / "ETL9G_01")
+    assert [int(j) for j in records["jis"]] == [char_to_jis(c) for c in "田山あ"] * 2
+    info = json.loads((out / etl9g.SYNTH_INFO).read_text(encoding="utf-8"))
+    assert (info["set_size"], info["classes"], info["chars"]) == (3, 3, "田山あ")
+    for chars, problem in (("田田", "given twice"), ("ア", "not one of the 3,036")):
+        with pytest.raises(KanjinetError, match=f"--chars: .*{problem}"):
+            synthesize(SynthConfig(out=tmp_path / "bad", chars=chars, writers=1, workers=1))

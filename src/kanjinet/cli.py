@@ -15,6 +15,7 @@ import importlib
 import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from kanjinet import __version__
 from kanjinet.errors import KanjinetError, describe_os_error
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None, original: bool = False) -> int:
     try:
         return _parse_and_run(argv, selected, original)
     except ModuleNotFoundError as error:
-        message = missing_extra(selected or "", error)
+        message = setup_hint(error) if original else missing_extra(selected or "", error)
         if message is None:
             raise
         print(message, file=sys.stderr)
@@ -205,6 +206,22 @@ def _parse_and_run(argv: list[str], selected: str | None, original: bool) -> int
     except KeyboardInterrupt:
         print(f"kanjinet {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def setup_hint(error: ModuleNotFoundError) -> str | None:
+    """One line for an original script's alias run by a Python that lacks a package: how
+    to set up the checkout's .venv and run the script with it."""
+    module = (error.name or "").split(".")[0]
+    if not module or module == "kanjinet":
+        return None
+    script = Path(sys.argv[0]).name
+    windows = sys.platform == "win32"
+    setup = "py dev.py setup" if windows else "python3 dev.py setup"
+    python = r".venv\Scripts\python" if windows else ".venv/bin/python"
+    return (
+        f"{script}: error: needs the Python package {module}, which this Python "
+        f"({sys.executable}) lacks; set up once with `{setup}`, then run `{python} {script}`"
+    )
 
 
 def run_original_script(command: str) -> None:

@@ -30,7 +30,14 @@ import numpy as np
 
 from kanjinet import __version__
 from kanjinet.atomic import replace, write_text
-from kanjinet.classes import CLASS_JIS, NUM_CLASSES, ClassInfo, class_table
+from kanjinet.classes import (
+    CLASS_JIS,
+    JIS_TO_INDEX,
+    NUM_CLASSES,
+    ClassInfo,
+    char_to_jis,
+    class_table,
+)
 from kanjinet.errors import KanjinetError
 from kanjinet.etl9g import (
     FILE_NAME_RE,
@@ -80,6 +87,16 @@ class SynthConfig:
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
     # Other layouts draw the same pictures, resized/binarised to the format (etl_synth).
     format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
+    # A small set that still holds kanji (the demo's): the first N classes are all hiragana.
+    chars: str = opt(
+        "", help="draw these ETL9G classes, in this order (e.g. 田山川あいう); sets --classes"
+    )
+
+    def picks(self) -> tuple[int, ...]:
+        """The class-table indices drawn: --chars' classes, else the first --classes."""
+        if not self.chars:
+            return tuple(range(self.classes))
+        return class_picks(self.chars)
 
 
 # --------------------------------------------------------------------------- layout
@@ -106,8 +123,29 @@ class Task:
         return (writers + np.arange(self.first_class, self.end_class)).ravel()
 
 
+def class_picks(chars: str) -> tuple[int, ...]:
+    """The class-table indices of these characters; one error line for a character that is
+    not an ETL9G class or comes twice."""
+    picks = []
+    for char in chars:
+        try:
+            index = JIS_TO_INDEX[char_to_jis(char)]
+        except (KeyError, UnicodeEncodeError, KanjinetError, ValueError):
+            raise KanjinetError(
+                f"--chars: {char!r} is not one of the 3,036 ETL9G classes"
+            ) from None
+        if index in picks:
+            raise KanjinetError(f"--chars: {char} is given twice")
+        picks.append(index)
+    return tuple(picks)
+
+
 def check_config(cfg: SynthConfig) -> None:
     """Raise a one-line error for settings that cannot produce a valid set."""
+    if cfg.chars:
+        if cfg.format != "etl9g":
+            raise KanjinetError("--chars: only with --format etl9g")
+        cfg.classes = len(cfg.picks())
     if not 1 <= cfg.classes <= NUM_CLASSES:
         raise KanjinetError(f"--classes {cfg.classes}: must be 1..{NUM_CLASSES}")
     if cfg.writers < 1:
@@ -242,13 +280,21 @@ def writer_info(seed: int, writer: int) -> WriterInfo:
     )
 
 
-def fill_headers(records: np.ndarray, numbers: np.ndarray, classes: int, seed: int) -> None:
-    """Header fields of the records with these global (writer-major) numbers."""
+def fill_headers(
+    records: np.ndarray,
+    numbers: np.ndarray,
+    classes: int,
+    seed: int,
+    picks: tuple[int, ...] | None = None,
+) -> None:
+    """Header fields of the records with these global (writer-major) numbers; `picks`: the
+    class-table index of each of the `classes` positions (None: the first `classes`)."""
     writer, index = np.divmod(numbers, classes)
     sheets_per_set = -(-classes // SHEET_SIZE)
     records["sheet"] = writer * sheets_per_set + index // SHEET_SIZE + 1
-    records["jis"] = np.asarray(CLASS_JIS)[index]
-    records["reading"] = readings()[index]
+    label = index if picks is None else np.asarray(picks)[index]
+    records["jis"] = np.asarray(CLASS_JIS)[label]
+    records["reading"] = readings()[label]
     records["serial"] = numbers + 1
     people = [writer_info(seed, w) for w in range(int(writer.min()), int(writer.max()) + 1)]
     for field in ("sex", "age", "industry", "occupation", "gathering_date", "scanning_date"):
@@ -266,11 +312,13 @@ def render_records(
     fonts: tuple[str, ...],
     font_share: float,
     pen_share: float = 0.0,
+    picks: tuple[int, ...] | None = None,
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
-    table = class_table()
+    full = class_table()
+    table = full if picks is None else [full[i] for i in picks]
     records = empty_records(len(numbers))
-    fill_headers(records, numbers, classes, seed)
+    fill_headers(records, numbers, classes, seed, picks)
     pixels = np.empty((len(numbers), IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
     for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
@@ -293,12 +341,14 @@ def write_task(
     fonts: tuple[str, ...],
     font_share: float,
     pen_share: float = 0.0,
+    picks: tuple[int, ...] | None = None,
 ):
     """Draw a task's records and write each piece at its place in its (temporary) file.
 
     Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
     """
-    records = render_records(task.numbers(classes), classes, seed, fonts, font_share, pen_share)
+    numbers = task.numbers(classes)
+    records = render_records(numbers, classes, seed, fonts, font_share, pen_share, picks)
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
     for row, writer in enumerate(range(task.first_writer, task.end_writer)):
@@ -318,7 +368,8 @@ def write_task(
 def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[str, ...]):
     """Do every task, in worker processes when asked; byte sums per file number."""
     sums: dict[int, int] = {}
-    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share)
+    picks = cfg.picks() if cfg.chars else None
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share, picks)
 
     def collect(result) -> None:
         count, task_sums = result
@@ -381,6 +432,7 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "synthetic": True,
         "set_size": cfg.classes,
         "classes": cfg.classes,
+        **({"chars": cfg.chars} if cfg.chars else {}),
         "writers": cfg.writers,
         "seed": cfg.seed,
         "records": cfg.classes * cfg.writers,

@@ -2,6 +2,7 @@
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 import {
   MAX_PICTURE_PIXELS,
+  pictureShapeProblem,
   MIN_INK_CONTRAST,
   inkContrast,
   inkFromPad,
@@ -175,6 +176,11 @@ async function readUpload(file) {
     bitmap.close();
     throw new Error(`${size} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString("en")} read here; scale it down`);
   }
+  const problem = pictureShapeProblem(bitmap.width, bitmap.height);
+  if (problem) {
+    bitmap.close();
+    return { refused: problem };
+  }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);
@@ -227,6 +233,10 @@ async function onUpload(event) {
       return;
     }
     const upload = await readUpload(file);
+    if (upload.refused) {
+      refuseUpload(`${file.name}: ${upload.refused}. Upload a picture of one written character.`);
+      return;
+    }
     if (upload.contrast < MIN_INK_CONTRAST) {
       refuseUpload(`${file.name}: no ink found (a blank or uniform picture). Upload a picture of one written character.`);
       return;
