@@ -66,6 +66,7 @@ from kanjinet.runtime import (
     mapping_path,
     op_counts,
     prepared_to_input,
+    utf8_path,
     write_onnx,
 )
 from kanjinet.strokes import stroke_count
@@ -512,7 +513,7 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     written to a staging folder beside the target, verified there, and moved over an
     earlier export only if every check passed (report.written)."""
     target = Path(cfg.onnx_path)
-    refuse_unopenable_path(target)
+    utf8_path(target.absolute(), "tract (which verifies the export)")
     checkpoint = load_weights(cfg.model_path)
     refuse_unexportable(checkpoint, cfg.model_path)
     samples = load_samples(
@@ -572,17 +573,6 @@ def export_and_verify(
     )
     write_json(report.files["mapping"], mapping)
     return report
-
-
-def refuse_unopenable_path(path: Path) -> None:
-    """tract, which verifies the export, opens UTF-8 paths only: refused before any work."""
-    try:
-        str(path.absolute()).encode("utf-8")
-    except UnicodeEncodeError:
-        raise KanjinetError(
-            f"{shown(path)}: the path is not valid UTF-8, and tract (which verifies the "
-            "export) opens only UTF-8 paths; choose another name"
-        ) from None
 
 
 def refuse_unexportable(checkpoint: Checkpoint, path: Path) -> None:

@@ -7,11 +7,12 @@ an app built on tract-core + tract-nnef (no ONNX parser) loads them
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kanjinet.atomic import atomic_path
-from kanjinet.errors import KanjinetError
-from kanjinet.runtime import NNEF_SUFFIX, fixed_batch_fact, require
+from kanjinet.errors import KanjinetError, shown
+from kanjinet.runtime import NNEF_SUFFIX, fixed_batch_fact, require, utf8_path
 
 
 def nnef_path(onnx_path: Path, dynamic_batch: bool = False) -> Path:
@@ -32,17 +33,32 @@ def write_nnef(onnx_path: Path, path: Path, batch: int | None) -> int:
     """
     tract = require("tract")
     try:
-        model = tract.onnx().load(str(onnx_path))
+        model = tract.onnx().load(utf8_path(onnx_path))
         if batch is not None:
             model.set_input_fact(0, fixed_batch_fact(str(model.input_fact(0)), batch))
         typed = model.into_model()
         with atomic_path(path, suffix=NNEF_SUFFIX) as tmp:
             tract.nnef().write_model_to_tar_gz(typed, str(tmp))
     except tract.TractError as error:
+        if system := system_error(error):  # a full disk, a read-only folder: not tract's fault
+            raise OSError(system.errno, system.strerror, str(path)) from None
         raise KanjinetError(
-            f"{path}: tract {tract.version()} cannot write it as NNEF ({tract_cause(error)})"
+            f"{shown(path)}: tract {tract.version()} cannot write it as NNEF ({tract_cause(error)})"
         ) from None
     return path.stat().st_size
+
+
+def system_error(error: BaseException) -> OSError | None:
+    """The operating system's error inside a tract error (Rust's io::Error reads
+    "No space left on device (os error 28)"), or None when tract itself refused."""
+    import errno
+    import re
+
+    found = re.search(r"\(os error (\d+)\)", str(error).split("Stack backtrace")[0])
+    if not found:
+        return None
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code) if code in errno.errorcode else "system error")
 
 
 def tract_cause(error: BaseException) -> str:

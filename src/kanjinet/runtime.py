@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from kanjinet import __version__
-from kanjinet.errors import KanjinetError, first_line
+from kanjinet.errors import KanjinetError, first_line, shown
 
 Engine = Literal["auto", "onnxruntime", "tract", "torch"]
 ONNX_SUFFIXES = (".onnx",)
@@ -106,6 +106,17 @@ def require(module: str) -> Any:
         raise KanjinetError(f"{module}: package not installed (pip install {module})") from None
 
 
+def utf8_path(path: Path, reader: str = "tract") -> str:
+    """`path` as text for a reader that opens UTF-8 paths only (tract), or an error naming
+    it: a name with bytes that are not UTF-8 (POSIX allows them) cannot be passed on."""
+    if not is_utf8(str(path)):
+        raise KanjinetError(
+            f"{shown(path)}: the path is not valid UTF-8, and {reader} opens only UTF-8 "
+            "paths; rename it"
+        )
+    return str(path)
+
+
 class OnnxruntimeEngine:
     name = "onnxruntime"
 
@@ -114,9 +125,9 @@ class OnnxruntimeEngine:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no "removing unused initializer" chatter
         try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            # onnxruntime takes a str path only if it is valid UTF-8; the bytes otherwise.
+            source = str(path) if is_utf8(str(path)) else Path(path).read_bytes()
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
             raise KanjinetError(
                 f"{path}: onnxruntime cannot load it ({first_line(error)})"
@@ -137,7 +148,7 @@ class TractEngine:
     def __init__(self, path: Path, batch: int | None = None) -> None:
         tract = require("tract")
         try:
-            model = tract.onnx().load(str(path))
+            model = tract.onnx().load(utf8_path(path))
             if batch is not None:
                 model.set_input_fact(0, fixed_batch_fact(str(model.input_fact(0)), batch))
             self.runnable = model.into_model().into_runnable()
@@ -158,7 +169,7 @@ class TractNnefEngine(TractEngine):
     def __init__(self, path: Path, batch: int | None = None) -> None:
         tract = require("tract")
         try:
-            model = tract.nnef().load(str(path))
+            model = tract.nnef().load(utf8_path(path))
             symbol = str(model.input_fact(0)).split(",")[0]
             if batch is not None and not symbol.isdigit():
                 model.transform(tract.SetSymbols({symbol: batch}))
@@ -191,6 +202,14 @@ class TorchEngine:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             return self.model(x).float().cpu().numpy()
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def fixed_batch_fact(fact: str, batch: int) -> str:
@@ -304,28 +323,142 @@ class ModelDescription:
 
 def describe_onnx(path: Path) -> ModelDescription:
     """Classes, input size and normalisation of an exported ONNX model: from its own
-    metadata, else from the mapping file next to it (checked against the model's outputs)."""
+    metadata, else from the mapping file next to it. The model is checked against the
+    contract first (`check_onnx_model`), and the description against the model: one
+    class per output, the input size the graph takes."""
     model = load_onnx(path)
+    size = check_onnx_model(path, model)
     meta = {prop.key: prop.value for prop in model.metadata_props}
-    if META_CLASS_JIS in meta and META_IMAGE_SIZE in meta:
-        return ModelDescription(
-            [int(c, 16) for c in json.loads(meta[META_CLASS_JIS])],
-            int(meta[META_IMAGE_SIZE]),
-            json.loads(meta["normalization"]) if "normalization" in meta else None,
-        )
-    mapping_file = mapping_path(path)
-    if not mapping_file.is_file():
-        raise KanjinetError(
-            f"{path}: no kanjinet metadata in the model and no {mapping_file.name} next to it"
-        )
-    info = read_mapping(mapping_file)
+    source, info = path, metadata_description(path, meta)
+    if info is None:
+        source = mapping_path(path)
+        if not source.is_file():
+            raise KanjinetError(
+                f"{shown(path)}: no kanjinet metadata in the model and no {shown(source.name)} "
+                "next to it"
+            )
+        info = read_mapping(source)
+    check_description(source, info, model, size)
+    return info
+
+
+def check_description(source: Path, info: ModelDescription, model: Any, size: int) -> None:
+    """The class table names every output and the recorded input size is the graph's."""
     outputs = onnx_output_count(model)
     if outputs is not None and outputs != len(info.class_jis):
         raise KanjinetError(
-            f"{mapping_file}: lists {len(info.class_jis)} classes, the model {path.name} has "
-            f"{outputs} outputs; use the mapping exported with this model"
+            f"{shown(source)}: lists {len(info.class_jis)} classes, the model has {outputs} "
+            "outputs; use the mapping exported with this model"
         )
-    return info
+    if info.image_size != size:
+        raise KanjinetError(
+            f"{shown(source)}: says the input is {info.image_size} x {info.image_size}, the "
+            f"model's graph takes {size} x {size}"
+        )
+
+
+#: Input sizes a kanjinet model may have (prepare's --size range); a larger recorded size
+#: would make every picture a huge allocation.
+IMAGE_SIZES = range(8, 513)
+
+
+def check_onnx_model(path: Path, model: Any) -> int:
+    """The contract every kanjinet ONNX model keeps, checked when it is opened: one float
+    (batch, 1, S, S) input with S in IMAGE_SIZES, one output, weights that are finite
+    numbers. Returns S."""
+    size = onnx_input_size(path, model)
+    if len(model.graph.output) != 1:
+        raise KanjinetError(
+            f"{shown(path)}: not an ONNX classifier (expected one output of class scores)"
+        )
+    check_weights_finite(path, model)
+    return size
+
+
+def onnx_input_size(path: Path, model: Any) -> int:
+    """S of the model's one (batch, 1, S, S) float input, or an error naming the file."""
+    import onnx
+
+    weights = {init.name for init in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in weights]
+    tensor = inputs[0].type.tensor_type if len(inputs) == 1 else None
+    shape = tensor.shape.dim if tensor is not None else []
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in shape]
+    if len(dims) != 4 or dims[1] != 1 or not dims[2] or dims[2] != dims[3]:
+        shown_dims = ", ".join("?" if d is None else str(d) for d in dims)
+        raise KanjinetError(
+            f"{shown(path)}: model input must be one (batch, 1, S, S) image tensor, got "
+            f"{len(inputs)} input(s) of shape ({shown_dims})"
+        )
+    if tensor.elem_type != onnx.TensorProto.FLOAT:
+        raise KanjinetError(f"{shown(path)}: model input must be float32")
+    if dims[2] not in IMAGE_SIZES:
+        raise KanjinetError(
+            f"{shown(path)}: model input is {dims[2]} x {dims[2]}, outside "
+            f"{IMAGE_SIZES.start}..{IMAGE_SIZES.stop - 1}"
+        )
+    return dims[2]
+
+
+def check_weights_finite(path: Path, model: Any) -> None:
+    """Every stored floating-point weight is a finite number: a NaN makes every answer
+    NaN (`あ nan%`), refused instead."""
+    import onnx
+    from onnx import numpy_helper
+
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+    tensors = list(model.graph.initializer) + [
+        attribute.t
+        for node in model.graph.node
+        if node.op_type == "Constant"
+        for attribute in node.attribute
+        if attribute.name == "value"
+    ]
+    stored = [t for t in tensors if t.data_location != onnx.TensorProto.EXTERNAL]
+    for tensor in stored:
+        if tensor.data_type in floats and not np.isfinite(numpy_helper.to_array(tensor)).all():
+            raise KanjinetError(
+                f"{shown(path)}: weight {tensor.name or '(a constant)'} holds values that "
+                "are not finite numbers (NaN or infinity); this model cannot answer"
+            )
+
+
+def metadata_description(path: Path, meta: dict[str, str]) -> ModelDescription | None:
+    """The description a kanjinet export stores in its metadata_props, checked; None if
+    the file has none (a mapping file then describes it)."""
+    if META_CLASS_JIS not in meta or META_IMAGE_SIZE not in meta:
+        return None
+    try:
+        codes = json.loads(meta[META_CLASS_JIS])
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ValueError(f"{META_CLASS_JIS} is not a list of hex codes")
+        class_jis = [int(code, 16) for code in codes]
+        size = int(meta[META_IMAGE_SIZE])
+        normalization = json.loads(meta["normalization"]) if "normalization" in meta else None
+        if normalization is not None and not isinstance(normalization, dict):
+            raise ValueError("normalization is not a JSON object")
+    except ValueError as error:  # json.JSONDecodeError included
+        raise KanjinetError(f"{shown(path)}: bad kanjinet metadata ({first_line(error)})") from None
+    check_class_table(path, class_jis, size)
+    return ModelDescription(class_jis, size, normalization)
+
+
+def check_class_table(path: Path, class_jis: list[int], size: int) -> None:
+    """Every code is a JIS X 0208 character and the input size is a possible one."""
+    from kanjinet.classes import jis_to_char
+
+    for index, code in enumerate(class_jis):
+        try:
+            jis_to_char(code)
+        except ValueError:  # UnicodeDecodeError, or a code outside two bytes
+            raise KanjinetError(
+                f"{shown(path)}: class {index} has JIS code {code:X}, not a JIS X 0208 character"
+            ) from None
+    if size not in IMAGE_SIZES:
+        raise KanjinetError(
+            f"{shown(path)}: image size {size} is outside "
+            f"{IMAGE_SIZES.start}..{IMAGE_SIZES.stop - 1}"
+        )
 
 
 def read_mapping(path: Path) -> ModelDescription:
@@ -343,5 +476,6 @@ def read_mapping(path: Path) -> ModelDescription:
         normalization = mapping["input"].get("normalization")
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         reason = f"{type(error).__name__}: {error}"
-        raise KanjinetError(f"{path}: not a kanjinet mapping file ({reason})") from None
+        raise KanjinetError(f"{shown(path)}: not a kanjinet mapping file ({reason})") from None
+    check_class_table(path, class_jis, size)
     return ModelDescription(class_jis, size, normalization)

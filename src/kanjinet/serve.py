@@ -29,7 +29,12 @@ from kanjinet.atomic import remove_tree, replace
 from kanjinet.errors import KanjinetError, shown
 from kanjinet.options import check_settings, opt
 from kanjinet.reference import REFERENCE_MODEL, model_or_reference, training_summary
-from kanjinet.runtime import mapping_path
+from kanjinet.runtime import (
+    check_description,
+    check_onnx_model,
+    mapping_path,
+    metadata_description,
+)
 
 WEB_DIR = Path(__file__).with_name("web")
 PAGE_FILES = ("index.html", "app.js", "preprocess.js", "style.css")
@@ -215,21 +220,19 @@ def describe_model(path: Path, data: bytes | None = None) -> dict:
         raise KanjinetError(
             f"{shown(path)}: not an ONNX classifier (expected one output of class scores)"
         )
-    initializer_names = {init.name for init in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initializer_names]
-    in_dims = [_static_dim(d) for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
-    if len(inputs) != 1 or len(in_dims) != 4 or in_dims[1] != 1 or not in_dims[2]:
-        raise KanjinetError(
-            f"{shown(path)}: model input must be one (batch, 1, S, S) image tensor, got {in_dims}"
-        )
+    size = check_onnx_model(path, model)
     out_dims = [_static_dim(d) for d in graph.output[0].type.tensor_type.shape.dim]
     if not out_dims or not out_dims[-1]:
         raise KanjinetError(f"{shown(path)}: model output has no fixed class count ({out_dims})")
     metadata = {prop.key: prop.value for prop in model.metadata_props}
+    recorded = metadata_description(path, metadata)
+    if recorded is not None:
+        check_description(path, recorded, model, size)
+    weights = {init.name for init in graph.initializer}
     return {
-        "input_name": inputs[0].name,
+        "input_name": next(v.name for v in graph.input if v.name not in weights),
         "output_name": graph.output[0].name,
-        "input_size": [in_dims[2], in_dims[3]],
+        "input_size": [size, size],
         "num_classes": out_dims[-1],
         "metadata": metadata,
     }
