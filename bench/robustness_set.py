@@ -287,6 +287,13 @@ def run_category(predictor: Recognizer, levels, pictures, labels, chunk: int = 3
     return results
 
 
+def model_label(model: Path, models: list[Path]) -> str:
+    """The model's file name; with its folder where two models share a name."""
+    names = [Path(m).name for m in models]
+    model = Path(model)
+    return model.name if names.count(model.name) == 1 else f"{model.parent.name}/{model.name}"
+
+
 def measure(args: argparse.Namespace) -> dict:
     models = args.model or [REFERENCE_MODEL, REFERENCE_INT8_MODEL]
     results = {}
@@ -295,7 +302,8 @@ def measure(args: argparse.Namespace) -> dict:
         for model in models:
             predictor = Recognizer(Path(model), args.engine)
             top1, top5 = hits(run_category(predictor, levels, pictures, labels), labels)
-            row = {"category": category.name, "model": Path(model).name, "samples": len(labels),
+            row = {"category": category.name, "model": model_label(model, models),
+                   "samples": len(labels),
                    "top1": round(100 * top1 / len(labels), 2),
                    "top5": round(100 * top5 / len(labels), 2)}  # fmt: skip
             results[f"{category.name} | {row['model']}"] = row
@@ -303,10 +311,11 @@ def measure(args: argparse.Namespace) -> dict:
                 f"{category.name}, {row['model']}: top-1 {row['top1']:.2f}% top-5 {row['top5']:.2f}%"
             )
     for model in models:
-        rows = [r for r in results.values() if r["model"] == Path(model).name]
+        label = model_label(model, models)
+        rows = [r for r in results.values() if r["model"] == label]
         total = sum(r["samples"] for r in rows)
-        results[f"all | {Path(model).name}"] = {
-            "category": "whole set", "model": Path(model).name, "samples": total,
+        results[f"all | {label}"] = {
+            "category": "whole set", "model": label, "samples": total,
             "top1": round(sum(r["top1"] * r["samples"] for r in rows) / total, 2),
             "top5": round(sum(r["top5"] * r["samples"] for r in rows) / total, 2),
         }  # fmt: skip
