@@ -4,7 +4,7 @@
 .venv/bin/python bench/per_kind.py report.json
 # an exported ONNX model on every sample of a prepared set, optionally choosing only
 # among the classes another model (its mapping file) knows:
-.venv/bin/python bench/per_kind.py --onnx MODEL.onnx --data-dir DIR [--among MAPPING.json]
+.venv/bin/python bench/per_kind.py --onnx MODEL.onnx --data-dir DIR [--among MAPPING.json|REPORT.json]
 """
 
 from __future__ import annotations
@@ -43,10 +43,7 @@ def from_onnx(model: Path, data_dir: Path, among: Path | None) -> dict[str, tupl
     known = np.array([label_info(int(lb)).jis in output_of for lb in data.labels])
     allowed = np.ones(len(predictor.class_jis), dtype=bool)
     if among is not None:
-        codes = {
-            int(c, 16)
-            for c in json.loads(among.read_text(encoding="utf-8"))["class_to_jis"].values()
-        }
+        codes = known_codes(json.loads(among.read_text(encoding="utf-8")))
         allowed = np.array([code in codes for code in predictor.class_jis])
         known &= np.array([label_info(int(lb)).jis in codes for lb in data.labels])
     rows = np.flatnonzero(known)
@@ -64,6 +61,13 @@ def from_onnx(model: Path, data_dir: Path, among: Path | None) -> dict[str, tupl
         counts[kind, "correct"] += int(code == label_info(int(data.labels[row])).jis)
     kinds = sorted({kind for kind, _ in counts})
     return {k: (counts[k, "correct"], counts[k, "samples"]) for k in kinds}
+
+
+def known_codes(document: dict) -> set[int]:
+    """The JIS codes a model knows, from its mapping file or an evaluate report."""
+    if "class_to_jis" in document:
+        return {int(code, 16) for code in document["class_to_jis"].values()}
+    return {int(row["jis"], 16) for row in document["per_class"]}
 
 
 def main() -> None:
