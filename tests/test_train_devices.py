@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from test_distributed import threads_settle
 from torch.overrides import TorchFunctionMode
 
 from kanjinet import augment, devices, distributed, runtime, train
@@ -141,7 +142,8 @@ def resume_rank(rank: int, port: int, settings: list[TrainConfig]) -> None:
     torch.set_num_threads(1)
     result = train.train(settings[rank])
     first = Path(settings[0].output_dir)
-    (first / f"rank{rank}.json").write_text(json.dumps(result["test_acc"]))
+    report = {"test_acc": result["test_acc"], "threads": threads_settle()}
+    (first / f"rank{rank}.json").write_text(json.dumps(report))
 
 
 def test_resume_on_two_machines_without_a_shared_output_folder(
@@ -157,8 +159,9 @@ def test_resume_on_two_machines_without_a_shared_output_folder(
         join=True,
     )
     for rank in (0, 1):
-        test_acc = json.loads((first / f"rank{rank}.json").read_text())
-        assert test_acc == pytest.approx(single["test_acc"])
+        report = json.loads((first / f"rank{rank}.json").read_text())
+        assert report["test_acc"] == pytest.approx(single["test_acc"])
+        assert report["threads"] == []  # left running, they abort the process at exit
     assert not list(other.iterdir())  # only rank 0 writes
 
 
