@@ -41,7 +41,7 @@ from kanjinet.options import check_settings, opt
 from kanjinet.progress import progress_bar
 
 BLOCK = 256  # records decoded and normalised at a time: 4 MB of levels, reused memory
-MIN_SIZE, MAX_SIZE = 8, 512
+MIN_SIZE, MAX_SIZE = dataset.MIN_SIZE, dataset.MAX_SIZE
 
 
 @dataclass
