@@ -4,11 +4,15 @@ train --resume), never a traceback and never an answer from broken weights."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from kanjinet import checkpoint
 from kanjinet.checkpoint import atomic_torch_save, load_checkpoint, read_checkpoint_file
 from kanjinet.cli import main
 from kanjinet.errors import KanjinetError
@@ -104,3 +108,40 @@ def test_predict_refuses_nan_weights(nan_checkpoint, tmp_path, capsys):
 def test_a_whole_checkpoint_still_loads(payload, trained_run):
     checkpoint = load_checkpoint(trained_run[0])
     assert len(checkpoint.class_jis) == checkpoint.model_config.num_classes == 24
+
+
+# ----------------------------------------------------------------------------- a full disk
+
+needs_dev_full = pytest.mark.skipif(
+    not Path("/dev/full").exists(), reason="needs /dev/full (a device that is always full)"
+)
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Checkpoint writes land on /dev/full, where every write fails with ENOSPC."""
+
+    @contextlib.contextmanager
+    def on_full_device(path, suffix=".tmp"):
+        yield Path("/dev/full")
+
+    monkeypatch.setattr(checkpoint, "atomic_path", on_full_device)
+
+
+@needs_dev_full
+def test_a_full_disk_is_an_os_error_naming_the_checkpoint(payload, tmp_path, full_disk):
+    target = tmp_path / "last_checkpoint.pth"
+    with pytest.raises(OSError) as caught:
+        checkpoint.atomic_torch_save(payload, target)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+
+
+@needs_dev_full
+def test_train_on_a_full_disk_is_one_line(small_dataset_dir, tmp_path, full_disk, capsys):
+    argv = ["train", "--data-dir", str(small_dataset_dir), "--output-dir", str(tmp_path)]
+    argv += ["--arch", "original", "--epochs", "1", "--device", "cpu", "--class-limit", "24"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err  # the progress bar's lines, then the error
+    (line,) = [line for line in err.splitlines() if not line.startswith("epoch ")]
+    assert line.startswith(f"kanjinet train: error: {tmp_path}"), err
+    assert line.endswith(".pth: no space left on the device") and "Traceback" not in err

@@ -20,6 +20,7 @@ The same contents without pickle: `save_safetensors` writes the weights as
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -77,11 +78,20 @@ def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same directory, then rename over `path`."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())  # a checkpoint must survive a power cut, not only a kill
+    """torch.save to memory, then to a temporary file in the same directory, renamed over
+    `path`. Written by Python rather than by torch's zip writer, a full disk is an OSError
+    naming `path` (torch reports it as RuntimeError "unexpected pos")."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())  # a checkpoint must survive a power cut, not only a kill
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def save_checkpoint(
