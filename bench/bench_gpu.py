@@ -421,8 +421,8 @@ def brief(detail: Any) -> str:
 
 
 def training_text(t: dict[str, Any]) -> str:
-    if "epochs" not in t:
-        return f"Training: {t['status']}."
+    if not t.get("epochs"):  # the probe failed, or the run ended before its first epoch
+        return f"Training: {t['status']}; no epoch finished."
     head = (
         f"Training: `kanjinet {t['command']}`: {t['epochs_done']} of {t['planned_epochs']} "
         f"planned epochs done ({t['status']}; {t['wall_s']} s in all; probe "

@@ -72,14 +72,19 @@ def write_section(results: Path, heading: str, body: str) -> None:
 
 
 def append_to_section(results: Path, heading: str, intro: str, entry: str) -> None:
-    """Add `entry` at the end of the `heading` section (created with `intro` if missing)."""
+    """Add `entry` (a `### ...` run) to the `heading` section (created with `intro` if
+    missing), before its earlier runs: the current figure comes first, history below."""
     text = _read(results)
     start = text.find(heading)
     if start < 0:
         write_text(results, text.rstrip("\n") + f"\n\n{heading}\n\n{intro}\n\n{entry.rstrip()}\n")
         return
     end = _section_end(text, start, heading)
-    write_text(results, text[:end].rstrip("\n") + "\n\n" + entry.rstrip() + "\n" + text[end:])
+    first_run = text.find("\n### ", start, end)
+    at = end if first_run < 0 else first_run + 1
+    write_text(
+        results, text[:at].rstrip("\n") + "\n\n" + entry.rstrip() + "\n\n" + text[at:].lstrip("\n")
+    )
 
 
 @dataclass

@@ -1,3 +1,5 @@
+import pytest
+
 from kanjinet import classes
 
 
@@ -36,3 +38,31 @@ def test_jis_char_round_trip_and_lookup_array():
         assert lookup[info.jis] == info.index
     assert lookup[0x2421] == -1  # ぁ is not an ETL9G class
     assert lookup[0] == -1
+
+
+def test_whole_table_keeps_etl9g_labels_first_and_holds_every_jis_x_0208_character():
+    table = classes.table_jis()
+    assert table[: classes.NUM_CLASSES] == classes.CLASS_JIS
+    assert len(table) == len(set(table)) == classes.table_size() == 6879
+    lookup = classes.table_lookup()
+    assert lookup[0x2522] == classes.table_index()[0x2522] >= classes.NUM_CLASSES  # ア
+    assert classes.label_info(int(lookup[0x2522])).char == "ア"
+    assert classes.label_info(5).char == classes.class_table()[5].char
+
+
+def test_class_sets_are_keyed_by_character():
+    sizes = {name: len(classes.class_set_labels(name)) for name in classes.CLASS_SETS}
+    assert sizes["etl9g"] == 3036 and sizes["kana"] == 83 + 86
+    assert sizes["etl9g+katakana"] == 3036 + 86
+    assert sizes["etl9g+kana"] == 3036 + 12 + 86  # the 12 hiragana ETL9G lacks are added once
+    np_etl9g = classes.class_set_labels("etl9g")
+    assert list(np_etl9g) == list(range(3036))
+    kana = {classes.label_info(int(i)).char for i in classes.class_set_labels("kana")}
+    assert {"ぁ", "ゐ", "あ", "ア", "ヶ", "ヴ"} <= kana and "田" not in kana
+    with pytest.raises(ValueError, match="expected one of etl9g, kana"):
+        classes.class_set_labels("joyo+kana")
+
+
+def test_character_kinds():
+    kinds = [classes.character_kind(c) for c in "あアー田々Ａ"]
+    assert kinds == ["hiragana", "katakana", "katakana", "kanji", "kanji", "other"]

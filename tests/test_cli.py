@@ -192,3 +192,71 @@ def test_gitignore_keeps_the_database_and_what_is_made_from_it_out(tmp_path):
         text=True,
     )
     assert kept.stdout == ""
+
+
+ALIASES = [
+    "train_etl9g_model.py",
+    "prepare_etl9g_dataset.py",
+    "convert_to_onnx.py",
+    "test_etl9g_setup.py",
+    "preflight_check.py",
+]
+
+
+@pytest.mark.parametrize("script", ALIASES)
+def test_original_aliases_run_where_kanjinet_is_installed(script, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), "--help"],
+        capture_output=True,
+        encoding="utf-8",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: kanjinet")
+
+
+@pytest.mark.parametrize("script", ALIASES[:4])
+def test_original_aliases_say_how_to_set_up_where_packages_are_missing(script, tmp_path):
+    """A Python without the packages (here: no site-packages at all, -S, as a bare system
+    Python) gets one line naming the package and the two commands, status 2."""
+    result = subprocess.run(
+        [sys.executable, "-S", str(ROOT / script), "--help"],
+        capture_output=True,
+        encoding="utf-8",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    setup = "py dev.py setup" if sys.platform == "win32" else "python3 dev.py setup"
+    python = r".venv\Scripts\python" if sys.platform == "win32" else ".venv/bin/python"
+    assert line.startswith(f"{script}: error: needs the Python package ")
+    assert line.endswith(f"set up once with `{setup}`, then run `{python} {script}`")
+    assert result.stdout == ""
+
+
+def test_preflight_alias_runs_without_any_package(tmp_path):
+    """`check` itself needs nothing beyond the standard library: it reports what is missing."""
+    result = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "preflight_check.py"), "--etl-dir", str(tmp_path)],
+        capture_output=True,
+        encoding="utf-8",
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "FAIL" in result.stdout
+
+
+def test_docs_name_the_default_preset_the_code_has():
+    """README and docs/ARCHITECTURE.md call the same preset the default as model.py does."""
+    import re
+
+    from kanjinet.model import DEFAULT_ARCH
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    architecture = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert f"| `{DEFAULT_ARCH}` (default) |" in readme
+    assert f"| default model (`{DEFAULT_ARCH}`) |" in readme
+    assert re.findall(r"`([\w-]+)` \(default\)", readme) == [DEFAULT_ARCH]
+    assert re.findall(r"default model \(`([\w-]+)`\)", readme) == [DEFAULT_ARCH]
+    assert re.findall(r"`([\w-]+)` default", architecture) == [DEFAULT_ARCH]
+    assert not re.search(r"\d+ tests", readme), "README states a test count: keep it out"

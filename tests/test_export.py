@@ -378,11 +378,108 @@ def test_cli_export_prints_table_and_fails_on_bad_parity(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "verification passed" in out and "tract logits vs PyTorch" in out
+    before = contents(tmp_path)
+    import kanjinet.verify
+
+    monkeypatch.setattr(kanjinet.verify, "PARITY_TOLERANCE", -1.0)  # nothing can pass
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "VERIFICATION FAILED" in out and "replaced" not in out
+    assert "the earlier export is left as it was" in out
+    assert contents(tmp_path) == before  # the good pair kept, nothing left beside it
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    """Every file and folder under `folder` (relative name -> bytes; b"/" for a folder)."""
+    return {
+        p.relative_to(folder).as_posix(): b"/" if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def earlier_pair(exports: dict, folder: Path) -> Path:
+    """A copy of a verified export (model + mapping) in `folder`: what a new export must
+    not lose."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in ("onnx", "mapping"):
+        shutil.copy(exports["strict"].files[key], folder)
+    return folder / exports["strict"].files["onnx"].name
+
+
+def changed_checkpoint(source: Path, out: Path, change) -> Path:
+    payload = torch.load(source, map_location="cpu", weights_only=True)
+    change(payload)
+    torch.save(payload, out)
+    return out
+
+
+def export_args(checkpoint: Path, onnx_path: Path, dataset_dir: Path) -> list[str]:
+    return ["export", "--model-path", str(checkpoint), "--onnx-path", str(onnx_path),
+            "--data-dir", str(dataset_dir), "--target-backend", "strict"]  # fmt: skip
+
+
+def poison(payload: dict) -> None:
+    weight = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+    payload["state_dict"][weight][0] = float("nan")
+
+
+def shorten_class_table(payload: dict) -> None:
+    payload["class_jis"] = payload["class_jis"][:-1]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [(poison, "not finite numbers"), (shorten_class_table, "entries for")],
+)
+def test_a_bad_checkpoint_is_refused_and_the_earlier_export_kept(
+    exports, tiny_checkpoint, dataset_dir, tmp_path, capsys, change, message
+):
+    """NaN weights over a good model used to replace it with one that answers `あ nan%`;
+    a class table shorter than the outputs passed verification."""
+    target = earlier_pair(exports, tmp_path / "out")
+    bad = changed_checkpoint(tiny_checkpoint, tmp_path / "bad.pth", change)
+    before = contents(target.parent)
+    assert main(export_args(bad, target, dataset_dir)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and str(bad) in captured.err
+    assert message in captured.err
+    assert contents(target.parent) == before
+
+
+def test_a_kill_or_a_traceback_mid_export_leaves_the_earlier_pair(
+    exports, tiny_checkpoint, dataset_dir, tmp_path, monkeypatch
+):
+    """kill -9 during verification, then a crash during verification: the earlier model
+    and mapping stay as they were; the killed run's staging folder goes with the next run."""
+    import subprocess
+    import sys
+
+    target = earlier_pair(exports, tmp_path / "out")
+    before = contents(target.parent)
+    script = (
+        "import os, sys, kanjinet.export as e\n"
+        "e.check_runtimes = lambda *a: os.kill(os.getpid(), 9)\n"
+        "from kanjinet.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    args = export_args(tiny_checkpoint, target, dataset_dir)
+    killed = subprocess.run([sys.executable, "-c", script, *args], capture_output=True)
+    assert killed.returncode == -9, killed.stderr
+    left = contents(target.parent)
+    assert {k: v for k, v in left.items() if not k.startswith(".kn-export-")} == before
+    assert any(k.startswith(".kn-export-") for k in left)  # what the kill left behind
     import kanjinet.export
 
-    monkeypatch.setattr(kanjinet.export, "PARITY_TOLERANCE", -1.0)  # nothing can pass
-    assert main(args) == 1
-    assert "VERIFICATION FAILED" in capsys.readouterr().out
+    def crash(*args):
+        raise RuntimeError("a bug mid-verification")
+
+    monkeypatch.setattr(kanjinet.export, "check_runtimes", crash)
+    with pytest.raises(RuntimeError, match="mid-verification"):
+        main(args)
+    assert contents(target.parent) == before
 
 
 def test_inspect_own_and_foreign_files(exports, tmp_path, capsys):

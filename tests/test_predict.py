@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,7 +16,8 @@ from PIL import Image
 
 from kanjinet.cli import main
 from kanjinet.errors import KanjinetError
-from kanjinet.predict import Predictor, predict_files
+from kanjinet.predict import predict_files
+from kanjinet.recognizer import Recognizer
 from kanjinet.runtime import prepared_to_input
 
 pytestmark = pytest.mark.slow
@@ -72,10 +77,10 @@ def test_pictures_match_prepared_arrays(model_files, samples, tmp_path, dark_on_
     """The ETL9G-format source pictures as PNGs, through predict's normalisation, give
     the top-1 that the prepared arrays of the same records give."""
     pictures, prepared = samples
-    predictor = Predictor(model_files["onnx"])
-    expected = [c[0].index for c in predictor.top_k_of_input(prepared_to_input(prepared), 1)]
+    predictor = Recognizer(model_files["onnx"])
+    expected = [c[0].index for c in predictor.recognize_input(prepared_to_input(prepared), 1)]
     paths = write_pictures(pictures, tmp_path, dark_on_light)
-    got = [c[0].index for c in predictor.predict_files(paths, 1)]
+    got = [c[0].index for c in predictor.recognize_batch(paths, 1)]
     assert got == expected
 
 
@@ -84,14 +89,14 @@ def test_transparent_pictures_match_prepared_arrays(model_files, samples, tmp_pa
     """Strokes on a transparent background (alpha = ink), in a black or a white pen, give
     the same top-1 as the prepared arrays."""
     pictures, prepared = samples
-    predictor = Predictor(model_files["onnx"])
-    expected = [c[0].index for c in predictor.top_k_of_input(prepared_to_input(prepared), 1)]
+    predictor = Recognizer(model_files["onnx"])
+    expected = [c[0].index for c in predictor.recognize_input(prepared_to_input(prepared), 1)]
     paths = []
     for i, picture in enumerate(pictures):
         rgba = np.dstack([np.full(picture.shape + (3,), pen, np.uint8), picture])
         paths.append(tmp_path / f"layer_{i}.png")
         Image.fromarray(rgba, "RGBA").save(paths[-1])
-    got = [c[0].index for c in predictor.predict_files(paths, 1)]
+    got = [c[0].index for c in predictor.recognize_batch(paths, 1)]
     assert got == expected
 
 
@@ -106,7 +111,7 @@ def test_engines_agree(model_files, samples, tmp_path):
     reference = runs.pop("onnxruntime")
     for results in runs.values():
         for got, want in zip(results, reference, strict=True):
-            assert [c.char for c in got] == [c.char for c in want]
+            assert [c.character for c in got] == [c.character for c in want]
             assert np.allclose(
                 [c.probability for c in got], [c.probability for c in want], atol=1e-4
             )
@@ -123,7 +128,14 @@ def test_cli_json_and_table(model_files, samples, tmp_path, capsys):
     document = json.loads(capsys.readouterr().out)
     assert [r["image"] for r in document["results"]] == [str(p) for p in paths]
     first = document["results"][0]["top_k"]
-    assert len(first) == 2 and set(first[0]) == {"char", "probability", "index", "jis", "unicode"}
+    assert len(first) == 2 and set(first[0]) == {
+        "char",
+        "probability",
+        "sure",
+        "index",
+        "jis",
+        "unicode",
+    }
     assert main([*args, "--engine", "tract"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith(str(paths[0]))
@@ -135,9 +147,9 @@ def test_user_errors_are_one_line(model_files, tmp_path, capsys):
     assert main(["predict", "--model", str(model_files["onnx"]), str(junk)]) == 2
     assert "junk.png" in capsys.readouterr().err
     with pytest.raises(KanjinetError, match="missing.onnx"):
-        Predictor(tmp_path / "missing.onnx")
+        Recognizer(tmp_path / "missing.onnx")
     with pytest.raises(KanjinetError, match="needs a .pth"):
-        Predictor(model_files["onnx"], "torch")
+        Recognizer(model_files["onnx"], "torch")
 
 
 def test_warns_when_model_was_trained_on_another_normalisation(tmp_path):
@@ -170,7 +182,7 @@ def test_a_mapping_of_another_size_than_the_model_is_refused(model_files, tmp_pa
     mapping["class_to_jis"] = {str(i): "4544" for i in range(count)}
     mapping_file.write_text(json.dumps(mapping), encoding="utf-8")
     with pytest.raises(KanjinetError, match=f"lists {count} classes.*has {outputs} outputs"):
-        Predictor(path)
+        Recognizer(path)
 
 
 @pytest.mark.parametrize("document", ["[]", "null", '{"num_classes": 2}', '{"format": 1}'])
@@ -178,13 +190,13 @@ def test_a_mapping_of_the_wrong_shape_is_one_error(model_files, tmp_path, docume
     path, mapping_file, _ = model_without_metadata(model_files, tmp_path)
     mapping_file.write_text(document, encoding="utf-8")
     with pytest.raises(KanjinetError, match="bare_mapping.json: not a kanjinet mapping file"):
-        Predictor(path)
+        Recognizer(path)
 
 
 def test_a_matching_mapping_beside_a_bare_model_is_used(model_files, tmp_path):
     path, mapping_file, mapping = model_without_metadata(model_files, tmp_path)
     mapping_file.write_text(json.dumps(mapping), encoding="utf-8")
-    assert len(Predictor(path).class_jis) == mapping["num_classes"]
+    assert len(Recognizer(path).class_jis) == mapping["num_classes"]
 
 
 def png_header_only(path: Path, width: int, height: int) -> Path:
@@ -246,8 +258,8 @@ def blank_pictures(folder: Path) -> list[Path]:
 def test_blank_pictures_are_refused_naming_the_file(model_files, tmp_path, capsys):
     for path in blank_pictures(tmp_path):
         assert main(["predict", "--model", str(model_files["onnx"]), str(path)]) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and path.name in err and "no ink" in err
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(errors) == 1 and path.name in errors[0] and "no ink" in errors[0]
 
 
 def animation(path: Path, frames: int) -> Path:
@@ -293,3 +305,122 @@ def test_colour_pictures_average_their_channels_like_the_page(tmp_path):
     expected = normalize(ink_from_picture(rgb.astype(np.float32)), 32)
     assert np.array_equal(pictures_to_input([picture], 32), prepared_to_input(expected[None]))
     assert expected[:, 4:12].max() == expected[:, 20:28].max()  # both strokes equally dark
+
+
+# --- issue 19: what predict refuses, and how a batch goes on past a bad picture ----------
+
+
+def box_picture(path: Path, cross: bool = True) -> Path:
+    """A box (with a cross: 田), dark on light."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", (120, 120), 255)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 20, 100, 100), outline=0, width=7)
+    if cross:
+        draw.line((60, 20, 60, 100), fill=0, width=7)
+        draw.line((20, 60, 100, 60), fill=0, width=7)
+    image.save(path)
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_or_a_directory_is_refused_not_waited_on(tmp_path):
+    """Reading a FIFO waits for a writer forever: refused before opening, in one line."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "kanjinet", "predict", str(fifo), str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert errors == [
+        f"kanjinet predict: error: {fifo}: not a regular file (a pipe or a device); "
+        "give an image file",
+        f"kanjinet predict: error: {tmp_path}: a directory, not an image file",
+    ]
+
+
+def test_one_bad_picture_does_not_stop_the_others(tmp_path, capsys):
+    """Each bad file is its own error line; the others get their results; exit 2 at the end."""
+    good = box_picture(tmp_path / "good.png")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (60, 60), 255).save(blank)
+    other = box_picture(tmp_path / "other.png", cross=False)
+    missing = tmp_path / "missing.png"
+    paths = [str(p) for p in (good, blank, other, missing)]
+    assert main(["predict", "--top-k", "2", *paths]) == 2
+    captured = capsys.readouterr()
+    assert [line.split(": ")[0] for line in captured.out.splitlines()] == [paths[0], paths[2]]
+    errors = [line for line in captured.err.splitlines() if "error" in line]
+    assert len(errors) == 2
+    assert "blank.png: no ink" in errors[0] and "missing.png: no such image file" in errors[1]
+    assert main(["predict", "--json", *paths]) == 2
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [sorted(r) for r in results] == [["image", "top_k"], ["error", "image"]] * 2
+    assert "no ink" in results[1]["error"]
+
+
+def test_pictures_are_read_a_batch_at_a_time(tmp_path, monkeypatch, capsys):
+    """Reading, then recognising, BATCH pictures at a time: never all pictures at once."""
+    from kanjinet import predict
+    from kanjinet.recognizer import Recognizer
+
+    events = []
+    prepare, recognize = Recognizer.prepare, Recognizer.recognize_prepared
+
+    def counted_prepare(self, picture):
+        events.append("read")
+        return prepare(self, picture)
+
+    def counted_recognize(self, prepared, top_k=5):
+        events.append(f"model {len(prepared)}")
+        return recognize(self, prepared, top_k)
+
+    monkeypatch.setattr(predict, "BATCH", 2)
+    monkeypatch.setattr(Recognizer, "prepare", counted_prepare)
+    monkeypatch.setattr(Recognizer, "recognize_prepared", counted_recognize)
+    paths = [str(box_picture(tmp_path / f"p{i}.png")) for i in range(5)]
+    assert main(["predict", *paths]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert events == ["read", "read", "model 2"] * 2 + ["read", "model 1"]
+
+
+@pytest.mark.parametrize("size", [(10_000, 10), (3000, 2), (10, 10_000), (200, 3)])
+def test_thin_strips_are_refused_naming_the_file(tmp_path, capsys, size):
+    path = tmp_path / f"strip_{size[0]}x{size[1]}.png"
+    strip = np.full(size[::-1], 255, np.uint8)
+    strip[: max(1, size[1] // 2), : max(1, size[0] // 2)] = 0
+    Image.fromarray(strip).save(path)
+    assert main(["predict", str(path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [
+        f"kanjinet predict: error: {path}: {size[0]}x{size[1]} pixels, a strip more than 64 "
+        "times longer than wide, not a picture of one character"
+    ]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_page_refuses_the_same_picture_sizes(tmp_path):
+    """web/preprocess.js pictureShapeProblem applies recognizer.check_picture_size's rule."""
+    from kanjinet.recognizer import check_picture_size
+
+    sizes = [(1, 1), (1, 50), (2, 2), (64, 1), (128, 2), (129, 2), (640, 10), (641, 10),
+             (10_000, 10), (3000, 2), (1000, 800), (10, 10_000)]  # fmt: skip
+    module = json.dumps((Path(__file__).parents[1] / "src/kanjinet/web/preprocess.js").as_uri())
+    script = (
+        f"import {{ pictureShapeProblem }} from {module};\n"
+        f"const sizes = {json.dumps(sizes)};\n"
+        "console.log(JSON.stringify(sizes.map(([w, h]) => pictureShapeProblem(w, h))));\n"
+    )
+    done = subprocess.run(
+        [shutil.which("node"), "--input-type=module", "-e", script],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    page = json.loads(done.stdout)
+    for (width, height), refusal in zip(sizes, page, strict=True):
+        try:
+            check_picture_size("x", width, height)
+            python = None
+        except KanjinetError as error:
+            python = str(error).removeprefix("x: ")
+        assert refusal == python, (width, height)

@@ -6,6 +6,7 @@ onnxruntime-web directory; the real browser run is in test_web_e2e.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -325,10 +326,19 @@ def test_all_interfaces_are_announced_with_a_warning_and_the_real_address(model_
     )
 
 
-def test_a_model_deleted_while_serving_is_a_404_and_the_server_goes_on(served, model_dir):
-    (model_dir / "kanji_etl9g_model.onnx").unlink()
+def test_a_model_replaced_or_deleted_while_serving_is_served_as_read_at_start(served, model_dir):
+    """config.json, model.onnx and mapping.json always agree: all three are what serve read
+    and checked at start-up, whatever happens on disk afterwards."""
+    model = model_dir / "kanji_etl9g_model.onnx"
+    before = {name: fetch(served + name)[2] for name in ("model.onnx", "mapping.json")}
+    write_classifier(model, classes=3)
+    write_mapping(model_dir / "kanji_etl9g_mapping.json", classes=3)
+    for name, body in before.items():
+        assert fetch(served + name)[2] == body, name
+    assert json.loads(fetch(served + "config.json")[2])["num_classes"] == CLASSES
+    model.unlink()
     status, _, body = fetch(served + "model.onnx")
-    assert status == 404 and b"gone from disk" in body
+    assert status == 200 and body == before["model.onnx"]
     assert fetch(served)[0] == 200
 
 
@@ -346,7 +356,8 @@ def test_a_client_that_goes_away_is_one_line_not_a_traceback(model_dir, capfd):
     thread.start()
     try:
         client = socket.create_connection(server.server_address[:2], timeout=10)
-        client.sendall(f"GET /ort/{wasm} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        host = f"127.0.0.1:{server.server_address[1]}"
+        client.sendall(f"GET /ort/{wasm} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         client.recv(1024)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         client.close()  # a reset, as a closed tab gives
@@ -361,3 +372,169 @@ def test_a_client_that_goes_away_is_one_line_not_a_traceback(model_dir, capfd):
         thread.join(5)
     assert "went away" in err
     assert "Traceback" not in err
+
+
+def raw_request(address: tuple, host: str | None, path: str = "/model.onnx") -> tuple[int, str]:
+    """(status, response head) of a GET with exactly this Host header (None: no Host)."""
+    import socket
+
+    with socket.create_connection(address[:2], timeout=10) as client:
+        head = f"GET {path} HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "")
+        client.sendall((head + "Connection: close\r\n\r\n").encode("latin-1"))
+        data = b""
+        while chunk := client.recv(65536):
+            data += chunk
+    text = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    return int(text.split()[1]), text
+
+
+@contextlib.contextmanager
+def running(server):
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("host", "good"),
+    [
+        ("127.0.0.1:{port}", True),
+        ("localhost:{port}", True),
+        ("LOCALHOST:{port}", True),
+        ("attacker.example:{port}", False),
+        ("attacker.example", False),
+        ("127.0.0.1", False),  # the port is part of the address
+        ("127.0.0.1:1", False),
+        ("localhost.attacker.example:{port}", False),
+        ("127.0.0.1:{port}@attacker.example", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_requests_addressed_to_this_server_are_answered(model_dir, host, good):
+    """DNS rebinding: a page on attacker.example re-pointed at 127.0.0.1 sends its own name."""
+    with running(make_server(serve_config(model_dir))) as server:
+        port = server.server_address[1]
+        status, head = raw_request(server.server_address, host and host.format(port=port))
+    assert status == (200 if good else 421), head
+    assert "X-Content-Type-Options: nosniff" in head
+
+
+def test_every_response_says_nosniff_the_404_too(served):
+    for path in ("", "model.onnx", "missing.txt"):
+        request = urllib.request.Request(served + path)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                headers = response.headers
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
+            headers = error.headers
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+
+
+def test_idle_connections_do_not_make_threads_without_bound(model_dir, monkeypatch):
+    """300 sockets that never send: at most MAX_CONNECTIONS threads; when they time out
+    the page is served again."""
+    import socket
+    import time
+
+    from kanjinet.serve import SiteHandler, SiteServer
+
+    monkeypatch.setattr(SiteHandler, "timeout", 1.0)
+    baseline = threading.active_count()
+    with running(make_server(serve_config(model_dir))) as server:
+        idle = [socket.create_connection(server.server_address[:2]) for _ in range(300)]
+        try:
+            time.sleep(0.5)
+            most = threading.active_count() - baseline
+            assert most <= SiteServer.MAX_CONNECTIONS + 1, most
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(1.5)
+        status, _ = raw_request(server.server_address, f"127.0.0.1:{server.server_address[1]}")
+    assert status == 200
+
+
+@pytest.mark.parametrize("host", ["::1", "::"])
+def test_serves_on_ipv6(model_dir, host):
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    with running(make_server(serve_config(model_dir, host=host))) as server:
+        port = server.server_address[1]
+        assert server_url(server).startswith(
+            f"http://[::1]:{port}/" if host == "::1" else "http://"
+        )
+        status, head = raw_request(("::1", port), f"[::1]:{port}")
+        assert status == 200, head
+        if host == "::":  # every interface, IPv4 too
+            assert raw_request(("127.0.0.1", port), f"127.0.0.1:{port}")[0] == 200
+
+
+def web_build_config(model_dir: Path, out: Path) -> WebBuildConfig:
+    return WebBuildConfig(
+        model=model_dir / "kanji_etl9g_model.onnx", out=out, ort_dir=model_dir / "ort"
+    )
+
+
+def test_web_build_never_deletes_what_the_user_added(model_dir, tmp_path):
+    """notes.txt and photos/ added to an earlier build used to vanish on the next build."""
+    out = tmp_path / "site"
+    assert run_web_build(web_build_config(model_dir, out)) == 0
+    (out / "notes.txt").write_text("keep me")
+    (out / "photos").mkdir()
+    (out / "photos" / "a.jpg").write_bytes(b"jpeg")
+    with pytest.raises(KanjinetError) as caught:
+        run_web_build(web_build_config(model_dir, out))
+    message = str(caught.value)
+    assert message.startswith(f"{out}: holds files web-build did not write")
+    assert "notes.txt" in message and "photos/" in message and "a.jpg" not in message
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "photos" / "a.jpg").read_bytes() == b"jpeg"
+    (out / "notes.txt").unlink()
+    (out / "photos" / "a.jpg").unlink()
+    (out / "photos").rmdir()
+    assert run_web_build(web_build_config(model_dir, out)) == 0  # only its own files: replaced
+
+
+def test_web_build_into_a_symlinked_folder(model_dir, tmp_path):
+    real = tmp_path / "sites" / "real"
+    link = tmp_path / "sites" / "link"
+    link.parent.mkdir()
+    link.symlink_to(real, target_is_directory=True)
+    for _ in range(2):  # the first build creates the folder, the second replaces it
+        assert run_web_build(web_build_config(model_dir, link)) == 0
+    assert link.is_symlink() and (real / "index.html").is_file()
+    assert sorted(p.name for p in link.parent.iterdir()) == ["link", "real"]
+
+
+def test_a_name_near_the_length_limit_is_not_too_long_with_its_temporary(model_dir, tmp_path):
+    from kanjinet.atomic import write_json
+
+    name = "a" * 250
+    write_json(tmp_path / name, {"ok": True})
+    assert json.loads((tmp_path / name).read_text()) == {"ok": True}
+    out = tmp_path / "sites" / name
+    assert run_web_build(web_build_config(model_dir, out)) == 0
+    assert run_web_build(web_build_config(model_dir, out)) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == [name]
+
+
+def test_paths_with_a_newline_stay_on_one_line(model_dir, tmp_path, capsys):
+    out = tmp_path / "my\nsite"
+    args = ["web-build", "--model", str(model_dir / "kanji_etl9g_model.onnx")]
+    args += ["--ort-dir", str(model_dir / "ort"), "--out", str(out)]
+    assert main(args) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"kanjinet web-build: wrote 10 files to {str(out)!r}"
+    missing = tmp_path / "no\nmodel.onnx"
+    assert main(["serve", "--model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and repr(str(missing)) in err

@@ -317,3 +317,36 @@ def test_a_font_without_the_glyph_is_not_drawn():
     assert not pictures.has_glyph(str(fonts[0]), "\ue001")  # private use: no glyph
     rng = np.random.default_rng(0)
     assert handwriting.pick_font((str(fonts[0]),), "\ue001", rng) is None
+
+
+def test_pen_share_gives_a_share_of_writers_a_thick_marker(tmp_path):
+    """--pen-share: that share of writers draws with a marker (6-18 % of the character box),
+    the others as before, byte for byte."""
+    styles = [handwriting.writer_pen(0, w, 0.5) for w in range(40)]
+    plain = [handwriting.writer_style(0, w) for w in range(40)]
+    markers = [s for s, p in zip(styles, plain, strict=True) if s != p]
+    assert 10 <= len(markers) <= 30
+    assert all(s.width >= 0.8 * s.size * 0.06 > 2.5 for s in markers)
+    assert handwriting.writer_pen(0, 3, 0.0) == plain[3]
+    a, b = (tmp_path / "a", tmp_path / "b")
+    synthesize(SynthConfig(out=a, writers=2, classes=6, seed=0, workers=1))
+    synthesize(SynthConfig(out=b, writers=2, classes=6, seed=0, workers=1, pen_share=1.0))
+    ink = [etl9g.decode_images(etl9g.read_records(d / "ETL9G_01")).sum(dtype=int) for d in (a, b)]
+    assert ink[1] > 1.5 * ink[0]
+    with pytest.raises(KanjinetError, match="--pen-share"):
+        synthesize(SynthConfig(out=a, writers=1, classes=1, pen_share=1.5))
+
+
+def test_chars_picks_the_classes_drawn_in_their_order(tmp_path):
+    """--chars draws chosen classes (kanji among them) instead of the first N (all kana)."""
+    from kanjinet.classes import char_to_jis
+
+    out = tmp_path / "chosen"
+    synthesize(SynthConfig(out=out, chars="田山あ", writers=2, workers=1))
+    records = etl9g.read_records(out / "ETL9G_01")
+    assert [int(j) for j in records["jis"]] == [char_to_jis(c) for c in "田山あ"] * 2
+    info = json.loads((out / etl9g.SYNTH_INFO).read_text(encoding="utf-8"))
+    assert (info["set_size"], info["classes"], info["chars"]) == (3, 3, "田山あ")
+    for chars, problem in (("田田", "given twice"), ("ア", "not one of the 3,036")):
+        with pytest.raises(KanjinetError, match=f"--chars: .*{problem}"):
+            synthesize(SynthConfig(out=tmp_path / "bad", chars=chars, writers=1, workers=1))

@@ -381,6 +381,33 @@ def test_reference_model_reads_an_unseen_writer_drawn_on_the_pad(browser, refere
         page.close()
 
 
+def test_reference_model_marks_a_scribble_unsure_in_words(browser, reference_server):
+    """The page applies the mapping's calibration (kanjinet.calibration) as Python does,
+    and this scribble (no character) is marked unsure, in the hint and on the match. Not
+    every non-character is: the model card says how many are (calibration)."""
+    from kanjinet.calibration import read_calibration
+    from kanjinet.reference import REFERENCE_MAPPING, REFERENCE_MODEL
+
+    calibration = read_calibration(REFERENCE_MAPPING)
+    page = Page(browser, reference_server)
+    try:
+        walk = np.cumsum(np.random.default_rng(6).normal(0, 18, (40, 2)), axis=0) + 128
+        before = page.count()
+        page.draw([np.clip(walk, 10, 246)], 256)
+        state = page.settle(before)
+        batch = np.array(state["input"], dtype=np.float32).reshape(1, 1, 64, 64)
+        (logits,) = Onnx(REFERENCE_MODEL).session.run(None, {"input": batch})
+        expected = calibration.probabilities(logits)[0]
+        best = state["result"][0]
+        assert abs(best["p"] - expected[best["index"]]) < 1e-4
+        assert best["p"] < calibration.unsure_below and best["sure"] is False
+        assert page.page.locator("#hint").inner_text().startswith("Unsure:")
+        assert "unsure" in page.page.locator(".candidate.top").get_attribute("aria-label")
+        assert page.errors == []
+    finally:
+        page.close()
+
+
 def test_clicking_a_match_copies_it(demo_page, sample):
     path, _, _ = sample
     before = demo_page.count()

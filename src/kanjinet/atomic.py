@@ -60,7 +60,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+        prefix = temporary_stem(path.name, suffix) + "."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     except OSError as error:  # read-only, full or forbidden directory: say which file
         raise about(error, path) from None
     os.close(fd)
@@ -78,6 +79,23 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         Path(tmp).unlink(missing_ok=True)
 
 
+#: The longest file name most file systems take, in bytes (ext4, APFS, NTFS in UTF-16 units).
+NAME_MAX = 255
+#: What mkstemp adds to a prefix: 8 random characters.
+RANDOM_CHARS = 8
+
+
+def temporary_stem(name: str, suffix: str = ".tmp") -> str:
+    """The start of `name` that leaves room for ".XXXXXXXX" + `suffix` within NAME_MAX
+    bytes: the whole name unless it is near the limit (a valid 250-byte name must not
+    fail because of its temporary's)."""
+    room = NAME_MAX - len(os.fsencode(suffix)) - RANDOM_CHARS - 1
+    stem = name
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return stem
+
+
 def about(error: OSError, path: Path) -> OSError:
     """The same error (same subclass, errno and reason) told about `path`."""
     return type(error)(error.errno, error.strerror or str(error), str(path))
@@ -89,9 +107,8 @@ def stale_temporaries(directory: str | os.PathLike, names: list[str]) -> list[Pa
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    pattern = re.compile(
-        "(" + "|".join(re.escape(name) for name in names) + r")\.[a-z0-9_]{8}\.[a-z]{1,4}"
-    )
+    stems = (re.escape(temporary_stem(name)) for name in names)
+    pattern = re.compile("(" + "|".join(stems) + r")\.[a-z0-9_]{8}\.[a-z]{1,4}")
     return [p for p in directory.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
 
 

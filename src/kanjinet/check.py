@@ -140,6 +140,9 @@ def check_etl_dir(report: Report, etl_dir: Path) -> None:
     except ImportError as error:
         report.add("FAIL", "etl9g", f"files not checked: {error} (see the FAIL lines above)")
         return
+    if holds_other_databases(etl_dir):
+        check_etl_family(report, etl_dir)
+        return
     try:
         files = etl9g.list_files(etl_dir)
     except KanjinetError as error:
@@ -196,8 +199,51 @@ def check_file(report: Report, path: Path, synthetic: bool) -> int:
     except KanjinetError as error:
         report.add("FAIL", path.name, str(error))
         return 0
-    report.add("PASS", path.name, f"{count:,} records")
+    report.add("PASS", path.name, f"ETL9G (ETL9, grey-level release): {count:,} records")
     return count
+
+
+def holds_other_databases(etl_dir: Path) -> bool:
+    """Whether a directory holds ETL files other than ETL9G (readable or not)."""
+    from kanjinet import etl_formats
+
+    if not etl_dir.is_dir():
+        return False
+    for path in etl_dir.iterdir():
+        db = etl_formats.database_of_name(path)
+        if etl_formats.UNREADABLE_RE.match(path.name) or (db and db.name != "ETL9G"):
+            return True
+    return False
+
+
+def check_etl_family(report: Report, etl_dir: Path) -> None:
+    """Each file of a directory holding ETL databases: its database, release and records."""
+    from kanjinet import etl9g, etl_formats
+
+    try:
+        sources = etl_formats.list_sources(etl_dir)
+        info = etl9g.read_synth_info(etl_dir)
+    except KanjinetError as error:
+        report.add("FAIL", "etl files", str(error))
+        return
+    if info is not None:
+        report.add("INFO", "etl files", f"{etl_dir} holds SYNTHETIC data from kanjinet synth")
+    for source in sources:
+        try:
+            records = etl_formats.read_records(source.path, source.db)
+        except KanjinetError as error:
+            report.add("FAIL", source.path.name, str(error))
+            continue
+        unknown = int((etl_formats.labels_of(records, source.db) < 0).sum())
+        note = f"; {unknown:,} records with codes of no JIS X 0208 character" if unknown else ""
+        report.add(
+            "WARN" if unknown else "PASS", source.path.name, etl_formats.describe(source) + note
+        )
+    databases = sorted({s.db.name for s in sources})
+    total = sum(s.records for s in sources)
+    report.add(
+        "INFO", "records", f"{total:,} records in {len(sources)} file(s) of {', '.join(databases)}"
+    )
 
 
 def preflight(config: CheckConfig) -> Report:

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from kanjinet.atomic import atomic_path
-from kanjinet.classes import CLASS_JIS, JIS_TO_INDEX
+from kanjinet.classes import table_index
 from kanjinet.dataset import MAX_SIZE, MIN_SIZE
 from kanjinet.errors import KanjinetError, first_line
 from kanjinet.model import LightweightKanjiNet, ModelConfig, build_model
@@ -56,8 +56,8 @@ class Checkpoint:
 
     @property
     def class_indices(self) -> list[int]:
-        """Output index -> index in the fixed 3,036-class table (`classes.CLASS_JIS`)."""
-        position = {code: i for i, code in enumerate(CLASS_JIS)}
+        """Output index -> label in `classes.table_jis` (the 3,036 ETL9G classes first)."""
+        position = table_index()
         return [position[code] for code in self.class_jis]
 
 
@@ -196,8 +196,8 @@ def class_table_problem(class_jis: Any, outputs: Any) -> str | None:
     if not isinstance(class_jis, list) or not class_jis:
         return "no class_jis table (output index -> JIS code)"
     for code in class_jis:
-        if isinstance(code, bool) or not isinstance(code, int) or code not in JIS_TO_INDEX:
-            return f"class_jis holds {code!r}, not the JIS X 0208 code of an ETL9G class"
+        if isinstance(code, bool) or not isinstance(code, int) or code not in table_index():
+            return f"class_jis holds {code!r}, not a JIS X 0208 character code"
     if len(class_jis) != outputs:
         return f"class_jis has {len(class_jis)} entries for {outputs!r} outputs"
     return None

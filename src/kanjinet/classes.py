@@ -95,3 +95,107 @@ def jis_lookup() -> np.ndarray:
 def class_of_char(char: str) -> ClassInfo:
     """The class of a character, or KeyError if it is not one of the 3,036."""
     return class_table()[JIS_TO_INDEX[char_to_jis(char)]]
+
+
+# --------------------------------------------------------------------------- class sets
+#
+# Labels index one table of every JIS X 0208 character: the 3,036 ETL9G classes first, in
+# the order above (so ETL9G labels are unchanged), then every other JIS X 0208 character in
+# JIS order (katakana, the hiragana ETL9G lacks, level-2 kanji, symbols). A character has
+# one index whichever database it comes from; a class set is a subset of this table, named
+# by the characters (Unicode) it holds.
+
+
+def _all_jis0208_codes() -> list[int]:
+    codes = []
+    for row in range(0x21, 0x7F):
+        for col in range(0x21, 0x7F):
+            code = (row << 8) | col
+            try:
+                jis_to_char(code)
+            except UnicodeDecodeError:
+                continue
+            codes.append(code)
+    return codes
+
+
+@cache
+def table_jis() -> tuple[int, ...]:
+    """Label -> JIS X 0208 code for every JIS X 0208 character, the ETL9G classes first."""
+    known = set(CLASS_JIS)
+    return CLASS_JIS + tuple(code for code in _all_jis0208_codes() if code not in known)
+
+
+@cache
+def table_index() -> dict[int, int]:
+    """JIS X 0208 code -> label in `table_jis`."""
+    return {code: index for index, code in enumerate(table_jis())}
+
+
+@cache
+def table_lookup() -> np.ndarray:
+    """A 65,536-entry int16 array: any 16-bit JIS code -> its label in `table_jis`, -1 if none."""
+    lookup = np.full(1 << 16, -1, dtype=np.int16)
+    codes = np.asarray(table_jis())
+    lookup[codes] = np.arange(len(codes), dtype=np.int16)
+    return lookup
+
+
+def table_size() -> int:
+    return len(table_jis())
+
+
+@cache
+def label_info(label: int) -> ClassInfo:
+    """The class of a label of the whole table (ETL9G labels give `class_table()[label]`)."""
+    code = table_jis()[label]
+    char = jis_to_char(code)
+    return ClassInfo(label, code, ord(char), char)
+
+
+def chars_in(first: str, last: str, skip: str = "") -> str:
+    """The characters from `first` to `last` (Unicode order), without those in `skip`."""
+    return "".join(chr(c) for c in range(ord(first), ord(last) + 1) if chr(c) not in skip)
+
+
+#: Every hiragana of JIS X 0208 (ぁ..ん, 83) and every katakana (ァ..ヶ, 86).
+HIRAGANA = chars_in("ぁ", "ん")
+KATAKANA = chars_in("ァ", "ヶ")
+
+
+def _etl9g_chars() -> str:
+    return "".join(info.char for info in class_table())
+
+
+#: Named class sets, each as the function giving its characters. A jōyō set is not offered:
+#: no jōyō list ships with kanjinet or its dependencies (see docs/ETL-FORMATS.md).
+CLASS_SETS = {
+    "etl9g": _etl9g_chars,  # the fixed 3,036 ETL9G classes (the default)
+    "kana": lambda: HIRAGANA + KATAKANA,  # 169: both kana, small ones included
+    "hiragana": lambda: HIRAGANA,
+    "katakana": lambda: KATAKANA,
+    "etl9g+katakana": lambda: _etl9g_chars() + KATAKANA,  # 3,122
+    "etl9g+kana": lambda: _etl9g_chars() + HIRAGANA + KATAKANA,  # 3,134: all kana
+}
+DEFAULT_CLASS_SET = "etl9g"
+
+
+@cache
+def class_set_labels(name: str) -> np.ndarray:
+    """The sorted table labels of a named class set (ValueError naming the choices if unknown)."""
+    if name not in CLASS_SETS:
+        raise ValueError(f"class set {name!r}: expected one of {', '.join(CLASS_SETS)}")
+    index = table_index()
+    labels = {index[char_to_jis(char)] for char in CLASS_SETS[name]()}
+    return np.array(sorted(labels), dtype=np.int64)
+
+
+def character_kind(char: str) -> str:
+    """'hiragana', 'katakana', 'kanji' or 'other': how results are reported per kind."""
+    if "\u3041" <= char <= "\u309f":
+        return "hiragana"
+    if "\u30a1" <= char <= "\u30ff":
+        return "katakana"
+    if "\u4e00" <= char <= "\u9fff" or char == "\u3005":
+        return "kanji"
+    return "other"

@@ -2,8 +2,10 @@
 
 Every subcommand is a row of COMMANDS: the module holding it, its settings
 dataclass and its `run_*` function (settings -> exit status). Modules are
-imported only for the command that runs, so `kanjinet --help` stays instant and
-`kanjinet synth` never imports torch.
+imported only for the command that runs, so `kanjinet --help` stays instant,
+`kanjinet synth` never imports torch, and `predict`, `serve`, `web-build` and
+`onnx-info` run on the plain install (no `[train]` extra); a command whose extra is
+missing says which one to install (`EXTRA_OF_MODULE`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib
 import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from kanjinet import __version__
 from kanjinet.errors import KanjinetError, describe_os_error
@@ -132,10 +135,38 @@ def use_utf8_output() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    # tqdm.write: above a live progress bar, never on its line.
-    from tqdm import tqdm
+    text = f"kanjinet: warning: {message}"
+    try:  # tqdm.write: above a live progress bar, never on its line
+        from tqdm import tqdm
+    except ImportError:  # the plain install (no [train] extra) draws no progress bars
+        print(text, file=sys.stderr)
+        return
+    tqdm.write(text, file=sys.stderr)
 
-    tqdm.write(f"kanjinet: warning: {message}", file=sys.stderr)
+
+#: The extra that brings each optional package: `pip install "kanjinet[EXTRA]"`.
+EXTRA_OF_MODULE = {
+    "torch": "train",
+    "tqdm": "train",
+    "psutil": "train",
+    "matplotlib": "train",
+    "kanji": "train",  # the kanjivg package's stroke data
+    "onnxscript": "train",
+    "safetensors": "train",
+    "tract": "tract",
+}
+
+
+def missing_extra(command: str, error: ModuleNotFoundError) -> str | None:
+    """One line naming the extra to install, if `error` is an optional package's absence."""
+    module = (error.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    return (
+        f"kanjinet {command}: error: needs the Python package {module}, which this installation "
+        f'lacks: pip install "kanjinet[{extra}]"'
+    )
 
 
 def main(argv: list[str] | None = None, original: bool = False) -> int:
@@ -147,6 +178,18 @@ def main(argv: list[str] | None = None, original: bool = False) -> int:
     selected = next((a for a in argv if not a.startswith("-")), None)
     if selected not in COMMANDS:
         selected = None
+    try:
+        return _parse_and_run(argv, selected, original)
+    except ModuleNotFoundError as error:
+        message = setup_hint(error) if original else missing_extra(selected or "", error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _parse_and_run(argv: list[str], selected: str | None, original: bool) -> int:
+    """Parse (importing the selected command's module) and run, errors as one line."""
     parser = build_parser(selected, original)
     args = parser.parse_args(argv)
     command = COMMANDS[args.command]
@@ -163,6 +206,22 @@ def main(argv: list[str] | None = None, original: bool = False) -> int:
     except KeyboardInterrupt:
         print(f"kanjinet {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def setup_hint(error: ModuleNotFoundError) -> str | None:
+    """One line for an original script's alias run by a Python that lacks a package: how
+    to set up the checkout's .venv and run the script with it."""
+    module = (error.name or "").split(".")[0]
+    if not module or module == "kanjinet":
+        return None
+    script = Path(sys.argv[0]).name
+    windows = sys.platform == "win32"
+    setup = "py dev.py setup" if windows else "python3 dev.py setup"
+    python = r".venv\Scripts\python" if windows else ".venv/bin/python"
+    return (
+        f"{script}: error: needs the Python package {module}, which this Python "
+        f"({sys.executable}) lacks; set up once with `{setup}`, then run `{python} {script}`"
+    )
 
 
 def run_original_script(command: str) -> None:

@@ -32,7 +32,13 @@ from typing import Any, Literal
 import numpy as np
 
 from kanjinet.atomic import atomic_path, write_json
-from kanjinet.classes import JIS_TO_INDEX, NUM_CLASSES, class_table
+from kanjinet.classes import (
+    DEFAULT_CLASS_SET,
+    class_set_labels,
+    label_info,
+    table_index,
+    table_size,
+)
 from kanjinet.errors import KanjinetError
 
 METADATA = "metadata.json"
@@ -66,7 +72,7 @@ ARRAY_DTYPES: dict[str, np.dtype] = {
 @dataclass
 class PreparedDataset:
     images: np.ndarray  # (N, S, S) uint8, 0 paper .. 255 ink
-    labels: np.ndarray  # (N,) int16, index into classes.CLASS_JIS
+    labels: np.ndarray  # (N,) int16, index into classes.table_jis (ETL9G: classes.CLASS_JIS)
     writers: np.ndarray  # (N,) int32, data-set group (etl9g.writer_groups)
     sheets: np.ndarray  # (N,) uint16, sheet number of the record
     files: np.ndarray  # (N,) uint8, ETL9G file number
@@ -164,15 +170,16 @@ def load_chunk(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def character_mapping() -> dict[str, dict[str, Any]]:
-    """Class index (as a string key) -> {jis, unicode (hex), char}, for all 3,036 classes."""
+def character_mapping(class_set: str = DEFAULT_CLASS_SET) -> dict[str, dict[str, Any]]:
+    """Class index (as a string key) -> {jis, unicode (hex), char}, for every class of the
+    class set (the default: the 3,036 ETL9G classes, indices 0..3,035)."""
     return {
         str(info.index): {
             "jis": f"{info.jis:04X}",
             "unicode": f"{info.unicode:04X}",
             "char": info.char,
         }
-        for info in class_table()
+        for info in map(label_info, class_set_labels(class_set).tolist())
     }
 
 
@@ -196,8 +203,9 @@ def write_metadata(directory: Path, entries: list[dict[str, Any]], fields: dict[
         load_columns(directory / e["chunk"], ("labels", "writers", "sheets")) for e in entries
     ]
     labels = np.concatenate([c["labels"] for c in columns]) if columns else np.zeros(0, np.int16)
+    class_set = fields.get("class_set", DEFAULT_CLASS_SET)
     per_class = (
-        np.bincount(labels, minlength=NUM_CLASSES)[np.unique(labels)]
+        np.bincount(labels, minlength=table_size())[np.unique(labels)]
         if len(labels)
         else np.zeros(1)
     )
@@ -207,7 +215,7 @@ def write_metadata(directory: Path, entries: list[dict[str, Any]], fields: dict[
         **fields,
         "samples": int(len(labels)),
         "classes": int(len(np.unique(labels))),
-        "num_classes": NUM_CLASSES,
+        "num_classes": len(class_set_labels(class_set)),
         "writers": int(len(np.unique(np.concatenate([c["writers"] for c in columns]))))
         if columns
         else 0,
@@ -221,7 +229,7 @@ def write_metadata(directory: Path, entries: list[dict[str, Any]], fields: dict[
         },
         "chunks": entries,
     }
-    write_json(directory / MAPPING, character_mapping())
+    write_json(directory / MAPPING, character_mapping(class_set))
     write_json(directory / METADATA, metadata)
     return metadata
 
@@ -291,8 +299,9 @@ def verify_contents(directory: Path, dataset: PreparedDataset) -> list[str]:
         problems.append(
             f"{directory / METADATA}: size {meta['size']}, images are {dataset.images.shape[1:]}"
         )
-    if len(dataset) and (dataset.labels.min() < 0 or dataset.labels.max() >= NUM_CLASSES):
-        problems.append(f"{directory}: class index out of range 0..{NUM_CLASSES - 1}")
+    class_set = str(meta.get("class_set", DEFAULT_CLASS_SET))
+    if len(dataset) and not set_holds(class_set, dataset.labels):
+        problems.append(f"{directory}: class index out of range (not in class set {class_set})")
     if len(np.unique(dataset.labels)) != meta["classes"]:
         problems.append(
             f"{directory / METADATA}: says {meta['classes']} classes, chunks hold {len(np.unique(dataset.labels))}"
@@ -302,6 +311,15 @@ def verify_contents(directory: Path, dataset: PreparedDataset) -> list[str]:
             f"{directory / METADATA}: says {meta['writers']} writers, chunks hold {len(np.unique(dataset.writers))}"
         )
     return problems
+
+
+def set_holds(class_set: str, labels: np.ndarray) -> bool:
+    """Whether every label is a class of the named class set (an unknown set holds nothing)."""
+    try:
+        members = class_set_labels(class_set)
+    except ValueError:
+        return False
+    return bool(np.isin(labels, members).all())
 
 
 def load_prepared(data_dir: str | os.PathLike, verify: bool = True) -> PreparedDataset:
@@ -372,8 +390,8 @@ def select_classes(labels: np.ndarray, class_limit: int | None) -> np.ndarray:
     """
     if class_limit is not None and class_limit < 1:
         raise KanjinetError(f"--class-limit {class_limit}: must be at least 1")
-    counts = np.bincount(labels.astype(np.int64), minlength=NUM_CLASSES)
-    order = np.lexsort((np.arange(NUM_CLASSES), -counts))
+    counts = np.bincount(labels.astype(np.int64), minlength=table_size())
+    order = np.lexsort((np.arange(len(counts)), -counts))
     present = order[counts[order] > 0]
     return np.sort(present[:class_limit])
 
@@ -393,12 +411,13 @@ def choose_samples(
 
 
 def output_index_of_table(class_jis: list[int]) -> np.ndarray:
-    """Table index (0..3,035) -> model output index, -1 for classes the model lacks;
-    `class_jis` is the model's output index -> JIS X 0208 code."""
-    mapping = np.full(NUM_CLASSES, -1, dtype=np.int64)
+    """Table index (`classes.table_jis`) -> model output index, -1 for classes the model
+    lacks; `class_jis` is the model's output index -> JIS X 0208 code."""
+    mapping = np.full(table_size(), -1, dtype=np.int64)
+    index = table_index()
     for output, code in enumerate(class_jis):
-        if code in JIS_TO_INDEX:
-            mapping[JIS_TO_INDEX[code]] = output
+        if code in index:
+            mapping[index[code]] = output
     return mapping
 
 

@@ -25,6 +25,19 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+#: Characters that end or garble a line on a terminal (besides C0 controls): DEL, C1
+#: controls and Unicode's line and paragraph separators.
+LINE_BREAKERS = frozenset(map(chr, range(127, 160))) | {"\u2028", "\u2029"}
+
+
+def shown(path: object) -> str:
+    """A path as printed in a message: as itself, or quoted like a Python string (repr)
+    when it holds a newline or another control character that would split or garble the
+    line."""
+    text = str(path)
+    return repr(text) if any(c in LINE_BREAKERS or ord(c) < 32 for c in text) else text
+
+
 #: Plainer words for the errors users meet writing outputs.
 OS_REASONS = {
     errno.EEXIST: "exists and is not a directory",
@@ -43,5 +56,5 @@ def describe_os_error(error: OSError) -> str:
     if error.filename is None:
         return reason
     if error.filename2 is not None:  # a rename or link: the target is what the user named
-        return f"{error.filename2}: {reason}"
-    return f"{error.filename}: {reason}"
+        return f"{shown(error.filename2)}: {reason}"
+    return f"{shown(error.filename)}: {reason}"

@@ -28,12 +28,14 @@ is refused.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,13 +45,14 @@ import torch
 from torch import nn
 
 from kanjinet import __version__
-from kanjinet.atomic import write_json
+from kanjinet.atomic import replace, write_json
+from kanjinet.backends import BACKENDS, GLOBAL_POOLS
 from kanjinet.checkpoint import Checkpoint, load_weights, save_safetensors, unwrap
 from kanjinet.classes import jis_to_char
 from kanjinet.dataset import is_synthetic, load_prepared, output_index_of_table
-from kanjinet.errors import KanjinetError, first_line
+from kanjinet.errors import KanjinetError, shown
 from kanjinet.model import with_fixed_pooling
-from kanjinet.nnef import nnef_extensions, nnef_path, write_nnef
+from kanjinet.nnef import nnef_path, write_nnef
 from kanjinet.options import check_settings, opt
 from kanjinet.quantize import quantize_int8
 from kanjinet.runtime import (
@@ -59,55 +62,28 @@ from kanjinet.runtime import (
     META_IMAGE_SIZE,
     OUTPUT_NAME,
     ExportInfo,
-    OnnxruntimeEngine,
-    TractEngine,
-    TractNnefEngine,
     default_opset,
     mapping_path,
     op_counts,
     prepared_to_input,
-    softmax_max,
     write_onnx,
 )
 from kanjinet.strokes import stroke_count
 from kanjinet.train_config import select_samples
+from kanjinet.verify import (
+    Check,
+    agreement_check,
+    check_int8,
+    check_runtimes,
+    check_structure,
+    compare,
+    run_nnef,
+)
 
 Backend = Literal["tract", "ort-tract", "strict"]
 Pooling = Literal["adaptive_avg", "adaptive_max", "avg_2x2", "max_2x2", "fixed_avg", "fixed_max"]
 
 ROUTE = "TorchScript (torch.onnx.export dynamo=False)"
-PARITY_TOLERANCE = 1e-4
-INT8_MAX_SIZE_RATIO = 0.30
-INT8_MIN_AGREEMENT = 0.99
-GLOBAL_POOLS = frozenset({"GlobalAveragePool", "GlobalMaxPool"})
-# What `strict` allows: the core ops of this model family that every ONNX runtime
-# (tract, ort, onnxruntime(-web), candle, ...) implements at opset 11.
-STRICT_OPS = frozenset(
-    {
-        "Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "Add", "Mul",
-        "AveragePool", "MaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Softmax",
-        "Identity", "Constant", "Dropout", "QuantizeLinear", "DequantizeLinear",
-    }
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class BackendRules:
-    opset: int  # the opset written for this backend
-    forbidden_ops: frozenset[str] = frozenset()
-    allowed_ops: frozenset[str] | None = None  # None: anything tract loads
-    note: str = ""
-
-
-BACKENDS: dict[str, BackendRules] = {
-    "tract": BackendRules(12, note="sonos tract (Rust / WASM): every pooling"),
-    "ort-tract": BackendRules(
-        11, GLOBAL_POOLS, note="the ort crate's tract backend: fixed pooling only"
-    ),
-    "strict": BackendRules(
-        11, GLOBAL_POOLS, STRICT_OPS, note="opset 11 core ops only, fixed pooling"
-    ),
-}
 
 # Poolings that compute the same numbers with the same weights (fixed = adaptive at
 # the trained input size); any other change of pooling needs retraining.
@@ -167,19 +143,13 @@ class ExportConfig:
 
 
 @dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass
 class ExportReport:
     files: dict[str, Path]
     info: ExportInfo
     checks: list[Check]
     notes: list[str]
     int8: ExportInfo | None = None
+    written: bool = False  # moved to the target names (only when every check passed)
 
     @property
     def ok(self) -> bool:
@@ -324,132 +294,6 @@ def export_onnx(
     )
 
 
-# --- checks on a written file ------------------------------------------------------------
-
-
-def check_structure(path: Path, backend: str, label: str = "") -> list[Check]:
-    """onnx.checker (full), the opset, forbidden / non-allowed ops and foreign domains."""
-    import onnx
-
-    rules = BACKENDS[backend]
-    checks = []
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-        checks.append(Check(f"{label}onnx.checker (full)", True, "valid"))
-    except Exception as error:  # ValidationError, InferenceError
-        checks.append(Check(f"{label}onnx.checker (full)", False, first_line(error)))
-    proto = onnx.load(str(path), load_external_data=False)
-    opset = default_opset(proto)
-    checks.append(Check(f"{label}opset {rules.opset}", opset == rules.opset, f"ai.onnx {opset}"))
-    checks.append(Check(f"{label}ops for {backend}", *ops_verdict(proto, rules)))
-    return checks
-
-
-def ops_verdict(proto: Any, rules: BackendRules) -> tuple[bool, str]:
-    ops = set(op_counts(proto))
-    bad = sorted(ops & rules.forbidden_ops)
-    if rules.allowed_ops is not None:
-        bad += sorted(ops - rules.allowed_ops - rules.forbidden_ops)
-    foreign = sorted({n.domain for n in proto.graph.node if n.domain not in ("", "ai.onnx")})
-    if bad or foreign:
-        return False, "has " + ", ".join(bad + [f"domain {d}" for d in foreign])
-    return True, ", ".join(sorted(ops))
-
-
-def compare(name: str, reference: np.ndarray, logits: np.ndarray) -> list[Check]:
-    """Max |difference| within PARITY_TOLERANCE and top-1 equal on every sample."""
-    diff = float(np.abs(logits - reference).max())
-    agree = int((logits.argmax(1) == reference.argmax(1)).sum())
-    n = len(reference)
-    return [
-        Check(f"{name} logits vs PyTorch", diff <= PARITY_TOLERANCE, f"max |diff| {diff:.2e}"),
-        Check(f"{name} top-1 vs PyTorch", agree == n, f"{agree}/{n} agree"),
-    ]
-
-
-def run_engine(name: str, make: Callable[[], Any], batch: np.ndarray) -> tuple[Any, Check]:
-    """(logits or None, load check) for one engine."""
-    try:
-        logits = make().logits(batch)
-    except KanjinetError as error:
-        return None, Check(f"{name} loads and runs", False, str(error))
-    return logits, Check(f"{name} loads and runs", True, f"batch {len(batch)}")
-
-
-def check_runtimes(path: Path, batch: np.ndarray, reference: np.ndarray) -> list[Check]:
-    """onnxruntime and tract (symbolic batch, and batch 1 as an app runs it) vs PyTorch."""
-    checks = []
-    engines = {
-        "onnxruntime": lambda: OnnxruntimeEngine(path),
-        "tract": lambda: TractEngine(path),
-    }
-    for name, make in engines.items():
-        logits, loaded = run_engine(name, make, batch)
-        checks.append(loaded)
-        if logits is not None:
-            checks += compare(name, reference, logits)
-    single, loaded = run_engine("tract batch-1 fact", lambda: TractEngine(path, 1), batch[:1])
-    checks.append(loaded)
-    if single is not None:
-        checks += compare("tract batch-1", reference[:1], single)[:1]
-    return checks
-
-
-def check_int8(
-    info: ExportInfo,
-    fp32_size: int,
-    batch: np.ndarray,
-    fp32_logits: np.ndarray,
-    targets: np.ndarray,
-) -> list[Check]:
-    """Size ratio, and top-1 agreement with fp32 in onnxruntime and tract on held-out samples."""
-    ratio = info.size_bytes / fp32_size
-    checks = [
-        Check(
-            f"int8 size <= {INT8_MAX_SIZE_RATIO:.0%} of fp32",
-            ratio <= INT8_MAX_SIZE_RATIO,
-            f"{info.size_bytes:,} B = {ratio:.1%}",
-        )
-    ]
-    engines = {
-        "int8 onnxruntime": lambda: OnnxruntimeEngine(info.path),
-        "int8 tract": lambda: TractEngine(info.path),
-    }
-    for name, make in engines.items():
-        logits, loaded = run_engine(name, make, batch)
-        checks.append(loaded)
-        if logits is not None:
-            checks.append(agreement_check(name, logits, fp32_logits, targets))
-    return checks
-
-
-def agreement_check(
-    name: str, logits: np.ndarray, fp32_logits: np.ndarray, targets: np.ndarray
-) -> Check:
-    """int8 vs fp32 top-1 agreement. The detail says how close to a tie the flips were, how
-    int8 does where fp32 is sure, and what it does to accuracy: an unsure model flips
-    near-ties without losing accuracy."""
-    agree = logits.argmax(1) == fp32_logits.argmax(1)
-    differ = np.flatnonzero(~agree)
-    detail = f"{agree.mean():.1%} of {len(logits)} held-out"
-    if len(differ):
-        top2 = np.sort(fp32_logits[differ], axis=1)[:, -2:]
-        margins = top2[:, 1] - top2[:, 0]
-        sure = softmax_max(fp32_logits) > 0.5
-        on_sure = f"{agree[sure].mean():.1%} of the {sure.sum()}" if sure.any() else "none"
-        detail += (
-            f"; fp32 top-2 logit margin of the {len(differ)} that differ: max {margins.max():.3g}"
-            f"; agree on {on_sure} where fp32 softmax > 0.5; top-1 accuracy fp32 "
-            f"{(fp32_logits.argmax(1) == targets).mean():.1%}, "
-            f"int8 {(logits.argmax(1) == targets).mean():.1%}"
-        )
-    return Check(
-        f"{name} top-1 vs fp32 >= {INT8_MIN_AGREEMENT:.0%}",
-        agree.mean() >= INT8_MIN_AGREEMENT,
-        detail,
-    )
-
-
 # --- samples from the prepared dataset -------------------------------------------------
 
 
@@ -581,38 +425,6 @@ def deliverables(files: dict[str, Path]) -> dict[str, dict[str, str]]:
     }
 
 
-# --- NNEF checks (writing is in nnef.py) -------------------------------------------------
-
-NNEF_CORE = "tract_registry tract_core"  # the extension tract-nnef's `with_tract_core()` reads
-
-
-def check_nnef_extensions(path: Path, label: str) -> Check:
-    """Only tract-core's registry (and symbols): tract-nnef with tract-core loads it, no ONNX."""
-    extensions = nnef_extensions(path)
-    foreign = [e for e in extensions if e.startswith("tract_registry") and e != NNEF_CORE]
-    return Check(f"{label} needs only tract-core", not foreign, "; ".join(extensions) or "none")
-
-
-def nnef_logits(path: Path, batch: np.ndarray, fixed: bool) -> np.ndarray:
-    """Logits of `batch` in tract.nnef(): one sample per run for a batch-1 archive."""
-    engine = TractNnefEngine(path)
-    if not fixed:
-        return engine.logits(batch)
-    return np.concatenate([engine.logits(batch[i : i + 1]) for i in range(len(batch))])
-
-
-def run_nnef(path: Path, fixed: bool, batch: np.ndarray, label: str) -> tuple[Any, list[Check]]:
-    """(logits or None, [extensions check, load check]) of an archive in tract.nnef() alone."""
-    checks = [check_nnef_extensions(path, label)]
-    name = f"{label} loads and runs (tract.nnef only)"
-    try:
-        logits = nnef_logits(path, batch, fixed)
-    except KanjinetError as error:
-        return None, [*checks, Check(name, False, str(error))]
-    how = "one at a time" if fixed else "in one batch"
-    return logits, [*checks, Check(name, True, f"{len(batch)} samples {how}")]
-
-
 def add_nnef(
     report: ExportReport, samples: Samples, reference: np.ndarray, targets: np.ndarray
 ) -> None:
@@ -696,22 +508,45 @@ def model_info(checkpoint: Any, samples: Samples, accuracy: float, info: ExportI
 
 
 def export_checkpoint(cfg: ExportConfig) -> ExportReport:
-    """The whole `kanjinet export`: ONNX (+ int8, + safetensors), mapping file, verification."""
+    """The whole `kanjinet export`: ONNX (+ int8, + safetensors, + NNEF) and mapping file,
+    written to a staging folder beside the target, verified there, and moved over an
+    earlier export only if every check passed (report.written)."""
+    target = Path(cfg.onnx_path)
+    refuse_unopenable_path(target)
     checkpoint = load_weights(cfg.model_path)
-    earlier = earlier_export(cfg.onnx_path)
-    mc = checkpoint.model_config
+    refuse_unexportable(checkpoint, cfg.model_path)
     samples = load_samples(
         resolve_data_dir(cfg, checkpoint),
         checkpoint,
         cfg.verify_samples,
         cfg.calibration_samples,
     )
+    earlier = earlier_export(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with staging_folder(target.parent) as stage:
+        report = export_and_verify(cfg, checkpoint, samples, stage / target.name)
+        if report.ok:
+            move_into(report, target.parent)
+            report.written = True
+    if report.written:
+        replaced = [path for path in report.files.values() if Path(path) in earlier]
+        report.notes += [f"replaced an earlier export: {shown(path)}" for path in replaced]
+    elif earlier:
+        report.notes.append("nothing written: the earlier export is left as it was")
+    return report
+
+
+def export_and_verify(
+    cfg: ExportConfig, checkpoint: Checkpoint, samples: Samples, onnx_path: Path
+) -> ExportReport:
+    """Every file of the export written under `onnx_path`'s folder, and their checks."""
+    mc = checkpoint.model_config
     class_meta = {
         META_CLASS_JIS: json.dumps([f"{c:04X}" for c in checkpoint.class_jis]),
         "normalization": json.dumps(checkpoint.normalization),
     }
     info = export_onnx(
-        checkpoint.model, mc, cfg.onnx_path, cfg.target_backend, cfg.pooling_type, class_meta
+        checkpoint.model, mc, onnx_path, cfg.target_backend, cfg.pooling_type, class_meta
     )
     reference = reference_logits(checkpoint.model, samples.held_out)
     targets = class_positions(checkpoint, samples.labels)  # output index of each label
@@ -721,7 +556,7 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
     if cfg.quantize == "int8":
         add_int8(report, cfg.target_backend, samples, reference, targets)
     if cfg.format == "safetensors":
-        report.files["safetensors"] = cfg.onnx_path.with_suffix(".safetensors")
+        report.files["safetensors"] = onnx_path.with_suffix(".safetensors")
         save_safetensors(checkpoint, report.files["safetensors"])
     if cfg.format == "nnef":
         add_nnef(report, samples, reference, targets)
@@ -736,9 +571,88 @@ def export_checkpoint(cfg: ExportConfig) -> ExportReport:
         report.files,
     )
     write_json(report.files["mapping"], mapping)
-    replaced = [path for path in report.files.values() if Path(path) in earlier]
-    report.notes += [f"replaced an earlier export: {path}" for path in replaced]
     return report
+
+
+def refuse_unopenable_path(path: Path) -> None:
+    """tract, which verifies the export, opens UTF-8 paths only: refused before any work."""
+    try:
+        str(path.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise KanjinetError(
+            f"{shown(path)}: the path is not valid UTF-8, and tract (which verifies the "
+            "export) opens only UTF-8 paths; choose another name"
+        ) from None
+
+
+def refuse_unexportable(checkpoint: Checkpoint, path: Path) -> None:
+    """A class table that does not name every output, or weights that are not finite
+    numbers, would ship a model that answers wrongly: refused before anything is written."""
+    outputs = checkpoint.model_config.num_classes
+    if len(checkpoint.class_jis) != outputs:
+        raise KanjinetError(
+            f"{shown(path)}: the class table has {len(checkpoint.class_jis)} entries for "
+            f"{outputs} model outputs"
+        )
+    state = unwrap(checkpoint.model).state_dict()
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise KanjinetError(
+            f"{shown(path)}: weights that are not finite numbers (NaN or infinity) in "
+            f"{bad[0]}{more}; export an earlier checkpoint or train again"
+        )
+
+
+#: The staging folder's name: prefix, the exporting process's id, random characters.
+STAGING_PREFIX = ".kn-export-"
+
+
+@contextlib.contextmanager
+def staging_folder(parent: Path) -> Iterator[Path]:
+    """A new folder in `parent` to write an export into, removed afterwards whatever
+    happens; folders that killed exports left are removed first."""
+    remove_abandoned_staging(parent)
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def remove_abandoned_staging(parent: Path) -> None:
+    """Staging folders whose process is gone (a kill -9 mid-export). POSIX only: elsewhere
+    a process id cannot be probed safely, and the folders are only left over."""
+    if os.name != "posix":
+        return
+    for folder in parent.glob(STAGING_PREFIX + "*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX).split("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def move_into(report: ExportReport, folder: Path) -> None:
+    """Rename every verified file over its final name (one directory: each rename is
+    atomic), the model and its mapping last and back to back, so the window in which a
+    new model sits beside an old mapping is two renames wide."""
+    last = ("mapping", "onnx")
+    for key in sorted(report.files, key=lambda k: last.index(k) if k in last else -1):
+        final = folder / report.files[key].name
+        replace(report.files[key], final)
+        report.files[key] = final
+    report.info.path = report.files["onnx"]
+    if report.int8 is not None:
+        report.int8.path = report.files["int8"]
 
 
 def earlier_export(onnx_path: Path) -> set[Path]:
@@ -773,7 +687,8 @@ def int8_path(path: Path) -> Path:
 
 
 def format_report(report: ExportReport) -> str:
-    lines = [f"wrote {name}: {path}" for name, path in report.files.items()]
+    done = "wrote" if report.written else "not written (verification failed)"
+    lines = [f"{done} {name}: {shown(path)}" for name, path in report.files.items()]
     lines.append(f"{report.info.path.name}: {report.info.size_bytes:,} bytes, opset "
                  f"{report.info.opset}, backend {report.info.backend}, pooling {report.info.pooling}")  # fmt: skip
     lines += [f"note: {note}" for note in report.notes]

@@ -118,6 +118,9 @@ def ink_from_levels(levels: np.ndarray) -> np.ndarray:
 #: (normalising a huge picture costs seconds and changes nothing at 64 x 64).
 MAX_PICTURE_PIXELS = 64_000_000
 MAX_PICTURE_SIDE = 1024
+#: A picture whose longer side exceeds this many times its shorter is a strip, not a
+#: character: refused (averaging it down would leave under 2 pixels across).
+MAX_PICTURE_ASPECT = 64
 
 
 def shrink_picture(picture: np.ndarray) -> np.ndarray:

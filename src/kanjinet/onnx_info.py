@@ -3,7 +3,7 @@
 Prints the size and producer, the opsets, the graph's inputs and outputs, the op
 inventory, the short metadata_props, and which backends load it: onnxruntime
 and tract are tried for real, ort-tract and strict judged by their rules
-(`export.BACKENDS`) on top of tract loading it.
+(`backends.BACKENDS`) on top of tract loading it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kanjinet.backends import BACKENDS, ops_verdict
 from kanjinet.errors import KanjinetError
-from kanjinet.export import BACKENDS, ops_verdict
 from kanjinet.options import opt
 from kanjinet.runtime import OnnxruntimeEngine, TractEngine, default_opset, load_onnx, op_counts
 

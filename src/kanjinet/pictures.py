@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kanjinet.atomic import atomic_path, write_json
-from kanjinet.classes import NUM_CLASSES, class_table, jis_to_char
+from kanjinet.classes import jis_to_char, label_info, table_size
 from kanjinet.etl9g import IMAGE_HEIGHT, IMAGE_WIDTH, decode_images, read_records
 from kanjinet.strokes import VIEWBOX, load_strokes
 
@@ -149,10 +149,10 @@ def draws(font: ImageFont.FreeTypeFont, char: str, missing: bytes) -> bool:
 def draw_label(canvas: Image.Image, x: int, y: int, label: int) -> None:
     """Class `label`'s character (font, else its KanjiVG strokes) and JIS code under a picture."""
     draw = ImageDraw.Draw(canvas)
-    if not 0 <= label < NUM_CLASSES:  # an inconsistent dataset is still shown
+    if not 0 <= label < table_size():  # an inconsistent dataset is still shown
         draw.text((x + 2, y + 5), f"bad class {label}", fill=0, font=ImageFont.load_default())
         return
-    info = class_table()[label]
+    info = label_info(label)
     font = japanese_font(GRID_LABEL - 4)  # None: KanjiVG strokes label the cell
     if font is not None:
         draw.text((x + 2, y), info.char, fill=0, font=font)
@@ -224,7 +224,7 @@ def write_preview(files: list[Path], classes: int, seed: int, path: Path, count:
         writer = int(number) // classes
         jis = int(record["jis"][0])
         draw.text((x + 24, y + IMAGE_HEIGHT + 6), f"{jis:04X} w{writer}", fill=0, font=font)
-        reference = reference_picture(class_table()[int(number) % classes].char, 22)
+        reference = reference_picture(jis_to_char(jis), 22)
         grid.paste(reference, (x, y + IMAGE_HEIGHT + 3))
     save_png(grid, path)
 

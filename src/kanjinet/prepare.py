@@ -1,6 +1,7 @@
-"""`kanjinet prepare`: ETL9G files -> normalised training chunks, parallel and resumable.
+"""`kanjinet prepare`: ETL files -> normalised training chunks, parallel and resumable.
 
-One chunk per ETL9G file, made by one worker process: the file is memory-mapped,
+One chunk per ETL data file (ETL9G, or any database `etl_formats` reads, from one or
+several `--etl-dir`), made by one worker process: the file is memory-mapped,
 its labels, writers and sheets are read as whole columns, and its images are
 decoded and normalised in batches (`normalize.normalize`, the same function
 `predict` uses). A worker holds at most one file's output (12,144 x size^2
@@ -31,9 +32,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from kanjinet import __version__, dataset, etl9g
+from kanjinet import __version__, dataset, etl9g, etl_formats
 from kanjinet.atomic import remove_stale_temporaries
-from kanjinet.classes import NUM_CLASSES
+from kanjinet.classes import CLASS_SETS, DEFAULT_CLASS_SET, NUM_CLASSES, class_set_labels
 from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
 from kanjinet.normalize import ETL9G_LEVEL_SCALE, NORMALIZATION, normalize
@@ -44,9 +45,22 @@ BLOCK = 256  # records decoded and normalised at a time: 4 MB of levels, reused 
 MIN_SIZE, MAX_SIZE = dataset.MIN_SIZE, dataset.MAX_SIZE
 
 
+DEFAULT_ETL_DIR = Path("ETL9G")
+#: Chunk numbers: file number + SOURCE_STRIDE x the slot (a database of one --etl-dir).
+SOURCE_STRIDE = 100
+
+
 @dataclass
 class PrepareConfig:
-    etl_dir: Path = opt(Path("ETL9G"), "directory holding ETL9G_01..ETL9G_50")
+    # Several sources make one dataset: `--etl-dir A B` or `--etl-dir A --etl-dir B`.
+    etl_dir: list[Path] = opt(
+        [],
+        "directories holding ETL files (ETL9G_NN, ETL9B_N, ETL8G_NN, ETL8B2CN, ETL1C_NN, "
+        "ETL6C_NN, ETL7LC_N...); several make one dataset; none given: ETL9G",
+        nargs="+",
+        action="extend",
+        metavar="DIR",
+    )
     output_dir: Path = opt(Path("dataset"), "where the chunks and JSON files are written")
     size: int = opt(
         64,
@@ -57,8 +71,19 @@ class PrepareConfig:
     workers: int = opt(0, "worker processes (0 = all cores)", min=0)
     force: bool = opt(False, "redo every chunk, even those an earlier run finished")
     allow_truncated: bool = opt(False, "drop a partial last record instead of failing")
+    # Records of characters outside the set are left out (and counted).
+    classes: str = opt(
+        DEFAULT_CLASS_SET, f"class set to keep: {', '.join(CLASS_SETS)}", metavar="SET"
+    )
 
     def __post_init__(self) -> None:
+        if isinstance(self.etl_dir, str | os.PathLike):
+            self.etl_dir = [Path(self.etl_dir)]
+        self.etl_dir = [Path(p) for p in self.etl_dir] or [DEFAULT_ETL_DIR]
+        if self.classes not in CLASS_SETS:
+            raise KanjinetError(
+                f"--classes {self.classes}: expected one of {', '.join(CLASS_SETS)}"
+            )
         check_settings(self)
 
 
@@ -73,6 +98,10 @@ class Task:
     set_size: int
     allow_truncated: bool
     previous: dict[str, Any] | None  # this chunk's chunk_info entry from an earlier run
+    database: str = "etl9g"  # etl_formats.DATABASES key
+    chunk_no: int = 0  # the chunk's number: file_no for the first source
+    writer_base: int = 0  # etl_formats.writer_base: writer ids unique across sources
+    class_set: str = DEFAULT_CLASS_SET
 
 
 def read_set_size(etl_dir: Path) -> tuple[int, bool]:
@@ -96,6 +125,7 @@ def settings_of(config: PrepareConfig, set_size: int) -> dict[str, Any]:
         "size": config.size,
         "set_size": set_size,
         "normalization": NORMALIZATION,
+        "class_set": config.classes,
     }
 
 
@@ -104,22 +134,25 @@ def chunk_still_good(task: Task) -> bool:
     previous = task.previous
     if previous is None or previous.get("source") != source_of(task.path):
         return False
-    path = task.output_dir / dataset.chunk_name(task.file_no)
+    path = task.output_dir / dataset.chunk_name(task.chunk_no or task.file_no)
     return path.is_file() and dataset.file_sha256(path) == previous.get("sha256")
 
 
-def file_arrays(records: np.ndarray, file_no: int, set_size: int, size: int) -> dict:
-    """Every chunk array except images, from whole columns of a file's records."""
-    count = len(records)
-    index = np.arange(count, dtype=np.int32)
+def file_arrays(records: np.ndarray, task: Task) -> tuple[dict, np.ndarray]:
+    """Every chunk array except images, from whole columns of a file's records, for the
+    records whose character is in the class set; and those records' indices."""
+    db = etl_formats.DATABASES[task.database]
+    labels = etl_formats.labels_of(records, db)
+    keep = np.flatnonzero(np.isin(labels, class_set_labels(task.class_set)))
+    writers = etl_formats.local_writers(records, db, task.file_no, task.set_size)
     return {
-        "images": np.empty((count, size, size), dtype=np.uint8),
-        "labels": etl9g.class_indices(records).astype(np.int16),
-        "writers": etl9g.writer_groups(file_no, index, set_size).astype(np.int32),
-        "sheets": np.asarray(records["sheet"]).astype(np.uint16),
-        "files": np.full(count, file_no, dtype=np.uint8),
-        "records": index,
-    }
+        "images": np.empty((keep.size, task.size, task.size), dtype=np.uint8),
+        "labels": labels[keep].astype(np.int16),
+        "writers": (writers[keep] + task.writer_base).astype(np.int32),
+        "sheets": np.asarray(records["sheet"])[keep].astype(np.uint16),
+        "files": np.full(keep.size, task.file_no, dtype=np.uint8),
+        "records": keep.astype(np.int32),
+    }, keep
 
 
 def process_file(task: Task, report=None) -> dict[str, Any]:
@@ -136,15 +169,37 @@ def process_file(task: Task, report=None) -> dict[str, Any]:
     # would land on the main process's progress bar.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        records = etl9g.read_records(task.path, allow_truncated=task.allow_truncated)
-    arrays = file_arrays(records, task.file_no, task.set_size, task.size)
+        db = etl_formats.DATABASES[task.database]
+        records = etl_formats.read_records(task.path, db, allow_truncated=task.allow_truncated)
+    arrays, keep = file_arrays(records, task)
+    everything = keep.size == len(records)
     for start in range(0, len(records), BLOCK):
-        ink = etl9g.decode_images(records[start : start + BLOCK], ETL9G_LEVEL_SCALE)
-        normalize(ink, task.size, out=arrays["images"][start : start + BLOCK])
-        report(len(ink))
-    entry = dataset.save_chunk(task.output_dir, task.file_no, arrays)
+        if everything:
+            ink = decode(records[start : start + BLOCK], db)
+            normalize(ink, task.size, out=arrays["images"][start : start + BLOCK])
+        else:
+            rows = np.searchsorted(keep, [start, start + BLOCK])
+            if rows[1] > rows[0]:
+                ink = decode(records[keep[rows[0] : rows[1]]], db)
+                normalize(ink, task.size, out=arrays["images"][rows[0] : rows[1]])
+        report(min(BLOCK, len(records) - start))
+    entry = dataset.save_chunk(task.output_dir, task.chunk_no or task.file_no, arrays)
     notes = [str(w.message) for w in caught]
-    return dict(entry, source=source_of(task.path), kept=False, warnings=notes)
+    skipped = len(records) - keep.size
+    if skipped:
+        notes.append(
+            f"{task.path}: left out {skipped:,} of {len(records):,} records whose character "
+            f"is not in class set {task.class_set}"
+        )
+    extra = {"database": db.name, "file": task.file_no, "skipped": int(skipped)}
+    return dict(entry, source=source_of(task.path), kept=False, warnings=notes, **extra)
+
+
+def decode(records: np.ndarray, db: etl_formats.Database) -> np.ndarray:
+    """Ink 0..255 of a block of records (ETL9G's levels scaled as `normalize` expects)."""
+    if db.name == "ETL9G":
+        return etl9g.decode_images(records, ETL9G_LEVEL_SCALE)
+    return etl_formats.decode_ink(records, db)
 
 
 # glibc's malloc options (mallopt): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
@@ -297,18 +352,16 @@ def prepare_dataset(config: PrepareConfig) -> dict[str, Any]:
 
 def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
     """The preparation itself, once the output directory is ours."""
-    etl_dir, output_dir = Path(config.etl_dir), Path(config.output_dir)
-    files = etl9g.list_files(etl_dir)
-    set_size, synthetic = read_set_size(etl_dir)
+    output_dir = Path(config.output_dir)
+    sources = [describe_source(Path(d)) for d in config.etl_dir]
+    set_size, synthetic = sources[0]["set_size"], any(s["synthetic"] for s in sources)
     settings = settings_of(config, set_size)
     output_dir.mkdir(parents=True, exist_ok=True)
     previous = {} if config.force else previous_entries(output_dir, settings)
     (output_dir / dataset.METADATA).unlink(missing_ok=True)  # unloadable until complete
-    remove_stale(output_dir, {dataset.chunk_name(etl9g.file_number(p)) for p in files})
-    tasks = [
-        Task(p, n, output_dir, config.size, set_size, config.allow_truncated, previous.get(n))
-        for p, n in ((p, etl9g.file_number(p)) for p in files)
-    ]
+    tasks = plan_tasks(config, sources, previous)
+    remove_stale(output_dir, {dataset.chunk_name(t.chunk_no) for t in tasks})
+    files = [t.path for t in tasks]
     finished: dict[int, dict[str, Any]] = {}
 
     def on_done(entry: dict[str, Any]) -> None:
@@ -317,7 +370,7 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
         finished[entry["file_no"]] = entry
         write_chunk_info(output_dir, settings, finished)
 
-    expected = sum(p.stat().st_size // etl9g.RECORD_SIZE for p in files)
+    expected = sum(f.records for s in sources for f in s["files"])
     workers = min(config.workers or os.cpu_count() or 1, len(tasks))
     start = time.perf_counter()
     with progress_bar(total=expected, unit="rec", desc="prepare", smoothing=0.1) as bar:
@@ -328,12 +381,23 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
         "size": config.size,
         "normalization": NORMALIZATION,
         "kanjinet_version": __version__,
+        "class_set": config.classes,
         "source": {
-            "etl_dir": os.path.abspath(etl_dir),  # inspect finds the files from anywhere
+            "etl_dir": os.path.abspath(config.etl_dir[0]),  # inspect finds the files anywhere
             "files": [p.name for p in files],
             "set_size": set_size,
             "synthetic": synthetic,
         },
+        "sources": [
+            {
+                "etl_dir": os.path.abspath(s["etl_dir"]),
+                "databases": sorted({f.db.name for f in s["files"]}),
+                "files": [f.path.name for f in s["files"]],
+                "set_size": s["set_size"],
+                "synthetic": s["synthetic"],
+            }
+            for s in sources
+        ],
         "run": {
             "seconds": round(seconds, 3),
             "workers": workers,
@@ -343,6 +407,41 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
         },
     }
     return dataset.write_metadata(output_dir, entries, fields)
+
+
+def describe_source(etl_dir: Path) -> dict[str, Any]:
+    """One --etl-dir: its files (any ETL databases), records per writer data set, synthetic?"""
+    files = etl_formats.list_sources(etl_dir)
+    set_size, synthetic = read_set_size(etl_dir)
+    if not synthetic:  # the real database's own data sets (3,036 for ETL9G/ETL9B, 956 ETL8G)
+        set_size = max((f.db.set_size for f in files), default=NUM_CLASSES) or NUM_CLASSES
+    return {"etl_dir": etl_dir, "files": files, "set_size": set_size, "synthetic": synthetic}
+
+
+def plan_tasks(config: PrepareConfig, sources: list[dict], previous: dict) -> list[Task]:
+    """One task per file of every source. Each database of each source is a slot, numbered
+    in order; a chunk's number is SOURCE_STRIDE x its slot + its file number, so the first
+    (often the only) database keeps chunk number = file number."""
+    tasks = []
+    slots = [(s, db) for s in sources for db in dict.fromkeys(f.db for f in s["files"])]
+    if len(slots) * SOURCE_STRIDE > 1000:
+        raise KanjinetError(f"--etl-dir: {len(slots)} databases; at most 10 in one dataset")
+    for slot, (source, db) in enumerate(slots):
+        for f in (f for f in source["files"] if f.db is db):
+            if f.file_no >= SOURCE_STRIDE:
+                raise KanjinetError(
+                    f"{f.path}: file number {f.file_no} is over {SOURCE_STRIDE - 1}"
+                )
+            chunk_no = slot * SOURCE_STRIDE + f.file_no
+            set_size = source["set_size"] if source["synthetic"] else db.set_size
+            tasks.append(
+                Task(
+                    f.path, f.file_no, Path(config.output_dir), config.size, set_size or 1,
+                    config.allow_truncated, previous.get(chunk_no), db.key, chunk_no,
+                    etl_formats.writer_base(slot, db), config.classes,
+                )
+            )  # fmt: skip
+    return tasks
 
 
 def write_chunk_info(output_dir: Path, settings: dict, finished: dict[int, dict]) -> None:

@@ -11,19 +11,22 @@ never torch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from kanjinet.atomic import remove_tree, replace
-from kanjinet.errors import KanjinetError
+from kanjinet.errors import KanjinetError, shown
 from kanjinet.options import check_settings, opt
 from kanjinet.reference import REFERENCE_MODEL, model_or_reference, training_summary
 from kanjinet.runtime import mapping_path
@@ -173,7 +176,7 @@ def find_ort_dist(ort_dir: Path | None) -> Path:
             return directory
     where = candidates[0] if ort_dir else " or ".join(str(c) for c in candidates)
     raise KanjinetError(
-        f"{where}: onnxruntime-web files ({', '.join(ORT_FILES)}) not found; "
+        f"{shown(where)}: onnxruntime-web files ({', '.join(ORT_FILES)}) not found; "
         "reinstall kanjinet (its wheel ships them) or pass --ort-dir"
     )
 
@@ -182,8 +185,18 @@ def _static_dim(dim) -> int | None:
     return dim.dim_value if dim.HasField("dim_value") else None
 
 
-def describe_model(path: Path) -> dict:
-    """Input/output names and sizes of an ONNX classifier, or an error naming the file.
+def read_model(path: Path) -> bytes:
+    """The model file's bytes, read once: what is checked is what is served or written."""
+    if not path.exists():
+        raise KanjinetError(f"{shown(path)}: no such model file")
+    if not path.is_file():
+        raise KanjinetError(f"{shown(path)}: not a file (expected an exported .onnx model)")
+    return path.read_bytes()
+
+
+def describe_model(path: Path, data: bytes | None = None) -> dict:
+    """Input/output names and sizes of an ONNX classifier (the file at `path`, or its bytes
+    `data` already read), or an error naming the file.
 
     The output's last dimension is the class count a mapping must match; the
     input must be (batch, 1, S, S), the layout every kanjinet export has.
@@ -191,27 +204,27 @@ def describe_model(path: Path) -> dict:
     import onnx
     from google.protobuf.message import DecodeError
 
-    if not path.exists():
-        raise KanjinetError(f"{path}: no such model file")
-    if not path.is_file():
-        raise KanjinetError(f"{path}: not a file (expected an exported .onnx model)")
+    if data is None:
+        data = read_model(path)
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as error:
-        raise KanjinetError(f"{path}: not an ONNX model ({error})") from None
+        raise KanjinetError(f"{shown(path)}: not an ONNX model ({error})") from None
     graph = model.graph
     if not graph.node or len(graph.output) != 1:
-        raise KanjinetError(f"{path}: not an ONNX classifier (expected one output of class scores)")
+        raise KanjinetError(
+            f"{shown(path)}: not an ONNX classifier (expected one output of class scores)"
+        )
     initializer_names = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializer_names]
     in_dims = [_static_dim(d) for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
     if len(inputs) != 1 or len(in_dims) != 4 or in_dims[1] != 1 or not in_dims[2]:
         raise KanjinetError(
-            f"{path}: model input must be one (batch, 1, S, S) image tensor, got {in_dims}"
+            f"{shown(path)}: model input must be one (batch, 1, S, S) image tensor, got {in_dims}"
         )
     out_dims = [_static_dim(d) for d in graph.output[0].type.tensor_type.shape.dim]
     if not out_dims or not out_dims[-1]:
-        raise KanjinetError(f"{path}: model output has no fixed class count ({out_dims})")
+        raise KanjinetError(f"{shown(path)}: model output has no fixed class count ({out_dims})")
     metadata = {prop.key: prop.value for prop in model.metadata_props}
     return {
         "input_name": inputs[0].name,
@@ -222,30 +235,40 @@ def describe_model(path: Path) -> dict:
     }
 
 
-def load_mapping(path: Path, num_classes: int) -> dict:
-    """The export stage's mapping JSON, checked to name one character per model output."""
+def load_mapping(path: Path, num_classes: int, data: bytes | None = None) -> dict:
+    """The export stage's mapping JSON (the file, or its bytes `data` already read),
+    checked to name one character per model output."""
+    if data is None:
+        data = read_mapping_bytes(path)
     try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KanjinetError(
-            f"{path}: no such mapping file (pass --mapping, or export writes it beside the model)"
-        ) from None
+        mapping = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise KanjinetError(f"{path}: not a JSON mapping file ({error})") from None
+        raise KanjinetError(f"{shown(path)}: not a JSON mapping file ({error})") from None
     chars = mapping.get("class_to_char") if isinstance(mapping, dict) else None
     if not isinstance(chars, dict | list):
-        raise KanjinetError(f"{path}: not a kanjinet mapping file (no class_to_char)")
+        raise KanjinetError(f"{shown(path)}: not a kanjinet mapping file (no class_to_char)")
     declared = mapping.get("num_classes", len(chars))
     if declared != len(chars):
         raise KanjinetError(
-            f"{path}: num_classes is {declared} but class_to_char has {len(chars)} entries"
+            f"{shown(path)}: num_classes is {declared} but class_to_char has {len(chars)} entries"
         )
     if len(chars) != num_classes:
         raise KanjinetError(
-            f"{path}: mapping has {len(chars)} classes but the model outputs {num_classes}; "
+            f"{shown(path)}: mapping has {len(chars)} classes but the model outputs {num_classes}; "
             "use the mapping exported with this model"
         )
     return mapping
+
+
+def read_mapping_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise KanjinetError(
+            f"{shown(path)}: no such mapping file (pass --mapping, or export writes it beside the model)"
+        ) from None
+    except IsADirectoryError:
+        raise KanjinetError(f"{shown(path)}: a directory, not a mapping file") from None
 
 
 def recorded_normalization(model_info: dict, mapping: dict) -> dict | None:
@@ -293,15 +316,18 @@ def site_files(
     is present), so a bad input is refused before anything is served or written.
     """
     model = model_or_reference(model)
-    model_info = describe_model(model)
+    model_bytes = read_model(model)
+    model_info = describe_model(model, model_bytes)
     mapping_file = mapping or mapping_path(model)
-    mapping_data = load_mapping(mapping_file, model_info["num_classes"])
+    mapping_bytes = read_mapping_bytes(mapping_file)
+    mapping_data = load_mapping(mapping_file, model_info["num_classes"], mapping_bytes)
     ort_dist = find_ort_dist(ort_dir)
     config = site_config(model, model_info, mapping_data)
     files: dict[str, Path | bytes] = {name: WEB_DIR / name for name in PAGE_FILES}
     files.update({f"ort/{name}": ort_dist / name for name in ORT_FILES})
-    files[SITE_MODEL] = model
-    files[SITE_MAPPING] = mapping_file
+    files[SITE_MODEL] = model_bytes
+    files[SITE_MAPPING] = mapping_bytes
+    config["site_files"] = sorted([*files, SITE_CONFIG])  # what a rebuild may replace
     files[SITE_CONFIG] = json.dumps(config, ensure_ascii=False, indent=1).encode("utf-8")
     return files
 
@@ -315,9 +341,13 @@ def read_bytes(source: Path | bytes) -> bytes:
 
 
 class SiteHandler(BaseHTTPRequestHandler):
-    """Serves a fixed table of files (no directory listing, nothing outside the table)."""
+    """Serves a fixed table of files (no directory listing, nothing outside the table) to
+    requests whose Host names this server (`SiteServer.names_this_server`)."""
 
     server_version = "kanjinet"
+    #: Seconds a connection may sit without sending (a read timeout): idle or slow clients
+    #: give their slot back (SiteServer.MAX_CONNECTIONS) instead of holding it for ever.
+    timeout = 10
 
     def __init__(self, *args, files: dict[str, Path | bytes], **kwargs) -> None:
         self.files = files
@@ -329,7 +359,18 @@ class SiteHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self.send_file(with_body=False)
 
+    def end_headers(self) -> None:
+        # On every response, error pages too: the browser takes the declared type as final.
+        self.send_header("X-Content-Type-Options", "nosniff")
+        super().end_headers()
+
     def send_file(self, with_body: bool) -> None:
+        host = self.headers.get("Host")
+        if not self.server.names_this_server(host):
+            # A page on another site whose name was re-pointed at this machine (DNS
+            # rebinding) sends its own name: it must not read the model.
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, f"Host {host!r} is not this server")
+            return
         name = self.path.split("?", 1)[0].split("#", 1)[0].lstrip("/") or "index.html"
         source = self.files.get(name)
         if source is None:
@@ -337,7 +378,7 @@ class SiteHandler(BaseHTTPRequestHandler):
             return
         try:
             body = read_bytes(source)
-        except FileNotFoundError:  # e.g. the model deleted while serving
+        except FileNotFoundError:  # e.g. a page file deleted while serving
             self.send_error(HTTPStatus.NOT_FOUND, f"{name}: {source} is gone from disk")
             return
         except OSError as error:
@@ -349,7 +390,6 @@ class SiteHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             # The model and page change between runs of `serve`; never serve a stale one.
             self.send_header("Cache-Control", "no-cache")
-            self.send_header("X-Content-Type-Options", "nosniff")
             self.end_headers()
             if with_body:
                 self.wfile.write(body)
@@ -363,10 +403,83 @@ class SiteHandler(BaseHTTPRequestHandler):
             super().log_request(code, size)
 
 
+def host_and_port(value: str | None) -> tuple[str, int | None] | None:
+    """A Host header's name (lower case, IPv6 without brackets) and port; None if malformed."""
+    from urllib.parse import urlsplit
+
+    if not value or any(c in value for c in "/?#@ \t"):
+        return None
+    try:
+        parts = urlsplit(f"//{value}")
+        return (parts.hostname or "", parts.port)
+    except ValueError:
+        return None
+
+
+def is_ip_literal(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class SiteServer(ThreadingHTTPServer):
-    """The demo's server: a client that drops its connection is one line, not a traceback."""
+    """The demo's server: answers only requests addressed to it, at most MAX_CONNECTIONS
+    at a time; a client that drops its connection is one line, not a traceback."""
 
     daemon_threads = True
+    #: Connections served at once (a browser opens about 6); one more is closed at once
+    #: rather than given a thread, so idle sockets cannot make threads without bound.
+    MAX_CONNECTIONS = 32
+
+    def __init__(self, address: tuple[str, int], handler, family: int) -> None:
+        self.address_family = family
+        self.slots = threading.BoundedSemaphore(self.MAX_CONNECTIONS)
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        import socket
+
+        if self.address_family == socket.AF_INET6 and self.server_address[0] in ALL_INTERFACES:
+            # `--host ::` means every interface, IPv4 too, whatever the system's default.
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def names_this_server(self, value: str | None) -> bool:
+        """Whether a Host header names this server: a loopback name, the --host given or
+        (bound to every interface) an address of this machine, with the served port."""
+        parsed = host_and_port(value)
+        if parsed is None:
+            return False
+        name, port = parsed
+        host, served_port = self.server_address[:2]
+        if port != served_port and not (port is None and served_port == 80):
+            return False
+        names = {"localhost", "127.0.0.1", "::1", host.lower()}
+        if host in ALL_INTERFACES:
+            # A rebinding attack needs a domain name; an address names this machine itself.
+            return name in names or name in local_names() or is_ip_literal(name)
+        return name in names
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request, client_address) -> None:
         error = sys.exc_info()[1]
@@ -380,12 +493,37 @@ class SiteServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(config: ServeConfig) -> ThreadingHTTPServer:
-    """A bound (not yet serving) server for the demo; port 0 picks a free port."""
-    files = site_files(config.model, config.mapping, config.ort_dir)
-    handler = functools.partial(SiteHandler, files=files)
+def local_names() -> set[str]:
+    """This machine's host name and network address, in lower case."""
+    import socket
+
+    return {socket.gethostname().lower(), network_address().lower()}
+
+
+def address_family(host: str, port: int) -> int:
+    """AF_INET6 for an IPv6 address (`::1`, `::`) or a name that resolves only to one,
+    else AF_INET."""
+    import socket
+
     try:
-        server = SiteServer((config.host, config.port), handler)
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (OSError, UnicodeError):
+        return socket.AF_INET  # binding then fails and says why
+    families = [entry[0] for entry in found]
+    return socket.AF_INET if socket.AF_INET in families else families[0]
+
+
+def make_server(config: ServeConfig) -> ThreadingHTTPServer:
+    """A bound (not yet serving) server for the demo; port 0 picks a free port. Every file
+    is read once here: what is served is what was checked, whatever happens on disk."""
+    site = site_files(config.model, config.mapping, config.ort_dir)
+    files = {name: read_bytes(source) for name, source in site.items()}
+    handler = functools.partial(SiteHandler, files=files)
+    family = address_family(config.host, config.port)
+    try:
+        server = SiteServer((config.host, config.port), handler, family)
     except OSError as error:
         raise KanjinetError(f"{config.host}:{config.port}: cannot listen ({error})") from None
     return server
@@ -448,23 +586,71 @@ def run_serve(config: ServeConfig) -> int:
     return 0
 
 
-def is_previous_build(directory: Path) -> bool:
-    """True if `directory` was written by web-build (safe to replace)."""
+def build_manifest(directory: Path) -> set[str] | None:
+    """The files an earlier web-build wrote to `directory` (its config.json's `site_files`;
+    for a build that did not list them, the files this kanjinet writes), or None if
+    `directory` is not a web-build output."""
     try:
         config = json.loads((directory / SITE_CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and config.get("format") == SITE_FORMAT
+        return None
+    if not isinstance(config, dict) or config.get("format") != SITE_FORMAT:
+        return None
+    listed = config.get("site_files")
+    if isinstance(listed, list) and all(isinstance(name, str) for name in listed):
+        return set(listed)
+    return {*PAGE_FILES, *(f"ort/{name}" for name in ORT_FILES), SITE_MODEL, SITE_MAPPING,
+            SITE_CONFIG}  # fmt: skip
+
+
+def foreign_entries(directory: Path, manifest: set[str]) -> list[str]:
+    """What in `directory` an earlier build did not write (a folder counts as written when
+    it holds written files), as relative names, folders with a trailing slash."""
+    folders = {str(Path(name).parent.as_posix()) for name in manifest} - {"."}
+    foreign = []
+    for path in sorted(directory.rglob("*")):
+        name = path.relative_to(directory).as_posix()
+        written = not path.is_symlink() and (
+            name in manifest or (path.is_dir() and name in folders)
+        )
+        inside_named = any(name.startswith(f) for f in foreign if f.endswith("/"))
+        if not written and not inside_named:
+            foreign.append(name + "/" if path.is_dir() and not path.is_symlink() else name)
+    return foreign
+
+
+def check_replaceable(out: Path) -> None:
+    """`out` may be replaced: absent, empty, or an earlier build holding only its own files
+    (a file the user added is never deleted: the folder is refused, naming it)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise KanjinetError(f"{shown(out)}: exists and is not a directory")
+    if not any(out.iterdir()):
+        return
+    manifest = build_manifest(out)
+    if manifest is None:
+        raise KanjinetError(
+            f"{shown(out)}: directory is not empty and not a kanjinet web-build output"
+        )
+    foreign = foreign_entries(out, manifest)
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise KanjinetError(
+            f"{shown(out)}: holds files web-build did not write "
+            f"({', '.join(shown(name) for name in foreign[:3])}{more}); move them elsewhere "
+            "or choose another --out, so that replacing the build deletes nothing of yours"
+        )
 
 
 def write_site(files: dict[str, Path | bytes], out: Path) -> None:
-    """Write the site into `out` whole: built beside it, then swapped in by rename."""
-    if out.exists() and not out.is_dir():
-        raise KanjinetError(f"{out}: exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not is_previous_build(out):
-        raise KanjinetError(f"{out}: directory is not empty and not a kanjinet web-build output")
+    """Write the site into `out` whole: built beside it, then swapped in by rename. An
+    `out` that is a symbolic link keeps pointing where it did: the folder it names is
+    the one replaced."""
+    out = out.resolve() if out.is_symlink() else out
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=".kn-site-", dir=out.parent))  # short: see atomic.py
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a web host must read it
         for name, source in files.items():
@@ -482,9 +668,9 @@ def write_site(files: dict[str, Path | bytes], out: Path) -> None:
 def run_web_build(config: WebBuildConfig) -> int:
     files = site_files(config.model, config.mapping, config.ort_dir)
     write_site(files, config.out)
-    print(f"kanjinet web-build: wrote {len(files)} files to {config.out}")
+    print(f"kanjinet web-build: wrote {len(files)} files to {shown(config.out)}")
     print(
         "serve it with any static host that sends .wasm as application/wasm, "
-        f"e.g. python -m http.server -d {config.out}"
+        f"e.g. python -m http.server -d {shlex.quote(str(config.out))}"
     )
     return 0

@@ -24,12 +24,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from kanjinet import __version__
 from kanjinet.atomic import replace, write_text
-from kanjinet.classes import CLASS_JIS, NUM_CLASSES, ClassInfo, class_table
+from kanjinet.classes import (
+    CLASS_JIS,
+    JIS_TO_INDEX,
+    NUM_CLASSES,
+    ClassInfo,
+    char_to_jis,
+    class_table,
+)
 from kanjinet.errors import KanjinetError
 from kanjinet.etl9g import (
     FILE_NAME_RE,
@@ -42,7 +50,7 @@ from kanjinet.etl9g import (
     empty_records,
     encode_images,
 )
-from kanjinet.handwriting import pick_font, render, writer_style
+from kanjinet.handwriting import pick_font, render, writer_pen
 from kanjinet.options import opt
 from kanjinet.pictures import FONT_DIRS, covers_japanese, find_japanese_fonts, write_preview
 from kanjinet.progress import progress_bar
@@ -52,6 +60,10 @@ SHEET_SIZE = 152  # characters per collection sheet in ETL9
 #: Process start method for the workers (None: the platform's default; Windows and macOS
 #: spawn). Everything a worker needs is a top-level function and picklable arguments.
 MP_CONTEXT: multiprocessing.context.BaseContext | None = None
+
+
+#: `--format` choices: the ETL layouts `kanjinet synth` writes (etl_formats.DATABASES).
+Format = Literal["etl9g", "etl9b", "etl8g", "etl8b2", "etl1", "etl6", "etl7"]
 
 
 @dataclass
@@ -69,7 +81,22 @@ class SynthConfig:
     # A quarter keeps handwriting (KanjiVG strokes) the bulk of the set; 1.0 makes a set
     # drawn from fonts alone, e.g. a test set from sources a model never trained on.
     font_share: float = opt(0.25, help="fraction of records drawn from a font with --fonts")
+    # Markers make the strokes as thick as a fifth of the character; a model that never saw
+    # them reads a fat 大 as 央 (docs/synth.md, "Pen variety").
+    pen_share: float = opt(0.0, help="fraction of writers who write with a thick marker")
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
+    # Other layouts draw the same pictures, resized/binarised to the format (etl_synth).
+    format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
+    # A small set that still holds kanji (the demo's): the first N classes are all hiragana.
+    chars: str = opt(
+        "", help="draw these ETL9G classes, in this order (e.g. 田山川あいう); sets --classes"
+    )
+
+    def picks(self) -> tuple[int, ...]:
+        """The class-table indices drawn: --chars' classes, else the first --classes."""
+        if not self.chars:
+            return tuple(range(self.classes))
+        return class_picks(self.chars)
 
 
 # --------------------------------------------------------------------------- layout
@@ -96,8 +123,29 @@ class Task:
         return (writers + np.arange(self.first_class, self.end_class)).ravel()
 
 
+def class_picks(chars: str) -> tuple[int, ...]:
+    """The class-table indices of these characters; one error line for a character that is
+    not an ETL9G class or comes twice."""
+    picks = []
+    for char in chars:
+        try:
+            index = JIS_TO_INDEX[char_to_jis(char)]
+        except (KeyError, UnicodeEncodeError, KanjinetError, ValueError):
+            raise KanjinetError(
+                f"--chars: {char!r} is not one of the 3,036 ETL9G classes"
+            ) from None
+        if index in picks:
+            raise KanjinetError(f"--chars: {char} is given twice")
+        picks.append(index)
+    return tuple(picks)
+
+
 def check_config(cfg: SynthConfig) -> None:
     """Raise a one-line error for settings that cannot produce a valid set."""
+    if cfg.chars:
+        if cfg.format != "etl9g":
+            raise KanjinetError("--chars: only with --format etl9g")
+        cfg.classes = len(cfg.picks())
     if not 1 <= cfg.classes <= NUM_CLASSES:
         raise KanjinetError(f"--classes {cfg.classes}: must be 1..{NUM_CLASSES}")
     if cfg.writers < 1:
@@ -108,6 +156,8 @@ def check_config(cfg: SynthConfig) -> None:
         raise KanjinetError(f"--workers {cfg.workers}: must be 0 (all cores) or more")
     if not 0.0 <= cfg.font_share <= 1.0:
         raise KanjinetError(f"--font-share {cfg.font_share}: must be between 0 and 1")
+    if not 0.0 <= cfg.pen_share <= 1.0:
+        raise KanjinetError(f"--pen-share {cfg.pen_share}: must be between 0 and 1")
     for path in cfg.font_file:
         if not Path(path).is_file():
             raise KanjinetError(f"--font-file {path}: no such file")
@@ -230,13 +280,21 @@ def writer_info(seed: int, writer: int) -> WriterInfo:
     )
 
 
-def fill_headers(records: np.ndarray, numbers: np.ndarray, classes: int, seed: int) -> None:
-    """Header fields of the records with these global (writer-major) numbers."""
+def fill_headers(
+    records: np.ndarray,
+    numbers: np.ndarray,
+    classes: int,
+    seed: int,
+    picks: tuple[int, ...] | None = None,
+) -> None:
+    """Header fields of the records with these global (writer-major) numbers; `picks`: the
+    class-table index of each of the `classes` positions (None: the first `classes`)."""
     writer, index = np.divmod(numbers, classes)
     sheets_per_set = -(-classes // SHEET_SIZE)
     records["sheet"] = writer * sheets_per_set + index // SHEET_SIZE + 1
-    records["jis"] = np.asarray(CLASS_JIS)[index]
-    records["reading"] = readings()[index]
+    label = index if picks is None else np.asarray(picks)[index]
+    records["jis"] = np.asarray(CLASS_JIS)[label]
+    records["reading"] = readings()[label]
     records["serial"] = numbers + 1
     people = [writer_info(seed, w) for w in range(int(writer.min()), int(writer.max()) + 1)]
     for field in ("sex", "age", "industry", "occupation", "gathering_date", "scanning_date"):
@@ -248,12 +306,19 @@ def fill_headers(records: np.ndarray, numbers: np.ndarray, classes: int, seed: i
 
 
 def render_records(
-    numbers: np.ndarray, classes: int, seed: int, fonts: tuple[str, ...], font_share: float
+    numbers: np.ndarray,
+    classes: int,
+    seed: int,
+    fonts: tuple[str, ...],
+    font_share: float,
+    pen_share: float = 0.0,
+    picks: tuple[int, ...] | None = None,
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
-    table = class_table()
+    full = class_table()
+    table = full if picks is None else [full[i] for i in picks]
     records = empty_records(len(numbers))
-    fill_headers(records, numbers, classes, seed)
+    fill_headers(records, numbers, classes, seed, picks)
     pixels = np.empty((len(numbers), IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
     for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
@@ -262,19 +327,28 @@ def render_records(
         if fonts and rng.random() < font_share:
             font = pick_font(fonts, table[index].char, rng)
         neighbour = table[(index + 1) % classes if rng.random() < 0.5 else index - 1].char
-        pixels[i] = render(table[index].char, neighbour, writer_style(seed, writer), rng, font)
+        style = writer_pen(seed, writer, pen_share)
+        pixels[i] = render(table[index].char, neighbour, style, rng, font)
     records["image"] = encode_images(pixels)
     return records
 
 
 def write_task(
-    task: Task, out: str, classes: int, seed: int, fonts: tuple[str, ...], font_share: float
+    task: Task,
+    out: str,
+    classes: int,
+    seed: int,
+    fonts: tuple[str, ...],
+    font_share: float,
+    pen_share: float = 0.0,
+    picks: tuple[int, ...] | None = None,
 ):
     """Draw a task's records and write each piece at its place in its (temporary) file.
 
     Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
     """
-    records = render_records(task.numbers(classes), classes, seed, fonts, font_share)
+    numbers = task.numbers(classes)
+    records = render_records(numbers, classes, seed, fonts, font_share, pen_share, picks)
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
     for row, writer in enumerate(range(task.first_writer, task.end_writer)):
@@ -294,7 +368,8 @@ def write_task(
 def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[str, ...]):
     """Do every task, in worker processes when asked; byte sums per file number."""
     sums: dict[int, int] = {}
-    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share)
+    picks = cfg.picks() if cfg.chars else None
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share, picks)
 
     def collect(result) -> None:
         count, task_sums = result
@@ -357,12 +432,14 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "synthetic": True,
         "set_size": cfg.classes,
         "classes": cfg.classes,
+        **({"chars": cfg.chars} if cfg.chars else {}),
         "writers": cfg.writers,
         "seed": cfg.seed,
         "records": cfg.classes * cfg.writers,
         "files": [p.name for p in files],
         "fonts": [Path(f).name for f in fonts],
         "font_share": cfg.font_share if fonts else 0.0,
+        "pen_share": cfg.pen_share,
         "generator": f"kanjinet {__version__}",
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
@@ -421,6 +498,11 @@ def write_set(cfg: SynthConfig, out: Path, fonts: tuple[str, ...]) -> list[Path]
 
 
 def run_synth(cfg: SynthConfig) -> int:
+    if cfg.format != "etl9g":
+        from kanjinet.etl_synth import run_format
+
+        check_config(cfg)
+        return run_format(cfg)
     start = time.perf_counter()
     files = synthesize(cfg)
     seconds = time.perf_counter() - start

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from kanjinet import augment
-from kanjinet.classes import CLASS_JIS
+from kanjinet.classes import table_jis
 from kanjinet.dataset import (
     identity,
     load_prepared,
@@ -63,7 +63,7 @@ def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingD
                 f"{cfg.data_dir}: the {cfg.split} split leaves no {name} samples "
                 f"({used.size} samples, {np.unique(writers[used]).size} writers); use more data"
             )
-    class_jis = [CLASS_JIS[i] for i in classes]
+    class_jis = [table_jis()[i] for i in classes]
     output_index = output_index_of_table(class_jis)
     splits = {}
     for name, rows in parts.items():

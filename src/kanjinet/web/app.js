@@ -2,6 +2,7 @@
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 import {
   MAX_PICTURE_PIXELS,
+  pictureShapeProblem,
   MIN_INK_CONTRAST,
   inkContrast,
   inkFromPad,
@@ -24,6 +25,9 @@ const padContext = pad.getContext("2d", { willReadFrequently: true });
 const state = {
   config: null,
   chars: [],
+  // From the mapping's "calibration" (kanjinet/calibration.py): logits are divided by
+  // the temperature before the softmax; a best match below unsureBelow is marked unsure.
+  calibration: { temperature: 1, unsureBelow: null },
   session: null,
   strokes: [],
   drawing: null,
@@ -68,7 +72,19 @@ async function loadModel() {
   });
   state.config = config;
   state.chars = charList(mapping, config.num_classes);
+  state.calibration = readCalibration(mapping);
   state.session = session;
+}
+
+function readCalibration(mapping) {
+  // A mapping without a (valid) calibration: plain softmax, nothing marked unsure.
+  const entry = mapping.calibration ?? {};
+  const temperature = Number(entry.temperature);
+  const threshold = entry.unsure_below == null ? null : Number(entry.unsure_below);
+  return {
+    temperature: Number.isFinite(temperature) && temperature > 0 ? temperature : 1,
+    unsureBelow: Number.isFinite(threshold) ? threshold : null,
+  };
 }
 
 function strokeWidth() {
@@ -160,6 +176,11 @@ async function readUpload(file) {
     bitmap.close();
     throw new Error(`${size} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString("en")} read here; scale it down`);
   }
+  const problem = pictureShapeProblem(bitmap.width, bitmap.height);
+  if (problem) {
+    bitmap.close();
+    return { refused: problem };
+  }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);
@@ -212,6 +233,10 @@ async function onUpload(event) {
       return;
     }
     const upload = await readUpload(file);
+    if (upload.refused) {
+      refuseUpload(`${file.name}: ${upload.refused}. Upload a picture of one written character.`);
+      return;
+    }
     if (upload.contrast < MIN_INK_CONTRAST) {
       refuseUpload(`${file.name}: no ink found (a blank or uniform picture). Upload a picture of one written character.`);
       return;
@@ -252,15 +277,22 @@ function probabilities(scores) {
     inUnitRange &&= v >= 0 && v <= 1;
   }
   if (inUnitRange && Math.abs(sum - 1) < 1e-3) return Float32Array.from(scores);
+  const t = state.calibration.temperature;
   const max = Math.max(...scores);
-  const exps = Float32Array.from(scores, (v) => Math.exp(v - max));
+  const exps = Float32Array.from(scores, (v) => Math.exp((v - max) / t));
   const total = exps.reduce((a, b) => a + b, 0);
   return exps.map((v) => v / total);
 }
 
 function topK(probs, k) {
   const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
-  return order.slice(0, k).map((index) => ({ index, char: state.chars[index], p: probs[index] }));
+  const threshold = state.calibration.unsureBelow;
+  return order.slice(0, k).map((index) => ({
+    index,
+    char: state.chars[index],
+    p: probs[index],
+    sure: threshold == null ? null : probs[index] >= threshold,
+  }));
 }
 
 async function recognise() {
@@ -319,12 +351,13 @@ function showModelInput(normalized, width, height) {
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
-function candidateButton({ char, p }, rank) {
+function candidateButton({ char, p, sure }, rank) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = rank === 0 ? "candidate top" : "candidate";
+  if (sure === false) button.classList.add("unsure");
   const percent = `${(100 * p).toFixed(1)}%`;
-  button.setAttribute("aria-label", `${char}, ${percent}; copy`);
+  button.setAttribute("aria-label", `${char}, ${percent}${sure === false ? ", unsure" : ""}; copy`);
   button.innerHTML = '<span class="char" lang="ja"></span><span class="bar"><span></span></span><span class="prob"></span>';
   button.querySelector(".char").textContent = char;
   button.querySelector(".bar span").style.width = `${Math.max(1, 100 * p)}%`;
@@ -342,11 +375,23 @@ function showResult(result) {
       return item;
     }),
   );
-  $("hint").textContent = result ? "Click a match to copy it." : "Write one character in the box. Click a match to copy it.";
+  $("hint").textContent = hintFor(result);
   if (!result) {
     const canvas = $("model-input");
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   }
+}
+
+function hintFor(result) {
+  if (!result) return "Write one character in the box. Click a match to copy it.";
+  if (result[0].sure === false) {
+    const below = `${Math.round(100 * state.calibration.unsureBelow)}%`;
+    return (
+      `Unsure: the best match is below ${below}. This may not be one of the characters ` +
+      "the model knows, or it is written unclearly. Click a match to copy it."
+    );
+  }
+  return "Click a match to copy it.";
 }
 
 async function copyChar(char) {

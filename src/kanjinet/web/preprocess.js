@@ -69,6 +69,20 @@ export function inkFromPad(rgba, width, height) {
 /** normalize.MAX_PICTURE_PIXELS and MAX_PICTURE_SIDE: refused above, averaged down to. */
 export const MAX_PICTURE_PIXELS = 64_000_000;
 export const MAX_PICTURE_SIDE = 1024;
+/** normalize.MAX_PICTURE_ASPECT: a picture longer than this many times its width is a strip. */
+export const MAX_PICTURE_ASPECT = 64;
+
+/**
+ * Why a picture of this size cannot hold one character (recognizer.check_picture_size's
+ * rule, the size limit aside): fewer than 2 pixels across, or a thin strip. Null if none.
+ */
+export function pictureShapeProblem(width, height) {
+  if (Math.min(width, height) < 2) return `${width}x${height} pixels, too small for a character`;
+  if (Math.max(width, height) > MAX_PICTURE_ASPECT * Math.min(width, height)) {
+    return `${width}x${height} pixels, a strip more than ${MAX_PICTURE_ASPECT} times longer than wide, not a picture of one character`;
+  }
+  return null;
+}
 
 /**
  * normalize.shrink_picture: an RGBA picture whose longer side exceeds MAX_PICTURE_SIDE,

@@ -1,0 +1,139 @@
+"""The ETL family's readers and synthetic writers: round trips per format, detection, check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kanjinet import etl_formats
+from kanjinet.classes import label_info
+from kanjinet.errors import FormatError
+from kanjinet.etl_synth import format_classes, synthesize_format, to_format
+from kanjinet.synth import SynthConfig
+
+WRITERS, CLASSES = 3, 4
+OTHER_FORMATS = [key for key in etl_formats.DATABASES if key != "etl9g"]
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """One small synthetic directory per format: key -> directory."""
+    root = tmp_path_factory.mktemp("family")
+    dirs = {}
+    for key in OTHER_FORMATS:
+        cfg = SynthConfig(out=root / key, writers=WRITERS, classes=CLASSES, seed=3, format=key)
+        synthesize_format(cfg, etl_formats.DATABASES[key])
+        dirs[key] = root / key
+    return dirs
+
+
+@pytest.mark.parametrize("key", OTHER_FORMATS)
+def test_synthetic_file_reads_back_same_characters_and_writers(synthetic, key):
+    (source,) = etl_formats.list_sources(synthetic[key])
+    db = etl_formats.DATABASES[key]
+    assert source.db is db and source.records == WRITERS * CLASSES
+    size = source.path.stat().st_size
+    assert size == (WRITERS * CLASSES + db.dummy_first) * db.record_size
+    records = etl_formats.read_records(source.path, db)
+    chars = [label_info(int(label)).char for label in etl_formats.labels_of(records, db)]
+    expected = [char for _, char in format_classes(db, CLASSES)] * WRITERS
+    assert chars == expected
+    writers = etl_formats.local_writers(records, db, 1, CLASSES)
+    assert len(np.unique(writers)) == WRITERS
+    assert all(
+        len(np.unique(writers[i * CLASSES : (i + 1) * CLASSES])) == 1 for i in range(WRITERS)
+    )
+    ink = etl_formats.decode_ink(records, db)
+    assert ink.shape == (WRITERS * CLASSES, db.height, db.width)
+    assert all(image.max() > 0 for image in ink)  # every record has ink
+
+
+def test_m_type_codes_are_katakana_and_etl7_reads_them_as_hiragana(synthetic):
+    for key, first in (("etl1", "ヲ"), ("etl6", "ヲ"), ("etl7", "を")):
+        db = etl_formats.DATABASES[key]
+        records = etl_formats.read_records(etl_formats.list_sources(synthetic[key])[0].path, db)
+        assert int(records["jis"][0]) == 0xA6  # JIS X 0201 ｦ in every M-type file
+        assert label_info(int(etl_formats.labels_of(records[:1], db)[0])).char == first
+
+
+def test_binary_and_small_images_are_the_grey_pictures_quantised(synthetic):
+    """Same seed, writer and class: ETL9B's 64 x 63 bits are ETL8G's 128 x 127 levels averaged
+    2 x 2 and thresholded; ETL8B2's are the same bits."""
+    grey_db, binary_db = etl_formats.DATABASES["etl8g"], etl_formats.DATABASES["etl9b"]
+    grey = etl_formats.read_records(synthetic["etl8g"] / "ETL8G_01", grey_db)
+    binary = etl_formats.read_records(synthetic["etl9b"] / "ETL9B_1", binary_db)
+    levels = etl_formats.decode_ink(grey, grey_db) // 17
+    expected = np.stack([to_format(picture, binary_db) for picture in levels]) * 255
+    np.testing.assert_array_equal(etl_formats.decode_ink(binary, binary_db), expected)
+    b8 = etl_formats.read_records(synthetic["etl8b2"] / "ETL8B2C1", etl_formats.DATABASES["etl8b2"])
+    np.testing.assert_array_equal(b8["image"], binary["image"])
+
+
+@pytest.mark.parametrize("key", list(etl_formats.DATABASES))
+def test_image_encoding_round_trips_exactly(key):
+    db = etl_formats.DATABASES[key]
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 2 if db.bits == 1 else 16, (3, db.height, db.width), dtype=np.uint8)
+    records = np.zeros(3, dtype=db.dtype)
+    records["image"] = etl_formats.encode_levels(levels, db)
+    np.testing.assert_array_equal(
+        etl_formats.decode_ink(records, db), levels * (255 if db.bits == 1 else 17)
+    )
+
+
+def test_b_type_dummy_record_is_skipped_and_required(tmp_path, synthetic):
+    db = etl_formats.DATABASES["etl9b"]
+    data = (synthetic["etl9b"] / "ETL9B_1").read_bytes()
+    assert data[: db.record_size] == bytes(db.record_size)
+    only_dummy = tmp_path / "ETL9B_1"
+    only_dummy.write_bytes(data[: db.record_size])
+    with pytest.raises(FormatError, match="a dummy plus whole records"):
+        etl_formats.record_count(only_dummy, db)
+
+
+def test_name_and_size_must_agree(tmp_path):
+    path = tmp_path / "ETL6C_01"
+    path.write_bytes(bytes(8199 * 2))  # G-type sized, M-type named
+    with pytest.raises(FormatError, match="ETL6C_01: named as ETL6.*fits ETL9G/ETL8G"):
+        etl_formats.list_sources(tmp_path)
+
+
+def test_unreadable_databases_and_duplicates_are_one_line_errors(tmp_path, synthetic):
+    (tmp_path / "ETL4C").write_bytes(b"x")
+    with pytest.raises(FormatError, match="ETL4C .*cannot read"):
+        etl_formats.list_sources(tmp_path)
+    (tmp_path / "ETL4C").unlink()
+    data = (synthetic["etl1"] / "ETL1C_01").read_bytes()
+    (tmp_path / "ETL1C_01").write_bytes(data)
+    (tmp_path / "etl1c_01").write_bytes(data)
+    with pytest.raises(FormatError, match="two names for ETL1 file 1"):
+        etl_formats.list_sources(tmp_path)
+
+
+def test_writer_ids_name_their_database():
+    for index, db in enumerate(etl_formats.DATABASES.values()):
+        base = etl_formats.writer_base(index % 3, db)
+        assert etl_formats.database_of_writer(base + 12345) is db
+    assert etl_formats.writer_base(0, etl_formats.DATABASES["etl9g"]) == 0
+
+
+def test_check_names_each_files_database(tmp_path, synthetic, capsys):
+    from kanjinet.check import Report, check_etl_dir
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for key, name in (("etl8g", "ETL8G_01"), ("etl6", "ETL6C_01"), ("etl9b", "ETL9B_1")):
+        (mixed / name).write_bytes((synthetic[key] / name).read_bytes())
+    report = Report()
+    check_etl_dir(report, mixed)
+    lines = {line.what: line for line in report.lines}
+    assert lines["ETL8G_01"].status == "PASS" and lines["ETL8G_01"].detail.startswith(
+        "ETL8G (ETL8, grey"
+    )
+    assert "ETL9B (ETL9, binarised release" in lines["ETL9B_1"].detail
+    assert "JIS X 0201" in lines["ETL6C_01"].detail
+    assert not report.failed
+    (mixed / "ETL2_1").write_bytes(b"x")
+    report = Report()
+    check_etl_dir(report, mixed)
+    assert report.failed and sum(line.status == "FAIL" for line in report.lines) == 1
