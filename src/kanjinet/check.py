@@ -213,6 +213,9 @@ def check_file(report: Report, path: Path, synthetic: bool) -> int:
     except KanjinetError as error:
         report.add("FAIL", path.name, str(error))
         return 0
+    if problem := etl9g.blank_file_problem(path):
+        report.add("FAIL", path.name, problem)
+        return 0
     report.add("PASS", path.name, f"ETL9G (ETL9, grey-level release): {count:,} records")
     return count
 
