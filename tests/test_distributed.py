@@ -50,7 +50,9 @@ def threads_settle(timeout: float = 5.0) -> list[str]:
     return left
 
 
-def rank_worker(rank: int, port: int, out: Path) -> None:
+def become_rank(rank: int, port: int) -> None:
+    """This spawned process as torchrun would start rank `rank` of two, each on its own
+    machine (LOCAL_RANK 0), one thread each."""
     os.environ.update(
         {
             "MASTER_ADDR": "127.0.0.1",
@@ -61,6 +63,10 @@ def rank_worker(rank: int, port: int, out: Path) -> None:
         }
     )
     torch.set_num_threads(1)
+
+
+def rank_worker(rank: int, port: int, out: Path) -> None:
+    become_rank(rank, port)
     with distributed.process_group("cpu") as (ranks, _):
         during = group_threads()
         ddp_step()

@@ -5,13 +5,12 @@ mocked compute capability, and what the loop asks of the device per batch."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-from test_distributed import threads_settle
+from test_distributed import become_rank, threads_settle
 from torch.overrides import TorchFunctionMode
 
 from kanjinet import augment, devices, distributed, runtime, train
@@ -130,16 +129,7 @@ def test_explicit_gpu_under_torchrun_is_refused(monkeypatch):
 
 def resume_rank(rank: int, port: int, settings: list[TrainConfig]) -> None:
     """One of two torchrun-style ranks, each with its own output folder (two machines)."""
-    os.environ.update(
-        {
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "RANK": str(rank),
-            "LOCAL_RANK": "0",
-            "WORLD_SIZE": "2",
-        }
-    )
-    torch.set_num_threads(1)
+    become_rank(rank, port)
     result = train.train(settings[rank])
     first = Path(settings[0].output_dir)
     report = {"test_acc": result["test_acc"], "threads": threads_settle()}
