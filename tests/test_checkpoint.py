@@ -63,8 +63,8 @@ BROKEN = {
         lambda p: {"model_config": {**p["model_config"], "stages": ["abc"]}},
         "bad model config",
     ),
-    "NaN weights": (nan_weights, "holds NaN or infinity"),
-    "infinite weights": (inf_weights, "holds NaN or infinity"),
+    "NaN weights": (nan_weights, "not finite numbers"),
+    "infinite weights": (inf_weights, "not finite numbers"),
 }
 
 

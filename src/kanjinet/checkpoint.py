@@ -207,7 +207,10 @@ def nonfinite_problem(state: dict[str, torch.Tensor]) -> str | None:
     """Which weight holds NaN or infinity (a diverged run's model answers nonsense), or None."""
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            return f"weight {name} holds NaN or infinity (a diverged training run)"
+            return (
+                f"weights that are not finite numbers (NaN or infinity) in {name}: "
+                "a diverged training run; use an earlier checkpoint"
+            )
     return None
 
 
