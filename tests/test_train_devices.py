@@ -5,12 +5,12 @@ mocked compute capability, and what the loop asks of the device per batch."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+from test_distributed import become_rank, threads_settle
 from torch.overrides import TorchFunctionMode
 
 from kanjinet import augment, devices, distributed, runtime, train
@@ -129,19 +129,11 @@ def test_explicit_gpu_under_torchrun_is_refused(monkeypatch):
 
 def resume_rank(rank: int, port: int, settings: list[TrainConfig]) -> None:
     """One of two torchrun-style ranks, each with its own output folder (two machines)."""
-    os.environ.update(
-        {
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "RANK": str(rank),
-            "LOCAL_RANK": "0",
-            "WORLD_SIZE": "2",
-        }
-    )
-    torch.set_num_threads(1)
+    become_rank(rank, port)
     result = train.train(settings[rank])
     first = Path(settings[0].output_dir)
-    (first / f"rank{rank}.json").write_text(json.dumps(result["test_acc"]))
+    report = {"test_acc": result["test_acc"], "threads": threads_settle()}
+    (first / f"rank{rank}.json").write_text(json.dumps(report))
 
 
 def test_resume_on_two_machines_without_a_shared_output_folder(
@@ -157,8 +149,9 @@ def test_resume_on_two_machines_without_a_shared_output_folder(
         join=True,
     )
     for rank in (0, 1):
-        test_acc = json.loads((first / f"rank{rank}.json").read_text())
-        assert test_acc == pytest.approx(single["test_acc"])
+        report = json.loads((first / f"rank{rank}.json").read_text())
+        assert report["test_acc"] == pytest.approx(single["test_acc"])
+        assert report["threads"] == []  # left running, they abort the process at exit
     assert not list(other.iterdir())  # only rank 0 writes
 
 

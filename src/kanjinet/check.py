@@ -169,10 +169,24 @@ def check_etl_dir(report: Report, etl_dir: Path) -> None:
             "all 50 present" if not missing else f"missing {len(missing)}: {', '.join(missing[:5])}"
         )
         report.add(status, "etl9g files", f"{len(files)} in {etl_dir}; {detail}")
+    check_data_sets(report, files[0], info)
     total = sum(check_file(report, path, synthetic) for path in files)
     report.add("INFO", "records", f"{total:,} records in {len(files)} file(s)")
     has_info = (etl_dir / "ETL9INFO").is_file()
     report.add("INFO", "ETL9INFO", "present" if has_info else "absent (optional, not read)")
+
+
+def check_data_sets(report: Report, first: Path, info: dict | None) -> None:
+    """FAIL where the first file contradicts the writer data sets prepare would split by."""
+    from kanjinet import etl9g
+
+    set_size = etl9g.NUM_CLASSES if info is None else info["set_size"]
+    try:
+        problem = etl9g.data_set_problem(first, set_size, info is not None)
+    except OSError as error:
+        problem = f"{first}: unreadable ({error.strerror})"
+    if problem:
+        report.add("FAIL", "data sets", problem)
 
 
 def check_file(report: Report, path: Path, synthetic: bool) -> int:
@@ -198,6 +212,9 @@ def check_file(report: Report, path: Path, synthetic: bool) -> int:
         etl9g.check_layout(records, path)
     except KanjinetError as error:
         report.add("FAIL", path.name, str(error))
+        return 0
+    if problem := etl9g.blank_file_problem(path):
+        report.add("FAIL", path.name, problem)
         return 0
     report.add("PASS", path.name, f"ETL9G (ETL9, grey-level release): {count:,} records")
     return count

@@ -20,6 +20,7 @@ The same contents without pickle: `save_safetensors` writes the weights as
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -32,6 +33,7 @@ from torch import nn
 
 from kanjinet.atomic import atomic_path
 from kanjinet.classes import table_index
+from kanjinet.dataset import MAX_SIZE, MIN_SIZE
 from kanjinet.errors import KanjinetError, first_line
 from kanjinet.model import LightweightKanjiNet, ModelConfig, build_model
 
@@ -76,11 +78,20 @@ def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same directory, then rename over `path`."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())  # a checkpoint must survive a power cut, not only a kill
+    """torch.save to memory, then to a temporary file in the same directory, renamed over
+    `path`. Written by Python rather than by torch's zip writer, a full disk is an OSError
+    naming `path` (torch reports it as RuntimeError "unexpected pos")."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())  # a checkpoint must survive a power cut, not only a kill
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def save_checkpoint(
@@ -132,33 +143,81 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
             "and plain values, which kanjinet never unpickles)"
         ) from None
     except Exception as error:  # torch raises many types for a corrupt or foreign file
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise KanjinetError(
-            f"{path}: not a readable checkpoint ({type(error).__name__}: {first_line})"
+            f"{path}: not a readable checkpoint ({type(error).__name__}: {first_line(error)})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise KanjinetError(
             f"{path}: not a kanjinet checkpoint (a bare state_dict from the original script "
             "lacks the model config and class table; retrain with `kanjinet train`)"
         )
-    if payload.get("version", 0) > VERSION:
+    version = payload.get("version", 0)
+    if not isinstance(version, int):
+        raise KanjinetError(f"{path}: malformed checkpoint: version {version!r} is not a number")
+    if version > VERSION:
         raise KanjinetError(
             f"{path}: checkpoint version {payload['version']} is newer than this kanjinet "
             f"reads ({VERSION})"
         )
+    problem = payload_problem(payload) or nonfinite_problem(payload["state_dict"])
+    if problem:
+        raise KanjinetError(f"{path}: malformed checkpoint: {problem}")
     return payload
+
+
+def payload_problem(payload: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's parts (each checked before anything uses it),
+    or None."""
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not state:
+        return "no state_dict (the weights)"
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        return "state_dict holds something besides named tensors"
+    for key in ("normalization", "train_config", "metrics", "resume", "dataset"):
+        if key in payload and not isinstance(payload[key], dict):
+            return f"{key} is {type(payload[key]).__name__}, not a mapping"
+    config = payload.get("model_config")
+    if not isinstance(config, dict):
+        return "no model config"
+    return image_size_problem(config.get("image_size")) or class_table_problem(
+        payload.get("class_jis"), config.get("num_classes")
+    )
+
+
+def image_size_problem(size: Any) -> str | None:
+    """Why a stored input size is not one `prepare` makes, or None."""
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+        return f"image_size {size!r} is not a side of {MIN_SIZE} to {MAX_SIZE} pixels"
+    return None
+
+
+def class_table_problem(class_jis: Any, outputs: Any) -> str | None:
+    """Why `class_jis` is not a table of `outputs` known JIS X 0208 codes, or None."""
+    if not isinstance(class_jis, list) or not class_jis:
+        return "no class_jis table (output index -> JIS code)"
+    for code in class_jis:
+        if isinstance(code, bool) or not isinstance(code, int) or code not in table_index():
+            return f"class_jis holds {code!r}, not a JIS X 0208 character code"
+    if len(class_jis) != outputs:
+        return f"class_jis has {len(class_jis)} entries for {outputs!r} outputs"
+    return None
+
+
+def nonfinite_problem(state: dict[str, torch.Tensor]) -> str | None:
+    """Which weight holds NaN or infinity (a diverged run's model answers nonsense), or None."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return (
+                f"weights that are not finite numbers (NaN or infinity) in {name}: "
+                "a diverged training run; use an earlier checkpoint"
+            )
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild the model (eval mode, on `device`) and its metadata from the file alone."""
     payload = read_checkpoint_file(path)
-    try:
-        cfg = ModelConfig.from_dict(payload["model_config"])
-    except (TypeError, KeyError) as error:
-        raise KanjinetError(f"{path}: bad model config in checkpoint ({error})") from None
-    except KanjinetError as error:
-        raise KanjinetError(f"{path}: {error}") from None
-    model = build_model(cfg)
+    cfg, model = rebuild_model(path, payload["model_config"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:
@@ -177,6 +236,19 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         dataset=dict(payload.get("dataset") or {}),
         path=Path(path),
     )
+
+
+def rebuild_model(path: str | os.PathLike, config: dict[str, Any]) -> tuple[ModelConfig, nn.Module]:
+    """The model a stored config describes (untrained), or one line naming the file."""
+    try:
+        cfg = ModelConfig.from_dict(config)
+        return cfg, build_model(cfg)
+    except (TypeError, KeyError, ValueError, RuntimeError) as error:
+        raise KanjinetError(
+            f"{path}: bad model config in checkpoint ({first_line(error)})"
+        ) from None
+    except KanjinetError as error:
+        raise KanjinetError(f"{path}: {error}") from None
 
 
 def save_safetensors(checkpoint: Checkpoint, path: Path) -> None:
@@ -215,6 +287,9 @@ def load_safetensors(path: str | os.PathLike, device: str | torch.device = "cpu"
         ) from None
     if meta.get("format") != SAFETENSORS_FORMAT:
         raise KanjinetError(f"{path}: not a kanjinet safetensors export (no model config)")
+    problem = nonfinite_problem(state)
+    if problem:
+        raise KanjinetError(f"{path}: {problem}")
     cfg = ModelConfig.from_dict(json.loads(meta["model_config"]))
     model = build_model(cfg)
     try:

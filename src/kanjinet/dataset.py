@@ -52,6 +52,8 @@ FORMAT = "kanjinet-prepared"
 FORMAT_VERSION = 1
 #: train / val / test shares of a training run's split.
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+#: Sides (pixels) a prepared image may have; a model takes the side its data had.
+MIN_SIZE, MAX_SIZE = 8, 512
 
 # What a damaged .npz raises on reading (zip CRC, truncation, bad header).
 BAD_CHUNK_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)

@@ -7,8 +7,11 @@ this process is. On one process everything here is the identity.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +61,32 @@ def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         avoid_libuv_on_windows()
+        import_dynamo_first()
         dist.init_process_group(distributed_backend(device))
     return Dist(dist.get_rank(), dist.get_world_size(), local_rank), device
+
+
+@contextlib.contextmanager
+def process_group(device_name: str) -> Iterator[tuple[Dist, torch.device]]:
+    """`init_distributed` for the length of a `with` block; leaves the group it joined
+    (not one the caller had already joined) when the block ends, however it ends."""
+    created = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not group_exists()
+    ranks, device = init_distributed(device_name)
+    try:
+        yield ranks, device
+    finally:
+        if created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def import_dynamo_first() -> None:
+    """Import torch._dynamo before the process group exists. DDP imports it on first use;
+    imported while a group exists, it keeps that group alive past destroy_process_group,
+    so gloo's and the TCPStore's threads outlive it and meet the interpreter's exit
+    (SIGABRT: "terminate called without an active exception")."""
+    importlib.import_module("torch._dynamo")
 
 
 def distributed_backend(device: torch.device) -> str:

@@ -175,16 +175,63 @@ def entry_problem(path: Path, highest: int) -> str | None:
 def read_synth_info(etl_dir: str | os.PathLike) -> dict | None:
     """The synthetic-set description of a directory (validated), None for the real ETL9G."""
     path = Path(etl_dir) / SYNTH_INFO
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
+    if not path.is_file():  # never taken for absent: the set would pass as the real ETL9G
+        raise FormatError(f"{path}: not a readable file (the synthetic-set description)")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-        set_size = int(info["set_size"])
-    except (ValueError, KeyError, TypeError) as error:
+        set_size = info["set_size"]
+    except (ValueError, KeyError, TypeError, OSError) as error:
         raise FormatError(f"{path}: unreadable synthetic-set description ({error})") from None
+    if isinstance(set_size, bool) or not isinstance(set_size, int):
+        raise FormatError(f"{path}: set_size {set_size!r} is not a whole number")
     if not 1 <= set_size <= NUM_CLASSES:
         raise FormatError(f"{path}: set_size {set_size} is not 1..{NUM_CLASSES}")
     return info
+
+
+#: Records sampled, spread evenly over a file, to tell a file of blank images.
+BLANK_SAMPLE = 256
+
+
+def all_blank(images: np.ndarray) -> bool:
+    """Whether every image (N, H, W) shows one level only: no stroke anywhere."""
+    flat = images.reshape(len(images), -1)
+    return bool(len(flat)) and bool((flat.max(axis=1) == flat.min(axis=1)).all())
+
+
+def blank_file_problem(path: Path) -> str | None:
+    """`path: ...` when none of up to BLANK_SAMPLE records spread over the file holds a
+    stroke (a file of blank images trains a model on nothing), else None."""
+    count = path.stat().st_size // RECORD_SIZE
+    if count == 0:
+        return None  # an empty file is refused where its size is checked
+    records = np.memmap(path, dtype=RECORD_DTYPE, mode="r", shape=(count,))
+    picks = np.unique(np.linspace(0, count - 1, min(count, BLANK_SAMPLE)).astype(np.int64))
+    if not all_blank(decode_images(records[picks])):
+        return None
+    return f"{path}: all {len(picks):,} images sampled across the file are blank (no stroke)"
+
+
+def data_set_problem(path: Path, set_size: int, synthetic: bool) -> str | None:
+    """Why the first file of a set does not hold data sets of `set_size` records (one
+    writer's, each class once, the next writer's of the same classes), or None. A wrong
+    set size splits writers wrongly without a word."""
+    count = min(path.stat().st_size // RECORD_SIZE, 2 * set_size)
+    if count == 0:
+        return None  # an empty file is refused where its size is checked
+    codes = np.memmap(path, dtype=RECORD_DTYPE, mode="r", shape=(count,))["jis"]
+    first, second = np.array(codes[:set_size]), np.array(codes[set_size:])
+    if len(np.unique(first)) == len(first) and np.isin(second, first).all():
+        return None
+    where = f"{path}: its first {len(first):,} records are not one writer's data set"
+    if synthetic:
+        return f"{where}; {SYNTH_INFO} says set_size {set_size}, which the files contradict"
+    return (
+        f"{where} of the {set_size:,} ETL9G classes; a synthetic set that lost its "
+        f"{SYNTH_INFO}? (`kanjinet synth` writes it)"
+    )
 
 
 def read_records(path: str | os.PathLike, allow_truncated: bool = False) -> np.ndarray:

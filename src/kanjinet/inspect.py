@@ -248,9 +248,27 @@ def format_report(stats: dict, ta: dict, model: dict | None, problems: list[str]
     return "\n".join(lines)
 
 
+def warn_of_blank_chunks(directory: Path, data: ds.PreparedDataset) -> None:
+    """One warning per chunk (one ETL file) whose images are all blank."""
+    from kanjinet.etl9g import all_blank
+
+    start = 0
+    for entry in data.metadata["chunks"]:
+        end = start + entry["count"]
+        if end <= len(data) and all_blank(data.images[start:end]):
+            warnings.warn(
+                f"{directory / entry['chunk']}: all {entry['count']:,} images are blank "
+                "(no stroke); its ETL file holds no handwriting",
+                stacklevel=2,
+            )
+        start = end
+
+
 def inspect_dataset(config: InspectConfig) -> tuple[dict[str, Any], list[str]]:
     """The report dict (also written as report.json in --out) and the list of problems."""
     data, problems = load_for_inspection(Path(config.data_dir))
+    if not problems:  # the chunks are where metadata.json says
+        warn_of_blank_chunks(Path(config.data_dir), data)
     stats, ta = statistics(data), rice_field(data)
     model = check_model(data, config.arch) if config.test_model and len(data) else None
     pictures = write_pictures(data, config, ta)

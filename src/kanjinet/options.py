@@ -22,7 +22,8 @@ from typing import Any, Literal
 from kanjinet.errors import KanjinetError
 
 #: Value limits a field may carry in its metadata; read only by `check_settings`.
-LIMIT_KEYS = ("min", "max", "above", "below")
+#: `at_most` names another field of the same settings whose value bounds this one.
+LIMIT_KEYS = ("min", "max", "above", "below", "at_most")
 
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:
@@ -31,7 +32,8 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:
     meta keys: `flag` (override the flag name), `aliases` (extra flag names, e.g. a
     original script's spelling), `positional` (a positional argument), `nargs`,
     `choices`, `metavar`, `cli=False` (not a flag at all), and the value limits
-    `min` / `max` (inclusive), `above` / `below` (exclusive), checked by `check_settings`.
+    `min` / `max` (inclusive), `above` / `below` (exclusive), `at_most` (the name of
+    another field this one may not exceed), checked by `check_settings`.
     """
     meta["help"] = help
     if isinstance(default, list | dict):
@@ -140,6 +142,17 @@ def check_settings(config: Any) -> None:
         value = getattr(config, field.name)
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue  # None (= not set), paths, strings: nothing to bound
-        problem = limit_problem(value, field.metadata)
+        problem = limit_problem(value, field.metadata) or relation_problem(config, field)
         if problem:
             raise KanjinetError(f"{flag_name(field)} {value}: {problem}")
+
+
+def relation_problem(config: Any, field: dataclasses.Field) -> str | None:
+    """Why a field exceeds the other field its `at_most` names, or None."""
+    if "at_most" not in field.metadata:
+        return None
+    other = next(f for f in dataclasses.fields(config) if f.name == field.metadata["at_most"])
+    bound = getattr(config, other.name)
+    if bound is None or getattr(config, field.name) <= bound:
+        return None
+    return f"must be at most {flag_name(other)} ({bound})"

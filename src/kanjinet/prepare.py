@@ -42,7 +42,7 @@ from kanjinet.options import check_settings, opt
 from kanjinet.progress import progress_bar
 
 BLOCK = 256  # records decoded and normalised at a time: 4 MB of levels, reused memory
-MIN_SIZE, MAX_SIZE = 8, 512
+MIN_SIZE, MAX_SIZE = dataset.MIN_SIZE, dataset.MAX_SIZE
 
 
 DEFAULT_ETL_DIR = Path("ETL9G")
@@ -415,7 +415,24 @@ def describe_source(etl_dir: Path) -> dict[str, Any]:
     set_size, synthetic = read_set_size(etl_dir)
     if not synthetic:  # the real database's own data sets (3,036 for ETL9G/ETL9B, 956 ETL8G)
         set_size = max((f.db.set_size for f in files), default=NUM_CLASSES) or NUM_CLASSES
+    check_data_sets(files, set_size, synthetic)
+    warn_of_blank_files(files)
     return {"etl_dir": etl_dir, "files": files, "set_size": set_size, "synthetic": synthetic}
+
+
+def check_data_sets(files: list, set_size: int, synthetic: bool) -> None:
+    """Refuse an ETL9G set whose first file contradicts the set size the split will use."""
+    first = next((f.path for f in files if f.db.name == "ETL9G"), None)
+    size = set_size if synthetic else NUM_CLASSES
+    if first is not None and (problem := etl9g.data_set_problem(first, size, synthetic)):
+        raise KanjinetError(problem)
+
+
+def warn_of_blank_files(files: list) -> None:
+    """One warning per ETL9G file whose images are all blank."""
+    for f in files:
+        if f.db.name == "ETL9G" and (problem := etl9g.blank_file_problem(f.path)):
+            warnings.warn(f"{problem}; its records are prepared all the same", stacklevel=2)
 
 
 def plan_tasks(config: PrepareConfig, sources: list[dict], previous: dict) -> list[Task]:

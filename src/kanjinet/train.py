@@ -60,8 +60,7 @@ from kanjinet.devices import (
 from kanjinet.distributed import (
     Dist,
     all_reduce_sum,
-    group_exists,
-    init_distributed,
+    process_group,
     read_on_main_rank,
 )
 from kanjinet.errors import KanjinetError
@@ -646,20 +645,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     training_progress.json, best_model_info.json, training_curves.png.
     Accuracies are in percent.
     """
-    created_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not group_exists()
-    ranks, device = init_distributed(cfg.device)
-    try:
+    with process_group(cfg.device) as (ranks, device):
         check_run_settings(cfg, ranks, device)
         with contextlib.ExitStack() as stack:
             if ranks.main:
                 stack.enter_context(directory_lock(cfg.output_dir, "train"))
                 claim_output_dir(cfg)
             return train_locked(cfg, ranks, device)
-    finally:
-        if created_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def claim_output_dir(cfg: TrainConfig) -> None:

@@ -53,7 +53,12 @@ class TrainConfig:
     output_dir: Path = opt(Path("."), help="where checkpoints, progress JSON and curves go")
     arch: Literal[ARCHS] = opt(DEFAULT_ARCH, help="model preset")  # type: ignore[valid-type]
     pooling: Literal[POOLINGS] = opt("adaptive_avg", help="global pooling of the model")  # type: ignore[valid-type]
-    seed: int = opt(42, help="seed for splits, initialisation, shuffling and augmentation")
+    seed: int = opt(
+        42,
+        help="seed for splits, initialisation, shuffling and augmentation",
+        min=0,
+        max=2**63 - 1,  # what torch.manual_seed and numpy's generators both take
+    )
     resume: bool = opt(False, help=f"continue from OUTPUT_DIR/{LAST_NAME} (a killed run)")
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N or mps")
     split: Literal["writer", "random"] = opt(
@@ -68,7 +73,12 @@ class TrainConfig:
     label_smoothing: float = opt(0.1, help="cross-entropy label smoothing", min=0, below=1)
     weight_decay: float = opt(1e-4, help="AdamW weight decay (not on biases and norms)", min=0)
     warmup_epochs: float = opt(1.0, help="linear learning-rate warm-up, in epochs", min=0)
-    min_lr: float = opt(1e-6, help="learning rate at the end of the cosine decay", min=0)
+    min_lr: float = opt(
+        1e-6,
+        help="learning rate at the end of the cosine decay",
+        min=0,
+        at_most="learning_rate",
+    )
     grad_clip: float = opt(1.0, help="clip the gradient norm to this (0: off)", min=0)
     patience: int = opt(15, help="stop after this many epochs without a better val accuracy", min=1)
     dropout: float | None = opt(
