@@ -171,9 +171,9 @@ def warn_if_other_normalization(path: Path, recorded: dict[str, Any] | None) -> 
     another version of the recipe may see slightly different input than it learned on."""
     import warnings
 
-    from kanjinet.normalize import NORMALIZATION
+    from kanjinet.normalize import NORMALIZATION, is_current_recipe
 
-    if recorded and recorded != NORMALIZATION:
+    if recorded and not is_current_recipe(recorded):
         changed = sorted(
             k for k in set(recorded) | set(NORMALIZATION) if recorded.get(k) != NORMALIZATION.get(k)
         )
