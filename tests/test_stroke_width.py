@@ -181,3 +181,16 @@ process.stdout.write(JSON.stringify({{ out }}));
 """
     got = run_node(script, {"recipes": recipes})["out"]
     assert got == [nz.is_current_recipe(r) for r in recipes] == [True, True, False, False]
+
+
+def test_the_shipped_model_loads_without_a_recipe_warning():
+    import warnings
+
+    from kanjinet.predict import Predictor
+    from kanjinet.reference import REFERENCE_MODEL
+    from kanjinet.runtime import describe_onnx
+
+    assert describe_onnx(Path(REFERENCE_MODEL)).normalization["version"] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Predictor(Path(REFERENCE_MODEL), "onnxruntime")
