@@ -8,7 +8,9 @@ through normalisation steps 1-7, then through each variant: none (recipe version
 the kept step 8, other thickness bounds, more erosions, and erosion before the resize
 (at the record's own 128 x 127, same images chosen). Prints top-1 / top-5 % of the
 model (default: the shipped fp32 reference model) per variant and category, and how
-many images each variant changed. SYNTHETIC data (docs/robustness.md), not ETL9G.
+many images each variant changed, after the stroke widths (`4 S / A_0 - 2` of step 8,
+pixels at 64 x 64) of each category and of the ETL9G-format sets given with --also.
+SYNTHETIC data (docs/robustness.md), not ETL9G.
 """
 
 from __future__ import annotations
@@ -76,6 +78,21 @@ VARIANTS = {
 }
 
 
+def print_widths(name: str, images: np.ndarray) -> None:
+    area, total = sw.distance_sum((images >= sw.STROKE_MASK_LEVEL).view(np.uint8))
+    widths = 4 * total / np.maximum(area, 1) - 2
+    low, mid, high, top = np.percentile(widths, [5, 50, 95, 100])
+    thinned = int(sw.is_thick(images).sum())
+    print(f"{name}: width 5 % {low:.2f}, 50 % {mid:.2f}, 95 % {high:.2f}, max {top:.2f}; "
+          f"step 8 thins {thinned} of {len(images)}")  # fmt: skip
+
+
+def load(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(ink 0..255, class indices) of the records of an ETL9G-format folder's ETL9G_01."""
+    records = read_records(folder / "ETL9G_01")
+    return nz.ink_from_levels(decode_images(records)), class_indices(records).astype(np.int64)
+
+
 def score(predictor: Predictor, images: np.ndarray, labels: np.ndarray) -> str:
     results = []
     for start in range(0, len(labels), 100):
@@ -89,14 +106,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("robust", type=Path, help="a set made by bench/robustness_set.py make")
     parser.add_argument("--model", type=Path, default=Path(REFERENCE_MODEL))
+    parser.add_argument("--also", type=Path, nargs="*", default=[], help="widths of these sets")
+    parser.add_argument("--widths-only", action="store_true", help="no model runs")
     args = parser.parse_args()
     print(f"Machine: {machine()}. Load average before: {load_average()}.")
+    for folder in [*(args.robust / c for c in CATEGORIES), *args.also]:
+        print_widths(folder.name, steps_1_to_7(load(folder)[0]))
+    if args.widths_only:
+        return
     predictor = Predictor(args.model, "onnxruntime")
     rows = {name: [] for name in VARIANTS}
     for category in CATEGORIES:
-        records = read_records(args.robust / category / "ETL9G_01")
-        ink = nz.ink_from_levels(decode_images(records))
-        labels = class_indices(records).astype(np.int64)
+        ink, labels = load(args.robust / category)
         images = steps_1_to_7(ink)
         for name, variant in VARIANTS.items():
             varied = variant(ink, images)
