@@ -51,25 +51,33 @@ def erode(images: np.ndarray) -> np.ndarray:
     return down
 
 
-def distance_sum(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def distance_sum(mask: np.ndarray, enough: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """(A_0, S) per image of a uint8 0/1 (N, H, W) mask: its area and the sum of the
-    areas left after 0, 1, 2, ... erosions, int64."""
+    areas left after 0, 1, 2, ... erosions, int64. With `enough` (N,), an image stops
+    being eroded once its S reaches it (S is then a lower bound at or above `enough`)."""
     area = mask.sum(axis=(1, 2), dtype=np.int64)
     total = area.copy()
-    left = mask
-    while True:
+    active = np.flatnonzero(area > 0)
+    left = mask[active]
+    while active.size:
         left = erode(left)
         counts = left.sum(axis=(1, 2), dtype=np.int64)
-        if not counts.any():
-            return area, total
-        total += counts
+        total[active] += counts
+        going = counts > 0  # eroding on changes S no more: only images with ink left go on
+        if enough is not None:
+            going &= total[active] < enough[active]
+        active, left = active[going], left[going]
+    return area, total
 
 
 def is_thick(images: np.ndarray) -> np.ndarray:
     """Per image of a normalised uint8 (N, H, W) batch: are its strokes thick (bool)?"""
-    area, total = distance_sum((images >= STROKE_MASK_LEVEL).view(np.uint8))
-    size = images.shape[-1]
-    return (area > 0) & (REFERENCE_SIZE * total >= THICK_DISTANCE * size * area)
+    mask = (images >= STROKE_MASK_LEVEL).view(np.uint8)
+    area = mask.sum(axis=(1, 2), dtype=np.int64)
+    # REFERENCE_SIZE * S >= THICK_DISTANCE * size * A_0, with S an integer: S >= ceil(bound).
+    bound = -(-THICK_DISTANCE * images.shape[-1] * area // REFERENCE_SIZE)
+    area, total = distance_sum(mask, bound)
+    return (area > 0) & (REFERENCE_SIZE * total >= THICK_DISTANCE * images.shape[-1] * area)
 
 
 def stretch(images: np.ndarray) -> np.ndarray:
