@@ -7,10 +7,11 @@ from kanjinet import normalize as nz
 from kanjinet.errors import KanjinetError
 
 
-def cross(height: int = 127, width: int = 128, level: int = 15) -> np.ndarray:
-    """A '+' of ETL9G levels: a 50-tall vertical bar crossed by a 70-wide horizontal one."""
+def cross(height: int = 127, width: int = 128, level: int = 15, bar: int = 10) -> np.ndarray:
+    """A '+' of ETL9G levels: a 50-tall vertical bar `bar` wide crossed by a 70-wide
+    horizontal one 5 wide (bar 10: thick at 64 x 64, thinned by the stroke-width step)."""
     image = np.zeros((height, width), dtype=np.uint8)
-    image[40:90, 50:60] = level
+    image[40:90, 50 : 50 + bar] = level
     image[60:65, 30:100] = level
     return image
 
@@ -33,7 +34,7 @@ def test_output_shape_dtype_and_single_vs_batch():
 
 @pytest.mark.parametrize("size", [32, 48, 64, 96, 128])
 def test_long_side_fills_the_inner_square_and_is_centred(size):
-    out = nz.normalize(nz.ink_from_levels(cross()), size)
+    out = nz.normalize(nz.ink_from_levels(cross(bar=5)), size)
     margin = nz.margin_for(size)
     top, bottom, left, right = ink_box(out)
     # The 70-wide side spans exactly the inner square; the 50-tall side is centred.
@@ -111,7 +112,9 @@ def test_area_resampling_averages_stripes():
     image = np.zeros((400, 400), dtype=np.uint8)
     image[100:324, 100:324:2] = 255
     image[100:324, 323] = 255  # the box is 224 x 224 -> inner 56 x 56
-    out = nz.normalize(image, 64)[4:60, 4:60]
+    out = np.empty((1, 64, 64), dtype=np.uint8)  # steps 2-7: a flat grey square is "thick"
+    nz.normalize_batch(image[None], 64, out)
+    out = out[0, 4:60, 4:60]
     # Every 4-pixel footprint holds 2 ink columns (mean 1/2), the last one 3 (3/4 -> 255).
     assert (out[:, :-1] == 170).all() and (out[:, -1] == 255).all()
 

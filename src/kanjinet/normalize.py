@@ -54,6 +54,8 @@ The recipe (`NORMALIZATION` records it; integer steps are exact):
 7. Contrast: out = floor(a * (255 / max(a)) + 0.5), clipped to 0..255, uint8, where a
    is the resampled image and max(a) its largest pixel (all 0 stays all 0).
    Faint (ETL9G strokes reach only levels 11-15) and bold ink end up alike.
+8. Stroke width (`stroke_width.py`): an image whose strokes are thick (about 6 output
+   pixels or more) is eroded once and stretched again; thinner writing is left as it is.
 
 Floating-point notes for replicators: steps 1-5 are integer or exact halves. In
 step 6 the coordinates p_k are float64; the running sums S are exact integers in
@@ -68,8 +70,10 @@ from __future__ import annotations
 import numpy as np
 
 from kanjinet.errors import KanjinetError
+from kanjinet.stroke_width import RECIPE as STROKE_WIDTH_RECIPE
+from kanjinet.stroke_width import thin_strokes
 
-VERSION = 1
+VERSION = 2
 PAPER_FLOOR = 32
 INK_THRESHOLD = 80
 MIN_NEIGHBOURS = 3
@@ -96,7 +100,15 @@ NORMALIZATION: dict = {
     "resample": "area (exact box filter)",
     "contrast": "max -> 255, round half up",
     "output": "uint8 size x size, 0 paper .. 255 ink",
+    "stroke_width": STROKE_WIDTH_RECIPE,
 }
+
+
+def is_current_recipe(recorded: dict) -> bool:
+    """Is a model's recorded recipe this one? Version 1 (no step 8) counts: it gives the
+    same bytes except where strokes are thick, and its models read those better thinned."""
+    previous = {k: v for k, v in NORMALIZATION.items() if k != "stroke_width"}
+    return recorded in (NORMALIZATION, {**previous, "version": 1})
 
 
 def margin_for(size: int) -> int:
@@ -463,4 +475,5 @@ def normalize(ink: np.ndarray, size: int = 64, out: np.ndarray | None = None) ->
         )
     for start in range(0, batch.shape[0], BATCH):
         normalize_batch(batch[start : start + BATCH], size, out[start : start + BATCH])
+        thin_strokes(out[start : start + BATCH])
     return out[0] if array.ndim == 2 else out

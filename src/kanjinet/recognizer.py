@@ -316,9 +316,9 @@ def pictures_to_input(pictures: list[np.ndarray], size: int) -> np.ndarray:
 def warn_if_other_normalization(path: Path, recorded: dict[str, Any] | None) -> None:
     """Pictures go through this kanjinet's `normalize`; a model trained on data made by
     another version of the recipe may see slightly different input than it learned on."""
-    from kanjinet.normalize import NORMALIZATION
+    from kanjinet.normalize import NORMALIZATION, is_current_recipe
 
-    if recorded and recorded != NORMALIZATION:
+    if recorded and not is_current_recipe(recorded):
         changed = sorted(
             k for k in set(recorded) | set(NORMALIZATION) if recorded.get(k) != NORMALIZATION.get(k)
         )

@@ -12,11 +12,14 @@ const INK_THRESHOLD = 80;
 const MIN_NEIGHBOURS = 3;
 const EDGE_ZONE_DIVISOR = 6;
 const EDGE_FRAGMENT_FRACTION = 0.25;
+const STROKE_MASK_LEVEL = 128; // stroke_width.py
+const THICK_DISTANCE = 2;
+const REFERENCE_SIZE = 64;
 
 /** normalize.NORMALIZATION as implemented here; a model recorded with another recipe is flagged. */
 export const NORMALIZATION = Object.freeze({
   name: "kanjinet.normalize",
-  version: 1,
+  version: 2,
   input: "ink high; uint8/int 0..255, float 0..1, bool; ETL9G levels x 17",
   paper_floor: PAPER_FLOOR,
   ink_threshold: INK_THRESHOLD,
@@ -28,6 +31,10 @@ export const NORMALIZATION = Object.freeze({
   resample: "area (exact box filter)",
   contrast: "max -> 255, round half up",
   output: "uint8 size x size, 0 paper .. 255 ink",
+  stroke_width:
+    `size // ${REFERENCE_SIZE} grey 3x3 erosions, then max -> 255 in integers, where the ` +
+    `>= ${STROKE_MASK_LEVEL} mask's mean chessboard distance to paper is >= ` +
+    `${THICK_DISTANCE} x size / ${REFERENCE_SIZE}`,
 });
 
 const f32 = Math.fround;
@@ -40,8 +47,11 @@ export function marginFor(size) {
 /** True when a model's recorded normalisation is the one this file implements (or unrecorded). */
 export function isSupportedNormalization(recipe) {
   if (!recipe) return true;
-  const keys = new Set([...Object.keys(recipe), ...Object.keys(NORMALIZATION)]);
-  return [...keys].every((key) => recipe[key] === NORMALIZATION[key]);
+  // normalize.is_current_recipe: version 1 is this recipe without step 8 (stroke width).
+  const { stroke_width: _, ...previous } = NORMALIZATION;
+  const expected = recipe.version === 1 ? { ...previous, version: 1 } : NORMALIZATION;
+  const keys = new Set([...Object.keys(recipe), ...Object.keys(expected)]);
+  return [...keys].every((key) => recipe[key] === expected[key]);
 }
 
 /** Step 1: ink-high pixels -> uint8 0..255. Uint8 as is, floats 0..1 as numpy rounds them. */
@@ -346,7 +356,48 @@ export function normalizeInk(ink, width, height, size = 64) {
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) sums[y * size + x] = cols[x * size + y];
   }
-  return stretchContrast(sums);
+  return thinStrokes(stretchContrast(sums), size);
+}
+
+/** stroke_width.erode: the 3 x 3 minimum of a size x size image, outside the image 0. */
+function erode(image, size) {
+  const out = new Uint8Array(size * size);
+  for (let y = 1; y < size - 1; y++) {
+    for (let x = 1; x < size - 1; x++) {
+      let low = 255;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) low = Math.min(low, image[(y + dy) * size + x + dx]);
+      }
+      out[y * size + x] = low;
+    }
+  }
+  return out;
+}
+
+/**
+ * Step 8, stroke_width.thin_strokes for one normalised image: where the ink mask's mean
+ * chessboard distance to paper is >= THICK_DISTANCE x size / 64, size // 64 3 x 3 erosions
+ * and contrast again in integers; otherwise the image itself. Integer arithmetic: the
+ * bytes Python gives.
+ */
+export function thinStrokes(image, size) {
+  const erosions = Math.floor(size / REFERENCE_SIZE);
+  if (erosions === 0) return image;
+  let mask = Uint8Array.from(image, (v) => (v >= STROKE_MASK_LEVEL ? 1 : 0));
+  let area = mask.reduce((a, v) => a + v, 0);
+  const first = area;
+  let total = 0;
+  while (area > 0) {
+    total += area;
+    mask = erode(mask, size);
+    area = mask.reduce((a, v) => a + v, 0);
+  }
+  if (first === 0 || REFERENCE_SIZE * total < THICK_DISTANCE * size * first) return image;
+  let eroded = image;
+  for (let i = 0; i < erosions; i++) eroded = erode(eroded, size);
+  const peak = eroded.reduce((a, v) => Math.max(a, v), 0);
+  if (peak === 0) return eroded;
+  return eroded.map((v) => Math.floor((510 * v + peak) / (2 * peak)));
 }
 
 /** The model's input tensor data: float32 (1, 1, size, size) = uint8 / 255, ink = 1. */
