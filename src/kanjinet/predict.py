@@ -87,6 +87,7 @@ def read_picture(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     from kanjinet.normalize import MAX_PICTURE_PIXELS, shrink_picture
+    from kanjinet.picture_ink import picture_pixels
 
     try:
         with warnings.catch_warnings():
@@ -100,7 +101,7 @@ def read_picture(path: Path) -> np.ndarray:
                 raise too_large(path, width, height)
             if min(width, height) < 2:
                 raise KanjinetError(f"{path}: {width}x{height} pixels, too small for a character")
-            pixels = np.asarray(image.convert(picture_mode(image)))
+            pixels = picture_pixels(image, picture_mode(image))
     except FileNotFoundError:
         raise KanjinetError(f"{path}: no such image file") from None
     except Image.DecompressionBombError as error:  # beyond PIL's own limit, seen at opening
