@@ -193,20 +193,19 @@ function cellLevels(light, width, step, sampledRows, sampledCols, cell, rows, co
 
 /** normalize.window_extreme: max or min over a (2r+1)^2 square, edges clipped; separable. */
 function windowExtreme(grid, rows, cols, radius, pick) {
-  const across = new Float64Array(grid.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      let value = grid[r * cols + c];
-      for (let rr = Math.max(0, r - radius); rr <= Math.min(rows - 1, r + radius); rr++) value = pick(value, grid[rr * cols + c]);
-      across[r * cols + c] = value;
-    }
-  }
+  const down = extremeAlong(grid, cols, 1, rows, cols, radius, pick); // along each column
+  return extremeAlong(down, rows, cols, cols, 1, radius, pick); // then along each row
+}
+
+/** max or min within +-radius along `count` values of each of `lines` lines (strides given). */
+function extremeAlong(grid, lines, lineStride, count, stride, radius, pick) {
   const out = new Float64Array(grid.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      let value = across[r * cols + c];
-      for (let cc = Math.max(0, c - radius); cc <= Math.min(cols - 1, c + radius); cc++) value = pick(value, across[r * cols + cc]);
-      out[r * cols + c] = value;
+  for (let line = 0; line < lines; line++) {
+    const base = line * lineStride;
+    for (let i = 0; i < count; i++) {
+      let value = grid[base + i * stride];
+      for (let j = Math.max(0, i - radius); j <= Math.min(count - 1, i + radius); j++) value = pick(value, grid[base + j * stride]);
+      out[base + i * stride] = value;
     }
   }
   return out;
