@@ -235,3 +235,60 @@ def test_shrink_picture_averages_whole_blocks_rounding_half_up(monkeypatch):
     assert nz.shrink_picture(rgba).shape == (1, 2, 4)
     small = picture[:3, :3]
     assert nz.shrink_picture(small) is small
+
+
+def shadowed_paper(height: int = 300, width: int = 400) -> np.ndarray:
+    """Paper at 220 darkening to 110 across a soft diagonal shadow, grey levels (float)."""
+    ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
+    return 220.0 * (1.0 - 0.5 * np.clip((xs + ys - 0.5) * 2.0, 0.0, 1.0))
+
+
+def test_a_shadow_across_the_paper_is_not_ink():
+    """The paper's light is estimated per region, not from the border: a shadow that the
+    border's median would call ink (over the paper floor once stretched) stays paper."""
+    picture = shadowed_paper()
+    picture[10:20, 10:60] = 20.0  # a short dark stroke in the light
+    shadow = np.s_[250:, 350:]
+    border_rule = float(np.median(nz.outer_frame(picture))) - picture
+    assert (border_rule[shadow] / border_rule.max() * 255).max() > nz.PAPER_FLOOR
+    ink = nz.paper_relative_ink(picture)
+    assert ink[10:20, 10:60].min() > 190 and np.abs(ink[shadow]).max() < 8
+
+
+def test_strokes_in_the_shadow_keep_their_strength():
+    """Light darkens paper and ink alike: dividing it out leaves a stroke in the shadow
+    about as strong as the same stroke in the light, and thick strokes stay ink."""
+    picture = shadowed_paper()
+    picture[40:60, 20:380] *= 0.2  # in the light (left and top)
+    picture[240:260, 20:380] *= 0.2  # mostly in the shadow
+    picture[60:240, 180:230] *= 0.2  # a fat vertical stroke, a seventh of the picture wide
+    ink = nz.ink_from_picture(picture)
+    lit, shaded = ink[50, 30:120].mean(), ink[250, 300:380].mean()
+    assert lit > 0.9 and shaded > 0.75
+    assert ink[150, 205] > 0.75
+    assert ink[150, 30:150].max() < 0.1 and ink[280, 300:390].max() < 0.15  # paper
+
+
+def test_evenly_lit_pictures_read_as_before():
+    """Uniform paper: ink = paper - pixel, the rule of a paper level from the border."""
+    picture = np.full((60, 80), 200.0)
+    picture[20:28, 10:70] = 50.0  # a stroke a tenth of the picture thick
+    assert np.array_equal(nz.paper_relative_ink(picture), 200.0 - picture)
+    light_on_dark = 255.0 - picture  # chalk on a board: inverted first
+    assert np.array_equal(nz.paper_relative_ink(light_on_dark), 200.0 - picture)
+
+
+def test_cell_levels_take_the_three_quarter_quantile_of_partial_cells():
+    samples = np.arange(25, dtype=np.float64).reshape(5, 5)
+    levels = nz.cell_levels(samples, 3)
+    # cell (0, 0): 0,1,2,5,6,7,10,11,12 -> index 6 -> 10; the last ones are partial
+    assert levels.tolist() == [[10.0, 9.0], [20.0, 23.0]]
+
+
+def test_closing_fills_dips_narrower_than_its_window():
+    grid = np.full((9, 9), 100.0)
+    grid[3:6, 3:6] = 10.0  # 3 cells wide: filled by radius 2
+    assert np.array_equal(nz.closing(grid, 2), np.full((9, 9), 100.0))
+    wide = np.full((12, 12), 100.0)
+    wide[1:11, 1:11] = 10.0  # 10 cells wide: its middle stays
+    assert nz.closing(wide, 2)[5, 5] == 10.0

@@ -12,6 +12,7 @@ started from here so that `pytest` covers it; skipped where node is absent.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from kanjinet.normalize import (
     normalize,
     shrink_picture,
 )
+from kanjinet.picture_ink import crop_to_character, scale_to_8_bits
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "normalize_vectors.json"
@@ -55,8 +57,8 @@ def decode(text: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
 
 def python_output(kind: str, pixels: np.ndarray, size: int) -> np.ndarray:
     """What the Python side gives for one vector: `kind` says how the input is read."""
-    if kind == "picture":  # an uploaded picture: shrunk if large, polarity detection, normalize
-        return normalize(ink_from_picture(shrink_picture(pixels)), size)
+    if kind == "picture":  # an upload: cut to its character and shrunk if large, normalize
+        return normalize(ink_from_picture(shrink_picture(crop_to_character(pixels))), size)
     if kind == "pad":  # the writing pad: dark strokes on white, RGBA
         return normalize(255 - np.round(pixels[:, :, :3].mean(axis=2)).astype(np.uint8), size)
     return normalize(pixels, size)  # "ink": ink-high uint8 or float32 as is
@@ -182,6 +184,30 @@ def large_picture() -> np.ndarray:
     return np.clip(photo, 0, 255).astype(np.uint8)
 
 
+def record_levels(seed: int) -> np.ndarray:
+    """A synthetic ETL9G record's levels 0..15 (ink high)."""
+    return etl9g_like(1, seed)[0] // 17
+
+
+def photos(seed: int) -> list[tuple[str, np.ndarray]]:
+    """Camera pictures made by `kanjinet.photos`: a shadowed, turned, noisy JPEG close-up;
+    a small character in a large page (> MAX_PICTURE_SIDE: cut out at full resolution);
+    a 16-bit scan (10000..40000) as `predict` scales it (the page's decoder does that)."""
+    from kanjinet.photos import jpeg_bytes, photograph, small_in_large
+
+    rng = np.random.default_rng(seed)
+    shadowed, style = photograph(record_levels(seed + 1), rng)
+    shadowed = Image.open(io.BytesIO(jpeg_bytes(shadowed, style.quality)))
+    page, drawn = small_in_large(record_levels(seed + 2), rng)
+    page = Image.open(io.BytesIO(jpeg_bytes(page, drawn["quality"])))
+    deep = 10000 + (255 - etl9g_like(1, seed + 3)[0]).astype(np.int64) * 30000 // 255
+    return [
+        ("shadowed photo", np.asarray(shadowed.convert("RGB"))),
+        ("small character in a large page", np.asarray(page.convert("L"))),
+        ("16-bit scan, scaled", scale_to_8_bits(deep.astype(np.uint16))),
+    ]
+
+
 def build_vectors(seed: int = 0, records: int = 6) -> dict:
     """Every shared vector, deterministic for a seed; `records` synthetic ETL9G records."""
     rng = np.random.default_rng(seed)
@@ -193,6 +219,7 @@ def build_vectors(seed: int = 0, records: int = 6) -> dict:
     cases.append(vector("pad: 田", "pad", pad_drawing("田", 256, 9), 64))
     cases.append(vector("pad: 永", "pad", pad_drawing("永", 200, 7), 32))
     cases.append(vector("large photo, averaged down", "picture", large_picture(), 64))
+    cases += [vector(name, "picture", pixels, 64) for name, pixels in photos(seed)]
     return {"normalization": NORMALIZATION, "seed": seed, "cases": cases}
 
 

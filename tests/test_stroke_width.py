@@ -186,11 +186,11 @@ process.stdout.write(JSON.stringify({{ out }}));
 def test_the_shipped_model_loads_without_a_recipe_warning():
     import warnings
 
-    from kanjinet.predict import Predictor
+    from kanjinet.recognizer import Recognizer
     from kanjinet.reference import REFERENCE_MODEL
     from kanjinet.runtime import describe_onnx
 
     assert describe_onnx(Path(REFERENCE_MODEL)).normalization["version"] == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Predictor(Path(REFERENCE_MODEL), "onnxruntime")
+        Recognizer(Path(REFERENCE_MODEL), "onnxruntime")

@@ -125,9 +125,10 @@ def ink_from_levels(levels: np.ndarray) -> np.ndarray:
     return levels.astype(np.uint8, copy=False) * np.uint8(ETL9G_LEVEL_SCALE)
 
 
-#: Pictures are refused above this many pixels (decoding alone would take gigabytes),
-#: and averaged down to at most this many on their longer side before `ink_from_picture`
-#: (normalising a huge picture costs seconds and changes nothing at 64 x 64).
+#: Pictures are refused above this many pixels (decoding alone would take gigabytes).
+#: Longer ones are cut to their character at full resolution (`picture_ink`), then
+#: averaged down to at most MAX_PICTURE_SIDE on their longer side before
+#: `ink_from_picture` (normalising a huge picture costs seconds, changes nothing at 64 x 64).
 MAX_PICTURE_PIXELS = 64_000_000
 MAX_PICTURE_SIDE = 1024
 #: A picture whose longer side exceeds this many times its shorter is a strip, not a
@@ -159,8 +160,9 @@ def ink_from_picture(gray: np.ndarray) -> np.ndarray:
     Polarity is detected, not assumed: the paper is the median of the picture's
     outer 1-pixel frame (a character rarely covers most of its border). Pixels
     darker than a light paper are ink (dark on light), lighter than a dark paper
-    are ink (light on dark). Contrast is stretched so the strongest ink is 1.0.
-    Colour is the plain channel mean; alpha is read by `flatten_alpha`.
+    are ink (light on dark). Uneven lighting is divided out (`even_light_ink`).
+    Contrast is stretched so the strongest ink is 1.0. Colour is the plain channel
+    mean; alpha is read by `flatten_alpha`.
     """
     ink = paper_relative_ink(gray)
     strongest = float(ink.max())
@@ -175,7 +177,17 @@ def ink_contrast(gray: np.ndarray) -> float:
 
 
 def paper_relative_ink(gray: np.ndarray) -> np.ndarray:
-    """The picture as ink above its paper (float64, grey levels), polarity detected."""
+    """The picture as ink above its paper (float64, grey levels), polarity detected,
+    uneven lighting divided out."""
+    picture = grey_picture(gray)
+    paper = float(np.median(outer_frame(picture)))
+    low, high = float(picture.min()), float(picture.max())
+    dark_on_light = paper - low >= high - paper
+    return even_light_ink(picture if dark_on_light else 255.0 - picture)
+
+
+def grey_picture(gray: np.ndarray) -> np.ndarray:
+    """(H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA -> float64 grey (H, W), 0..255."""
     picture = np.asarray(gray, dtype=np.float64)
     if picture.ndim == 3 and picture.shape[2] == 4:
         picture = flatten_alpha(picture)
@@ -183,10 +195,87 @@ def paper_relative_ink(gray: np.ndarray) -> np.ndarray:
         picture = picture.mean(axis=2)
     if picture.ndim != 2 or min(picture.shape) < 2:
         raise KanjinetError(f"picture of shape {np.shape(gray)}: expected (H, W) or (H, W, 3|4)")
-    paper = float(np.median(outer_frame(picture)))
-    low, high = float(picture.min()), float(picture.max())
-    dark_on_light = paper - low >= high - paper
-    return paper - picture if dark_on_light else picture - paper
+    return picture
+
+
+# The paper's light, estimated at a large scale (`paper_light`): the picture is sampled
+# every `step` pixels (step = max(1, longer side // LIGHT_SAMPLE_SIDE)), the samples cut
+# into square cells of k = max(2, ceil(longer sampled side / LIGHT_CELLS)) samples,
+# each cell's paper level is its LIGHT_RANK-th quantile (ink covering less of a cell
+# does not lower it; noise barely raises it), and a morphological closing of radius
+# LIGHT_CLOSING cells on that grid fills the cells a thick stroke covers entirely.
+LIGHT_SAMPLE_SIDE = 256
+LIGHT_CELLS = 32
+LIGHT_RANK = (3, 4)  # 3/4: the sorted cell value at index (3 * (n - 1)) // 4
+LIGHT_CLOSING = 2
+
+
+def even_light_ink(light: np.ndarray) -> np.ndarray:
+    """Ink of a light-paper picture (float64 (H, W), paper bright) under even light:
+    ink = (P - x) * max(P) / max(P, 1), P the paper's light at each pixel (`paper_light`).
+    A shadow darkens paper and ink alike, so dividing by P takes it out; ink keeps the
+    grey-level scale of the best-lit paper (an evenly lit picture: ink = paper - x)."""
+    paper, brightest = paper_light(light)
+    return (paper - light) * brightest / np.maximum(paper, 1.0)
+
+
+def paper_light(light: np.ndarray) -> tuple[np.ndarray, float]:
+    """The paper's level at every pixel (float64 (H, W)) and its brightest cell level:
+    the closed cell grid (see LIGHT_SAMPLE_SIDE) interpolated bilinearly between cell
+    centres, clamped to the outer centres."""
+    height, width = light.shape
+    step = max(1, max(height, width) // LIGHT_SAMPLE_SIDE)
+    samples = light[::step, ::step]
+    cell = max(2, -(-max(samples.shape) // LIGHT_CELLS))
+    grid = closing(cell_levels(samples, cell), LIGHT_CLOSING)
+    rows = interpolate(grid, height, step, cell)
+    paper = interpolate(rows.T, width, step, cell).T
+    return paper, float(grid.max())
+
+
+def cell_levels(samples: np.ndarray, cell: int) -> np.ndarray:
+    """Per cell x cell block of samples (the last ones partial), its LIGHT_RANK quantile."""
+    height, width = samples.shape
+    rows, cols = -(-height // cell), -(-width // cell)
+    padded = np.full((rows * cell, cols * cell), np.nan)
+    padded[:height, :width] = samples
+    blocks = padded.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    blocks = np.sort(blocks, axis=2)  # NaN (outside the picture) sorts last
+    count = np.count_nonzero(~np.isnan(blocks), axis=2)
+    rank = (LIGHT_RANK[0] * (count - 1)) // LIGHT_RANK[1]
+    return np.take_along_axis(blocks, rank[:, :, None], axis=2)[:, :, 0]
+
+
+def closing(grid: np.ndarray, radius: int) -> np.ndarray:
+    """Morphological closing (max then min over a (2r+1)^2 square, clipped at the edges)."""
+    return window_extreme(window_extreme(grid, radius, np.maximum), radius, np.minimum)
+
+
+def window_extreme(grid: np.ndarray, radius: int, pick) -> np.ndarray:
+    """max or min over a (2r+1)^2 square around each cell, edges clipped; separable."""
+    out = grid
+    for axis in (0, 1):
+        source, out = out, out.copy()
+        for shift in range(1, radius + 1):
+            ahead = [slice(None)] * 2
+            behind = [slice(None)] * 2
+            ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
+            pick(out[tuple(behind)], source[tuple(ahead)], out=out[tuple(behind)])
+            pick(out[tuple(ahead)], source[tuple(behind)], out=out[tuple(ahead)])
+    return out
+
+
+def interpolate(grid: np.ndarray, extent: int, step: int, cell: int) -> np.ndarray:
+    """Axis 0 of a cell grid (n, m) -> (extent, m), linear between cell centres: pixel y
+    sits at t = (y / step - (cell - 1) / 2) / cell cells, clamped to 0..n-1; the value is
+    g[i] * (1 - f) + g[i + 1] * f, i = floor(t), f = t - i (g[n] reads as g[n - 1])."""
+    count = grid.shape[0]
+    position = (np.arange(extent) / step - (cell - 1) / 2) / cell
+    position = np.clip(position, 0.0, count - 1)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, count - 1)
+    frac = (position - low)[:, None]
+    return grid[low] * (1.0 - frac) + grid[high] * frac
 
 
 def flatten_alpha(rgba: np.ndarray) -> np.ndarray:

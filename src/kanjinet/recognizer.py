@@ -218,8 +218,10 @@ def check_regular_file(path: Path) -> None:
 
 def picture_from_image(image: Any, name: str) -> np.ndarray:
     """A PIL image as the float array of `read_picture`, size and ink checked."""
+    from kanjinet.picture_ink import picture_pixels
+
     check_picture_size(name, *image.size)
-    pixels = np.asarray(image.convert(picture_mode(image)))
+    pixels = picture_pixels(image, picture_mode(image))
     return checked_picture(name, pixels)
 
 

@@ -7,6 +7,7 @@ import { inflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 
 import {
+  cropToCharacter,
   inkFromPad,
   inkFromPicture,
   isSupportedNormalization,
@@ -31,7 +32,8 @@ function jsOutput(vector) {
   const pixels = decode(input, dtype);
   if (kind === "picture") {
     const full = vector.channels === 4 ? pixels : toRGBA(pixels, vector.channels);
-    const shrunk = shrinkPicture(full, width, height); // as the page reads an upload
+    const region = cropToCharacter(full, width, height); // as the page reads an upload
+    const shrunk = shrinkPicture(region.rgba, region.width, region.height);
     const ink = inkFromPicture(shrunk.rgba, shrunk.width, shrunk.height);
     return normalizeInk(ink, shrunk.width, shrunk.height, size);
   }

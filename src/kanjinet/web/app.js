@@ -4,6 +4,7 @@ import {
   MAX_PICTURE_PIXELS,
   pictureShapeProblem,
   MIN_INK_CONTRAST,
+  cropToCharacter,
   inkContrast,
   inkFromPad,
   inkFromPicture,
@@ -166,8 +167,10 @@ function clearPad() {
 }
 
 async function readUpload(file) {
-  // No colour management or premultiplication: the pixels as stored, as Python reads them.
+  // No colour management or premultiplication: the pixels as stored, as Python reads them;
+  // turned upright by the EXIF orientation, as `predict` turns them (picture_ink.py).
   const bitmap = await createImageBitmap(file, {
+    imageOrientation: "from-image",
     colorSpaceConversion: "none",
     premultiplyAlpha: "none",
   });
@@ -185,8 +188,10 @@ async function readUpload(file) {
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);
   const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
-  // A large picture is averaged down first, exactly as `kanjinet predict` does.
-  const { rgba, width, height } = shrinkPicture(data, bitmap.width, bitmap.height);
+  // A large picture is cut to its character found at full resolution, then averaged
+  // down if still large, exactly as `kanjinet predict` does.
+  const region = cropToCharacter(data, bitmap.width, bitmap.height);
+  const { rgba, width, height } = shrinkPicture(region.rgba, region.width, region.height);
   return {
     contrast: inkContrast(rgba, width, height),
     ink: inkFromPicture(rgba, width, height),

@@ -156,8 +156,120 @@ function paperRelativeInk(rgba, width, height) {
   }
   const paper = median(frameValues(picture, width, height));
   const darkOnLight = paper - low >= high - paper;
-  for (let i = 0; i < picture.length; i++) picture[i] = darkOnLight ? paper - picture[i] : picture[i] - paper;
-  return picture;
+  if (!darkOnLight) for (let i = 0; i < picture.length; i++) picture[i] = 255 - picture[i];
+  return evenLightInk(picture, width, height);
+}
+
+// normalize.LIGHT_*: the paper's light estimated at a large scale (see normalize.py).
+const LIGHT_SAMPLE_SIDE = 256;
+const LIGHT_CELLS = 32;
+const LIGHT_RANK = [3, 4];
+const LIGHT_CLOSING = 2;
+
+/**
+ * normalize.even_light_ink, in place: ink = (P - x) * max(P) / max(P, 1), P the paper's
+ * light at each pixel of a light-paper picture (Float64Array, row-major).
+ */
+function evenLightInk(light, width, height) {
+  const step = Math.max(1, Math.floor(Math.max(height, width) / LIGHT_SAMPLE_SIDE));
+  const sampledRows = Math.ceil(height / step);
+  const sampledCols = Math.ceil(width / step);
+  const cell = Math.max(2, Math.ceil(Math.max(sampledRows, sampledCols) / LIGHT_CELLS));
+  const rows = Math.ceil(sampledRows / cell);
+  const cols = Math.ceil(sampledCols / cell);
+  let grid = cellLevels(light, width, step, sampledRows, sampledCols, cell, rows, cols);
+  grid = windowExtreme(windowExtreme(grid, rows, cols, LIGHT_CLOSING, Math.max), rows, cols, LIGHT_CLOSING, Math.min);
+  const brightest = maxOf(grid);
+  const across = interpolation(height, step, cell, rows);
+  const down = interpolation(width, step, cell, cols);
+  const band = new Float64Array(cols); // the grid interpolated to one pixel row
+  for (let y = 0; y < height; y++) {
+    const { low, high, frac } = across;
+    for (let c = 0; c < cols; c++) {
+      band[c] = grid[low[y] * cols + c] * (1 - frac[y]) + grid[high[y] * cols + c] * frac[y];
+    }
+    for (let x = 0; x < width; x++) {
+      const paper = band[down.low[x]] * (1 - down.frac[x]) + band[down.high[x]] * down.frac[x];
+      const i = y * width + x;
+      light[i] = ((paper - light[i]) * brightest) / Math.max(paper, 1);
+    }
+  }
+  return light;
+}
+
+/** normalize.cell_levels: per cell of samples (every step-th pixel), its LIGHT_RANK quantile. */
+function cellLevels(light, width, step, sampledRows, sampledCols, cell, rows, cols) {
+  const grid = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const values = [];
+      for (let sy = r * cell; sy < Math.min((r + 1) * cell, sampledRows); sy++) {
+        for (let sx = c * cell; sx < Math.min((c + 1) * cell, sampledCols); sx++) {
+          values.push(light[sy * step * width + sx * step]);
+        }
+      }
+      const sorted = Float64Array.from(values).sort();
+      grid[r * cols + c] = sorted[Math.floor((LIGHT_RANK[0] * (sorted.length - 1)) / LIGHT_RANK[1])];
+    }
+  }
+  return grid;
+}
+
+/** normalize.window_extreme: max or min over a (2r+1)^2 square, edges clipped; separable. */
+function windowExtreme(grid, rows, cols, radius, pick) {
+  const down = extremeAlong(grid, cols, 1, rows, cols, radius, pick); // along each column
+  return extremeAlong(down, rows, cols, cols, 1, radius, pick); // then along each row
+}
+
+/** max or min within +-radius along `count` values of each of `lines` lines (strides given). */
+function extremeAlong(grid, lines, lineStride, count, stride, radius, pick) {
+  const out = new Float64Array(grid.length);
+  for (let line = 0; line < lines; line++) {
+    const base = line * lineStride;
+    for (let i = 0; i < count; i++) {
+      let value = grid[base + i * stride];
+      for (let j = Math.max(0, i - radius); j <= Math.min(count - 1, i + radius); j++) value = pick(value, grid[base + j * stride]);
+      out[base + i * stride] = value;
+    }
+  }
+  return out;
+}
+
+/** normalize.interpolate's positions: per pixel, the cells below and above and the weight. */
+function interpolation(extent, step, cell, count) {
+  const low = new Int32Array(extent);
+  const high = new Int32Array(extent);
+  const frac = new Float64Array(extent);
+  for (let y = 0; y < extent; y++) {
+    const position = Math.min(Math.max((y / step - (cell - 1) / 2) / cell, 0), count - 1);
+    low[y] = Math.floor(position);
+    high[y] = Math.min(low[y] + 1, count - 1);
+    frac[y] = position - low[y];
+  }
+  return { low, high, frac };
+}
+
+/** picture_ink.CROP_PAD: paper kept around a found character, of its longer side. */
+const CROP_PAD = [1, 4];
+
+/**
+ * picture_ink.crop_to_character: an RGBA picture longer than MAX_PICTURE_SIDE, cut to
+ * its character (found at full resolution) with a quarter of its longer side of paper
+ * around it. Returns { rgba, width, height }: the same arrays when nothing is cut.
+ */
+export function cropToCharacter(rgba, width, height) {
+  if (Math.max(width, height) <= MAX_PICTURE_SIDE) return { rgba, width, height };
+  const u = toUint8(inkFromPicture(rgba, width, height));
+  const [top, bottom, left, right] = findBox(inkMask(u, width, height), width, height);
+  if (bottom < top) return { rgba, width, height };
+  const pad = Math.floor((Math.max(bottom - top + 1, right - left + 1) * CROP_PAD[0]) / CROP_PAD[1]);
+  const y0 = Math.max(0, top - pad);
+  const y1 = Math.min(height, bottom + pad + 1);
+  const x0 = Math.max(0, left - pad);
+  const x1 = Math.min(width, right + pad + 1);
+  const out = new Uint8ClampedArray((y1 - y0) * (x1 - x0) * 4);
+  for (let y = y0; y < y1; y++) out.set(rgba.subarray(4 * (y * width + x0), 4 * (y * width + x1)), 4 * (y - y0) * (x1 - x0));
+  return { rgba: out, width: x1 - x0, height: y1 - y0 };
 }
 
 function maxOf(values) {
