@@ -67,7 +67,7 @@ def to_format(levels: np.ndarray, db: Database) -> np.ndarray:
 
 def render_file(db: Database, classes: list[tuple[int, str]], numbers: np.ndarray, seed: int):
     """The records with these global (writer-major) numbers: headers and pictures."""
-    from kanjinet.synth import writer_info
+    from kanjinet.synth_headers import writer_info
 
     count = len(classes)
     records = np.zeros(len(numbers), dtype=db.dtype)
@@ -98,7 +98,7 @@ def render_file(db: Database, classes: list[tuple[int, str]], numbers: np.ndarra
 
 def reading(char: str, width: int) -> bytes:
     """The ASCII reading field: romanised kana where known, else the JIS code ("K4544")."""
-    from kanjinet.synth import ROMAJI
+    from kanjinet.synth_headers import ROMAJI
 
     hiragana = chr(ord(char) - 0x60) if "\u30a1" <= char <= "\u30f6" else char
     text = ROMAJI.get(hiragana) or f"K{ord(char):04X}"

@@ -54,6 +54,7 @@ from kanjinet.handwriting import pick_font, render, writer_pen
 from kanjinet.options import opt
 from kanjinet.pictures import FONT_DIRS, covers_japanese, find_japanese_fonts, write_preview
 from kanjinet.progress import progress_bar
+from kanjinet.synth_headers import ROMAJI, writer_info
 
 INFO_FILE = "ETL9INFO"
 SHEET_SIZE = 152  # characters per collection sheet in ETL9
@@ -218,21 +219,6 @@ def temporary_name(out: Path, file_no: int) -> Path:
 
 # --------------------------------------------------------------------------- headers
 
-_HIRAGANA = (
-    "あいうえおかがきぎくぐけげこごさざしじすずせぜそぞただちぢつづてでとど"
-    "なにぬねのはばぱひびぴふぶぷへべぺほぼぽまみむめもやゆよらりるれろわをん"
-)
-# fmt: off
-_ROMAJI = [
-    "A", "I", "U", "E", "O", "KA", "GA", "KI", "GI", "KU", "GU", "KE", "GE", "KO", "GO",
-    "SA", "ZA", "SHI", "JI", "SU", "ZU", "SE", "ZE", "SO", "ZO", "TA", "DA", "CHI", "DI", "TSU",
-    "DU", "TE", "DE", "TO", "DO", "NA", "NI", "NU", "NE", "NO", "HA", "BA", "PA", "HI", "BI",
-    "PI", "FU", "BU", "PU", "HE", "BE", "PE", "HO", "BO", "PO", "MA", "MI", "MU", "ME", "MO",
-    "YA", "YU", "YO", "RA", "RI", "RU", "RE", "RO", "WA", "WO", "N",
-]
-# fmt: on
-ROMAJI = dict(zip(_HIRAGANA, _ROMAJI, strict=True))
-
 
 def reading_of(info: ClassInfo) -> bytes:
     """The 8-byte ASCII reading field: romanised kana for hiragana.
@@ -249,35 +235,6 @@ def reading_of(info: ClassInfo) -> bytes:
 def readings() -> np.ndarray:
     """The reading field of every class, by class index."""
     return np.array([reading_of(info) for info in class_table()], dtype="S8")
-
-
-@dataclass(frozen=True)
-class WriterInfo:
-    """Header fields that belong to a writer (a data set) rather than a record."""
-
-    sex: int
-    age: int
-    industry: int
-    occupation: int
-    gathering_date: int
-    scanning_date: int
-
-
-@cache
-def writer_info(seed: int, writer: int) -> WriterInfo:
-    rng = np.random.default_rng([seed, writer, 0, 1])
-    year, month = int(rng.integers(81, 85)), int(rng.integers(1, 13))
-    scan_month = month + int(rng.integers(1, 7))
-    scan_year = year + (scan_month - 1) // 12
-    scan_month = (scan_month - 1) % 12 + 1
-    return WriterInfo(
-        sex=int(rng.integers(1, 3)),
-        age=int(rng.integers(15, 60)),
-        industry=int(rng.integers(0, 10)) * int(rng.random() < 0.4),  # often 0, as in the scans
-        occupation=int(rng.integers(0, 10)) * int(rng.random() < 0.4),
-        gathering_date=year * 100 + month,
-        scanning_date=scan_year * 100 + scan_month,
-    )
 
 
 def fill_headers(
