@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -194,11 +195,19 @@ def read_picture(path: Path) -> np.ndarray:
             image = Image.open(path)
         with image:
             check_single_frame(path, image)
+            image.load()
             return picture_from_image(image, str(path))
+    except KanjinetError:
+        raise
     except Image.DecompressionBombError as error:  # beyond PIL's own limit, seen at opening
         raise too_large(str(path), detail=first_line(error)) from None
     except (UnidentifiedImageError, OSError) as error:
         raise KanjinetError(f"{path}: not a readable image ({first_line(error)})") from None
+    except (SyntaxError, ValueError, TypeError, IndexError, KeyError, RuntimeError,
+            EOFError, ZeroDivisionError, struct.error) as error:  # fmt: skip
+        # PIL's decoders report a corrupt file with whatever their format's parser raised.
+        kind = type(error).__name__
+        raise KanjinetError(f"{path}: not a readable image ({kind}: {first_line(error)})") from None
 
 
 def check_regular_file(path: Path) -> None:
