@@ -292,3 +292,13 @@ def test_closing_fills_dips_narrower_than_its_window():
     wide = np.full((12, 12), 100.0)
     wide[1:11, 1:11] = 10.0  # 10 cells wide: its middle stays
     assert nz.closing(wide, 2)[5, 5] == 10.0
+
+
+def test_the_recipe_has_no_character_that_tract_nnef_cannot_read():
+    # The recipe rides in ONNX metadata into NNEF properties; tract's NNEF loader fails to
+    # open an archive whose properties hold an apostrophe.
+    import json
+
+    from kanjinet.normalize import NORMALIZATION
+
+    assert "'" not in json.dumps(NORMALIZATION)

@@ -47,7 +47,14 @@ from torch import nn
 from kanjinet import __version__
 from kanjinet.atomic import replace, write_json
 from kanjinet.backends import BACKENDS, GLOBAL_POOLS
-from kanjinet.checkpoint import Checkpoint, load_weights, save_safetensors, unwrap
+from kanjinet.checkpoint import (
+    Checkpoint,
+    class_table_problem,
+    load_weights,
+    nonfinite_problem,
+    save_safetensors,
+    unwrap,
+)
 from kanjinet.classes import jis_to_char
 from kanjinet.dataset import is_synthetic, load_prepared, output_index_of_table
 from kanjinet.errors import KanjinetError, shown
@@ -578,20 +585,11 @@ def export_and_verify(
 def refuse_unexportable(checkpoint: Checkpoint, path: Path) -> None:
     """A class table that does not name every output, or weights that are not finite
     numbers, would ship a model that answers wrongly: refused before anything is written."""
-    outputs = checkpoint.model_config.num_classes
-    if len(checkpoint.class_jis) != outputs:
-        raise KanjinetError(
-            f"{shown(path)}: the class table has {len(checkpoint.class_jis)} entries for "
-            f"{outputs} model outputs"
-        )
-    state = unwrap(checkpoint.model).state_dict()
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        raise KanjinetError(
-            f"{shown(path)}: weights that are not finite numbers (NaN or infinity) in "
-            f"{bad[0]}{more}; export an earlier checkpoint or train again"
-        )
+    problem = class_table_problem(
+        [int(c) for c in checkpoint.class_jis], checkpoint.model_config.num_classes
+    ) or nonfinite_problem(unwrap(checkpoint.model).state_dict())
+    if problem:
+        raise KanjinetError(f"{shown(path)}: {problem}")
 
 
 #: The staging folder's name: prefix, the exporting process's id, random characters.

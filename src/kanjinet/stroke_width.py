@@ -32,10 +32,11 @@ STROKE_MASK_LEVEL = 128
 THICK_DISTANCE = 2
 REFERENCE_SIZE = 64  # the output size THICK_DISTANCE and one erosion are measured at
 
-#: The step as data, recorded inside normalize.NORMALIZATION.
+#: The step as data, recorded inside normalize.NORMALIZATION (and so in ONNX metadata and
+#: NNEF properties: tract's NNEF loader cannot read an apostrophe there).
 RECIPE = (
     f"size // {REFERENCE_SIZE} grey 3x3 erosions, then max -> 255 in integers, where the "
-    f">= {STROKE_MASK_LEVEL} mask's mean chessboard distance to paper is >= "
+    f"mean chessboard distance to paper of the >= {STROKE_MASK_LEVEL} mask is >= "
     f"{THICK_DISTANCE} x size / {REFERENCE_SIZE}"
 )
 

@@ -33,7 +33,7 @@ export const NORMALIZATION = Object.freeze({
   output: "uint8 size x size, 0 paper .. 255 ink",
   stroke_width:
     `size // ${REFERENCE_SIZE} grey 3x3 erosions, then max -> 255 in integers, where the ` +
-    `>= ${STROKE_MASK_LEVEL} mask's mean chessboard distance to paper is >= ` +
+    `mean chessboard distance to paper of the >= ${STROKE_MASK_LEVEL} mask is >= ` +
     `${THICK_DISTANCE} x size / ${REFERENCE_SIZE}`,
 });
 
