@@ -195,7 +195,6 @@ def read_picture(path: Path) -> np.ndarray:
             image = Image.open(path)
         with image:
             check_single_frame(path, image)
-            image.load()
             return picture_from_image(image, str(path))
     except KanjinetError:
         raise
