@@ -84,3 +84,16 @@ def test_export_is_imported_lazily_inside_run_train_only_and_says_why():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_a_missing_tract_names_the_extra_that_installs_it(monkeypatch):
+    import sys
+
+    import pytest
+
+    from kanjinet.errors import KanjinetError
+    from kanjinet.runtime import require
+
+    monkeypatch.setitem(sys.modules, "tract", None)  # None there: `import tract` fails
+    with pytest.raises(KanjinetError, match=r'\(pip install "kanjinet\[tract\]"\)'):
+        require("tract")

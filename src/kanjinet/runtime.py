@@ -103,7 +103,8 @@ def require(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise KanjinetError(f"{module}: package not installed (pip install {module})") from None
+        hint = f'pip install "kanjinet[{module}]"' if module == "tract" else f"pip install {module}"
+        raise KanjinetError(f"{module}: package not installed ({hint})") from None
 
 
 def utf8_path(path: Path, reader: str = "tract") -> str:

@@ -44,7 +44,7 @@ def kanjivg_dir() -> Path:
         dist = importlib.metadata.distribution("kanjivg")
     except importlib.metadata.PackageNotFoundError:
         raise KanjinetError(
-            "kanjivg: package not installed (pip install kanjivg); it holds the stroke data"
+            'kanjivg: package not installed (pip install "kanjinet[train]"); it holds the stroke data'
         ) from None
     folder = Path(str(dist.locate_file("kanji")))
     if not folder.is_dir():
