@@ -135,7 +135,7 @@ def check_mixed_precision_training(ctx: Context) -> dict[str, Any]:
     device = torch.device(result["device"])
     expected = train.precision_name(train.autocast_dtype("auto", device))
     assert result["precision"] == expected, (result["precision"], expected)
-    assert result["channels_last"] == ctx.cuda
+    assert result["channels_last"] is True  # on CUDA and on the CPU alike
     losses = [h["train_loss"] for h in result["history"]]
     assert_loss_falls(losses)
     best = out / train.BEST_NAME

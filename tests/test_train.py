@@ -45,6 +45,7 @@ def test_overfits_one_batch(data_dir, tmp_path, train_settings):
 
 def test_outputs_are_written_and_self_describing(data_dir, tmp_path, train_settings):
     result = train.train(train_settings(data_dir, tmp_path, epochs=2))
+    assert result["device"] == "cpu" and result["channels_last"] is True  # the faster layout
     for name in (
         train.BEST_NAME,
         train.LAST_NAME,

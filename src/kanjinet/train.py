@@ -510,7 +510,9 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
     configure_backends(device)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
     model = build_model(model_cfg).to(device)
-    channels_last = device.type == "cuda"
+    # channels-last is faster for these convolutions on CUDA and on CPUs alike
+    # (bench/RESULTS.md, "CPU training speed"); MPS keeps the default (not measured there).
+    channels_last = device.type in ("cuda", "cpu")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     engine: nn.Module = model
