@@ -87,6 +87,7 @@ from kanjinet.training_data import (
     load_training_data,
     to_input,
 )
+from kanjinet.warm_start import WarmStart, warm_start
 
 # ----------------------------------------------------------------------------- schedule, optimiser
 
@@ -498,6 +499,15 @@ def check_run_settings(cfg: TrainConfig, ranks: Dist, device: torch.device) -> N
         raise KanjinetError(f"--compile: torch.compile {problem}; or train without --compile")
 
 
+def report_warm_start(started: WarmStart, cfg: TrainConfig, ranks: Dist) -> None:
+    if ranks.main:
+        tqdm.write(
+            f"weights from {cfg.init_from}: {started.classes_kept:,} classes kept, "
+            f"{started.classes_new:,} new",
+            file=sys.stdout,
+        )
+
+
 def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Trainer:
     # On CUDA the whole split lives on the GPU: batches never cross the PCIe bus.
     data = load_training_data(cfg, device if device.type == "cuda" else torch.device("cpu"))
@@ -510,6 +520,8 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
     configure_backends(device)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
     model = build_model(model_cfg).to(device)
+    if cfg.init_from is not None and not cfg.resume:  # a resumed run has its own weights
+        report_warm_start(warm_start(model, model_cfg, data.class_jis, cfg.init_from), cfg, ranks)
     # channels-last is faster for these convolutions on CUDA and on CPUs alike
     # (bench/RESULTS.md, "CPU training speed"); MPS keeps the default (not measured there).
     channels_last = device.type in ("cuda", "cpu")

@@ -60,6 +60,11 @@ class TrainConfig:
         max=2**63 - 1,  # what torch.manual_seed and numpy's generators both take
     )
     resume: bool = opt(False, help=f"continue from OUTPUT_DIR/{LAST_NAME} (a killed run)")
+    init_from: Path | None = opt(
+        None,
+        help="start from this checkpoint's weights (same preset; classes matched by "
+        "character, classes it lacks start fresh) instead of random ones",
+    )
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N or mps")
     split: Literal["writer", "random"] = opt(
         "writer",
