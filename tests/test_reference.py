@@ -101,3 +101,15 @@ def test_wheel_carries_the_reference_model_and_the_web_runtime(tmp_path):
         "kanjinet/web/ort/ort-wasm-simd-threaded.wasm",
     ):
         assert needed in names, needed
+
+
+def test_a_shipped_model_is_chosen_by_name_and_a_file_of_that_name_wins(
+    tmp_path, monkeypatch, capsys
+):
+    assert model_or_reference("etl9g") == REFERENCE_MODEL
+    picture = unseen_picture("田", 0, tmp_path)
+    assert main(["predict", "--model", "etl9g", "--json", str(picture)]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == str(REFERENCE_MODEL)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "etl9g").write_bytes(b"")
+    assert model_or_reference("etl9g") == Path("etl9g")

@@ -30,6 +30,7 @@ from kanjinet.recognizer import (
     read_picture,
     warn_if_other_normalization,
 )
+from kanjinet.reference import SHIPPED_HELP
 from kanjinet.runtime import Engine
 
 # Picture reading lives in recognizer.py; these names stay importable from here.
@@ -49,9 +50,9 @@ class PredictConfig:
     )
     model: Path | None = opt(
         None,
-        help="an ONNX file from `kanjinet export`, a .pth checkpoint or a .safetensors export "
-        "(None: the reference model shipped with kanjinet, 3,036 characters, trained on "
-        "synthetic data)",
+        help="an ONNX file from `kanjinet export`, a .pth checkpoint, a .safetensors export "
+        "or " + SHIPPED_HELP + " (None: the reference model shipped with kanjinet, 3,036 "
+        "characters, trained on synthetic data)",
         aliases=["--model-path"],
     )
     top_k: int = opt(5, help="how many candidates to print per image", min=1)

@@ -20,16 +20,26 @@ REFERENCE_INT8_MODEL = MODELS_DIR / "kanji_etl9g_model.int8.onnx"
 REFERENCE_MAPPING = MODELS_DIR / "kanji_etl9g_mapping.json"
 
 
-def model_or_reference(model: Path | None) -> Path:
-    """The model a command runs: the one given, else the shipped reference model."""
-    if model is not None:
+#: The models shipped with kanjinet, by the name `--model` takes (the class set each knows).
+SHIPPED_MODELS = {
+    "etl9g": REFERENCE_MODEL,
+}
+SHIPPED_HELP = "a shipped model's name: " + ", ".join(SHIPPED_MODELS) + " (the default)"
+
+
+def model_or_reference(model: Path | str | None) -> Path:
+    """The model a command runs: the file given, a shipped model by name (a file of that
+    name wins), else the shipped reference model."""
+    if model is not None and (str(model) not in SHIPPED_MODELS or Path(model).exists()):
         return Path(model)
-    if not REFERENCE_MODEL.is_file():
+    name = "etl9g" if model is None else str(model)
+    path = SHIPPED_MODELS[name]
+    if not path.is_file():
         raise KanjinetError(
-            f"{REFERENCE_MODEL}: the reference model is missing from this installation; "
-            "pass --model"
+            f"{path}: the shipped model {name!r} is missing from this installation; "
+            "pass --model FILE"
         )
-    return REFERENCE_MODEL
+    return path
 
 
 def training_summary(model_info: dict[str, Any] | None) -> str:

@@ -28,7 +28,12 @@ from pathlib import Path
 from kanjinet.atomic import remove_tree, replace
 from kanjinet.errors import KanjinetError, shown
 from kanjinet.options import check_settings, opt
-from kanjinet.reference import REFERENCE_MODEL, model_or_reference, training_summary
+from kanjinet.reference import (
+    REFERENCE_MODEL,
+    SHIPPED_HELP,
+    model_or_reference,
+    training_summary,
+)
 from kanjinet.runtime import (
     check_description,
     check_onnx_model,
@@ -135,8 +140,8 @@ def playwright_chromium(platform: str) -> str | None:
 
 
 MODEL_HELP = (
-    "exported ONNX model (None: the reference model shipped with kanjinet, 3,036 characters, "
-    "trained on synthetic data)"
+    "exported ONNX model or " + SHIPPED_HELP + " (None: the reference model shipped with "
+    "kanjinet, 3,036 characters, trained on synthetic data)"
 )
 
 
