@@ -36,7 +36,10 @@ def measure(out: Path, categories: list[str]) -> None:
     for name in categories:
         levels, pictures, labels = rs.category_data(out / name)
         started = time.perf_counter()
-        top1, top5 = rs.hits(rs.run_category(predictor, levels, pictures, labels), labels)
+        top1, top5 = rs.hits(
+            rs.run_category(predictor, rs.prepared_category(predictor, levels, pictures, labels)),
+            labels,
+        )
         n = len(labels)
         seconds = time.perf_counter() - started
         print(f"{name}: {n} pictures, top-1 {100 * top1 / n:.2f}% top-5 {100 * top5 / n:.2f}% "

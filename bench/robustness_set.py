@@ -58,7 +58,6 @@ from kanjinet.normalize import ink_from_levels, normalize
 from kanjinet.photos import jpeg_bytes, photograph, small_in_large
 from kanjinet.recognizer import Recognizer
 from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
-from kanjinet.runtime import prepared_to_input
 from kanjinet.synth import readings
 
 HEADING = "## Robustness set: top-1 / top-5 per category (bench/robustness_set.py)"
@@ -273,17 +272,19 @@ def hits(candidates, labels: np.ndarray) -> tuple[int, int]:
     return int(top1), int(top5)
 
 
-def run_category(predictor: Recognizer, levels, pictures, labels, chunk: int = 32):
-    """Top-5 candidates for every item: records as `prepare` reads them, pictures as
-    `predict` reads picture files."""
+def prepared_category(reader: Recognizer, levels, pictures, labels) -> np.ndarray:
+    """Every item as the model's normalised uint8 (N, S, S): records as `prepare` reads
+    them, pictures as `predict` reads picture files (made once, run through every model)."""
+    if pictures is None:
+        return normalize(ink_from_levels(levels), reader.image_size)
+    return np.stack([reader.prepare(picture) for picture in pictures])
+
+
+def run_category(predictor: Recognizer, prepared: np.ndarray, chunk: int = 256):
+    """Top-5 candidates for every prepared item."""
     results = []
-    for start in range(0, len(labels), chunk):
-        if pictures is None:
-            ink = ink_from_levels(levels[start : start + chunk])
-            batch = prepared_to_input(normalize(ink, predictor.image_size))
-            results += predictor.recognize_input(batch, 5)
-        else:
-            results += predictor.recognize_batch(pictures[start : start + chunk], 5)
+    for start in range(0, len(prepared), chunk):
+        results += predictor.recognize_prepared(prepared[start : start + chunk], 5)
     return results
 
 
@@ -297,11 +298,15 @@ def model_label(model: Path, models: list[Path]) -> str:
 def measure(args: argparse.Namespace) -> dict:
     models = args.model or [REFERENCE_MODEL, REFERENCE_INT8_MODEL]
     results = {}
+    predictors = [Recognizer(Path(model), args.engine) for model in models]
     for category in CATEGORIES:
         levels, pictures, labels = category_data(args.out / category.name)
-        for model in models:
-            predictor = Recognizer(Path(model), args.engine)
-            top1, top5 = hits(run_category(predictor, levels, pictures, labels), labels)
+        prepared: dict[int, np.ndarray] = {}  # by input size
+        for model, predictor in zip(models, predictors, strict=True):
+            size = predictor.image_size
+            if size not in prepared:
+                prepared[size] = prepared_category(predictor, levels, pictures, labels)
+            top1, top5 = hits(run_category(predictor, prepared[size]), labels)
             row = {"category": category.name, "model": model_label(model, models),
                    "samples": len(labels),
                    "top1": round(100 * top1 / len(labels), 2),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,28 @@ def test_check_names_each_files_database(tmp_path, synthetic, capsys):
     report = Report()
     check_etl_dir(report, mixed)
     assert report.failed and sum(line.status == "FAIL" for line in report.lines) == 1
+
+
+def test_fonts_and_thick_pens_reach_every_format(tmp_path):
+    """--font-file, --font-share and --pen-share work for the M-type katakana files as for
+    ETL9G (they were once ignored there): the fonts are drawn and named, markers add ink."""
+    from kanjinet import pictures
+    from kanjinet.etl_synth import run_format
+
+    fonts = pictures.find_japanese_fonts()
+    if not fonts:
+        pytest.skip("no Japanese font installed")
+    db = etl_formats.DATABASES["etl6"]
+    plain, drawn, thick = (tmp_path / name for name in ("plain", "font", "thick"))
+    common = dict(format="etl6", writers=2, classes=6, seed=0, workers=1)
+    run_format(SynthConfig(out=plain, **common))
+    run_format(SynthConfig(out=drawn, font_file=[fonts[0]], font_share=1.0, **common))
+    run_format(SynthConfig(out=thick, pen_share=1.0, **common))
+    info = json.loads((drawn / "kanjinet-synth.json").read_text(encoding="utf-8"))
+    assert info["fonts"] == [fonts[0].name] and info["font_share"] == 1.0
+    ink = {}
+    for folder in (plain, drawn, thick):
+        records = etl_formats.read_records(folder / db.file_name(1), db)
+        ink[folder.name] = etl_formats.decode_ink(records, db).astype(np.int64)
+    assert not np.array_equal(ink["plain"], ink["font"])
+    assert ink["thick"].sum() > 1.5 * ink["plain"].sum()

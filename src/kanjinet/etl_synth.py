@@ -36,7 +36,7 @@ from kanjinet.etl_formats import (
     jis0201_char,
     write_file,
 )
-from kanjinet.handwriting import render, writer_style
+from kanjinet.handwriting import draw_character
 
 #: The JIS X 0201 katakana an M-type synthetic file holds: ｦ, then ｱ..ﾝ (46).
 M_TYPE_CODES = (0xA6, *range(0xB1, 0xDE))
@@ -65,7 +65,15 @@ def to_format(levels: np.ndarray, db: Database) -> np.ndarray:
     return (small >= BINARY_LEVEL).astype(np.uint8) if db.bits == 1 else small
 
 
-def render_file(db: Database, classes: list[tuple[int, str]], numbers: np.ndarray, seed: int):
+def render_file(
+    db: Database,
+    classes: list[tuple[int, str]],
+    numbers: np.ndarray,
+    seed: int,
+    fonts: tuple[str, ...] = (),
+    font_share: float = 0.0,
+    pen_share: float = 0.0,
+):
     """The records with these global (writer-major) numbers: headers and pictures."""
     from kanjinet.synth_headers import writer_info
 
@@ -88,10 +96,10 @@ def render_file(db: Database, classes: list[tuple[int, str]], numbers: np.ndarra
         records["data_number"] = numbers % 65535 + 1
         records["max_level"] = 255
     pixels = np.empty((len(numbers), db.height, db.width), dtype=np.uint8)
+    chars = [char for _, char in classes]
     for i, (w, k) in enumerate(zip(writer.tolist(), index.tolist(), strict=True)):
-        rng = np.random.default_rng([seed, w, k + 1])
-        neighbour = classes[(k + 1) % count if rng.random() < 0.5 else k - 1][1]
-        pixels[i] = to_format(render(classes[k][1], neighbour, writer_style(seed, w), rng), db)
+        levels = draw_character(chars, k, w, seed, fonts, font_share, pen_share)
+        pixels[i] = to_format(levels, db)
     records["image"] = encode_levels(pixels, db)
     return records
 
@@ -118,12 +126,11 @@ def prepare_output(out: Path, db: Database, file_total: int) -> None:
             path.unlink()
 
 
-def synthesize_format(cfg, db: Database) -> list[Path]:
-    """Write `cfg.writers` writers x the format's first `cfg.classes` classes as files of `db`."""
-    if cfg.fonts or cfg.font_file or cfg.preview:
-        raise KanjinetError(
-            f"--format {db.key}: --fonts, --font-file and --preview are for etl9g only"
-        )
+def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Path]:
+    """Write `cfg.writers` writers x the format's first `cfg.classes` classes as files of
+    `db`, a `cfg.font_share` of the records drawn from `fonts` when given."""
+    if cfg.preview:
+        raise KanjinetError(f"--format {db.key}: --preview is for etl9g only")
     classes = format_classes(db, cfg.classes)
     total = cfg.writers * len(classes)
     sizes = [db.records_per_file] * (total // db.records_per_file)
@@ -143,6 +150,9 @@ def synthesize_format(cfg, db: Database) -> list[Path]:
         "writers": cfg.writers,
         "seed": cfg.seed,
         "records": total,
+        "fonts": [Path(f).name for f in fonts],
+        "font_share": cfg.font_share if fonts else 0.0,
+        "pen_share": cfg.pen_share,
         "files": [db.file_name(n) for n in range(1, len(sizes) + 1)],
         "generator": f"kanjinet {__version__}",
     }
@@ -150,7 +160,8 @@ def synthesize_format(cfg, db: Database) -> list[Path]:
     paths = []
     for file_no, size in enumerate(sizes, start=1):
         first = (file_no - 1) * db.records_per_file
-        records = render_file(db, classes, np.arange(first, first + size), cfg.seed)
+        numbers = np.arange(first, first + size)
+        records = render_file(db, classes, numbers, cfg.seed, fonts, cfg.font_share, cfg.pen_share)
         paths.append(out / db.file_name(file_no))
         write_file(paths[-1], records, db)
     return paths
@@ -159,7 +170,9 @@ def synthesize_format(cfg, db: Database) -> list[Path]:
 def run_format(cfg) -> int:
     db = DATABASES[cfg.format]
     start = time.perf_counter()
-    files = synthesize_format(cfg, db)
+    from kanjinet.synth import chosen_fonts
+
+    files = synthesize_format(cfg, db, chosen_fonts(cfg))
     classes = len(format_classes(db, cfg.classes))
     print(
         f"wrote {classes * cfg.writers:,} synthetic {db.name} records ({classes:,} classes x "

@@ -406,3 +406,26 @@ def pick_font(fonts: tuple[str, ...], char: str, rng: np.random.Generator):
     if not covering:
         return None
     return load_font(covering[int(rng.integers(len(covering)))], 96)
+
+
+def draw_character(
+    chars,
+    index: int,
+    writer: int,
+    seed: int,
+    fonts=(),
+    font_share: float = 0.0,
+    pen_share: float = 0.0,
+    count: int | None = None,
+) -> np.ndarray:
+    """Writer `writer`'s `chars[index]` as a 16-level (127, 128) picture: from a font for a
+    `font_share` of the records when `fonts` are given, else from its strokes, with a
+    neighbour cell's edge (the next of the first `count` characters, or the previous one).
+    Each record has its own random stream, so any record can be drawn alone, in any order."""
+    count = count or len(chars)
+    rng = np.random.default_rng([seed, writer, index + 1])
+    font = None
+    if fonts and rng.random() < font_share:
+        font = pick_font(fonts, chars[index], rng)
+    neighbour = chars[(index + 1) % count if rng.random() < 0.5 else index - 1]
+    return render(chars[index], neighbour, writer_pen(seed, writer, pen_share), rng, font)

@@ -50,7 +50,7 @@ from kanjinet.etl9g import (
     empty_records,
     encode_images,
 )
-from kanjinet.handwriting import pick_font, render, writer_pen
+from kanjinet.handwriting import draw_character
 from kanjinet.options import opt
 from kanjinet.pictures import FONT_DIRS, covers_japanese, find_japanese_fonts, write_preview
 from kanjinet.progress import progress_bar
@@ -277,15 +277,12 @@ def render_records(
     records = empty_records(len(numbers))
     fill_headers(records, numbers, classes, seed, picks)
     pixels = np.empty((len(numbers), IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
+    chars = [info.char for info in table]
     for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
-        rng = np.random.default_rng([seed, writer, index + 1])
-        font = None
-        if fonts and rng.random() < font_share:
-            font = pick_font(fonts, table[index].char, rng)
-        neighbour = table[(index + 1) % classes if rng.random() < 0.5 else index - 1].char
-        style = writer_pen(seed, writer, pen_share)
-        pixels[i] = render(table[index].char, neighbour, style, rng, font)
+        pixels[i] = draw_character(
+            chars, index, writer, seed, fonts, font_share, pen_share, count=classes
+        )
     records["image"] = encode_images(pixels)
     return records
 
@@ -405,14 +402,18 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
 def synthesize(cfg: SynthConfig) -> list[Path]:
     """Write the synthetic set described by `cfg`; the ETL9G_NN paths written, in order."""
     check_config(cfg)
-    if cfg.font_file:
-        fonts = tuple(str(Path(f)) for f in cfg.font_file)
-    else:
-        fonts = japanese_fonts() if cfg.fonts else ()
     try:
-        return write_set(cfg, Path(cfg.out), fonts)
+        return write_set(cfg, Path(cfg.out), chosen_fonts(cfg))
     except OSError as error:  # unwritable directory, disk full, ...: the user's to fix
         raise KanjinetError(f"{error.filename or cfg.out}: {error.strerror or error}") from None
+
+
+def chosen_fonts(cfg: SynthConfig) -> tuple[str, ...]:
+    """The font files records may be drawn from: --font-file's, else (--fonts) every
+    installed font that covers Japanese, else none."""
+    if cfg.font_file:
+        return tuple(str(Path(f)) for f in cfg.font_file)
+    return japanese_fonts() if cfg.fonts else ()
 
 
 def japanese_fonts() -> tuple[str, ...]:
