@@ -5,6 +5,7 @@ Run by hand (takes a minute or two per preset):
     .venv/bin/python bench/bench_inference.py [--presets kanjinet kanjinet-small original] [--seconds 3]
         [--results bench/RESULTS.md]
     .venv/bin/python bench/bench_inference.py --nnef [--presets ...] [--seconds 1] [--loads 5]
+    .venv/bin/python bench/bench_inference.py --shipped     # the shipped files themselves
 
 `--nnef` measures instead what the Rust / WASM app chooses between: the same model as
 an ONNX file (tract-onnx) and as tract's NNEF archive (tract-nnef, `export --format
@@ -49,10 +50,14 @@ from kanjinet.export import export_onnx
 from kanjinet.model import build_model, count_parameters, model_config
 from kanjinet.nnef import nnef_path, write_nnef
 from kanjinet.quantize import quantize_int8
+from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
 from kanjinet.runtime import OnnxruntimeEngine, TractEngine, TractNnefEngine
 
 HEADING = "## Inference speed: tract vs onnxruntime vs PyTorch (bench/bench_inference.py)"
 NNEF_HEADING = "## tract: ONNX vs NNEF file (bench/bench_inference.py --nnef)"
+SHIPPED_HEADING = (
+    "## Inference speed of the shipped model files (bench/bench_inference.py --shipped)"
+)
 BATCH = 256
 IMAGE_SIZE = 64
 
@@ -146,10 +151,59 @@ def bench_preset(preset: str, seconds: float, workdir: Path) -> list[dict]:
     return rows
 
 
+def bench_files(files: dict[str, Path], seconds: float) -> list[dict]:
+    """The same timings on given ONNX files (precision -> file): the shipped model itself."""
+    one, many = fake_ink(1, seed=2), fake_ink(BATCH, seed=3)
+    rows = []
+    for precision, path in files.items():
+        for engine, (single, batched) in engine_runners(path, one, many).items():
+            median, p90, cpu = latency_ms(single, seconds)
+            rows.append(
+                {
+                    "preset": path.name,
+                    "params": None,
+                    "engine": engine,
+                    "precision": precision,
+                    "b1_median_ms": median,
+                    "b1_p90_ms": p90,
+                    "b1_cpu_ms": cpu,
+                    "b256_img_s": throughput(batched, seconds),
+                    "onnx_bytes": path.stat().st_size,
+                }
+            )
+            print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def shipped_section(rows: list[dict], command: str, load_before: str, load_after: str) -> str:
+    fp32 = next(r for r in rows if r["engine"] == "tract" and r["precision"] == "fp32")
+    return "\n".join(
+        [
+            f"**Current:** tract fp32 batch-1 **{fp32['b1_median_ms']:.2f} ms** median wall "
+            f"({fp32['b1_cpu_ms']:.2f} ms CPU) on the shipped file itself; the target is 3 ms.",
+            "",
+            f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+            "",
+            f"Machine: {machine()}. Software: {versions()}.",
+            f"Load average (1, 5, 15 min) before: {load_before}; after: {load_after}.",
+            "",
+            "The files in src/kanjinet/models/, trained weights; input is random ink-like "
+            "pictures (speed does not depend on them). tract on one thread with the batch "
+            "fixed in the input fact; onnxruntime with its default thread count.",
+            "",
+            "| model | engine | precision | batch-1 median ms | batch-1 p90 ms | "
+            "batch-1 CPU ms | batch-256 images/s | ONNX file |",
+            "|---|---|---|---:|---:|---:|---:|---|",
+            *[format_row(row) for row in rows],
+        ]
+    )
+
+
 def format_row(row: dict) -> str:
     size = f"{row['onnx_bytes'] / 1e6:.2f} MB" if row["onnx_bytes"] else "(in memory)"
+    params = f" ({row['params'] / 1e6:.2f} M params)" if row["params"] else ""
     return (
-        f"| {row['preset']} ({row['params'] / 1e6:.2f} M params) | {row['engine']} | "
+        f"| {row['preset']}{params} | {row['engine']} | "
         f"{row['precision']} | {row['b1_median_ms']:.3f} | {row['b1_p90_ms']:.3f} | "
         f"{row['b1_cpu_ms']:.3f} | "
         f"{row['b256_img_s']:,.0f} | {size} |"
@@ -332,6 +386,9 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--nnef", action="store_true", help="ONNX vs NNEF in tract instead")
     parser.add_argument("--loads", type=int, default=5, help="--nnef: timed loads per file")
+    parser.add_argument(
+        "--shipped", action="store_true", help="time the shipped model files instead"
+    )
     args = parser.parse_args()
     # One PyTorch thread, like tract: with two, OpenMP threads spin against the other jobs on
     # this shared 2-core machine (measured 764 ms per batch-1 call at load 2.5, vs 45 ms).
@@ -342,6 +399,12 @@ def main() -> int:
         print(f"written to {args.results}")
         return 0
     load_before = load_average()
+    if args.shipped:
+        rows = bench_files({"fp32": REFERENCE_MODEL, "int8": REFERENCE_INT8_MODEL}, args.seconds)
+        body = shipped_section(rows, command.strip(), load_before, load_average())
+        write_section(args.results, SHIPPED_HEADING, body)
+        print(f"written to {args.results}")
+        return 0
     print(HEADING)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kanjinet-bench-") as tmp:

@@ -4,6 +4,7 @@ Run by hand (a minute or two; needs Chromium, Chrome or Edge, `pip install playw
 
     .venv/bin/python bench/bench_web.py [--presets kanjinet kanjinet-small] [--runs 100]
         [--results bench/RESULTS.md]
+    .venv/bin/python bench/bench_web.py --shipped    # the shipped files themselves
 
 For each preset (3,036 classes, 64 x 64 input) it builds the network with UNTRAINED
 weights (speed does not depend on the values), exports it with
@@ -39,6 +40,7 @@ from benchlib import load_average, machine, write_section
 from kanjinet.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
 
 HEADING = "## Browser demo: start-up, JS preprocessing, WASM inference (bench/bench_web.py)"
+SHIPPED_HEADING = "## Browser demo on the shipped model files (bench/bench_web.py --shipped)"
 CHROMIUM = find_chromium()
 CHROMIUM_ARGS = list(HEADLESS_CHROMIUM_ARGS)
 # In the page: a drawing like a user's on the 256 x 256 pad, then timed loops.
@@ -84,6 +86,21 @@ def export_untrained(preset: str, out: Path) -> Path:
     mapping = {"num_classes": cfg.num_classes, "class_to_char": chars}
     path.with_name(f"{preset}_mapping.json").write_text(json.dumps(mapping, ensure_ascii=False))
     return path
+
+
+def models_to_time(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Path]]:
+    """(label, ONNX file): the shipped files, or each preset with untrained weights."""
+    if args.shipped:
+        from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
+
+        return [(path.name, path) for path in (REFERENCE_MODEL, REFERENCE_INT8_MODEL)]
+    return [(preset, export_untrained(preset, tmp)) for preset in args.presets]
+
+
+def weights_line(args: argparse.Namespace) -> str:
+    if args.shipped:
+        return "The shipped files of src/kanjinet/models/ (trained weights, 3,036 classes), "
+    return "UNTRAINED weights (3,036 classes, 64 x 64 input; speed does not depend on them), "
 
 
 def serve(model: Path) -> tuple[subprocess.Popen, str]:
@@ -149,14 +166,14 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--results", type=Path, default=Path("bench/RESULTS.md"))
+    parser.add_argument("--shipped", action="store_true", help="the shipped model files instead")
     args = parser.parse_args()
     if CHROMIUM is None:
         raise SystemExit("bench_web: no Chromium, Chrome or Edge found (apt-get install chromium)")
     load_before = load_average()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for preset in args.presets:
-            model = export_untrained(preset, Path(tmp))
+        for preset, model in models_to_time(args, Path(tmp)):
             process, url = serve(model)
             try:
                 page = measure_page(url, args.runs)
@@ -182,7 +199,7 @@ def main() -> None:
             f"{load_before}, after: {load_average()}; other engineers' jobs share these "
             "cores, so times are upper bounds.",
             "",
-            "UNTRAINED weights (3,036 classes, 64 x 64 input; speed does not depend on them), "
+            weights_line(args),
             "one synthetic 256 x 256 pad drawing. Times in ms, median / 90th percentile "
             f"over {args.runs} runs; 'ready' is one page load from localhost.",
             "",
@@ -193,7 +210,7 @@ def main() -> None:
             "",
         ]
     )
-    write_section(args.results, HEADING, text)
+    write_section(args.results, SHIPPED_HEADING if args.shipped else HEADING, text)
     print(text)
 
 

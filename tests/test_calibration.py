@@ -84,3 +84,12 @@ def test_the_shipped_mapping_holds_a_calibration():
     calibration = read_calibration(REFERENCE_MAPPING)
     assert calibration.temperature > 0 and calibration.temperature != 1.0
     assert 0.0 < calibration.unsure_below < 1.0
+
+
+def test_the_shipped_int8_model_reads_the_same_calibration():
+    """X_model.int8.onnx shares X_mapping.json (it once looked for X_model.int8_mapping.json,
+    found none and ran uncalibrated)."""
+    from kanjinet.recognizer import Recognizer
+    from kanjinet.reference import REFERENCE_INT8_MODEL
+
+    assert Recognizer(REFERENCE_INT8_MODEL).calibration == read_calibration(REFERENCE_MAPPING)

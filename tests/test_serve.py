@@ -123,6 +123,8 @@ def test_default_mapping_is_the_exported_name_beside_the_model():
     model = Path("out", "kanji_etl9g_model.onnx")
     assert mapping_path(model) == Path("out", "kanji_etl9g_mapping.json")
     assert mapping_path(Path("m.onnx")) == Path("m_mapping.json")
+    int8 = Path("out", "kanji_etl9g_model.int8.onnx")
+    assert mapping_path(int8) == Path("out", "kanji_etl9g_mapping.json")
 
 
 def test_serves_page_model_and_wasm_with_their_types(served, model_dir):

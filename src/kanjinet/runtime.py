@@ -269,9 +269,10 @@ class ExportInfo:
 
 
 def mapping_path(model_path: Path) -> Path:
-    """`X_model.onnx` -> `X_mapping.json` beside it (kanji_etl9g_model.onnx ->
-    kanji_etl9g_mapping.json, the original scripts' names; the web demo uses the same rule)."""
-    stem = model_path.stem.removesuffix("_model")
+    """`X_model.onnx` (and its int8 twin `X_model.int8.onnx`) -> `X_mapping.json` beside it
+    (kanji_etl9g_model.onnx -> kanji_etl9g_mapping.json, the original scripts' names; the
+    web demo uses the same rule)."""
+    stem = model_path.stem.removesuffix(".int8").removesuffix("_model")
     return model_path.with_name(f"{stem}_mapping.json")
 
 
