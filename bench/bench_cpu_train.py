@@ -22,7 +22,7 @@ from pathlib import Path
 
 import benchlib
 import torch
-from bench_train import make_dataset, time_steps
+from bench_train import make_dataset, step_options, step_settings, time_steps
 
 from kanjinet import train
 from kanjinet.devices import autocast_dtype
@@ -48,11 +48,7 @@ def make_trainer(cfg: train.TrainConfig, channels_last: bool, amp: str) -> train
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, help="prepared set (default: synth one)")
-    parser.add_argument("--arch", default="kanjinet")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=4, help="optimiser steps per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    step_options(parser, "kanjinet", 128, 4)
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads")
     args = parser.parse_args()
 
@@ -60,14 +56,7 @@ def main() -> None:
     rates: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or make_dataset(Path(tmp), 100, 6, 64)
-        cfg = train.TrainConfig(
-            data_dir=data_dir,
-            output_dir=Path(tmp) / "out",
-            arch=args.arch,
-            batch_size=args.batch_size,
-            device="cpu",
-            epochs=1,
-        )
+        cfg = step_settings(args, data_dir, Path(tmp))
         trainers = {name: make_trainer(cfg, cl, amp) for name, cl, amp in VARIANTS}
         for _ in range(args.rounds):
             for threads in args.threads:

@@ -132,23 +132,31 @@ def bench_preset(preset: str, seconds: float, workdir: Path) -> list[dict]:
         for engine, calls in engine_runners(info.path, one, many).items():
             runners[(engine, precision)] = calls
     sizes = {"fp32": fp32.size_bytes, "int8": int8.size_bytes}
-    for (engine, precision), (single, batched) in runners.items():
-        median, p90, cpu = latency_ms(single, seconds)
-        rows.append(
-            {
-                "preset": preset,
-                "params": count_parameters(model),
-                "engine": engine,
-                "precision": precision,
-                "b1_median_ms": median,
-                "b1_p90_ms": p90,
-                "b1_cpu_ms": cpu,
-                "b256_img_s": throughput(batched, seconds),
-                "onnx_bytes": sizes[precision] if engine != "PyTorch" else None,
-            }
-        )
-        print(format_row(rows[-1]), flush=True)
+    for (engine, precision), calls in runners.items():
+        size = sizes[precision] if engine != "PyTorch" else None
+        label = (preset, count_parameters(model), engine, precision, size)
+        rows.append(timed_row(label, calls, seconds))
     return rows
+
+
+def timed_row(label: tuple, calls: tuple, seconds: float) -> dict:
+    """One table row: (model, parameters, engine, precision, file bytes) and the timings of
+    its (batch-1, batch-256) calls; printed as it is measured."""
+    model, params, engine, precision, size = label
+    median, p90, cpu = latency_ms(calls[0], seconds)
+    row = {
+        "preset": model,
+        "params": params,
+        "engine": engine,
+        "precision": precision,
+        "b1_median_ms": median,
+        "b1_p90_ms": p90,
+        "b1_cpu_ms": cpu,
+        "b256_img_s": throughput(calls[1], seconds),
+        "onnx_bytes": size,
+    }
+    print(format_row(row), flush=True)
+    return row
 
 
 def bench_files(files: dict[str, Path], seconds: float) -> list[dict]:
@@ -156,22 +164,9 @@ def bench_files(files: dict[str, Path], seconds: float) -> list[dict]:
     one, many = fake_ink(1, seed=2), fake_ink(BATCH, seed=3)
     rows = []
     for precision, path in files.items():
-        for engine, (single, batched) in engine_runners(path, one, many).items():
-            median, p90, cpu = latency_ms(single, seconds)
-            rows.append(
-                {
-                    "preset": path.name,
-                    "params": None,
-                    "engine": engine,
-                    "precision": precision,
-                    "b1_median_ms": median,
-                    "b1_p90_ms": p90,
-                    "b1_cpu_ms": cpu,
-                    "b256_img_s": throughput(batched, seconds),
-                    "onnx_bytes": path.stat().st_size,
-                }
-            )
-            print(format_row(rows[-1]), flush=True)
+        for engine, calls in engine_runners(path, one, many).items():
+            label = (path.name, None, engine, precision, path.stat().st_size)
+            rows.append(timed_row(label, calls, seconds))
     return rows
 
 

@@ -86,13 +86,30 @@ def time_data_path(trainer: train.Trainer, reps: int) -> float:
     return 1000 * (time.process_time() - start) / reps
 
 
+def step_options(parser: argparse.ArgumentParser, arch: str, batch: int, steps: int) -> None:
+    """The options every training-step benchmark takes (with its own defaults)."""
+    parser.add_argument("--data-dir", type=Path, help="prepared set (default: synth one)")
+    parser.add_argument("--arch", default=arch)
+    parser.add_argument("--batch-size", type=int, default=batch)
+    parser.add_argument("--steps", type=int, default=steps, help="optimiser steps per round")
+    parser.add_argument("--rounds", type=int, default=5)
+
+
+def step_settings(args: argparse.Namespace, data_dir: Path, tmp: Path) -> train.TrainConfig:
+    """One epoch's CPU settings for the step benchmarks, from `step_options`."""
+    return train.TrainConfig(
+        data_dir=data_dir,
+        output_dir=tmp / "out",
+        arch=args.arch,
+        batch_size=args.batch_size,
+        device="cpu",
+        epochs=1,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, help="prepared set (default: synth one)")
-    parser.add_argument("--arch", default="kanjinet-fast")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10, help="optimiser steps per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    step_options(parser, "kanjinet-fast", 64, 10)
     parser.add_argument("--classes", type=int, default=100, help="synth set: classes")
     parser.add_argument("--writers", type=int, default=6, help="synth set: writers")
     parser.add_argument("--size", type=int, default=64, help="synth set: image size")
@@ -101,14 +118,7 @@ def main() -> None:
     load_before = benchlib.load_average()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or make_dataset(Path(tmp), args.classes, args.writers, args.size)
-        cfg = train.TrainConfig(
-            data_dir=data_dir,
-            output_dir=Path(tmp) / "out",
-            arch=args.arch,
-            batch_size=args.batch_size,
-            device="cpu",
-            epochs=1,
-        )
+        cfg = step_settings(args, data_dir, Path(tmp))
         trainer = train.build_trainer(cfg, train.Dist(), torch.device("cpu"))
         rates: dict[str, list[tuple[float, float]]] = {"data path": [], "constant batch": []}
         for _ in range(args.rounds):
