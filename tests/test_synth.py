@@ -350,23 +350,3 @@ def test_chars_picks_the_classes_drawn_in_their_order(tmp_path):
     for chars, problem in (("田田", "given twice"), ("ア", "not one of the 3,036")):
         with pytest.raises(KanjinetError, match=f"--chars: .*{problem}"):
             synthesize(SynthConfig(out=tmp_path / "bad", chars=chars, writers=1, workers=1))
-
-
-def test_brush_share_gives_a_share_of_writers_a_brush(tmp_path):
-    """--brush-share: that share of the writers (markers aside) write with a brush, whose
-    strokes vary in width along their length; the others keep their style."""
-    styles = [handwriting.writer_pen(0, w, 0.0, 0.5) for w in range(40)]
-    assert 10 <= sum(s.brush for s in styles) <= 30
-    assert handwriting.writer_pen(0, 3, 0.5, 0.0) == handwriting.writer_pen(0, 3, 0.5)
-    assert not any(handwriting.writer_pen(0, w, 1.0, 1.0).brush for w in range(5))  # markers
-    profile = handwriting.brush_profile(np.linspace(0, 1, 50), "sweep", 0.0)
-    assert profile[0] > 1.2 and profile[-1] < 0.1  # pressed entry, tapered sweep
-    a, b = (tmp_path / "a", tmp_path / "b")
-    synthesize(SynthConfig(out=a, writers=2, classes=6, seed=0, workers=1))
-    synthesize(SynthConfig(out=b, writers=2, classes=6, seed=0, workers=1, brush_share=1.0))
-    plain, brushed = (etl9g.decode_images(etl9g.read_records(d / "ETL9G_01")) for d in (a, b))
-    assert not np.array_equal(plain, brushed)
-    info = json.loads((b / "kanjinet-synth.json").read_text(encoding="utf-8"))
-    assert info["brush_share"] == 1.0
-    with pytest.raises(KanjinetError, match="--brush-share"):
-        synthesize(SynthConfig(out=a, writers=1, classes=1, brush_share=-0.1))

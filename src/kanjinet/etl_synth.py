@@ -72,10 +72,9 @@ def render_file(
     seed: int,
     fonts: tuple[str, ...] = (),
     font_share: float = 0.0,
-    pens: tuple[float, float] = (0.0, 0.0),
+    pen_share: float = 0.0,
 ):
-    """The records with these global (writer-major) numbers: headers and pictures; `pens`:
-    the shares of writers with a marker and with a brush."""
+    """The records with these global (writer-major) numbers: headers and pictures."""
     from kanjinet.synth_headers import writer_info
 
     count = len(classes)
@@ -99,7 +98,7 @@ def render_file(
     pixels = np.empty((len(numbers), db.height, db.width), dtype=np.uint8)
     chars = [char for _, char in classes]
     for i, (w, k) in enumerate(zip(writer.tolist(), index.tolist(), strict=True)):
-        levels = draw_character(chars, k, w, seed, fonts, font_share, pens[0], None, pens[1])
+        levels = draw_character(chars, k, w, seed, fonts, font_share, pen_share)
         pixels[i] = to_format(levels, db)
     records["image"] = encode_levels(pixels, db)
     return records
@@ -154,7 +153,6 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
         "fonts": [Path(f).name for f in fonts],
         "font_share": cfg.font_share if fonts else 0.0,
         "pen_share": cfg.pen_share,
-        "brush_share": cfg.brush_share,
         "files": [db.file_name(n) for n in range(1, len(sizes) + 1)],
         "generator": f"kanjinet {__version__}",
     }
@@ -163,8 +161,7 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
     for file_no, size in enumerate(sizes, start=1):
         first = (file_no - 1) * db.records_per_file
         numbers = np.arange(first, first + size)
-        pens = (cfg.pen_share, cfg.brush_share)
-        records = render_file(db, classes, numbers, cfg.seed, fonts, cfg.font_share, pens)
+        records = render_file(db, classes, numbers, cfg.seed, fonts, cfg.font_share, cfg.pen_share)
         paths.append(out / db.file_name(file_no))
         write_file(paths[-1], records, db)
     return paths

@@ -119,7 +119,6 @@ class Style:
     warp: float  # elastic warp amplitude, KanjiVG units
     blur: float  # scanner blur radius, output pixels
     noise: float  # scanner noise, levels
-    brush: bool = False  # strokes drawn with a brush: pressed entry, swelling body, tapers
 
 
 @cache
@@ -148,27 +147,17 @@ def writer_style(seed: int, writer: int) -> Style:
 MARKER_WIDTH = (0.06, 0.18)  # a marker's stroke width, as a share of the character's box
 
 
-BRUSH_WIDTH = (0.05, 0.11)  # a brush's body width, as a share of the character's box
-
-
 @cache
-def writer_pen(
-    seed: int, writer: int, marker_share: float = 0.0, brush_share: float = 0.0
-) -> Style:
-    """The writer's style with their pen: a `marker_share` of the writers write with a
-    felt-tip marker, 6-18 % of the character's box wide (the box is ~0.8 x `size`), at full
-    pressure; a `brush_share` of the others with a brush (`draw_brush_stroke`). Each choice
-    has its own random stream, so a share of 0 leaves every byte as it was."""
+def writer_pen(seed: int, writer: int, marker_share: float = 0.0) -> Style:
+    """The writer's style with their pen: a `marker_share` of the writers (drawn from their
+    own stream, so a share of 0 leaves every byte as it was) write with a felt-tip
+    marker, 6-18 % of the character's box wide (the box is ~0.8 x `size`), at full pressure."""
     style = writer_style(seed, writer)
     rng = np.random.default_rng([seed, writer, 0, 3])
-    if marker_share and rng.random() < marker_share:
-        width = 0.8 * style.size * float(rng.uniform(*MARKER_WIDTH))
-        return replace(style, width=width, pressure=15.5)
-    rng = np.random.default_rng([seed, writer, 0, 4])
-    if brush_share and rng.random() < brush_share:
-        width = 0.8 * style.size * float(rng.uniform(*BRUSH_WIDTH))
-        return replace(style, width=width, pressure=15.5, brush=True)
-    return style
+    if not marker_share or rng.random() >= marker_share:
+        return style
+    width = 0.8 * style.size * float(rng.uniform(*MARKER_WIDTH))
+    return replace(style, width=width, pressure=15.5)
 
 
 def jitter_glyph(g: Glyph, style: Style, rng: np.random.Generator) -> np.ndarray:
@@ -235,8 +224,6 @@ def draw_glyph(
     ligature = (rng.random(n) < style.cursive * 0.6).tolist()
     flicked = (rng.random(n) < 0.1 + 0.6 * style.cursive).tolist()
     flicks = flick_points(pts, g.bounds, widths, rng).tolist()
-    if style.brush:  # drawn only for brush writers: other writers' bytes stay as they were
-        phases, dry = rng.uniform(0, 2 * math.pi, n).tolist(), (rng.random(n) < 0.35).tolist()
     previous_end = None
     for s in range(n):
         line = pts[g.bounds[s] : g.bounds[s + 1]]
@@ -244,10 +231,7 @@ def draw_glyph(
         if previous_end is not None and ligature[s]:
             connect(draw, previous_end, line[0], w, ink)
         flick = flicks[s] if flicked[s] else None
-        if style.brush:
-            draw_brush_stroke(draw, line, g.ends[s], w, ink, flick, phases[s], dry[s])
-        else:
-            draw_stroke(draw, line, line[g.corners[s]], g.ends[s], w, ink, flick)
+        draw_stroke(draw, line, line[g.corners[s]], g.ends[s], w, ink, flick)
         previous_end = flick or line[-1]
 
 
@@ -300,53 +284,6 @@ def draw_stroke(
     )
     if end == "stop" and flick is None:
         dot(draw, line[-1], width * 0.42, ink)
-
-
-def brush_profile(t: np.ndarray, end: str, phase: float) -> np.ndarray:
-    """Brush width along a stroke (t: 0 at the entry, 1 at the end), relative to the body:
-    the press where the brush lands, a slow swell of pressure, then the stroke's ending: a
-    sweep (harai) tapers to a point, a stop (tome) presses, a dot grows like a teardrop."""
-    if end == "dot":
-        return 0.55 + 0.75 * t
-    width = (1 + 0.4 * np.clip(1 - t / 0.12, 0, None)) * (1 + 0.12 * np.sin(3 * np.pi * t + phase))
-    if end == "sweep":
-        return width * np.clip((1 - t) / 0.45, 0.06, 1)
-    if end == "stop":
-        return width * (1 + 0.25 * np.clip((t - 0.85) / 0.15, 0, None))
-    return width * np.clip((1 - t) / 0.3, 0.55, 1)
-
-
-def draw_brush_stroke(
-    draw: ImageDraw.ImageDraw,
-    line: np.ndarray,
-    end: str,
-    width: float,
-    ink: int,
-    flick: list[float] | None,
-    phase: float,
-    dry: bool,
-) -> None:
-    """One brush stroke: round dabs along the line, each as wide as `brush_profile` says
-    there, joined by segments; a hook (hane) leaves a thin flick; a dry brush leaves paper
-    streaks along the stroke's second half (kasure)."""
-    steps = np.hypot(*np.diff(line, axis=0).T)
-    t = np.concatenate([[0.0], np.cumsum(steps)]) / max(float(steps.sum()), 1e-9)
-    widths = width * brush_profile(t, end, phase)
-    for i, (x, y) in enumerate(line.tolist()):
-        dot(draw, (x, y), widths[i] / 2, ink)
-        if i:
-            draw.line(
-                [*line[i - 1], x, y], fill=ink, width=max(1, round(min(widths[i - 1 : i + 1])))
-            )
-    if flick is not None:
-        draw.line([*line[-1], *flick], fill=ink, width=max(1, round(width * 0.25)))
-    if dry and len(line) >= 4:
-        half = line[len(line) // 2 :]
-        direction = half[-1] - half[0]
-        normal = np.array([-direction[1], direction[0]]) / max(float(np.hypot(*direction)), 1e-9)
-        for side in (-0.22, 0.2):
-            streak = half + normal * side * width
-            draw.line(streak.ravel().tolist(), fill=0, width=max(1, round(width * 0.1)))
 
 
 def dot(draw: ImageDraw.ImageDraw, centre, radius: float, ink: int) -> None:
@@ -480,7 +417,6 @@ def draw_character(
     font_share: float = 0.0,
     pen_share: float = 0.0,
     count: int | None = None,
-    brush_share: float = 0.0,
 ) -> np.ndarray:
     """Writer `writer`'s `chars[index]` as a 16-level (127, 128) picture: from a font for a
     `font_share` of the records when `fonts` are given, else from its strokes, with a
@@ -492,5 +428,4 @@ def draw_character(
     if fonts and rng.random() < font_share:
         font = pick_font(fonts, chars[index], rng)
     neighbour = chars[(index + 1) % count if rng.random() < 0.5 else index - 1]
-    style = writer_pen(seed, writer, pen_share, brush_share)
-    return render(chars[index], neighbour, style, rng, font)
+    return render(chars[index], neighbour, writer_pen(seed, writer, pen_share), rng, font)

@@ -85,9 +85,6 @@ class SynthConfig:
     # Markers make the strokes as thick as a fifth of the character; a model that never saw
     # them reads a fat 大 as 央 (docs/synth.md, "Pen variety").
     pen_share: float = opt(0.0, help="fraction of writers who write with a thick marker")
-    # Brushes press where they land, swell and taper, and leave dry streaks; the others
-    # are drawn as before (docs/synth.md, "Pen variety").
-    brush_share: float = opt(0.0, help="fraction of the other writers who write with a brush")
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
     # Other layouts draw the same pictures, resized/binarised to the format (etl_synth).
     format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
@@ -162,8 +159,6 @@ def check_config(cfg: SynthConfig) -> None:
         raise KanjinetError(f"--font-share {cfg.font_share}: must be between 0 and 1")
     if not 0.0 <= cfg.pen_share <= 1.0:
         raise KanjinetError(f"--pen-share {cfg.pen_share}: must be between 0 and 1")
-    if not 0.0 <= cfg.brush_share <= 1.0:
-        raise KanjinetError(f"--brush-share {cfg.brush_share}: must be between 0 and 1")
     for path in cfg.font_file:
         if not Path(path).is_file():
             raise KanjinetError(f"--font-file {path}: no such file")
@@ -273,11 +268,10 @@ def render_records(
     seed: int,
     fonts: tuple[str, ...],
     font_share: float,
-    pens: tuple[float, float] = (0.0, 0.0),
+    pen_share: float = 0.0,
     picks: tuple[int, ...] | None = None,
 ):
-    """The records with these global (writer-major) numbers: headers and pictures; `pens`:
-    the shares of writers with a marker and with a brush."""
+    """The records with these global (writer-major) numbers: headers and pictures."""
     full = class_table()
     table = full if picks is None else [full[i] for i in picks]
     records = empty_records(len(numbers))
@@ -287,7 +281,7 @@ def render_records(
     for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
         pixels[i] = draw_character(
-            chars, index, writer, seed, fonts, font_share, pens[0], classes, pens[1]
+            chars, index, writer, seed, fonts, font_share, pen_share, count=classes
         )
     records["image"] = encode_images(pixels)
     return records
@@ -300,7 +294,7 @@ def write_task(
     seed: int,
     fonts: tuple[str, ...],
     font_share: float,
-    pens: tuple[float, float] = (0.0, 0.0),
+    pen_share: float = 0.0,
     picks: tuple[int, ...] | None = None,
 ):
     """Draw a task's records and write each piece at its place in its (temporary) file.
@@ -308,7 +302,7 @@ def write_task(
     Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
     """
     numbers = task.numbers(classes)
-    records = render_records(numbers, classes, seed, fonts, font_share, pens, picks)
+    records = render_records(numbers, classes, seed, fonts, font_share, pen_share, picks)
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
     for row, writer in enumerate(range(task.first_writer, task.end_writer)):
@@ -329,8 +323,7 @@ def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[st
     """Do every task, in worker processes when asked; byte sums per file number."""
     sums: dict[int, int] = {}
     picks = cfg.picks() if cfg.chars else None
-    pens = (cfg.pen_share, cfg.brush_share)
-    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, pens, picks)
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share, picks)
 
     def collect(result) -> None:
         count, task_sums = result
@@ -401,7 +394,6 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "fonts": [Path(f).name for f in fonts],
         "font_share": cfg.font_share if fonts else 0.0,
         "pen_share": cfg.pen_share,
-        "brush_share": cfg.brush_share,
         "generator": f"kanjinet {__version__}",
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
