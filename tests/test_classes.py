@@ -60,7 +60,19 @@ def test_class_sets_are_keyed_by_character():
     kana = {classes.label_info(int(i)).char for i in classes.class_set_labels("kana")}
     assert {"ぁ", "ゐ", "あ", "ア", "ヶ", "ヴ"} <= kana and "田" not in kana
     with pytest.raises(ValueError, match="expected one of etl9g, kana"):
-        classes.class_set_labels("joyo+kana")
+        classes.class_set_labels("joyo")
+
+
+def test_joyo_kana_holds_the_2136_joyo_kanji_in_jis_forms_and_every_kana():
+    chars = {classes.label_info(int(i)).char for i in classes.class_set_labels("joyo+kana")}
+    assert len(chars) == 2136 + 83 + 86
+    kanji = {c for c in chars if classes.character_kind(c) == "kanji"}
+    assert len(kanji) == 2136
+    assert {"俺", "填", "剥", "叱", "頬", "鬱", "田"} <= kanji  # 2010 additions, JIS forms
+    assert not {"丑", "塡", "剝"} & kanji  # level 1 but not jōyō; the notice's own forms
+    assert {"ぁ", "ん", "ァ", "ヶ"} <= chars
+    etl9g = {info.char for info in classes.class_table()}
+    assert len(kanji - etl9g) == 30  # JIS level 2: no ETL9G class
 
 
 def test_character_kinds():

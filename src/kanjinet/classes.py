@@ -167,8 +167,13 @@ def _etl9g_chars() -> str:
     return "".join(info.char for info in class_table())
 
 
-#: Named class sets, each as the function giving its characters. A jōyō set is not offered:
-#: no jōyō list ships with kanjinet or its dependencies (see docs/ETL-FORMATS.md).
+def _joyo_chars() -> str:
+    from kanjinet.joyo import JOYO_KANJI
+
+    return JOYO_KANJI
+
+
+#: Named class sets, each as the function giving its characters.
 CLASS_SETS = {
     "etl9g": _etl9g_chars,  # the fixed 3,036 ETL9G classes (the default)
     "kana": lambda: HIRAGANA + KATAKANA,  # 169: both kana, small ones included
@@ -176,6 +181,8 @@ CLASS_SETS = {
     "katakana": lambda: KATAKANA,
     "etl9g+katakana": lambda: _etl9g_chars() + KATAKANA,  # 3,122
     "etl9g+kana": lambda: _etl9g_chars() + HIRAGANA + KATAKANA,  # 3,134: all kana
+    # 2,305: the jōyō kanji (30 of them JIS level 2, outside ETL9G's classes) and all kana
+    "joyo+kana": lambda: _joyo_chars() + HIRAGANA + KATAKANA,
 }
 DEFAULT_CLASS_SET = "etl9g"
 
