@@ -145,7 +145,7 @@ def test_fonts_and_thick_pens_reach_every_format(tmp_path):
     """--font-file, --font-share and --pen-share work for the M-type katakana files as for
     ETL9G (they were once ignored there): the fonts are drawn and named, markers add ink."""
     from kanjinet import pictures
-    from kanjinet.etl_synth import run_format
+    from kanjinet.synth import run_synth
 
     fonts = pictures.find_japanese_fonts()
     if not fonts:
@@ -153,9 +153,9 @@ def test_fonts_and_thick_pens_reach_every_format(tmp_path):
     db = etl_formats.DATABASES["etl6"]
     plain, drawn, thick = (tmp_path / name for name in ("plain", "font", "thick"))
     common = dict(format="etl6", writers=2, classes=6, seed=0, workers=1)
-    run_format(SynthConfig(out=plain, **common))
-    run_format(SynthConfig(out=drawn, font_file=[fonts[0]], font_share=1.0, **common))
-    run_format(SynthConfig(out=thick, pen_share=1.0, **common))
+    run_synth(SynthConfig(out=plain, **common))
+    run_synth(SynthConfig(out=drawn, font_file=[fonts[0]], font_share=1.0, **common))
+    run_synth(SynthConfig(out=thick, pen_share=1.0, **common))
     info = json.loads((drawn / "kanjinet-synth.json").read_text(encoding="utf-8"))
     assert info["fonts"] == [fonts[0].name] and info["font_share"] == 1.0
     ink = {}

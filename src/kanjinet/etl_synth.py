@@ -167,12 +167,10 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
     return paths
 
 
-def run_format(cfg) -> int:
+def run_format(cfg, fonts: tuple[str, ...] = ()) -> int:
     db = DATABASES[cfg.format]
     start = time.perf_counter()
-    from kanjinet.synth import chosen_fonts
-
-    files = synthesize_format(cfg, db, chosen_fonts(cfg))
+    files = synthesize_format(cfg, db, fonts)
     classes = len(format_classes(db, cfg.classes))
     print(
         f"wrote {classes * cfg.writers:,} synthetic {db.name} records ({classes:,} classes x "

@@ -460,7 +460,7 @@ def run_synth(cfg: SynthConfig) -> int:
         from kanjinet.etl_synth import run_format
 
         check_config(cfg)
-        return run_format(cfg)
+        return run_format(cfg, chosen_fonts(cfg))
     start = time.perf_counter()
     files = synthesize(cfg)
     seconds = time.perf_counter() - start
