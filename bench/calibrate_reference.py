@@ -4,7 +4,7 @@
 
 CALIB is a synthetic ETL9G-format set of writers the model never trained on, drawn like its
 training set (for the reference model: `kanjinet synth --writers 4 --seed 4242 --font-share
-0.25 --font-file` its ten training fonts; it trained on seed 12). Its first `--fit-writers`
+0.25 --pen-share 0.3 --font-file` its ten training fonts; it trained on seed 12). Its first `--fit-writers`
 writers fit the temperature (`kanjinet.calibration.fit_temperature`); the others measure
 the expected calibration error before and after, and how many wrong and right answers the
 threshold marks unsure. ROBUST (`bench/robustness_set.py make`) and a handful of
@@ -209,6 +209,17 @@ def percent(part: int, whole: int) -> str:
     return f"{part:,} of {whole:,} ({100 * part / max(1, whole):.1f} %)"
 
 
+def held_out_recipe(folder: Path) -> str:
+    """The `kanjinet synth` settings the held-out set was drawn with, from its description."""
+    info = read_synth_info(folder)
+    fonts = info.get("fonts") or []
+    return (
+        f"`kanjinet synth --writers {info['writers']} --seed {info['seed']} --font-share "
+        f"{info.get('font_share', 0.0)} --pen-share {info.get('pen_share', 0.0)}` with "
+        f"{len(fonts)} font files ({', '.join(fonts) or 'none'})"
+    )
+
+
 def section(report: dict, args: argparse.Namespace, before: str) -> str:
     at = report["held_out_at_threshold"]
     lines = [
@@ -217,10 +228,9 @@ def section(report: dict, args: argparse.Namespace, before: str) -> str:
         "",
         f"Machine: {machine()}. Load average before: {before}, after: {load_average()}.",
         "",
-        "SYNTHETIC data only, not ETL9G. Held-out writers: `kanjinet synth --writers 4 "
-        "--seed 4242 --font-share 0.25` with the reference model's ten training fonts "
-        "(it trained on seed 12); writers 0-1 fit, writers 2-3 measure. fp32 model, "
-        "onnxruntime.",
+        f"SYNTHETIC data only, not ETL9G. Held-out writers: {held_out_recipe(args.held_out)} "
+        f"(the reference model trained on seed 12); writers 0-{args.fit_writers - 1} fit, the "
+        "others measure. fp32 model, onnxruntime.",
         "",
         f"- Temperature **{report['temperature']}**, unsure below **{report['unsure_below']}** "
         f"(calibrated top probability; the threshold of {list(THRESHOLDS)} that flags the "
