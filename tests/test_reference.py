@@ -21,6 +21,7 @@ from kanjinet.reference import (
     REFERENCE_INT8_MODEL,
     REFERENCE_MAPPING,
     REFERENCE_MODEL,
+    SHIPPED_MODELS,
     model_or_reference,
 )
 from kanjinet.serve import site_files
@@ -113,3 +114,29 @@ def test_a_shipped_model_is_chosen_by_name_and_a_file_of_that_name_wins(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "etl9g").write_bytes(b"")
     assert model_or_reference("etl9g") == Path("etl9g")
+
+
+KATAKANA_SAMPLES = "アイウカキサシタナハマヤラワン"
+
+
+def katakana_picture(char: str, writer: int, folder: Path) -> Path:
+    """A katakana of an unseen synthetic writer (the synthesiser's strokes), as a PNG."""
+    from kanjinet.handwriting import render, writer_style
+
+    rng = np.random.default_rng([UNSEEN_SEED, writer, ord(char)])
+    levels = render(char, "ア", writer_style(UNSEEN_SEED, writer), rng)
+    path = folder / f"{char}_{writer}.png"
+    Image.fromarray((255 - levels.astype(np.uint16) * 17).astype(np.uint8)).save(path)
+    return path
+
+
+def test_the_katakana_model_is_chosen_by_name_and_reads_katakana(tmp_path, capsys):
+    paths = [katakana_picture(c, w, tmp_path) for w in range(2) for c in KATAKANA_SAMPLES]
+    assert main(["predict", "--model", "etl9g+katakana", "--json", *map(str, paths)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["model"] == str(SHIPPED_MODELS["etl9g+katakana"])
+    assert document["num_classes"] == 3082
+    top1 = [r["top_k"][0]["char"] for r in document["results"]]
+    truth = list(KATAKANA_SAMPLES) * 2
+    right = sum(got == want for got, want in zip(top1, truth, strict=True))
+    assert right >= 0.8 * len(paths), list(zip(top1, truth, strict=True))

@@ -23,8 +23,9 @@ REFERENCE_MAPPING = MODELS_DIR / "kanji_etl9g_mapping.json"
 #: The models shipped with kanjinet, by the name `--model` takes (the class set each knows).
 SHIPPED_MODELS = {
     "etl9g": REFERENCE_MODEL,
+    "etl9g+katakana": MODELS_DIR / "kanji_etl9g_katakana_model.onnx",  # + 46 katakana
 }
-SHIPPED_HELP = "a shipped model's name: " + ", ".join(SHIPPED_MODELS) + " (the default)"
+SHIPPED_HELP = "a shipped model's name (" + ", ".join(SHIPPED_MODELS) + ")"
 
 
 def model_or_reference(model: Path | str | None) -> Path:
