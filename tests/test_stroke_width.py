@@ -183,14 +183,28 @@ process.stdout.write(JSON.stringify({{ out }}));
     assert got == [nz.is_current_recipe(r) for r in recipes] == [True, True, False, False]
 
 
-def test_the_shipped_model_loads_without_a_recipe_warning():
+def test_the_shipped_model_and_a_recipe_v1_model_load_without_a_warning(tmp_path):
+    """The shipped model was prepared with the current recipe (v2); a model of recipe v1,
+    before the stroke-width step, still loads without a warning."""
+    import shutil
     import warnings
 
-    from kanjinet.recognizer import Recognizer
-    from kanjinet.reference import REFERENCE_MODEL
-    from kanjinet.runtime import describe_onnx
+    import onnx
 
-    assert describe_onnx(Path(REFERENCE_MODEL)).normalization["version"] == 1
+    from kanjinet.recognizer import Recognizer
+    from kanjinet.reference import REFERENCE_MAPPING, REFERENCE_MODEL
+    from kanjinet.runtime import describe_onnx, write_onnx
+
+    assert describe_onnx(Path(REFERENCE_MODEL)).normalization["version"] == 2
+    proto = onnx.load(str(REFERENCE_MODEL))
+    metadata = {prop.key: prop.value for prop in proto.metadata_props}
+    recipe = {k: v for k, v in nz.NORMALIZATION.items() if k != "stroke_width"}
+    metadata["normalization"] = json.dumps({**recipe, "version": 1})
+    old = tmp_path / "old_model.onnx"
+    write_onnx(proto, old, metadata)
+    shutil.copyfile(REFERENCE_MAPPING, tmp_path / "old_mapping.json")
+    assert describe_onnx(old).normalization["version"] == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Recognizer(Path(REFERENCE_MODEL), "onnxruntime")
+        Recognizer(old, "onnxruntime")
