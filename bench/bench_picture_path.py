@@ -37,7 +37,7 @@ def measure(out: Path, categories: list[str]) -> None:
         levels, pictures, labels = rs.category_data(out / name)
         started = time.perf_counter()
         top1, top5 = rs.hits(
-            rs.run_category(predictor, rs.prepared_category(predictor, levels, pictures, labels)),
+            rs.run_category(predictor, rs.prepared_category(predictor, levels, pictures)),
             labels,
         )
         n = len(labels)

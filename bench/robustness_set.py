@@ -272,7 +272,7 @@ def hits(candidates, labels: np.ndarray) -> tuple[int, int]:
     return int(top1), int(top5)
 
 
-def prepared_category(reader: Recognizer, levels, pictures, labels) -> np.ndarray:
+def prepared_category(reader: Recognizer, levels, pictures) -> np.ndarray:
     """Every item as the model's normalised uint8 (N, S, S): records as `prepare` reads
     them, pictures as `predict` reads picture files (made once, run through every model)."""
     if pictures is None:
@@ -305,7 +305,7 @@ def measure(args: argparse.Namespace) -> dict:
         for model, predictor in zip(models, predictors, strict=True):
             size = predictor.image_size
             if size not in prepared:
-                prepared[size] = prepared_category(predictor, levels, pictures, labels)
+                prepared[size] = prepared_category(predictor, levels, pictures)
             top1, top5 = hits(run_category(predictor, prepared[size]), labels)
             row = {"category": category.name, "model": model_label(model, models),
                    "samples": len(labels),

@@ -9,6 +9,7 @@ without forgetting its kanji, and the new rows learn from the first step.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -22,7 +23,6 @@ from kanjinet.model import ModelConfig
 
 @dataclass(frozen=True)
 class WarmStart:
-    tensors: int  # tensors copied (the last layer's counted once per tensor)
     classes_kept: int  # classes whose last-layer row came from the earlier model
     classes_new: int  # classes that start from a fresh row
 
@@ -35,23 +35,19 @@ def last_linear_name(model: nn.Module) -> str:
     return names[-1]
 
 
+#: ModelConfig fields not compared field by field: the preset (checked first), the class
+#: count (rows are matched) and dropout (it holds no weights).
+FREE_FIELDS = frozenset({"arch", "num_classes", "dropout", "hidden_dropout"})
+
+
 def network_mismatch(old: ModelConfig, new: ModelConfig) -> str | None:
-    """How the two networks differ apart from their class count, or None."""
+    """How the two networks differ apart from their class count and dropout, or None."""
     if old.arch != new.arch:
         return f"a {old.arch!r} model, this run trains {new.arch!r}"
-    # Dropout holds no weights, so a run may change it.
-    for name in (
-        "image_size",
-        "pooling",
-        "stem_channels",
-        "stem_stride",
-        "stages",
-        "head_channels",
-        "hidden",
-        "se_reduction",
-    ):
-        if getattr(old, name) != getattr(new, name):
-            return f"its {name} is {getattr(old, name)!r}, this run's is {getattr(new, name)!r}"
+    for field in dataclasses.fields(ModelConfig):
+        before, after = getattr(old, field.name), getattr(new, field.name)
+        if field.name not in FREE_FIELDS and before != after:
+            return f"its {field.name} is {before!r}, this run's is {after!r}"
     return None
 
 
@@ -82,4 +78,4 @@ def warm_start(
                 tensor[new_rows] = source[name][old_rows].to(tensor.dtype)
             else:
                 tensor.copy_(source[name])
-    return WarmStart(len(target), len(new_rows), len(class_jis) - len(new_rows))
+    return WarmStart(len(new_rows), len(class_jis) - len(new_rows))
