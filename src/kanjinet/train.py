@@ -66,6 +66,7 @@ from kanjinet.distributed import (
 from kanjinet.errors import KanjinetError
 from kanjinet.lock import directory_lock
 from kanjinet.model import ModelConfig, build_model, model_config
+from kanjinet.non_characters import NON_CHARACTER
 from kanjinet.pictures import plot_curves
 from kanjinet.progress import progress_bar
 from kanjinet.resume import RunState, restore, resume_payload
@@ -88,6 +89,9 @@ from kanjinet.training_data import (
     to_input,
 )
 from kanjinet.warm_start import WarmStart, warm_start
+
+#: Weight of the non-character term against the character term (Hendrycks et al. use 0.5).
+NON_CHARACTER_WEIGHT = 0.5
 
 # ----------------------------------------------------------------------------- schedule, optimiser
 
@@ -149,7 +153,6 @@ class Trainer:
     engine: nn.Module  # what runs the forward pass: DDP and/or compiled wrapper
     optimizer: torch.optim.Optimizer
     aug: augment.AugmentConfig | None
-    criterion: nn.Module
     state: RunState
     amp_dtype: torch.dtype | None  # autocast dtype of the training forward pass; None: fp32
     scaler: torch.amp.GradScaler | None  # fp16 loss scaling
@@ -193,6 +196,15 @@ def rank_share(trainer: Trainer, count: int) -> slice:
     return slice(trainer.ranks.rank, count, trainer.ranks.world)
 
 
+def training_loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Mean over the batch of label-smoothed cross-entropy on characters and, on
+    NON_CHARACTER rows, NON_CHARACTER_WEIGHT x cross-entropy against the uniform
+    distribution (outlier exposure: no class is to stand out)."""
+    per_row = F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="none")
+    uniform = -F.log_softmax(logits, dim=1).mean(dim=1)
+    return torch.where(y == NON_CHARACTER, NON_CHARACTER_WEIGHT * uniform, per_row).mean()
+
+
 def train_step(trainer: Trainer, batch_rows: torch.Tensor, generator: torch.Generator):
     """One optimiser step on one global batch; returns (loss sum, correct, samples) tensors."""
     cfg, split = trainer.cfg, trainer.data.splits["train"]
@@ -224,7 +236,7 @@ def train_step(trainer: Trainer, batch_rows: torch.Tensor, generator: torch.Gene
         with context:
             with autocast(trainer):
                 logits = trainer.engine(x)
-                loss = trainer.criterion(logits.float(), y)
+                loss = training_loss(logits.float(), y, trainer.cfg.label_smoothing)
             # Outside autocast, as PyTorch advises: backward runs in the forward's dtypes.
             scaled = loss * y.numel() / max(1, rows.numel())
             (scaled if trainer.scaler is None else trainer.scaler.scale(scaled)).backward()
@@ -261,6 +273,8 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     slices = batch_slices(len(order), cfg.batch_size)
     loss_sum = torch.zeros((), device=trainer.device)
     correct = torch.zeros((), device=trainer.device, dtype=torch.long)
+    # Accuracy is over the character rows: non-character pictures have no right class.
+    characters = torch.zeros((), device=data_device, dtype=torch.long)
     seen, lr, start = 0, cfg.learning_rate, time.perf_counter()
     first_step, step_losses = trainer.state.step, []
     bar = progress_bar(
@@ -279,18 +293,22 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
             loss_sum += batch_loss
             correct += batch_correct
             seen += count
+            mine = order[part][rank_share(trainer, part.stop - part.start)]
+            characters += (split.labels[mine] != NON_CHARACTER).sum()
             step_losses.append(batch_loss)
             bar.update(part.stop - part.start)
             if i % 20 == 0 or i == len(slices) - 1:  # .item() waits for the GPU: now and then
                 check_finite_losses(trainer, epoch, first_step, step_losses)
                 bar.set_postfix(loss=f"{loss_sum.item() / max(1, seen):.3f}", lr=f"{lr:.2e}")
     # .item() waits for the last step, so the clock is read after the work is done.
-    sums = [loss_sum.item(), float(correct.item()), float(seen)]
+    sums = [loss_sum.item(), float(correct.item()), float(seen), float(characters.item())]
     elapsed = time.perf_counter() - start
-    total_loss, total_correct, total_seen = all_reduce_sum(sums, trainer.device, trainer.ranks)
+    total_loss, total_correct, total_seen, total_characters = all_reduce_sum(
+        sums, trainer.device, trainer.ranks
+    )
     return {
         "train_loss": total_loss / max(1.0, total_seen),
-        "train_acc": 100.0 * total_correct / max(1.0, total_seen),
+        "train_acc": 100.0 * total_correct / max(1.0, total_characters),
         "learning_rate": lr,
         "epoch_time_s": elapsed,
         "samples_per_s": total_seen / max(elapsed, 1e-9),
@@ -550,7 +568,6 @@ def build_trainer(cfg: TrainConfig, ranks: Dist, device: torch.device) -> Traine
         engine=engine,
         optimizer=make_optimizer(model, cfg, device),
         aug=augment_config(cfg),
-        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
         state=RunState(),
         amp_dtype=amp_dtype,
         scaler=make_scaler(amp_dtype, device),

@@ -75,6 +75,15 @@ class TrainConfig:
         help="augmentation; auto: full (affine, elastic, stroke width, noise), "
         "or noise only (the original scripts' recipe) for --arch original",
     )
+    # Outlier exposure: the model learns to give no confident class to lines, hatching,
+    # scribbles, dots and two characters at once (kanjinet.non_characters).
+    non_characters: float = opt(
+        0.0,
+        help="add this many non-character pictures per training sample, taught to spread "
+        "probability over every class (e.g. 0.05; 0: none)",
+        min=0,
+        max=1,
+    )
     label_smoothing: float = opt(0.1, help="cross-entropy label smoothing", min=0, below=1)
     weight_decay: float = opt(1e-4, help="AdamW weight decay (not on biases and norms)", min=0)
     warmup_epochs: float = opt(1.0, help="linear learning-rate warm-up, in epochs", min=0)

@@ -25,6 +25,7 @@ from kanjinet.dataset import (
     split_run,
 )
 from kanjinet.errors import KanjinetError
+from kanjinet.non_characters import NON_CHARACTER, non_character_bank
 from kanjinet.normalize import NORMALIZATION
 from kanjinet.runtime import tensor_to_input
 from kanjinet.train_config import TrainConfig
@@ -74,6 +75,8 @@ def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingD
             labels=torch.from_numpy(output_index[labels[rows]]).to(data_device),
             writers=writers[rows],
         )
+    if cfg.non_characters:
+        splits["train"] = with_non_characters(splits["train"], cfg, int(data.images.shape[-1]))
     metadata = dict(getattr(data, "metadata", {}) or {})
     return TrainingData(
         splits=splits,
@@ -82,6 +85,19 @@ def load_training_data(cfg: TrainConfig, data_device: torch.device) -> TrainingD
         normalization=_normalization(metadata),
         metadata=metadata,
         identity=identity(cfg.data_dir, metadata),
+    )
+
+
+def with_non_characters(split: SplitData, cfg: TrainConfig, size: int) -> SplitData:
+    """The training split plus `cfg.non_characters` non-character pictures per sample,
+    labelled NON_CHARACTER (drawn from the run's seed, so a resumed run gets the same)."""
+    count = round(cfg.non_characters * len(split.labels))
+    bank = torch.from_numpy(non_character_bank(count, size, cfg.seed)).to(split.images.device)
+    labels = torch.full((count,), NON_CHARACTER, dtype=split.labels.dtype)
+    return SplitData(
+        images=torch.cat([split.images, bank]),
+        labels=torch.cat([split.labels, labels.to(split.labels.device)]),
+        writers=np.concatenate([split.writers, np.full(count, -1, split.writers.dtype)]),
     )
 
 

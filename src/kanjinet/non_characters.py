@@ -1,0 +1,110 @@
+"""Pictures that are no single kanji or kana, for teaching a model to be unsure of them.
+
+`non_character_bank` draws them already normalised (`normalize`, as `prepare` makes
+training samples), so `kanjinet train --non-characters` can add them to the training
+split with the label `NON_CHARACTER`: the model is taught to spread its probability
+evenly over every class on them (outlier exposure, Hendrycks et al. 2019), and the
+calibrated page and `predict` then mark such input as unsure.
+
+Five kinds, in equal shares: parallel lines (4-14, in any direction), hatching (two
+crossing sets of 4-10 lines), scribbles (a wandering pen line), dots (6-40 blots) and
+two characters side by side (stroke-drawn, each a random class). Fewer than four
+parallel lines are never drawn: 二, 三 and 川 are characters. Latin letters are left
+out on purpose, so that bench/calibrate_reference.py's letters measure how far the
+lesson carries to a kind the model never saw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from kanjinet.classes import class_table
+from kanjinet.handwriting import render, writer_style
+from kanjinet.normalize import ink_from_levels, normalize
+
+#: The training label of a non-character picture (cross-entropy ignores it).
+NON_CHARACTER = -100
+KINDS = ("parallel lines", "hatching", "scribble", "dots", "two characters")
+SIDE = 256  # drawing canvas, pixels
+PEN = (3, 14)  # pen widths, canvas pixels
+
+
+def line_set(draw: ImageDraw.ImageDraw, rng: np.random.Generator, count: int, angle: float):
+    """`count` roughly parallel lines at `angle` (radians) spread across the canvas."""
+    direction = np.array([np.cos(angle), np.sin(angle)])
+    across = np.array([-direction[1], direction[0]])
+    width = int(rng.integers(*PEN))
+    centre = SIDE / 2 + rng.normal(0, 8, 2)
+    for offset in np.linspace(-1, 1, count) * rng.uniform(60, 100):
+        half = rng.uniform(50, 100)
+        middle = centre + across * (offset + rng.normal(0, 3)) + direction * rng.normal(0, 8)
+        tilt = direction + across * rng.normal(0, 0.03)
+        ends = [middle - tilt * half, middle + tilt * half]
+        draw.line([tuple(p) for p in ends], fill=255, width=width)
+
+
+def draw_parallel_lines(draw: ImageDraw.ImageDraw, rng: np.random.Generator) -> None:
+    angle = rng.choice([0.0, np.pi / 2, rng.uniform(0, np.pi)]) + rng.normal(0, 0.08)
+    line_set(draw, rng, int(rng.integers(4, 15)), float(angle))
+
+
+def draw_hatching(draw: ImageDraw.ImageDraw, rng: np.random.Generator) -> None:
+    angle = rng.uniform(0, np.pi)
+    line_set(draw, rng, int(rng.integers(4, 11)), angle)
+    line_set(draw, rng, int(rng.integers(4, 11)), angle + rng.uniform(0.5, np.pi - 0.5))
+
+
+def draw_scribble(draw: ImageDraw.ImageDraw, rng: np.random.Generator) -> None:
+    """A pen wandering with momentum, long enough to loop and zigzag (a short one could be
+    し or く); it bounces off the canvas's edges rather than running along them."""
+    steps = int(rng.integers(40, 90))
+    heading = np.cumsum(rng.normal(0, rng.uniform(0.3, 1.2), steps))
+    moves = np.stack([np.cos(heading), np.sin(heading)], 1) * rng.uniform(8, 16)
+    span = SIDE - 32
+    folded = np.mod(np.cumsum(moves, 0) + span / 2, 2 * span)
+    points = 16 + span - np.abs(folded - span)
+    draw.line(points.ravel().tolist(), fill=255, width=int(rng.integers(*PEN)), joint="curve")
+
+
+def draw_dots(draw: ImageDraw.ImageDraw, rng: np.random.Generator) -> None:
+    for x, y in rng.uniform(24, SIDE - 24, (int(rng.integers(6, 41)), 2)).tolist():
+        radius = rng.uniform(2, 9)
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+
+
+DRAWERS = {
+    "parallel lines": draw_parallel_lines,
+    "hatching": draw_hatching,
+    "scribble": draw_scribble,
+    "dots": draw_dots,
+}
+
+
+def drawn_picture(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """One picture of a drawn kind, ink-high uint8 (SIDE, SIDE)."""
+    canvas = Image.new("L", (SIDE, SIDE), 0)
+    DRAWERS[kind](ImageDraw.Draw(canvas), rng)
+    return np.asarray(canvas)
+
+
+def two_characters(rng: np.random.Generator) -> np.ndarray:
+    """Two stroke-drawn characters of random classes and writers side by side, ink-high
+    uint8 (127, 236): what a user writing a word instead of one character brings."""
+    table = class_table()
+    style = writer_style(int(rng.integers(1 << 30)), 0)
+    chars = [table[int(i)].char for i in rng.integers(len(table), size=2)]
+    halves = [ink_from_levels(render(c, c, style, rng))[:, 10:-10] for c in chars]
+    return np.concatenate(halves, axis=1)
+
+
+def non_character_bank(count: int, size: int, seed: int) -> np.ndarray:
+    """`count` normalised non-character pictures, uint8 (count, size, size), the kinds in
+    turn; the same arguments give the same bytes."""
+    rng = np.random.default_rng([seed, 0x0E7])
+    bank = np.zeros((count, size, size), dtype=np.uint8)
+    for i in range(count):
+        kind = KINDS[i % len(KINDS)]
+        ink = two_characters(rng) if kind == "two characters" else drawn_picture(kind, rng)
+        normalize(ink[None], size, out=bank[i : i + 1])
+    return bank
