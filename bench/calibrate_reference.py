@@ -8,8 +8,8 @@ training set (for the reference model: `kanjinet synth --writers 4 --seed 4242 -
 writers fit the temperature (`kanjinet.calibration.fit_temperature`); the others measure
 the expected calibration error before and after, and how many wrong and right answers the
 threshold marks unsure. ROBUST (`bench/robustness_set.py make`) and a handful of
-non-characters drawn here (Latin letters, two characters side by side, scribbles, lines)
-show what the threshold does away from the training distribution.
+non-characters drawn here (Latin letters, two characters side by side, scribbles, lines,
+digits, shapes) show what the threshold does away from the training distribution.
 
 `--write-mapping` stores {"temperature", "unsure_below"} and the figures under
 "calibration" in the mapping file beside the model (the ONNX files are not touched), and
@@ -92,11 +92,54 @@ def held_out(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- non-characters
 
 
+def polar(radius, angle) -> list[tuple[float, float]]:
+    """Points around the 256 px picture's centre."""
+    xs, ys = 128 + radius * np.cos(angle), 128 + radius * np.sin(angle)
+    return list(zip(xs.tolist(), ys.tolist(), strict=True))
+
+
+def star(points: int, outer: float, inner: float) -> list[tuple[float, float]]:
+    corners = np.arange(2 * points)
+    return polar(np.where(corners % 2 == 0, outer, inner), np.pi * corners / points - np.pi / 2)
+
+
+def wave(draw) -> None:
+    x = np.linspace(30, 226, 60)
+    draw.line(
+        list(zip(x.tolist(), (128 + 40 * np.sin(x / 20)).tolist(), strict=True)), fill=0, width=6
+    )
+
+
+def spiral(draw) -> None:
+    turn = np.linspace(0, 6 * np.pi, 200)
+    draw.line(polar(8 + 14 * turn / np.pi, turn), fill=0, width=5)
+
+
+def smiley(draw) -> None:
+    draw.ellipse((40, 40, 216, 216), outline=0, width=6)
+    draw.ellipse((90, 95, 104, 109), fill=0)
+    draw.ellipse((152, 95, 166, 109), fill=0)
+    draw.arc((80, 90, 176, 180), 20, 160, fill=0, width=6)
+
+
+# Shapes no kanji or kana is (no square: 口 is a kanji), drawn on a 256 px white picture.
+SHAPES = [
+    lambda d: d.ellipse((40, 40, 216, 216), outline=0, width=7),  # circle
+    lambda d: d.polygon([(128, 30), (226, 210), (30, 210)], outline=0, width=7),  # triangle
+    lambda d: d.polygon(star(5, 100, 40), outline=0, width=6),  # star
+    lambda d: d.line([(30, 128), (200, 128), (150, 78), (200, 128), (150, 178)], fill=0, width=8),
+    lambda d: d.polygon(star(8, 100, 70), fill=0),  # a solid eight-pointed blot
+    wave,
+    spiral,
+    smiley,
+]
+
+
 def non_characters(folder: Path) -> dict[str, list[Path]]:
     """Pictures that are not one kanji or kana, dark ink on white, as PNG files."""
     rng = np.random.default_rng(1818)
     kinds: dict[str, list[Image.Image]] = {"latin letter": [], "two characters": []}
-    kinds.update({"scribble": [], "horizontal lines": []})
+    kinds.update({"scribble": [], "horizontal lines": [], "digit": [], "shape": []})
     font = ImageFont.truetype(LATIN_FONT, 150) if Path(LATIN_FONT).is_file() else None
     for letter in "AgRxkEWb" if font else "":
         image = Image.new("L", (200, 200), 255)
@@ -116,6 +159,14 @@ def non_characters(folder: Path) -> dict[str, list[Path]]:
         for y in np.linspace(30, 226, count):
             ImageDraw.Draw(image).line([(30, y), (226, y)], fill=0, width=5)
         kinds["horizontal lines"].append(image)
+    for digit in "02345689" if font else "":
+        image = Image.new("L", (200, 200), 255)
+        ImageDraw.Draw(image).text((100, 100), digit, fill=0, font=font, anchor="mm")
+        kinds["digit"].append(image)
+    for shape in SHAPES:
+        image = Image.new("L", (256, 256), 255)
+        shape(ImageDraw.Draw(image))
+        kinds["shape"].append(image)
     paths = {}
     for kind, images in kinds.items():
         paths[kind] = []
