@@ -61,6 +61,7 @@ from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
 from kanjinet.synth import readings
 
 HEADING = "## Robustness set: top-1 / top-5 per category (bench/robustness_set.py)"
+SOURCES = "sources.json"  # each record's source (a pen or a font file), in record order
 F = "/usr/share/fonts"
 # Fonts the reference model never trained on (its card lists its ten), by category.
 THIN_FONTS = [f"{F}/opentype/mplus/Mplus1-Thin.otf", f"{F}/opentype/mplus/Mplus2-Thin.otf",
@@ -205,6 +206,7 @@ def write_category(out: Path, category: Category, classes: np.ndarray, writers: 
     records["sheet"] = np.repeat(np.arange(1, writers + 1), len(classes))
     write_records(folder / "ETL9G_01", records)
     write_json(folder / SYNTH_INFO, synth_info(category, classes, writers, seed, sources))
+    write_json(folder / SOURCES, {"sources": sources})
     if pictures:
         write_json(folder / "pictures.json", {"pictures": pictures})
     return len(records)
@@ -263,11 +265,33 @@ def category_data(folder: Path) -> tuple[np.ndarray, list[Path] | None, np.ndarr
     return decode_images(records), [folder / e["file"] for e in entries], labels
 
 
+def record_sources(folder: Path) -> list[str] | None:
+    """Each record's source, where `make` wrote them (sets made before it did: None)."""
+    path = folder / SOURCES
+    return json.loads(path.read_text(encoding="utf-8"))["sources"] if path.is_file() else None
+
+
+def right_answers(candidates, labels: np.ndarray) -> np.ndarray:
+    """Per item: is the best answer right (bool)?"""
+    truth = [f"{CLASS_JIS[t]:04X}" for t in labels.tolist()]
+    return np.array([c[0].jis == t for c, t in zip(candidates, truth, strict=True)])
+
+
+def by_source(right: np.ndarray, sources: list[str] | None) -> dict[str, list[int]]:
+    """{source: [right, items]} for a category drawn from more than one source."""
+    if sources is None or len(set(sources)) < 2:
+        return {}
+    names = np.asarray(sources)
+    return {
+        n: [int(right[names == n].sum()), int((names == n).sum())] for n in sorted(set(sources))
+    }
+
+
 def hits(candidates, labels: np.ndarray) -> tuple[int, int]:
     """(top-1, top-5) counts; compared by JIS code, so a model of fewer classes (whose
     output indices are not the table's) is scored right."""
     truth = [f"{CLASS_JIS[t]:04X}" for t in labels.tolist()]
-    top1 = sum(c[0].jis == t for c, t in zip(candidates, truth, strict=True))
+    top1 = right_answers(candidates, labels).sum()
     top5 = sum(t in [x.jis for x in c] for c, t in zip(candidates, truth, strict=True))
     return int(top1), int(top5)
 
@@ -300,21 +324,27 @@ def measure(args: argparse.Namespace) -> dict:
     results = {}
     predictors = [Recognizer(Path(model), args.engine) for model in models]
     for category in CATEGORIES:
-        levels, pictures, labels = category_data(args.out / category.name)
+        folder = args.out / category.name
+        levels, pictures, labels = category_data(folder)
         prepared: dict[int, np.ndarray] = {}  # by input size
         for model, predictor in zip(models, predictors, strict=True):
             size = predictor.image_size
             if size not in prepared:
                 prepared[size] = prepared_category(predictor, levels, pictures)
-            top1, top5 = hits(run_category(predictor, prepared[size]), labels)
+            candidates = run_category(predictor, prepared[size])
+            top1, top5 = hits(candidates, labels)
+            sources = by_source(right_answers(candidates, labels), record_sources(folder))
             row = {"category": category.name, "model": model_label(model, models),
                    "samples": len(labels),
                    "top1": round(100 * top1 / len(labels), 2),
-                   "top5": round(100 * top5 / len(labels), 2)}  # fmt: skip
+                   "top5": round(100 * top5 / len(labels), 2),
+                   **({"by_source": sources} if sources else {})}  # fmt: skip
             results[f"{category.name} | {row['model']}"] = row
             print(
                 f"{category.name}, {row['model']}: top-1 {row['top1']:.2f}% top-5 {row['top5']:.2f}%"
             )
+            for name, (right, items) in sources.items():
+                print(f"  {name}: {right} of {items} right")
     for model in models:
         label = model_label(model, models)
         rows = [r for r in results.values() if r["model"] == label]
@@ -332,6 +362,15 @@ def section(results: dict, before: str) -> str:
         f"| {r['category']} | {r['samples']:,} | {r['model']} | {r['top1']:.2f} | {r['top5']:.2f} |"
         for r in results.values()
     ]
+    sources = [
+        f"| {r['category']} | {name} | {r['model']} | {right} of {items} "
+        f"({100 * right / items:.1f} %) |"
+        for r in results.values()
+        for name, (right, items) in r.get("by_source", {}).items()
+    ]
+    if sources:
+        rows += ["", "Top-1 by source within a category (a pen, or a font file):", "",
+                 "| category | source | model file | right |", "|---|---|---|---|", *sources]  # fmt: skip
     command = " ".join(["python bench/robustness_set.py", *sys.argv[1:]])
     return "\n".join(
         [
