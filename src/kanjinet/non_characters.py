@@ -6,18 +6,19 @@ split with the label `NON_CHARACTER`: the model is taught to spread its probabil
 evenly over every class on them (outlier exposure, Hendrycks et al. 2019), and the
 calibrated page and `predict` then mark such input as unsure.
 
-Five kinds, in equal shares: parallel lines (4-14, in any direction), hatching (two
-crossing sets of 4-10 lines), scribbles (a wandering pen line), dots (6-40 blots) and
-two characters side by side (stroke-drawn, each a random class). Fewer than four
-parallel lines are never drawn: 二, 三 and 川 are characters. Latin letters are left
-out on purpose, so that bench/calibrate_reference.py's letters measure how far the
-lesson carries to a kind the model never saw.
+Six kinds, in equal shares: parallel lines (4-14, in any direction), hatching (two
+crossing sets of 4-10 lines), scribbles (a wandering pen line), dots (6-40 blots), Latin
+letters (one to three, in Pillow's bundled font) and two characters side by side
+(stroke-drawn, each a random class). Fewer than four parallel lines are never drawn: 二,
+三 and 川 are characters. Digits and drawn shapes are left out on purpose, so that
+bench/calibrate_reference.py's digits and shapes measure how far the lesson carries to
+kinds the model never saw.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from kanjinet.classes import class_table
 from kanjinet.handwriting import render, writer_style
@@ -25,7 +26,7 @@ from kanjinet.normalize import ink_from_levels, normalize
 
 #: The training label of a non-character picture (cross-entropy ignores it).
 NON_CHARACTER = -100
-KINDS = ("parallel lines", "hatching", "scribble", "dots", "two characters")
+KINDS = ("parallel lines", "hatching", "scribble", "dots", "latin letters", "two characters")
 SIDE = 256  # drawing canvas, pixels
 PEN = (3, 14)  # pen widths, canvas pixels
 
@@ -73,7 +74,25 @@ def draw_dots(draw: ImageDraw.ImageDraw, rng: np.random.Generator) -> None:
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
 
 
+# Letters that could pass for a character of the table are left out: I, l, L, T, t (一,
+# 丁, 七, レ), O, o (口), J, j, U, V, n, h, y (亅, し, レ, ん, ソ), X, x, c.
+LETTERS = "ABCDEFGHKMNPQRSWYZabdefgkmpqrsuwz"
+
+
+def draw_letters(draw: ImageDraw.ImageDraw, rng: np.random.Generator) -> None:
+    """One to three Latin letters in Pillow's bundled font (the same on every machine),
+    plain or bold; Latin font files of the system are left to the tests."""
+    count = int(rng.choice([1, 1, 2, 3]))
+    word = "".join(rng.choice(list(LETTERS), count))
+    size = int(rng.uniform(160, 220) / (1 + 0.45 * (count - 1)))
+    font = ImageFont.load_default(size=size)
+    centre = (SIDE / 2 + rng.normal(0, 10), SIDE / 2 + rng.normal(0, 10))
+    bold = int(rng.integers(0, size // 20 + 1))
+    draw.text(centre, word, fill=255, font=font, anchor="mm", stroke_width=bold, stroke_fill=255)
+
+
 DRAWERS = {
+    "latin letters": draw_letters,
     "parallel lines": draw_parallel_lines,
     "hatching": draw_hatching,
     "scribble": draw_scribble,
