@@ -82,6 +82,10 @@ def test_robustness_set_is_made_and_measured_category_by_category(tmp_path):
     run = [sys.executable, str(ROBUSTNESS)]
     subprocess.run([*run, "make", str(out), "--classes", "3", "--writers", "1"], check=True)
     assert len(list((out / "small-in-large" / "pictures").glob("*.jpg"))) == 3
+    sources = json.loads((out / "brush" / "sources.json").read_text(encoding="utf-8"))["sources"]
+    assert len(sources) == 3 and all(
+        s == "brush pen" or s.endswith((".ttf", ".otf")) for s in sources
+    )
     figures = tmp_path / "figures.json"
     subprocess.run(
         [*run, "measure", str(out), "--model", str(REFERENCE_MODEL), "--json", str(figures)],
