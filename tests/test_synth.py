@@ -337,6 +337,24 @@ def test_pen_share_gives_a_share_of_writers_a_thick_marker(tmp_path):
         synthesize(SynthConfig(out=a, writers=1, classes=1, pen_share=1.5))
 
 
+def test_marker_widest_widens_only_the_markers(tmp_path):
+    """--marker-widest: markers reach that share of the box; the default draws as before."""
+    default = [handwriting.writer_pen(0, w, 1.0) for w in range(30)]
+    wide = [handwriting.writer_pen(0, w, 1.0, 0.3) for w in range(30)]
+    assert default == [handwriting.writer_pen(0, w, 1.0, 0.18) for w in range(30)]
+    assert all(w.width >= d.width for w, d in zip(wide, default, strict=True))
+    assert max(w.width / (0.8 * w.size) for w in wide) > 0.2
+    assert max(d.width / (0.8 * d.size) for d in default) <= 0.18
+    a, b = (tmp_path / "a", tmp_path / "b")
+    synthesize(SynthConfig(out=a, writers=2, classes=6, seed=0, workers=1, pen_share=1.0))
+    synthesize(SynthConfig(out=b, writers=2, classes=6, seed=0, workers=1, pen_share=1.0,
+                           marker_widest=0.3))  # fmt: skip
+    ink = [etl9g.decode_images(etl9g.read_records(d / "ETL9G_01")).sum(dtype=int) for d in (a, b)]
+    assert ink[1] > ink[0]
+    with pytest.raises(KanjinetError, match="--marker-widest"):
+        synthesize(SynthConfig(out=a, writers=1, classes=1, pen_share=1.0, marker_widest=0.6))
+
+
 def test_chars_picks_the_classes_drawn_in_their_order(tmp_path):
     """--chars draws chosen classes (kanji among them) instead of the first N (all kana)."""
     from kanjinet.classes import char_to_jis

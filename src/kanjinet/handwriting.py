@@ -148,15 +148,18 @@ MARKER_WIDTH = (0.06, 0.18)  # a marker's stroke width, as a share of the charac
 
 
 @cache
-def writer_pen(seed: int, writer: int, marker_share: float = 0.0) -> Style:
+def writer_pen(
+    seed: int, writer: int, marker_share: float = 0.0, widest: float = MARKER_WIDTH[1]
+) -> Style:
     """The writer's style with their pen: a `marker_share` of the writers (drawn from their
     own stream, so a share of 0 leaves every byte as it was) write with a felt-tip
-    marker, 6-18 % of the character's box wide (the box is ~0.8 x `size`), at full pressure."""
+    marker, 6-18 % (to `widest`) of the character's box wide (the box is ~0.8 x `size`),
+    at full pressure."""
     style = writer_style(seed, writer)
     rng = np.random.default_rng([seed, writer, 0, 3])
     if not marker_share or rng.random() >= marker_share:
         return style
-    width = 0.8 * style.size * float(rng.uniform(*MARKER_WIDTH))
+    width = 0.8 * style.size * float(rng.uniform(MARKER_WIDTH[0], widest))
     return replace(style, width=width, pressure=15.5)
 
 
@@ -417,6 +420,7 @@ def draw_character(
     font_share: float = 0.0,
     pen_share: float = 0.0,
     count: int | None = None,
+    marker_widest: float = MARKER_WIDTH[1],
 ) -> np.ndarray:
     """Writer `writer`'s `chars[index]` as a 16-level (127, 128) picture: from a font for a
     `font_share` of the records when `fonts` are given, else from its strokes, with a
@@ -428,4 +432,6 @@ def draw_character(
     if fonts and rng.random() < font_share:
         font = pick_font(fonts, chars[index], rng)
     neighbour = chars[(index + 1) % count if rng.random() < 0.5 else index - 1]
-    return render(chars[index], neighbour, writer_pen(seed, writer, pen_share), rng, font)
+    return render(
+        chars[index], neighbour, writer_pen(seed, writer, pen_share, marker_widest), rng, font
+    )

@@ -50,7 +50,7 @@ from kanjinet.etl9g import (
     empty_records,
     encode_images,
 )
-from kanjinet.handwriting import draw_character
+from kanjinet.handwriting import MARKER_WIDTH, draw_character
 from kanjinet.options import opt
 from kanjinet.pictures import FONT_DIRS, covers_japanese, find_japanese_fonts, write_preview
 from kanjinet.progress import progress_bar
@@ -85,6 +85,10 @@ class SynthConfig:
     # Markers make the strokes as thick as a fifth of the character; a model that never saw
     # them reads a fat 大 as 央 (docs/synth.md, "Pen variety").
     pen_share: float = opt(0.0, help="fraction of writers who write with a thick marker")
+    # Markers run from 6 % of the character's box to this; wider ones blot complex kanji.
+    marker_widest: float = opt(
+        MARKER_WIDTH[1], help="widest marker stroke, as a share of the character's box"
+    )
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
     # Other layouts draw the same pictures, resized/binarised to the format (etl_synth).
     format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
@@ -159,6 +163,10 @@ def check_config(cfg: SynthConfig) -> None:
         raise KanjinetError(f"--font-share {cfg.font_share}: must be between 0 and 1")
     if not 0.0 <= cfg.pen_share <= 1.0:
         raise KanjinetError(f"--pen-share {cfg.pen_share}: must be between 0 and 1")
+    if not MARKER_WIDTH[0] <= cfg.marker_widest <= 0.5:
+        raise KanjinetError(
+            f"--marker-widest {cfg.marker_widest}: must be between {MARKER_WIDTH[0]} and 0.5"
+        )
     for path in cfg.font_file:
         if not Path(path).is_file():
             raise KanjinetError(f"--font-file {path}: no such file")
@@ -270,6 +278,7 @@ def render_records(
     font_share: float,
     pen_share: float = 0.0,
     picks: tuple[int, ...] | None = None,
+    marker_widest: float = MARKER_WIDTH[1],
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
     full = class_table()
@@ -281,7 +290,7 @@ def render_records(
     for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
         pixels[i] = draw_character(
-            chars, index, writer, seed, fonts, font_share, pen_share, count=classes
+            chars, index, writer, seed, fonts, font_share, pen_share, classes, marker_widest
         )
     records["image"] = encode_images(pixels)
     return records
@@ -296,13 +305,16 @@ def write_task(
     font_share: float,
     pen_share: float = 0.0,
     picks: tuple[int, ...] | None = None,
+    marker_widest: float = MARKER_WIDTH[1],
 ):
     """Draw a task's records and write each piece at its place in its (temporary) file.
 
     Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
     """
     numbers = task.numbers(classes)
-    records = render_records(numbers, classes, seed, fonts, font_share, pen_share, picks)
+    records = render_records(
+        numbers, classes, seed, fonts, font_share, pen_share, picks, marker_widest
+    )
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
     for row, writer in enumerate(range(task.first_writer, task.end_writer)):
@@ -323,7 +335,8 @@ def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[st
     """Do every task, in worker processes when asked; byte sums per file number."""
     sums: dict[int, int] = {}
     picks = cfg.picks() if cfg.chars else None
-    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share, picks)
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share, picks,
+            cfg.marker_widest)  # fmt: skip
 
     def collect(result) -> None:
         count, task_sums = result
@@ -394,6 +407,7 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "fonts": [Path(f).name for f in fonts],
         "font_share": cfg.font_share if fonts else 0.0,
         "pen_share": cfg.pen_share,
+        "marker_widest": cfg.marker_widest,
         "generator": f"kanjinet {__version__}",
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
