@@ -145,3 +145,29 @@ def test_train_on_a_full_disk_is_one_line(small_dataset_dir, tmp_path, full_disk
     (line,) = [line for line in err.splitlines() if not line.startswith("epoch ")]
     assert line.startswith(f"kanjinet train: error: {tmp_path}"), err
     assert line.endswith(".pth: no space left on the device") and "Traceback" not in err
+
+
+def test_average_checkpoints_takes_the_mean_of_the_weights(trained_run, tmp_path):
+    """bench/average_checkpoints.py (how the reference model's two fine-tunes were joined)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "average_checkpoints", Path(__file__).parents[1] / "bench" / "average_checkpoints.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    first, _ = trained_run
+    payload = read_checkpoint_file(first)
+    shifted = {k: v + 1.0 if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    second = tmp_path / "second.pth"
+    atomic_torch_save({**payload, "state_dict": shifted}, second)
+
+    mean = module.average([first, second])["state_dict"]
+
+    for name, tensor in payload["state_dict"].items():
+        expected = tensor + 0.5 if tensor.is_floating_point() else tensor
+        assert torch.allclose(mean[name], expected), name
+    smaller = dict(list(payload["state_dict"].items())[:-1])
+    atomic_torch_save({**payload, "state_dict": smaller}, tmp_path / "other.pth")
+    with pytest.raises(KanjinetError, match="not the same network"):
+        module.average([first, tmp_path / "other.pth"])
