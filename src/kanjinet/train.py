@@ -200,7 +200,9 @@ def training_loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> to
     """Mean over the batch of label-smoothed cross-entropy on characters and, on
     NON_CHARACTER rows, NON_CHARACTER_WEIGHT x cross-entropy against the uniform
     distribution (outlier exposure: no class is to stand out)."""
-    per_row = F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="none")
+    per_row = F.cross_entropy(
+        logits, y, ignore_index=NON_CHARACTER, label_smoothing=smoothing, reduction="none"
+    )
     uniform = -F.log_softmax(logits, dim=1).mean(dim=1)
     return torch.where(y == NON_CHARACTER, NON_CHARACTER_WEIGHT * uniform, per_row).mean()
 
