@@ -63,7 +63,7 @@ from kanjinet.synth import readings
 HEADING = "## Robustness set: top-1 / top-5 per category (bench/robustness_set.py)"
 SOURCES = "sources.json"  # each record's source (a pen or a font file), in record order
 F = "/usr/share/fonts"
-# Fonts the reference model never trained on (its card lists its ten), by category.
+# Fonts the reference model never trained on (its card lists those it did), by category.
 THIN_FONTS = [f"{F}/opentype/mplus/Mplus1-Thin.otf", f"{F}/opentype/mplus/Mplus2-Thin.otf",
               f"{F}/opentype/mplus/Mplus1-ExtraLight.otf"]  # fmt: skip
 BOLD_FONTS = [f"{F}/opentype/mplus/Mplus1-Black.otf", f"{F}/opentype/mplus/Mplus2-Black.otf",
