@@ -135,16 +135,20 @@ SHAPES = [
 ]
 
 
+def typed(font, text: str) -> Image.Image:
+    """`text` in `font`, black on a white 200 px picture."""
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).text((100, 100), text, fill=0, font=font, anchor="mm")
+    return image
+
+
 def non_characters(folder: Path) -> dict[str, list[Path]]:
     """Pictures that are not one kanji or kana, dark ink on white, as PNG files."""
     rng = np.random.default_rng(1818)
     kinds: dict[str, list[Image.Image]] = {"latin letter": [], "two characters": []}
     kinds.update({"scribble": [], "horizontal lines": [], "digit": [], "shape": []})
     font = ImageFont.truetype(LATIN_FONT, 150) if Path(LATIN_FONT).is_file() else None
-    for letter in "AgRxkEWb" if font else "":
-        image = Image.new("L", (200, 200), 255)
-        ImageDraw.Draw(image).text((100, 100), letter, fill=0, font=font, anchor="mm")
-        kinds["latin letter"].append(image)
+    kinds["latin letter"] = [typed(font, letter) for letter in "AgRxkEWb" if font]
     for pair in ("日本", "大木", "林森", "山川", "あい", "学校", "月火", "水土"):
         left, right = (render(c, c, writer_style(77, 0), rng) for c in pair)
         both = np.concatenate([left[:, 10:-10], right[:, 10:-10]], axis=1)
@@ -159,10 +163,7 @@ def non_characters(folder: Path) -> dict[str, list[Path]]:
         for y in np.linspace(30, 226, count):
             ImageDraw.Draw(image).line([(30, y), (226, y)], fill=0, width=5)
         kinds["horizontal lines"].append(image)
-    for digit in "02345689" if font else "":
-        image = Image.new("L", (200, 200), 255)
-        ImageDraw.Draw(image).text((100, 100), digit, fill=0, font=font, anchor="mm")
-        kinds["digit"].append(image)
+    kinds["digit"] = [typed(font, digit) for digit in "02345689" if font]
     for shape in SHAPES:
         image = Image.new("L", (256, 256), 255)
         shape(ImageDraw.Draw(image))

@@ -326,6 +326,7 @@ def measure(args: argparse.Namespace) -> dict:
     for category in CATEGORIES:
         folder = args.out / category.name
         levels, pictures, labels = category_data(folder)
+        sources_of_records = record_sources(folder)
         prepared: dict[int, np.ndarray] = {}  # by input size
         for model, predictor in zip(models, predictors, strict=True):
             size = predictor.image_size
@@ -333,7 +334,7 @@ def measure(args: argparse.Namespace) -> dict:
                 prepared[size] = prepared_category(predictor, levels, pictures)
             candidates = run_category(predictor, prepared[size])
             top1, top5 = hits(candidates, labels)
-            sources = by_source(right_answers(candidates, labels), record_sources(folder))
+            sources = by_source(right_answers(candidates, labels), sources_of_records)
             row = {"category": category.name, "model": model_label(model, models),
                    "samples": len(labels),
                    "top1": round(100 * top1 / len(labels), 2),

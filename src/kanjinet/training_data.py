@@ -93,10 +93,12 @@ def with_non_characters(split: SplitData, cfg: TrainConfig, size: int) -> SplitD
     labelled NON_CHARACTER (drawn from the run's seed, so a resumed run gets the same)."""
     count = round(cfg.non_characters * len(split.labels))
     bank = torch.from_numpy(non_character_bank(count, size, cfg.seed)).to(split.images.device)
-    labels = torch.full((count,), NON_CHARACTER, dtype=split.labels.dtype)
+    labels = torch.full(
+        (count,), NON_CHARACTER, dtype=split.labels.dtype, device=split.labels.device
+    )
     return SplitData(
         images=torch.cat([split.images, bank]),
-        labels=torch.cat([split.labels, labels.to(split.labels.device)]),
+        labels=torch.cat([split.labels, labels]),
         writers=np.concatenate([split.writers, np.full(count, -1, split.writers.dtype)]),
     )
 
