@@ -7,9 +7,11 @@ training set (for the reference model: `kanjinet synth --writers 4 --seed 4242 -
 0.25 --pen-share 0.3 --font-file` its ten training fonts; it trained on seed 12). Its first `--fit-writers`
 writers fit the temperature (`kanjinet.calibration.fit_temperature`); the others measure
 the expected calibration error before and after, and how many wrong and right answers the
-threshold marks unsure. ROBUST (`bench/robustness_set.py make`) and a handful of
-non-characters drawn here (Latin letters, two characters side by side, scribbles, lines,
-digits, shapes) show what the threshold does away from the training distribution.
+threshold marks unsure. ROBUST (`bench/robustness_set.py make`) and non-characters drawn
+here show what the threshold does away from the training distribution: Latin letters and
+digits typed in four system fonts (DejaVu Sans and Serif, Liberation Serif, Liberation Sans
+Bold: fonts `train --non-characters` never uses), two characters side by side, scribbles,
+lines, shapes, and typographic symbols (a kind no training picture shows).
 
 `--write-mapping` stores {"temperature", "unsure_below"} and the figures under
 "calibration" in the mapping file beside the model (the ONNX files are not touched), and
@@ -38,6 +40,7 @@ from kanjinet.calibration import (
     fit_temperature,
     flagged,
 )
+from kanjinet.classes import class_table
 from kanjinet.etl9g import (
     class_indices,
     decode_images,
@@ -47,6 +50,7 @@ from kanjinet.etl9g import (
     writer_groups,
 )
 from kanjinet.handwriting import render, writer_style
+from kanjinet.non_characters import LETTERS
 from kanjinet.normalize import ink_from_levels, normalize
 from kanjinet.predict import pictures_to_input, read_picture
 from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
@@ -55,7 +59,14 @@ from kanjinet.runtime import mapping_path, open_engine, prepared_to_input, softm
 HEADING = "## Reference model: calibration (bench/calibrate_reference.py)"
 BATCH = 256
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+LATIN_FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+)
+# Symbols no kanji or kana is (no +, =, #: 十, 二, 井 are kanji), for the unseen kind.
+SYMBOLS = "?@%&$€£§¶ß♪♫☺∞Ωλ"
 
 
 def record_logits(engine, levels: np.ndarray, size: int = 64) -> np.ndarray:
@@ -123,16 +134,18 @@ def smiley(draw) -> None:
 
 
 # Shapes no kanji or kana is (no square: 口 is a kanji), drawn on a 256 px white picture.
-SHAPES = [
-    lambda d: d.ellipse((40, 40, 216, 216), outline=0, width=7),  # circle
-    lambda d: d.polygon([(128, 30), (226, 210), (30, 210)], outline=0, width=7),  # triangle
-    lambda d: d.polygon(star(5, 100, 40), outline=0, width=6),  # star
-    lambda d: d.line([(30, 128), (200, 128), (150, 78), (200, 128), (150, 178)], fill=0, width=8),
-    lambda d: d.polygon(star(8, 100, 70), fill=0),  # a solid eight-pointed blot
-    wave,
-    spiral,
-    smiley,
-]
+SHAPES = {
+    "circle": lambda d: d.ellipse((40, 40, 216, 216), outline=0, width=7),
+    "triangle": lambda d: d.polygon([(128, 30), (226, 210), (30, 210)], outline=0, width=7),
+    "star": lambda d: d.polygon(star(5, 100, 40), outline=0, width=6),
+    "arrow": lambda d: d.line(
+        [(30, 128), (200, 128), (150, 78), (200, 128), (150, 178)], fill=0, width=8
+    ),
+    "blot": lambda d: d.polygon(star(8, 100, 70), fill=0),  # a solid eight-pointed blot
+    "wave": wave,
+    "spiral": spiral,
+    "smiley": smiley,
+}
 
 
 def typed(font, text: str) -> Image.Image:
@@ -142,39 +155,54 @@ def typed(font, text: str) -> Image.Image:
     return image
 
 
-def non_characters(folder: Path) -> dict[str, list[Path]]:
-    """Pictures that are not one kanji or kana, dark ink on white, as PNG files."""
+def typed_set(chars: str, fonts: list[Path]) -> dict[str, Image.Image]:
+    """Each of `chars` in each font, named "char (font)"."""
+    return {
+        f"{c} ({font.stem})": typed(ImageFont.truetype(font, 150), c)
+        for font in fonts
+        for c in chars
+    }
+
+
+def non_characters(folder: Path) -> dict[str, dict[str, Path]]:
+    """Pictures that are not one kanji or kana, dark ink on white, as PNG files, by kind
+    and name."""
     rng = np.random.default_rng(1818)
-    kinds: dict[str, list[Image.Image]] = {"latin letter": [], "two characters": []}
-    kinds.update({"scribble": [], "horizontal lines": [], "digit": [], "shape": []})
-    font = ImageFont.truetype(LATIN_FONT, 150) if Path(LATIN_FONT).is_file() else None
-    kinds["latin letter"] = [typed(font, letter) for letter in "AgRxkEWb" if font]
+    fonts = [Path(f) for f in LATIN_FONTS if Path(f).is_file()]
+    kinds: dict[str, dict[str, Image.Image]] = {
+        "latin letter": typed_set("".join(c for c in LETTERS if c.isalpha()), fonts),
+        "digit": typed_set("".join(c for c in LETTERS if c.isdigit()), fonts),
+        "two characters": {},
+        "scribble": {},
+        "horizontal lines": {},
+        "shape": {},
+        "symbol": typed_set(SYMBOLS, fonts[:1]),
+    }
     for pair in ("日本", "大木", "林森", "山川", "あい", "学校", "月火", "水土"):
         left, right = (render(c, c, writer_style(77, 0), rng) for c in pair)
         both = np.concatenate([left[:, 10:-10], right[:, 10:-10]], axis=1)
-        kinds["two characters"].append(Image.fromarray((255 - both * 17).astype(np.uint8)))
-    for _ in range(8):
+        kinds["two characters"][pair] = Image.fromarray((255 - both * 17).astype(np.uint8))
+    for i in range(8):
         image = Image.new("L", (256, 256), 255)
         walk = np.cumsum(rng.normal(0, 18, (40, 2)), axis=0) + 128
         ImageDraw.Draw(image).line(np.clip(walk, 10, 246).ravel().tolist(), fill=0, width=6)
-        kinds["scribble"].append(image)
+        kinds["scribble"][f"scribble {i}"] = image
     for count in (4, 5, 6, 7, 8, 10, 12, 15):  # not 2 or 3: 二 and 三 are kanji
         image = Image.new("L", (256, 256), 255)
         for y in np.linspace(30, 226, count):
             ImageDraw.Draw(image).line([(30, y), (226, y)], fill=0, width=5)
-        kinds["horizontal lines"].append(image)
-    kinds["digit"] = [typed(font, digit) for digit in "02345689" if font]
-    for shape in SHAPES:
+        kinds["horizontal lines"][f"{count} lines"] = image
+    for name, shape in SHAPES.items():
         image = Image.new("L", (256, 256), 255)
         shape(ImageDraw.Draw(image))
-        kinds["shape"].append(image)
-    paths = {}
+        kinds["shape"][name] = image
+    paths: dict[str, dict[str, Path]] = {}
     for kind, images in kinds.items():
-        paths[kind] = []
-        for i, image in enumerate(images):
+        paths[kind] = {}
+        for i, (name, image) in enumerate(images.items()):
             path = folder / f"{kind.replace(' ', '-')}-{i}.png"
             image.save(path)
-            paths[kind].append(path)
+            paths[kind][name] = path
     return paths
 
 
@@ -248,12 +276,18 @@ def robust_figures(engine, folder: Path, calibration: Calibration) -> dict:
     return figures
 
 
-def unsure_share(engine, paths: list[Path], calibration: Calibration) -> dict:
-    top = calibration.probabilities(picture_logits(engine, paths)).max(axis=1)
+def unsure_share(engine, pictures: dict[str, Path], calibration: Calibration) -> dict:
+    """How many of the named pictures are marked unsure; those read as a sure character."""
+    names, paths = list(pictures), list(pictures.values())
+    probabilities = calibration.probabilities(picture_logits(engine, paths))
+    top, answer = probabilities.max(axis=1), probabilities.argmax(axis=1)
+    table = class_table()
+    sure = np.flatnonzero(top >= calibration.unsure_below)
     return {
         "pictures": len(paths),
-        "unsure": int((top < calibration.unsure_below).sum()),
+        "unsure": int(len(paths) - len(sure)),
         "highest_probability": round(float(top.max()), 3),
+        "confident": [f"{names[i]} -> {table[answer[i]].char} {top[i]:.2f}" for i in sure],
     }
 
 
@@ -321,10 +355,11 @@ def section(report: dict, args: argparse.Namespace, before: str) -> str:
         "",
         "Non-characters (drawn by the script, read as `predict` reads picture files):",
         "",
-        "| pictures | marked unsure | highest calibrated probability |",
-        "|---|---|---|",
+        "| pictures | marked unsure | highest calibrated probability | read as a sure character |",
+        "|---|---|---|---|",
         *[
-            f"| {kind} | {r['unsure']} of {r['pictures']} | {r['highest_probability']:.3f} |"
+            f"| {kind} | {r['unsure']} of {r['pictures']} | {r['highest_probability']:.3f} "
+            f"| {', '.join(r['confident']) or 'none'} |"
             for kind, r in report["non_characters"].items()
         ],
     ]
