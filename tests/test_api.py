@@ -158,3 +158,19 @@ def test_readme_shows_the_api():
     assert "from kanjinet import Recognizer" in readme
     for name in ("recognize(", "recognize_batch(", "character", "sure"):
         assert name in readme
+
+
+def test_the_reference_model_is_unsure_of_what_is_no_character(recognizer, tmp_path, monkeypatch):
+    """bench/calibrate_reference.py's drawings: every word of two characters, scribble and
+    row of lines is marked unsure, and nearly every typed Latin letter and digit (the
+    model card's figures; system fonts missing here leave those out)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    from calibrate_reference import non_characters
+
+    kinds = non_characters(tmp_path)
+    for kind in ("two characters", "scribble", "horizontal lines"):
+        answers = recognizer.recognize_batch(kinds[kind].values(), top_k=1)
+        assert not any(best.sure for best, in answers), kind
+    typed = [*kinds["latin letter"].values(), *kinds["digit"].values()]
+    sure = sum(best.sure for best, in recognizer.recognize_batch(typed, top_k=1))
+    assert sure <= SURE_TYPED_SHARE * len(typed)
