@@ -76,8 +76,7 @@ class TrainConfig:
         "or noise only (the original scripts' recipe) for --arch original",
     )
     # Outlier exposure: the model learns to give no confident class to lines, hatching,
-    # scribbles, dots, Latin letters and digits, shapes and two characters at once
-    # (kanjinet.non_characters).
+    # scribbles, dots, Latin letters and two characters at once (kanjinet.non_characters).
     non_characters: float = opt(
         0.0,
         help="add this many non-character pictures per training sample, taught to spread "
