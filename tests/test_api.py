@@ -84,8 +84,9 @@ def test_every_kind_of_picture_gives_the_same_answer(recognizer, tmp_path):
 
 @pytest.mark.parametrize("width", [5, 8, 12])
 def test_the_reference_model_reads_characters_drawn_with_a_ruler(recognizer, width):
-    """Boxes and straight lines are no handwriting, and they are near some non-characters a
-    model can be taught (bench/RESULTS.md, "Non-character kinds tried and not kept")."""
+    """Boxes and straight lines are no handwriting, and more non-character training turns a
+    ruled 口 into a non-character (bench/RESULTS.md, "Further non-character fine-tunes,
+    tried and not kept")."""
     chars = list(RULED)
     answers = recognizer.recognize_batch([ruled(c, width) for c in chars], top_k=1)
     assert [best.character for (best,) in answers] == chars
