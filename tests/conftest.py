@@ -6,7 +6,9 @@ tests that modify data copy it first.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,19 @@ def user_cache_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KANJINET_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
         yield
+
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench_module(name: str):
+    """A script of bench/ imported as a module, with bench/ on sys.path while it loads:
+    the scripts import each other and benchlib from their own folder."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
 
 
 SMALL_CLASSES = 24

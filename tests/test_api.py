@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bench_module
 from PIL import Image, ImageDraw
 
 import kanjinet
@@ -193,11 +193,7 @@ def test_readme_shows_the_api():
 def non_characters(tmp_path_factory):
     """bench/calibrate_reference.py's non-character pictures, by kind and name, and the
     Latin font files it typed letters with."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    try:
-        import calibrate_reference as bench
-    finally:
-        sys.path.pop(0)
+    bench = bench_module("calibrate_reference")
     fonts = [f for f in bench.LATIN_FONTS if Path(f).is_file()]
     return bench.non_characters(tmp_path_factory.mktemp("non-characters")), fonts
 

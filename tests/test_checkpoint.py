@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import bench_module
 
 from kanjinet import checkpoint
 from kanjinet.checkpoint import atomic_torch_save, load_checkpoint, read_checkpoint_file
@@ -149,13 +150,7 @@ def test_train_on_a_full_disk_is_one_line(small_dataset_dir, tmp_path, full_disk
 
 def test_average_checkpoints_takes_the_mean_of_the_weights(trained_run, tmp_path):
     """bench/average_checkpoints.py (how the reference model's two fine-tunes were joined)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "average_checkpoints", Path(__file__).parents[1] / "bench" / "average_checkpoints.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = bench_module("average_checkpoints")
     first, _ = trained_run
     payload = read_checkpoint_file(first)
     shifted = {k: v + 1.0 if v.is_floating_point() else v for k, v in payload["state_dict"].items()}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bench_module
 from PIL import Image
 
 from kanjinet.handwriting import render, writer_style
@@ -68,12 +69,8 @@ def test_robustness_set_is_made_and_measured_category_by_category(tmp_path):
     for the picture ones) and measured with the reference model through predict's path."""
     from kanjinet.pictures import has_glyph
 
-    sys.path.insert(0, str(ROBUSTNESS.parent))
-    try:
-        from robustness_set import CATEGORIES
-    finally:
-        sys.path.remove(str(ROBUSTNESS.parent))
-    for category in CATEGORIES:
+    categories = bench_module("robustness_set").CATEGORIES
+    for category in categories:
         if category.fonts and not any(
             Path(f).is_file() and has_glyph(f, "あ") for f in category.fonts
         ):
@@ -92,8 +89,8 @@ def test_robustness_set_is_made_and_measured_category_by_category(tmp_path):
         check=True,
     )
     results = json.loads(figures.read_text(encoding="utf-8"))
-    assert [r["category"] for r in results.values()] == [c.name for c in CATEGORIES] + ["whole set"]
+    assert [r["category"] for r in results.values()] == [c.name for c in categories] + ["whole set"]
     whole = results.pop("all | kanji_etl9g_model.onnx")
-    assert whole["samples"] == 3 * len(CATEGORIES)
+    assert whole["samples"] == 3 * len(categories)
     assert all(r["samples"] == 3 and 0 <= r["top1"] <= r["top5"] <= 100 for r in results.values())
     assert results["unseen-fonts | kanji_etl9g_model.onnx"]["top5"] > 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import bench_module
 from PIL import Image
 
 from kanjinet import cli, devices, distributed
@@ -363,13 +364,7 @@ def test_written_text_ends_lines_with_lf_on_windows(windows_newlines, tmp_path):
 @pytest.fixture(scope="module")
 def benchlib():
     """bench/benchlib.py, which the bench scripts import from their own folder."""
-    bench = Path(__file__).parents[1] / "bench"
-    sys.path.insert(0, str(bench))
-    try:
-        import benchlib
-    finally:
-        sys.path.remove(str(bench))
-    return benchlib
+    return bench_module("benchlib")
 
 
 def test_bench_results_end_lines_with_lf(windows_newlines, benchlib, tmp_path):
