@@ -355,6 +355,36 @@ def test_marker_widest_widens_only_the_markers(tmp_path):
         synthesize(SynthConfig(out=a, writers=1, classes=1, pen_share=1.0, marker_widest=0.6))
 
 
+def horizontal_stroke_rows(steady_share: float) -> np.ndarray:
+    """Rows spanned by the ink of 一 in the middle of the cell, for 24 writers."""
+    rows = []
+    for writer in range(24):
+        levels = handwriting.draw_character(["一", "二"], 0, writer, 0, steady_share=steady_share)
+        inked = np.flatnonzero((levels[24:104, 16:112] >= 8).sum(axis=1) > 3)
+        rows.append(inked.max() - inked.min() + 1)
+    return np.array(rows)
+
+
+def test_steady_share_gives_a_share_of_writers_a_steady_hand(tmp_path):
+    """--steady-share: that share of writers draws upright, straight strokes (一 stays level),
+    the others as before; the share is drawn from its own stream, apart from the marker's."""
+    styles = [handwriting.writer_pen(0, w, 0.0, steady_share=0.5) for w in range(40)]
+    plain = [handwriting.writer_style(0, w) for w in range(40)]
+    steady = [s for s, p in zip(styles, plain, strict=True) if s != p]
+    assert 10 <= len(steady) <= 30
+    assert all(s.slant == s.rotation == s.cursive == 0.0 for s in steady)
+    markers = [handwriting.writer_pen(0, w, 0.5) for w in range(40)]
+    both = [handwriting.writer_pen(0, w, 0.5, steady_share=0.5) for w in range(40)]
+    assert [m.width for m in markers] == [b.width for b in both]
+    hurried, level = horizontal_stroke_rows(0.0), horizontal_stroke_rows(1.0)
+    assert level.mean() < 0.8 * hurried.mean() and level.max() < hurried.max()
+    synthesize(SynthConfig(out=tmp_path / "s", writers=1, classes=2, workers=1, steady_share=1.0))
+    info = json.loads((tmp_path / "s" / etl9g.SYNTH_INFO).read_text(encoding="utf-8"))
+    assert info["steady_share"] == 1.0
+    with pytest.raises(KanjinetError, match="--steady-share"):
+        synthesize(SynthConfig(out=tmp_path / "bad", writers=1, classes=1, steady_share=2.0))
+
+
 def test_chars_picks_the_classes_drawn_in_their_order(tmp_path):
     """--chars draws chosen classes (kanji among them) instead of the first N (all kana)."""
     from kanjinet.classes import char_to_jis

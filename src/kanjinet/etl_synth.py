@@ -74,6 +74,7 @@ def render_file(
     font_share: float = 0.0,
     pen_share: float = 0.0,
     marker_widest: float = MARKER_WIDTH[1],
+    steady_share: float = 0.0,
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
     from kanjinet.synth_headers import writer_info
@@ -100,8 +101,9 @@ def render_file(
     chars = [char for _, char in classes]
     for i, (w, k) in enumerate(zip(writer.tolist(), index.tolist(), strict=True)):
         levels = draw_character(
-            chars, k, w, seed, fonts, font_share, pen_share, marker_widest=marker_widest
-        )
+            chars, k, w, seed, fonts, font_share, pen_share,
+            marker_widest=marker_widest, steady_share=steady_share,
+        )  # fmt: skip
         pixels[i] = to_format(levels, db)
     records["image"] = encode_levels(pixels, db)
     return records
@@ -157,6 +159,7 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
         "font_share": cfg.font_share if fonts else 0.0,
         "pen_share": cfg.pen_share,
         "marker_widest": cfg.marker_widest,
+        **({"steady_share": cfg.steady_share} if cfg.steady_share else {}),
         "files": [db.file_name(n) for n in range(1, len(sizes) + 1)],
         "generator": f"kanjinet {__version__}",
     }
@@ -166,8 +169,9 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
         first = (file_no - 1) * db.records_per_file
         numbers = np.arange(first, first + size)
         records = render_file(
-            db, classes, numbers, cfg.seed, fonts, cfg.font_share, cfg.pen_share, cfg.marker_widest
-        )
+            db, classes, numbers, cfg.seed, fonts, cfg.font_share, cfg.pen_share,
+            cfg.marker_widest, cfg.steady_share,
+        )  # fmt: skip
         paths.append(out / db.file_name(file_no))
         write_file(paths[-1], records, db)
     return paths

@@ -149,18 +149,40 @@ MARKER_WIDTH = (0.06, 0.18)  # a marker's stroke width, as a share of the charac
 
 @cache
 def writer_pen(
-    seed: int, writer: int, marker_share: float = 0.0, widest: float = MARKER_WIDTH[1]
+    seed: int,
+    writer: int,
+    marker_share: float = 0.0,
+    widest: float = MARKER_WIDTH[1],
+    steady_share: float = 0.0,
 ) -> Style:
     """The writer's style with their pen: a `marker_share` of the writers (drawn from their
     own stream, so a share of 0 leaves every byte as it was) write with a felt-tip
     marker, 6-18 % (to `widest`) of the character's box wide (the box is ~0.8 x `size`),
-    at full pressure."""
+    at full pressure. A `steady_share` of them (another stream) have a steady hand."""
     style = writer_style(seed, writer)
+    if steady_share and np.random.default_rng([seed, writer, 0, 4]).random() < steady_share:
+        style = steady(style)
     rng = np.random.default_rng([seed, writer, 0, 3])
     if not marker_share or rng.random() >= marker_share:
         return style
     width = 0.8 * style.size * float(rng.uniform(MARKER_WIDTH[0], widest))
     return replace(style, width=width, pressure=15.5)
+
+
+def steady(style: Style) -> Style:
+    """The writer with a steady hand, as on a drawing pad or with a ruler: upright, straight
+    and unhurried strokes, barely displaced or warped; size, aspect, pen and scan kept."""
+    return replace(
+        style,
+        slant=0.0,
+        rotation=0.0,
+        cursive=0.0,
+        jitter=0.25,
+        rise=0.0,
+        stroke_scale=1.0,
+        spread=1.0,
+        warp=0.3,
+    )
 
 
 def jitter_glyph(g: Glyph, style: Style, rng: np.random.Generator) -> np.ndarray:
@@ -421,6 +443,7 @@ def draw_character(
     pen_share: float = 0.0,
     count: int | None = None,
     marker_widest: float = MARKER_WIDTH[1],
+    steady_share: float = 0.0,
 ) -> np.ndarray:
     """Writer `writer`'s `chars[index]` as a 16-level (127, 128) picture: from a font for a
     `font_share` of the records when `fonts` are given, else from its strokes, with a
@@ -432,6 +455,5 @@ def draw_character(
     if fonts and rng.random() < font_share:
         font = pick_font(fonts, chars[index], rng)
     neighbour = chars[(index + 1) % count if rng.random() < 0.5 else index - 1]
-    return render(
-        chars[index], neighbour, writer_pen(seed, writer, pen_share, marker_widest), rng, font
-    )
+    style = writer_pen(seed, writer, pen_share, marker_widest, steady_share)
+    return render(chars[index], neighbour, style, rng, font)

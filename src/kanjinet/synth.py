@@ -89,6 +89,11 @@ class SynthConfig:
     marker_widest: float = opt(
         MARKER_WIDTH[1], help="widest marker stroke, as a share of the character's box"
     )
+    # Steady hands (a drawing pad, a ruler): clean straight strokes that a model trained on
+    # hurried handwriting alone reads unsurely (docs/synth.md, "Steady hands").
+    steady_share: float = opt(
+        0.0, help="fraction of writers with a steady hand (upright, straight, unwarped strokes)"
+    )
     preview: Path | None = opt(None, help="also write a labelled 10x10 grid of samples to this PNG")
     # Other layouts draw the same pictures, resized/binarised to the format (etl_synth).
     format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
@@ -163,6 +168,8 @@ def check_config(cfg: SynthConfig) -> None:
         raise KanjinetError(f"--font-share {cfg.font_share}: must be between 0 and 1")
     if not 0.0 <= cfg.pen_share <= 1.0:
         raise KanjinetError(f"--pen-share {cfg.pen_share}: must be between 0 and 1")
+    if not 0.0 <= cfg.steady_share <= 1.0:
+        raise KanjinetError(f"--steady-share {cfg.steady_share}: must be between 0 and 1")
     if not MARKER_WIDTH[0] <= cfg.marker_widest <= 0.5:
         raise KanjinetError(
             f"--marker-widest {cfg.marker_widest}: must be between {MARKER_WIDTH[0]} and 0.5"
@@ -279,6 +286,7 @@ def render_records(
     pen_share: float = 0.0,
     picks: tuple[int, ...] | None = None,
     marker_widest: float = MARKER_WIDTH[1],
+    steady_share: float = 0.0,
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
     full = class_table()
@@ -290,8 +298,9 @@ def render_records(
     for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
         pixels[i] = draw_character(
-            chars, index, writer, seed, fonts, font_share, pen_share, classes, marker_widest
-        )
+            chars, index, writer, seed, fonts, font_share, pen_share, classes, marker_widest,
+            steady_share,
+        )  # fmt: skip
     records["image"] = encode_images(pixels)
     return records
 
@@ -306,6 +315,7 @@ def write_task(
     pen_share: float = 0.0,
     picks: tuple[int, ...] | None = None,
     marker_widest: float = MARKER_WIDTH[1],
+    steady_share: float = 0.0,
 ):
     """Draw a task's records and write each piece at its place in its (temporary) file.
 
@@ -313,7 +323,7 @@ def write_task(
     """
     numbers = task.numbers(classes)
     records = render_records(
-        numbers, classes, seed, fonts, font_share, pen_share, picks, marker_widest
+        numbers, classes, seed, fonts, font_share, pen_share, picks, marker_widest, steady_share
     )
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
@@ -336,7 +346,7 @@ def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[st
     sums: dict[int, int] = {}
     picks = cfg.picks() if cfg.chars else None
     args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share, picks,
-            cfg.marker_widest)  # fmt: skip
+            cfg.marker_widest, cfg.steady_share)  # fmt: skip
 
     def collect(result) -> None:
         count, task_sums = result
@@ -408,6 +418,7 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "font_share": cfg.font_share if fonts else 0.0,
         "pen_share": cfg.pen_share,
         "marker_widest": cfg.marker_widest,
+        **({"steady_share": cfg.steady_share} if cfg.steady_share else {}),
         "generator": f"kanjinet {__version__}",
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
