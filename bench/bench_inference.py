@@ -6,6 +6,7 @@ Run by hand (takes a minute or two per preset):
         [--results bench/RESULTS.md]
     .venv/bin/python bench/bench_inference.py --nnef [--presets ...] [--seconds 1] [--loads 5]
     .venv/bin/python bench/bench_inference.py --shipped     # the shipped files themselves
+    .venv/bin/python bench/bench_inference.py --profile     # where tract spends batch-1 time
 
 `--nnef` measures instead what the Rust / WASM app chooses between: the same model as
 an ONNX file (tract-onnx) and as tract's NNEF archive (tract-nnef, `export --format
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import platform
 import statistics
 import sys
@@ -372,6 +374,33 @@ def run_nnef(args: argparse.Namespace, command: str) -> None:
     )
 
 
+def profile_rows(path: Path, runs: int) -> list[tuple[str, int, float]]:
+    """(tract op kind, nodes, mean ms per batch-1 run) from tract's own profiler, slowest
+    first: which layers a faster network would have to change."""
+    engine = TractEngine(path, 1)
+    one = fake_ink(1, seed=2)
+    seconds: dict[str, float] = {}
+    nodes: dict[str, int] = {}
+    for _ in range(runs):
+        for node in json.loads(engine.runnable.profile_json([one]))["nodes"]:
+            if "secs_per_iter" in node:
+                kind = node["op_name"]
+                seconds[kind] = seconds.get(kind, 0.0) + node["secs_per_iter"] / runs
+                nodes[kind] = nodes.get(kind, 0) + 1
+    ranked = sorted(seconds.items(), key=lambda item: -item[1])
+    return [(kind, nodes[kind] // runs, ms * 1e3) for kind, ms in ranked]
+
+
+def print_profile(path: Path, runs: int) -> None:
+    rows = profile_rows(path, runs)
+    total = sum(ms for _, _, ms in rows)
+    print(f"{path.name}: tract batch-1, one thread, tract's profiler, mean of {runs} runs")
+    print("| tract op | nodes | ms per run | share |\n|---|---:|---:|---:|")
+    for kind, count, ms in rows:
+        print(f"| {kind} | {count} | {ms:.3f} | {ms / total:.1%} |")
+    print(f"| all | | {total:.3f} | |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -384,7 +413,13 @@ def main() -> int:
     parser.add_argument(
         "--shipped", action="store_true", help="time the shipped model files instead"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="tract's time per op kind on the shipped fp32 file"
+    )
     args = parser.parse_args()
+    if args.profile:
+        print_profile(REFERENCE_MODEL, runs=20)
+        return 0
     # One PyTorch thread, like tract: with two, OpenMP threads spin against the other jobs on
     # this shared 2-core machine (measured 764 ms per batch-1 call at load 2.5, vs 45 ms).
     torch.set_num_threads(1)

@@ -6,7 +6,7 @@ tract registers: Conv (with groups), BatchNormalization, Relu, Add, Mul,
 Sigmoid, AveragePool / GlobalAveragePool / MaxPool / GlobalMaxPool, Flatten, Gemm.
 
 Presets (`PRESETS`):
-- `kanjinet-fast` (default): chosen by measurement for tract batch-1 latency under
+- `kanjinet-fast`: chosen by measurement for tract batch-1 latency under
   1 ms (bench/RESULTS.md, "Fast preset search"). Tract runs dense 3x3 convs far
   more efficiently per MAC than depthwise ones, so the 32x32 / 16x16 / first 8x8
   stages are fused blocks (dense 3x3 + project 1x1, no depthwise); the depthwise
@@ -15,7 +15,8 @@ Presets (`PRESETS`):
 - `kanjinet`: inverted residual blocks (MobileNetV2 style: expand 1x1,
   depthwise 3x3, project 1x1, residual when shapes allow), most depth at 8x8 and
   4x4, squeeze-excitation in the two low-resolution stages, a 1x1 head conv.
-  The most accurate preset, at about 2.7x the default's tract latency.
+  The default (`DEFAULT_ARCH`) and the reference model's: the most accurate preset,
+  at about 2.7x `kanjinet-fast`'s tract latency.
 - `kanjinet-small`: the same design, narrower and shallower (fast tests, CPU).
 - `original` (called `seed` before; checkpoints saying so still load): the original
   scripts' `train_etl9g_model.py` network: four depthwise-separable
