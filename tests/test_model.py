@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from conftest import bench_module
 
 from kanjinet.checkpoint import load_checkpoint, save_checkpoint
 from kanjinet.classes import CLASS_JIS
@@ -233,3 +234,16 @@ def test_a_file_holding_python_objects_is_refused_without_unsafe_advice(tmp_path
     message = str(error.value)
     assert "pickled.pth: not a kanjinet checkpoint" in message
     assert "weights_only" not in message
+
+
+def test_the_tract_profile_names_where_batch_1_time_goes():
+    """bench_inference.py --profile: the shipped network's op kinds, slowest first; its 8
+    depthwise convolutions are one kind of them."""
+    pytest.importorskip("tract")
+    from kanjinet.reference import REFERENCE_MODEL
+
+    rows = bench_module("bench_inference").profile_rows(REFERENCE_MODEL, runs=2)
+    nodes = {kind: count for kind, count, _ in rows}
+    assert nodes["DepthWiseConv"] == 8 and nodes["OptMatMul"] > 8
+    times = [ms for _, _, ms in rows]
+    assert times == sorted(times, reverse=True) and sum(times) > 0
