@@ -14,6 +14,7 @@ from kanjinet import etl9g, handwriting, pictures, synth
 from kanjinet.classes import CLASS_JIS, NUM_CLASSES
 from kanjinet.cli import main
 from kanjinet.errors import KanjinetError
+from kanjinet.handwriting import Pens
 from kanjinet.synth import SynthConfig, synthesize
 
 C, W = 24, 10  # the shared small_etl_dir fixture (tests/conftest.py)
@@ -322,12 +323,12 @@ def test_a_font_without_the_glyph_is_not_drawn():
 def test_pen_share_gives_a_share_of_writers_a_thick_marker(tmp_path):
     """--pen-share: that share of writers draws with a marker (6-18 % of the character box),
     the others as before, byte for byte."""
-    styles = [handwriting.writer_pen(0, w, 0.5) for w in range(40)]
+    styles = [handwriting.writer_pen(0, w, Pens(0.5)) for w in range(40)]
     plain = [handwriting.writer_style(0, w) for w in range(40)]
     markers = [s for s, p in zip(styles, plain, strict=True) if s != p]
     assert 10 <= len(markers) <= 30
     assert all(s.width >= 0.8 * s.size * 0.06 > 2.5 for s in markers)
-    assert handwriting.writer_pen(0, 3, 0.0) == plain[3]
+    assert handwriting.writer_pen(0, 3, Pens(0.0)) == plain[3]
     a, b = (tmp_path / "a", tmp_path / "b")
     synthesize(SynthConfig(out=a, writers=2, classes=6, seed=0, workers=1))
     synthesize(SynthConfig(out=b, writers=2, classes=6, seed=0, workers=1, pen_share=1.0))
@@ -339,9 +340,9 @@ def test_pen_share_gives_a_share_of_writers_a_thick_marker(tmp_path):
 
 def test_marker_widest_widens_only_the_markers(tmp_path):
     """--marker-widest: markers reach that share of the box; the default draws as before."""
-    default = [handwriting.writer_pen(0, w, 1.0) for w in range(30)]
-    wide = [handwriting.writer_pen(0, w, 1.0, 0.3) for w in range(30)]
-    assert default == [handwriting.writer_pen(0, w, 1.0, 0.18) for w in range(30)]
+    default = [handwriting.writer_pen(0, w, Pens(1.0)) for w in range(30)]
+    wide = [handwriting.writer_pen(0, w, Pens(1.0, 0.3)) for w in range(30)]
+    assert default == [handwriting.writer_pen(0, w, Pens(1.0, 0.18)) for w in range(30)]
     assert all(w.width >= d.width for w, d in zip(wide, default, strict=True))
     assert max(w.width / (0.8 * w.size) for w in wide) > 0.2
     assert max(d.width / (0.8 * d.size) for d in default) <= 0.18
@@ -359,7 +360,9 @@ def horizontal_stroke_rows(steady_share: float) -> np.ndarray:
     """Rows spanned by the ink of 一 in the middle of the cell, for 24 writers."""
     rows = []
     for writer in range(24):
-        levels = handwriting.draw_character(["一", "二"], 0, writer, 0, steady_share=steady_share)
+        levels = handwriting.draw_character(
+            ["一", "二"], 0, writer, 0, pens=Pens(steady_share=steady_share)
+        )
         inked = np.flatnonzero((levels[24:104, 16:112] >= 8).sum(axis=1) > 3)
         rows.append(inked.max() - inked.min() + 1)
     return np.array(rows)
@@ -368,13 +371,13 @@ def horizontal_stroke_rows(steady_share: float) -> np.ndarray:
 def test_steady_share_gives_a_share_of_writers_a_steady_hand(tmp_path):
     """--steady-share: that share of writers draws upright, straight strokes (一 stays level),
     the others as before; the share is drawn from its own stream, apart from the marker's."""
-    styles = [handwriting.writer_pen(0, w, 0.0, steady_share=0.5) for w in range(40)]
+    styles = [handwriting.writer_pen(0, w, Pens(steady_share=0.5)) for w in range(40)]
     plain = [handwriting.writer_style(0, w) for w in range(40)]
     steady = [s for s, p in zip(styles, plain, strict=True) if s != p]
     assert 10 <= len(steady) <= 30
     assert all(s.slant == s.rotation == s.cursive == 0.0 for s in steady)
-    markers = [handwriting.writer_pen(0, w, 0.5) for w in range(40)]
-    both = [handwriting.writer_pen(0, w, 0.5, steady_share=0.5) for w in range(40)]
+    markers = [handwriting.writer_pen(0, w, Pens(0.5)) for w in range(40)]
+    both = [handwriting.writer_pen(0, w, Pens(0.5, steady_share=0.5)) for w in range(40)]
     assert [m.width for m in markers] == [b.width for b in both]
     hurried, level = horizontal_stroke_rows(0.0), horizontal_stroke_rows(1.0)
     assert level.mean() < 0.8 * hurried.mean() and level.max() < hurried.max()

@@ -36,7 +36,7 @@ from kanjinet.etl_formats import (
     jis0201_char,
     write_file,
 )
-from kanjinet.handwriting import MARKER_WIDTH, draw_character
+from kanjinet.handwriting import PLAIN_PENS, Pens, draw_character
 
 #: The JIS X 0201 katakana an M-type synthetic file holds: ｦ, then ｱ..ﾝ (46).
 M_TYPE_CODES = (0xA6, *range(0xB1, 0xDE))
@@ -72,9 +72,7 @@ def render_file(
     seed: int,
     fonts: tuple[str, ...] = (),
     font_share: float = 0.0,
-    pen_share: float = 0.0,
-    marker_widest: float = MARKER_WIDTH[1],
-    steady_share: float = 0.0,
+    pens: Pens = PLAIN_PENS,
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
     from kanjinet.synth_headers import writer_info
@@ -100,10 +98,7 @@ def render_file(
     pixels = np.empty((len(numbers), db.height, db.width), dtype=np.uint8)
     chars = [char for _, char in classes]
     for i, (w, k) in enumerate(zip(writer.tolist(), index.tolist(), strict=True)):
-        levels = draw_character(
-            chars, k, w, seed, fonts, font_share, pen_share,
-            marker_widest=marker_widest, steady_share=steady_share,
-        )  # fmt: skip
+        levels = draw_character(chars, k, w, seed, fonts, font_share, pens)
         pixels[i] = to_format(levels, db)
     records["image"] = encode_levels(pixels, db)
     return records
@@ -168,10 +163,7 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
     for file_no, size in enumerate(sizes, start=1):
         first = (file_no - 1) * db.records_per_file
         numbers = np.arange(first, first + size)
-        records = render_file(
-            db, classes, numbers, cfg.seed, fonts, cfg.font_share, cfg.pen_share,
-            cfg.marker_widest, cfg.steady_share,
-        )  # fmt: skip
+        records = render_file(db, classes, numbers, cfg.seed, fonts, cfg.font_share, cfg.pens())
         paths.append(out / db.file_name(file_no))
         write_file(paths[-1], records, db)
     return paths

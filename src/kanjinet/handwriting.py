@@ -147,25 +147,34 @@ def writer_style(seed: int, writer: int) -> Style:
 MARKER_WIDTH = (0.06, 0.18)  # a marker's stroke width, as a share of the character's box
 
 
+@dataclass(frozen=True)
+class Pens:
+    """Which writers hold which pen. Each share is drawn per writer from its own random
+    stream, so a share of 0 leaves every byte as it was without it."""
+
+    marker_share: float = 0.0  # writers with a felt-tip marker
+    marker_widest: float = MARKER_WIDTH[1]  # the widest marker, share of the character's box
+    steady_share: float = 0.0  # writers with a steady hand (`steady`)
+
+
+PLAIN_PENS = Pens()
+
+
 @cache
-def writer_pen(
-    seed: int,
-    writer: int,
-    marker_share: float = 0.0,
-    widest: float = MARKER_WIDTH[1],
-    steady_share: float = 0.0,
-) -> Style:
-    """The writer's style with their pen: a `marker_share` of the writers (drawn from their
-    own stream, so a share of 0 leaves every byte as it was) write with a felt-tip
-    marker, 6-18 % (to `widest`) of the character's box wide (the box is ~0.8 x `size`),
-    at full pressure. A `steady_share` of them (another stream) have a steady hand."""
+def writer_pen(seed: int, writer: int, pens: Pens = PLAIN_PENS) -> Style:
+    """The writer's style with their pen: a `pens.marker_share` of the writers write with a
+    felt-tip marker, 6-18 % (to `pens.marker_widest`) of the character's box wide (the box
+    is ~0.8 x `size`), at full pressure; a `pens.steady_share` have a steady hand."""
     style = writer_style(seed, writer)
-    if steady_share and np.random.default_rng([seed, writer, 0, 4]).random() < steady_share:
+    if (
+        pens.steady_share
+        and np.random.default_rng([seed, writer, 0, 4]).random() < pens.steady_share
+    ):
         style = steady(style)
     rng = np.random.default_rng([seed, writer, 0, 3])
-    if not marker_share or rng.random() >= marker_share:
+    if not pens.marker_share or rng.random() >= pens.marker_share:
         return style
-    width = 0.8 * style.size * float(rng.uniform(MARKER_WIDTH[0], widest))
+    width = 0.8 * style.size * float(rng.uniform(MARKER_WIDTH[0], pens.marker_widest))
     return replace(style, width=width, pressure=15.5)
 
 
@@ -440,10 +449,8 @@ def draw_character(
     seed: int,
     fonts=(),
     font_share: float = 0.0,
-    pen_share: float = 0.0,
+    pens: Pens = PLAIN_PENS,
     count: int | None = None,
-    marker_widest: float = MARKER_WIDTH[1],
-    steady_share: float = 0.0,
 ) -> np.ndarray:
     """Writer `writer`'s `chars[index]` as a 16-level (127, 128) picture: from a font for a
     `font_share` of the records when `fonts` are given, else from its strokes, with a
@@ -455,5 +462,4 @@ def draw_character(
     if fonts and rng.random() < font_share:
         font = pick_font(fonts, chars[index], rng)
     neighbour = chars[(index + 1) % count if rng.random() < 0.5 else index - 1]
-    style = writer_pen(seed, writer, pen_share, marker_widest, steady_share)
-    return render(chars[index], neighbour, style, rng, font)
+    return render(chars[index], neighbour, writer_pen(seed, writer, pens), rng, font)

@@ -50,7 +50,7 @@ from kanjinet.etl9g import (
     empty_records,
     encode_images,
 )
-from kanjinet.handwriting import MARKER_WIDTH, draw_character
+from kanjinet.handwriting import MARKER_WIDTH, Pens, draw_character
 from kanjinet.options import opt
 from kanjinet.pictures import FONT_DIRS, covers_japanese, find_japanese_fonts, write_preview
 from kanjinet.progress import progress_bar
@@ -101,6 +101,9 @@ class SynthConfig:
     chars: str = opt(
         "", help="draw these ETL9G classes, in this order (e.g. 田山川あいう); sets --classes"
     )
+
+    def pens(self) -> Pens:
+        return Pens(self.pen_share, self.marker_widest, self.steady_share)
 
     def picks(self) -> tuple[int, ...]:
         """The class-table indices drawn: --chars' classes, else the first --classes."""
@@ -283,10 +286,8 @@ def render_records(
     seed: int,
     fonts: tuple[str, ...],
     font_share: float,
-    pen_share: float = 0.0,
+    pens: Pens,
     picks: tuple[int, ...] | None = None,
-    marker_widest: float = MARKER_WIDTH[1],
-    steady_share: float = 0.0,
 ):
     """The records with these global (writer-major) numbers: headers and pictures."""
     full = class_table()
@@ -297,10 +298,7 @@ def render_records(
     chars = [info.char for info in table]
     for i, number in enumerate(numbers.tolist()):
         writer, index = divmod(number, classes)
-        pixels[i] = draw_character(
-            chars, index, writer, seed, fonts, font_share, pen_share, classes, marker_widest,
-            steady_share,
-        )  # fmt: skip
+        pixels[i] = draw_character(chars, index, writer, seed, fonts, font_share, pens, classes)
     records["image"] = encode_images(pixels)
     return records
 
@@ -312,19 +310,15 @@ def write_task(
     seed: int,
     fonts: tuple[str, ...],
     font_share: float,
-    pen_share: float = 0.0,
+    pens: Pens,
     picks: tuple[int, ...] | None = None,
-    marker_widest: float = MARKER_WIDTH[1],
-    steady_share: float = 0.0,
 ):
     """Draw a task's records and write each piece at its place in its (temporary) file.
 
     Returns (records, {file_no: byte sum}), the sums for ETL9INFO's checksums.
     """
     numbers = task.numbers(classes)
-    records = render_records(
-        numbers, classes, seed, fonts, font_share, pen_share, picks, marker_widest, steady_share
-    )
+    records = render_records(numbers, classes, seed, fonts, font_share, pens, picks)
     sums: dict[int, int] = {}
     per_writer = task.end_class - task.first_class
     for row, writer in enumerate(range(task.first_writer, task.end_writer)):
@@ -345,8 +339,7 @@ def run_tasks(tasks: list[Task], cfg: SynthConfig, workers: int, fonts: tuple[st
     """Do every task, in worker processes when asked; byte sums per file number."""
     sums: dict[int, int] = {}
     picks = cfg.picks() if cfg.chars else None
-    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pen_share, picks,
-            cfg.marker_widest, cfg.steady_share)  # fmt: skip
+    args = (str(cfg.out), cfg.classes, cfg.seed, fonts, cfg.font_share, cfg.pens(), picks)
 
     def collect(result) -> None:
         count, task_sums = result
