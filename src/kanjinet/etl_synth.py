@@ -152,9 +152,7 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
         "records": total,
         "fonts": [Path(f).name for f in fonts],
         "font_share": cfg.font_share if fonts else 0.0,
-        "pen_share": cfg.pen_share,
-        "marker_widest": cfg.marker_widest,
-        **({"steady_share": cfg.steady_share} if cfg.steady_share else {}),
+        **cfg.pen_info(),
         "files": [db.file_name(n) for n in range(1, len(sizes) + 1)],
         "generator": f"kanjinet {__version__}",
     }

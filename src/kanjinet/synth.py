@@ -105,6 +105,12 @@ class SynthConfig:
     def pens(self) -> Pens:
         return Pens(self.pen_share, self.marker_widest, self.steady_share)
 
+    def pen_info(self) -> dict[str, float]:
+        """The pen settings as kanjinet-synth.json records them (the steady share only when
+        set, so files written without it keep their bytes)."""
+        steady = {"steady_share": self.steady_share} if self.steady_share else {}
+        return {"pen_share": self.pen_share, "marker_widest": self.marker_widest, **steady}
+
     def picks(self) -> tuple[int, ...]:
         """The class-table indices drawn: --chars' classes, else the first --classes."""
         if not self.chars:
@@ -409,9 +415,7 @@ def synth_json(cfg: SynthConfig, files: list[Path], fonts: tuple[str, ...]) -> s
         "files": [p.name for p in files],
         "fonts": [Path(f).name for f in fonts],
         "font_share": cfg.font_share if fonts else 0.0,
-        "pen_share": cfg.pen_share,
-        "marker_widest": cfg.marker_widest,
-        **({"steady_share": cfg.steady_share} if cfg.steady_share else {}),
+        **cfg.pen_info(),
         "generator": f"kanjinet {__version__}",
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"
