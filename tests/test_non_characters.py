@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from kanjinet.checkpoint import load_weights
 from kanjinet.dataset import load_prepared
-from kanjinet.non_characters import KINDS, NON_CHARACTER, non_character_bank
+from kanjinet.non_characters import BLOCK, KINDS, NON_CHARACTER, non_character_bank
 from kanjinet.runtime import tensor_to_input
 from kanjinet.train import NON_CHARACTER_WEIGHT, training_loss
 from kanjinet.training_data import load_training_data
@@ -23,6 +23,15 @@ def test_the_bank_is_normalised_pictures_the_same_for_the_same_seed():
     assert (bank.reshape(count, -1).max(axis=1) == 255).all()  # contrast-stretched, no blank
     assert np.array_equal(bank, non_character_bank(count, 32, seed=5))
     assert not np.array_equal(bank, non_character_bank(count, 32, seed=6))
+
+
+def test_the_bank_is_the_same_however_many_processes_draw_it():
+    count = BLOCK + len(KINDS)  # two blocks, the second short
+    one = non_character_bank(count, 16, seed=3, workers=1)
+
+    assert np.array_equal(one, non_character_bank(count, 16, seed=3, workers=2))
+    assert not np.array_equal(one[:BLOCK][: len(KINDS)], one[BLOCK:])  # streams differ
+    assert non_character_bank(0, 16, seed=3).shape == (0, 16, 16)
 
 
 def test_non_character_rows_are_pushed_towards_uniform_and_characters_keep_their_loss():
