@@ -534,6 +534,21 @@ def test_errors_name_the_file(tmp_path, dataset_dir, tiny_checkpoint):
         )
 
 
+def test_a_dataset_too_small_to_hold_out_a_writer_is_refused_by_name(tmp_path, tiny_checkpoint):
+    from kanjinet.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.synth import SynthConfig, synthesize
+
+    etl, two = tmp_path / "etl", tmp_path / "two-writers"
+    synthesize(SynthConfig(out=etl, writers=2, classes=24, seed=3, workers=1))
+    prepare_dataset(PrepareConfig(etl_dir=etl, output_dir=two, size=32, workers=1))
+    with pytest.raises(
+        KanjinetError, match="two-writers: .*no test or validation sample among its 2"
+    ):
+        export_checkpoint(
+            ExportConfig(model_path=tiny_checkpoint, onnx_path=tmp_path / "m.onnx", data_dir=two)
+        )
+
+
 def test_shipped_files_name_the_dataset_not_the_trainers_paths(exports, dataset_dir):
     from kanjinet.dataset import identity, load_prepared
 

@@ -34,6 +34,18 @@ def test_the_bank_is_the_same_however_many_processes_draw_it():
     assert non_character_bank(0, 16, seed=3).shape == (0, 16, 16)
 
 
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "two characters"])
+def test_drawn_kinds_come_through_a_scanner_like_every_training_record(kind):
+    """A crisp picture would teach the model that sharp edges mean "no character"."""
+    from kanjinet.non_characters import drawn_picture
+
+    ink = drawn_picture(kind, np.random.default_rng(4))
+
+    assert ink.dtype == np.uint8 and (ink % 17 == 0).all()  # 16 levels, as ETL9G
+    inked = ink[ink > 0]
+    assert (inked < inked.max()).mean() > 0.1  # soft edges and noise, not two values
+
+
 def test_non_character_rows_are_pushed_towards_uniform_and_characters_keep_their_loss():
     logits = torch.randn(6, 24, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([3, NON_CHARACTER, 7, NON_CHARACTER, 0, 23])

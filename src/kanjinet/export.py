@@ -338,6 +338,12 @@ def load_samples(
     test = select_samples("test", checkpoint, data)
     if not len(test):
         test = select_samples("val", checkpoint, data)
+    if not len(test):
+        raise KanjinetError(
+            f"{data_dir}: the run's writer split leaves no test or validation sample among its "
+            f"{len(np.unique(data.writers))} writer(s); verification needs held-out samples: "
+            "pass a prepared dataset of at least 3 writers"
+        )
     # Separate streams: the calibration set does not change with --verify-samples.
     held = _pick(np.random.default_rng(0), test, n_verify)
     calib = _pick(np.random.default_rng(1), select_samples("train", checkpoint, data), n_calibrate)

@@ -17,6 +17,10 @@ Presets (`PRESETS`):
   4x4, squeeze-excitation in the two low-resolution stages, a 1x1 head conv.
   The default (`DEFAULT_ARCH`) and the reference model's: the most accurate preset,
   at about 2.7x `kanjinet-fast`'s tract latency.
+- `kanjinet-lean`: `kanjinet` with the two stride-2 blocks of the 16x16 and 8x8 stages
+  fused (tract's depthwise conv is slowest where it strides) and expansion 3 instead of
+  4 after them: about 30 % less tract batch-1 time for 3 % more multiply-adds
+  (bench/RESULTS.md, "Inference speed of the shipped model files").
 - `kanjinet-small`: the same design, narrower and shallower (fast tests, CPU).
 - `original` (called `seed` before; checkpoints saying so still load): the original
   scripts' `train_etl9g_model.py` network: four depthwise-separable
@@ -142,6 +146,22 @@ PRESETS: dict[str, ModelConfig] = {
             Stage(48, repeats=2, stride=2, expand=3),
             Stage(96, repeats=3, stride=2, expand=4, se=True),
             Stage(160, repeats=2, stride=2, expand=4, se=True),
+        ),
+        head_channels=320,
+        dropout=0.2,
+        se_reduction=8,
+    ),
+    "kanjinet-lean": ModelConfig(
+        arch="kanjinet-lean",
+        stem_channels=24,
+        stem_stride=2,
+        stages=(
+            Stage(24, repeats=1, stride=1, expand=1),  # 32x32
+            Stage(48, repeats=1, stride=2, expand=3, fused=True),  # 16x16
+            Stage(48, repeats=1, stride=1, expand=3),
+            Stage(96, repeats=1, stride=2, expand=4, se=True, fused=True),  # 8x8
+            Stage(96, repeats=2, stride=1, expand=3, se=True),
+            Stage(160, repeats=2, stride=2, expand=3, se=True),  # 4x4
         ),
         head_channels=320,
         dropout=0.2,
