@@ -6,10 +6,11 @@ commands in src/kanjinet/models/README.md:
     python bench/bench_reference.py --checkpoint REF/run/best_kanji_model.pth \
         --held-out REF/dataset --independent REF/fonttest
 
-For each model file (fp32 and int8 ONNX, in onnxruntime and tract) it reports top-1 and
-top-5 on
+For each model file (the shipped fp32 and int8 ONNX, or `--model` files; in onnxruntime
+and tract) it reports top-1 and top-5 on
 - the held-out synthetic writers: the training run's test split (writers the model
-  never saw, drawn by `kanjinet synth` from KanjiVG strokes like the training set);
+  never saw, drawn by `kanjinet synth` from KanjiVG strokes like the training set), or
+  with `--held-out-split all` every sample of a set of writers no run trained on;
 - the independent set: every record of a set drawn from fonts the training set never
   used (`kanjinet synth --font-share 1.0 --font-file ...`, listed in the model card).
 Both are SYNTHETIC ETL9G-format data, not ETL9G. The section goes to bench/RESULTS.md.
@@ -49,38 +50,37 @@ def top_k_hits(engine, images: np.ndarray, targets: np.ndarray) -> tuple[float, 
 
 def measure(args: argparse.Namespace) -> dict:
     checkpoint = load_checkpoint(args.checkpoint)
+    held_out = "test split" if args.held_out_split == "test" else "every sample"
     sets = {
-        "held-out synthetic writers (test split)": (args.held_out, "test"),
+        f"held-out synthetic writers ({held_out})": (args.held_out, args.held_out_split),
         "independent set (unseen fonts)": (args.independent, "all"),
     }
-    files = {"fp32": args.fp32, "int8": args.int8}
+    files = {str(path): path for path in args.model}
     results = {}
     for set_name, (data_dir, split) in sets.items():
         cfg = EvaluateConfig(model_path=args.checkpoint, data_dir=data_dir, split=split)
         data = load_eval_data(cfg, checkpoint)
-        for precision, path in files.items():
+        for name, path in files.items():
             for engine_name in args.engines:
                 started = time.perf_counter()
                 engine = open_engine(path, engine_name)
                 top1, top5 = top_k_hits(engine, data.images, data.targets)
-                results[f"{set_name} | {precision} | {engine_name}"] = {
+                results[f"{set_name} | {name} | {engine_name}"] = {
                     "set": set_name,
                     "samples": int(len(data.targets)),
-                    "precision": precision,
+                    "model": name,
                     "engine": engine_name,
                     "top1": round(top1, 2),
                     "top5": round(top5, 2),
                     "seconds": round(time.perf_counter() - started, 1),
                 }
-                print(
-                    f"{set_name}, {precision}, {engine_name}: top-1 {top1:.2f}% top-5 {top5:.2f}%"
-                )
+                print(f"{set_name}, {name}, {engine_name}: top-1 {top1:.2f}% top-5 {top5:.2f}%")
     return results
 
 
 def section(results: dict, args: argparse.Namespace, before: str) -> str:
     rows = [
-        f"| {r['set']} | {r['samples']:,} | {r['precision']} | {r['engine']} "
+        f"| {r['set']} | {r['samples']:,} | {r['model']} | {r['engine']} "
         f"| {r['top1']:.2f} | {r['top5']:.2f} |"
         for r in results.values()
     ]
@@ -105,9 +105,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True, help="best_kanji_model.pth")
     parser.add_argument("--held-out", type=Path, required=True, help="the training dataset")
+    parser.add_argument(
+        "--held-out-split", choices=("test", "all"), default="test",
+        help="test: the run's test writers; all: every sample (a set of writers it never saw)",
+    )  # fmt: skip
     parser.add_argument("--independent", type=Path, required=True, help="the unseen-font set")
-    parser.add_argument("--fp32", type=Path, default=REFERENCE_MODEL)
-    parser.add_argument("--int8", type=Path, default=REFERENCE_INT8_MODEL)
+    parser.add_argument(
+        "--model", type=Path, nargs="+", default=[REFERENCE_MODEL, REFERENCE_INT8_MODEL],
+        help="ONNX files to measure (a previous model's too, for one run of both)",
+    )  # fmt: skip
     parser.add_argument("--engines", nargs="+", default=["onnxruntime", "tract"])
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))

@@ -194,7 +194,7 @@ PRESETS: dict[str, ModelConfig] = {
     ),
 }
 ARCHS = tuple(PRESETS)
-DEFAULT_ARCH = "kanjinet"
+DEFAULT_ARCH = "kanjinet-lean"
 #: Former preset names, still read from checkpoints and settings: old name -> preset.
 ARCH_ALIASES = {"seed": "original"}
 
