@@ -15,12 +15,12 @@ Presets (`PRESETS`):
 - `kanjinet`: inverted residual blocks (MobileNetV2 style: expand 1x1,
   depthwise 3x3, project 1x1, residual when shapes allow), most depth at 8x8 and
   4x4, squeeze-excitation in the two low-resolution stages, a 1x1 head conv.
-  The default (`DEFAULT_ARCH`) and the reference model's: the most accurate preset,
-  at about 2.7x `kanjinet-fast`'s tract latency.
+  As accurate as `kanjinet-lean` on all 3,036 classes, at about 1.4x its tract latency.
 - `kanjinet-lean`: `kanjinet` with the two stride-2 blocks of the 16x16 and 8x8 stages
   fused (tract's depthwise conv is slowest where it strides) and expansion 3 instead of
-  4 after them: about 30 % less tract batch-1 time for 3 % more multiply-adds
-  (bench/RESULTS.md, "Inference speed of the shipped model files").
+  4 after them: about 30 % less tract batch-1 time for 2 % more multiply-adds
+  (bench/RESULTS.md, "Inference speed of the shipped model files"). The default
+  (`DEFAULT_ARCH`) and the reference model's.
 - `kanjinet-small`: the same design, narrower and shallower (fast tests, CPU).
 - `original` (called `seed` before; checkpoints saying so still load): the original
   scripts' `train_etl9g_model.py` network: four depthwise-separable
