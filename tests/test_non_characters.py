@@ -9,7 +9,13 @@ import torch.nn.functional as F
 
 from kanjinet.checkpoint import load_weights
 from kanjinet.dataset import load_prepared
-from kanjinet.non_characters import BLOCK, KINDS, NON_CHARACTER, non_character_bank
+from kanjinet.non_characters import (
+    BLOCK,
+    KINDS,
+    NON_CHARACTER,
+    drawn_picture,
+    non_character_bank,
+)
 from kanjinet.runtime import tensor_to_input
 from kanjinet.train import NON_CHARACTER_WEIGHT, training_loss
 from kanjinet.training_data import load_training_data
@@ -37,8 +43,6 @@ def test_the_bank_is_the_same_however_many_processes_draw_it():
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "two characters"])
 def test_drawn_kinds_come_through_a_scanner_like_every_training_record(kind):
     """A crisp picture would teach the model that sharp edges mean "no character"."""
-    from kanjinet.non_characters import drawn_picture
-
     ink = drawn_picture(kind, np.random.default_rng(4))
 
     assert ink.dtype == np.uint8 and (ink % 17 == 0).all()  # 16 levels, as ETL9G

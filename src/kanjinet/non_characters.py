@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kanjinet.classes import class_table
-from kanjinet.handwriting import render, scan, writer_style
+from kanjinet.handwriting import Style, render, scan, writer_style
 from kanjinet.normalize import ink_from_levels, normalize
 
 #: The training label of a non-character picture (cross-entropy ignores it).
@@ -103,6 +103,11 @@ DRAWERS = {
 }
 
 
+def random_writer(rng: np.random.Generator) -> Style:
+    """The style of a writer drawn from `rng`, none of any synthetic set's."""
+    return writer_style(int(rng.integers(1 << 30)), 0)
+
+
 def drawn_picture(kind: str, rng: np.random.Generator) -> np.ndarray:
     """One picture of a drawn kind, ink-high uint8 (SIDE / 2, SIDE / 2), through a random
     writer's scanner as every training record is (blur, noise, 16 levels): drawn crisp, a
@@ -110,14 +115,14 @@ def drawn_picture(kind: str, rng: np.random.Generator) -> np.ndarray:
     takes every crisp picture (a character drawn with a ruler) for a non-character."""
     canvas = Image.new("L", (SIDE, SIDE), 0)
     DRAWERS[kind](ImageDraw.Draw(canvas), rng)
-    return ink_from_levels(scan(canvas, writer_style(int(rng.integers(1 << 30)), 0), rng))
+    return ink_from_levels(scan(canvas, random_writer(rng), rng))
 
 
 def two_characters(rng: np.random.Generator) -> np.ndarray:
     """Two stroke-drawn characters of random classes and writers side by side, ink-high
     uint8 (127, 236): what a user writing a word instead of one character brings."""
     table = class_table()
-    style = writer_style(int(rng.integers(1 << 30)), 0)
+    style = random_writer(rng)
     chars = [table[int(i)].char for i in rng.integers(len(table), size=2)]
     halves = [ink_from_levels(render(c, c, style, rng))[:, 10:-10] for c in chars]
     return np.concatenate(halves, axis=1)
