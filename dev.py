@@ -41,8 +41,8 @@ WRITE_SAMPLES = """
 import sys
 from pathlib import Path
 from PIL import Image
-from kanjinet import etl9g
-from kanjinet.classes import jis_to_char
+from kanjinet.etl import etl9g
+from kanjinet.core.classes import jis_to_char
 records = etl9g.read_records(sys.argv[1])
 out = Path(sys.argv[2]); out.mkdir(exist_ok=True)
 for old in out.glob("sample_*.png"):

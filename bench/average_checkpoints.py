@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from kanjinet.checkpoint import atomic_torch_save, read_checkpoint_file
-from kanjinet.errors import KanjinetError
+from kanjinet.core.errors import KanjinetError
+from kanjinet.training.checkpoint import atomic_torch_save, read_checkpoint_file
 
 
 def average(paths: list[Path]) -> dict:

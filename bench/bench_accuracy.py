@@ -40,14 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import machine  # noqa: E402
 from benchlib import load_average  # noqa: E402
 
-from kanjinet.evaluate import EvaluateConfig, evaluate  # noqa: E402
-from kanjinet.model import DEFAULT_ARCH, model_config, model_cost  # noqa: E402
-from kanjinet.train import TrainConfig, train  # noqa: E402
+from kanjinet.training.evaluate import EvaluateConfig, evaluate  # noqa: E402
+from kanjinet.training.model import DEFAULT_ARCH, model_config, model_cost  # noqa: E402
+from kanjinet.training.train import TrainConfig, train  # noqa: E402
 
 
 def onnx_megabytes(arch: str, num_classes: int, size: int) -> float:
     """Size of the fp32 ONNX file (opset 12, TorchScript exporter, as `export` writes for tract)."""
-    from kanjinet.model import build_model
+    from kanjinet.training.model import build_model
 
     model = build_model(model_config(arch, num_classes, size)).eval()
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -60,8 +60,8 @@ def onnx_megabytes(arch: str, num_classes: int, size: int) -> float:
 
 
 def prepare(work: Path, classes: int, writers: int, size: int, seed: int) -> Path:
-    from kanjinet.prepare import PrepareConfig, prepare_dataset
-    from kanjinet.synth import SynthConfig, synthesize
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.synthesis.synth import SynthConfig, synthesize
 
     etl, data = work / f"etl_{classes}x{writers}", work / f"dataset_{classes}x{writers}_{size}"
     if not (data / "metadata.json").is_file():

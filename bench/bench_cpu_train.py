@@ -24,8 +24,8 @@ import benchlib
 import torch
 from bench_train import make_dataset, step_options, step_settings, time_steps
 
-from kanjinet import train
-from kanjinet.devices import autocast_dtype
+from kanjinet.training import train
+from kanjinet.training.devices import autocast_dtype
 
 # (name, channels-last, --amp)
 VARIANTS = (

@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_inference import fake_ink, latency_ms, load_average, machine  # noqa: E402
 
-from kanjinet import model as kmodel  # noqa: E402
-from kanjinet.model import PRESETS, ModelConfig, Stage, build_model, model_cost  # noqa: E402
+from kanjinet.training import model as kmodel  # noqa: E402
+from kanjinet.training.model import PRESETS, ModelConfig, Stage, build_model, model_cost  # noqa: E402
 
 S = Stage
 FUSED = {"fused": True}
@@ -73,8 +73,8 @@ CANDIDATES["N"] = (dataclasses.replace(CANDIDATES["M"][0], head_channels=192), "
 
 def time_candidate(name: str, cfg: ModelConfig, seconds: float, workdir: Path) -> dict:
     """Export one untrained candidate for tract and time batch-1 runs."""
-    from kanjinet.export import export_onnx
-    from kanjinet.runtime import TractEngine
+    from kanjinet.export.exporter import export_onnx
+    from kanjinet.inference.engines import TractEngine
 
     cfg = dataclasses.replace(cfg, num_classes=3036, image_size=64)
     torch.manual_seed(0)

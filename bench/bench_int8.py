@@ -34,12 +34,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import DEFAULT_RESULTS, load_average, machine, write_section  # noqa: E402
 
-from kanjinet import export as ex  # noqa: E402
-from kanjinet import quantize as q  # noqa: E402
-from kanjinet.checkpoint import load_checkpoint  # noqa: E402
-from kanjinet.dataset import is_synthetic, load_prepared  # noqa: E402
-from kanjinet.runtime import INPUT_NAME, TractEngine, logits_of, prepared_to_input  # noqa: E402
-from kanjinet.train_config import select_samples  # noqa: E402
+from kanjinet.data.dataset import is_synthetic, load_prepared  # noqa: E402
+from kanjinet.export import exporter as ex  # noqa: E402
+from kanjinet.export import quantize as q  # noqa: E402
+from kanjinet.inference.engines import TractEngine, logits_of  # noqa: E402
+from kanjinet.inference.modelfile import INPUT_NAME  # noqa: E402
+from kanjinet.preprocess.model_input import prepared_to_input  # noqa: E402
+from kanjinet.training.checkpoint import load_checkpoint  # noqa: E402
+from kanjinet.training.settings import select_samples  # noqa: E402
 
 HEADING = "## int8 quantization: agreement with fp32"
 

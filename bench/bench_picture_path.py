@@ -26,8 +26,8 @@ import robustness_set as rs
 from PIL import Image
 
 import kanjinet
-from kanjinet.predict import Predictor, read_picture
-from kanjinet.reference import REFERENCE_MODEL
+from kanjinet.inference.predict import Predictor, read_picture
+from kanjinet.inference.shipped import REFERENCE_MODEL
 
 
 def measure(out: Path, categories: list[str]) -> None:
@@ -47,7 +47,7 @@ def measure(out: Path, categories: list[str]) -> None:
 
 
 def shadowed_picture(height: int = 3000, width: int = 4000) -> np.ndarray:
-    from kanjinet.pictures import reference_picture
+    from kanjinet.core.fonts import reference_picture
 
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     picture = 200 * (1 - 0.4 * np.clip((xs / width + ys / height - 0.6) * 2, 0, 1))
@@ -67,8 +67,8 @@ def best_of(step, runs: int = 3) -> float:
 
 
 def time_steps() -> None:
-    from kanjinet.normalize import ink_from_picture, normalize, shrink_picture
-    from kanjinet.picture_ink import crop_to_character
+    from kanjinet.preprocess.normalize import ink_from_picture, normalize, shrink_picture
+    from kanjinet.preprocess.picture_ink import crop_to_character
 
     rgb = shadowed_picture()
     steps = {

@@ -112,7 +112,7 @@ def naive_record(record: bytes, size: int, classes: dict[int, int]) -> tuple[np.
 
 def run_naive(etl: Path, records: int, size: int) -> dict:
     """The baseline on the first `records` records of (up to) two files: records/s, CPU s."""
-    from kanjinet.classes import JIS_TO_INDEX
+    from kanjinet.core.classes import JIS_TO_INDEX
 
     images, labels = [], []
     start, cpu_start = time.perf_counter(), time.process_time()

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from benchlib import load_average, machine, write_section
 
-from kanjinet import etl9g
-from kanjinet.synth import SynthConfig, synthesize
+from kanjinet.etl import etl9g
+from kanjinet.synthesis.synth import SynthConfig, synthesize
 
 HEADING = "## ETL9G raw read throughput (bench/bench_read.py)"
 SLICE = 1024

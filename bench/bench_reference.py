@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 from benchlib import load_average, machine, write_section
 
-from kanjinet.checkpoint import load_checkpoint
-from kanjinet.evaluate import EvaluateConfig, load_eval_data
-from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
-from kanjinet.runtime import open_engine, prepared_to_input
+from kanjinet.inference.engines import open_engine
+from kanjinet.inference.shipped import REFERENCE_INT8_MODEL, REFERENCE_MODEL
+from kanjinet.preprocess.model_input import prepared_to_input
+from kanjinet.training.checkpoint import load_checkpoint
+from kanjinet.training.evaluate import EvaluateConfig, load_eval_data
 
 HEADING = "## Reference model: accuracy (bench/bench_reference.py)"
 BATCH = 256

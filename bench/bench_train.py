@@ -24,8 +24,8 @@ from pathlib import Path
 import benchlib
 import torch
 
-from kanjinet import train
-from kanjinet.model import count_macs
+from kanjinet.training import train
+from kanjinet.training.model import count_macs
 
 
 def machine() -> str:
@@ -36,8 +36,8 @@ def machine() -> str:
 
 
 def make_dataset(work: Path, classes: int, writers: int, size: int) -> Path:
-    from kanjinet.prepare import PrepareConfig, prepare_dataset
-    from kanjinet.synth import SynthConfig, synthesize
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.synthesis.synth import SynthConfig, synthesize
 
     etl, data = work / "etl", work / "dataset"
     synthesize(SynthConfig(out=etl, writers=writers, classes=classes, seed=0, workers=1))
@@ -72,7 +72,7 @@ def time_steps(trainer: train.Trainer, steps: int, constant: bool) -> tuple[floa
 
 def time_data_path(trainer: train.Trainer, reps: int) -> float:
     """CPU milliseconds per batch for the data path alone: gather, cast, augment."""
-    from kanjinet import augment
+    from kanjinet.training import augment
 
     split = trainer.data.splits["train"]
     generator = torch.Generator().manual_seed(1)

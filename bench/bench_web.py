@@ -8,7 +8,7 @@ Run by hand (a minute or two; needs Chromium, Chrome or Edge, `pip install playw
 
 For each preset (3,036 classes, 64 x 64 input) it builds the network with UNTRAINED
 weights (speed does not depend on the values), exports it with
-`kanjinet.export.export_onnx` (tract backend, opset 12), serves it with
+`kanjinet.export.exporter.export_onnx` (tract backend, opset 12), serves it with
 `kanjinet serve` and opens the page in headless Chromium. Measured in the page:
 
 - time from navigation to "ready" (page, onnxruntime-web's 14 MB WASM and the model
@@ -19,7 +19,7 @@ weights (speed does not depend on the values), exports it with
 
 median and 90th percentile over `--runs` runs after 5 warm-up runs. For scale, the
 same model in native onnxruntime (Python, CPU provider, 1 thread) and
-`kanjinet.normalize` on the same drawing. Written under this script's own heading
+`kanjinet.preprocess.normalize` on the same drawing. Written under this script's own heading
 in bench/RESULTS.md with the machine and its load average.
 """
 
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from benchlib import load_average, machine, write_section
 
-from kanjinet.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
+from kanjinet.web.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
 
 HEADING = "## Browser demo: start-up, JS preprocessing, WASM inference (bench/bench_web.py)"
 SHIPPED_HEADING = "## Browser demo on the shipped model files (bench/bench_web.py --shipped)"
@@ -74,9 +74,9 @@ PAGE_BENCH = """async (runs) => {
 
 
 def export_untrained(preset: str, out: Path) -> Path:
-    from kanjinet.classes import class_table
-    from kanjinet.export import export_onnx
-    from kanjinet.model import build_model, model_config
+    from kanjinet.core.classes import class_table
+    from kanjinet.export.exporter import export_onnx
+    from kanjinet.training.model import build_model, model_config
 
     cfg = model_config(preset)
     model = build_model(cfg).eval()
@@ -91,7 +91,7 @@ def export_untrained(preset: str, out: Path) -> Path:
 def models_to_time(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Path]]:
     """(label, ONNX file): the shipped files, or each preset with untrained weights."""
     if args.shipped:
-        from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
+        from kanjinet.inference.shipped import REFERENCE_INT8_MODEL, REFERENCE_MODEL
 
         return [(path.name, path) for path in (REFERENCE_MODEL, REFERENCE_INT8_MODEL)]
     return [(preset, export_untrained(preset, tmp)) for preset in args.presets]
@@ -128,8 +128,8 @@ def measure_page(url: str, runs: int) -> dict:
 def measure_native(model: Path, pad: np.ndarray, runs: int) -> dict:
     import onnxruntime as ort
 
-    from kanjinet.normalize import normalize
-    from kanjinet.runtime import prepared_to_input
+    from kanjinet.preprocess.model_input import prepared_to_input
+    from kanjinet.preprocess.normalize import normalize
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kanjinet.atomic import write_text  # "\n" line ends on every platform, atomic
+from kanjinet.core.atomic import write_text  # "\n" line ends on every platform, atomic
 
 DEFAULT_RESULTS = Path(__file__).with_name("RESULTS.md")
 

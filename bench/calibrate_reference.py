@@ -5,7 +5,7 @@
 CALIB is a synthetic ETL9G-format set of writers the model never trained on, drawn like its
 training set (for the reference model: `kanjinet synth --writers 4 --seed 4242 --font-share
 0.25 --pen-share 0.3 --font-file` its ten training fonts; it trained on seed 12). Its first `--fit-writers`
-writers fit the temperature (`kanjinet.calibration.fit_temperature`); the others measure
+writers fit the temperature (`kanjinet.inference.confidence.fit_temperature`); the others measure
 the expected calibration error before and after, and how many wrong and right answers the
 threshold marks unsure. ROBUST (`bench/robustness_set.py make`) and non-characters drawn
 here show what the threshold does away from the training distribution: Latin letters and
@@ -32,16 +32,9 @@ from benchlib import load_average, machine, write_section
 from PIL import Image, ImageDraw, ImageFont
 from robustness_set import CATEGORIES, category_data
 
-from kanjinet.atomic import write_json
-from kanjinet.calibration import (
-    KEY,
-    Calibration,
-    expected_calibration_error,
-    fit_temperature,
-    flagged,
-)
-from kanjinet.classes import class_table
-from kanjinet.etl9g import (
+from kanjinet.core.atomic import write_json
+from kanjinet.core.classes import class_table
+from kanjinet.etl.etl9g import (
     class_indices,
     decode_images,
     list_files,
@@ -49,11 +42,20 @@ from kanjinet.etl9g import (
     read_synth_info,
     writer_groups,
 )
-from kanjinet.handwriting import render, writer_style
-from kanjinet.normalize import ink_from_levels, normalize
-from kanjinet.predict import pictures_to_input, read_picture
-from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
-from kanjinet.runtime import mapping_path, open_engine, prepared_to_input, softmax
+from kanjinet.inference.confidence import (
+    KEY,
+    Calibration,
+    expected_calibration_error,
+    fit_temperature,
+    flagged,
+)
+from kanjinet.inference.engines import open_engine
+from kanjinet.inference.modelfile import mapping_path
+from kanjinet.inference.predict import pictures_to_input, read_picture
+from kanjinet.inference.shipped import REFERENCE_INT8_MODEL, REFERENCE_MODEL
+from kanjinet.preprocess.model_input import prepared_to_input, softmax
+from kanjinet.preprocess.normalize import ink_from_levels, normalize
+from kanjinet.synthesis.handwriting import render, writer_style
 
 HEADING = "## Reference model: calibration (bench/calibrate_reference.py)"
 BATCH = 256
@@ -64,7 +66,7 @@ LATIN_FONTS = (
     "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
 )
-# The letters `train --non-characters` draws (kanjinet.non_characters.LETTERS: no I, l, L,
+# The letters `train --non-characters` draws (kanjinet.synthesis.non_characters.LETTERS: no I, l, L,
 # T, t, O, o, J, j, U, V, n, h, y, X, x, c, each the look-alike of a character of the
 # table) less Z and z, which are 乙 in a typeface; digits less 0, 1 and 7 (口, 一, 了).
 TEST_LETTERS = "ABCDEFGHKMNPQRSWYabdefgkmpqrsuw"

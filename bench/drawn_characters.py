@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kanjinet.classes import class_table
-from kanjinet.recognizer import Recognizer
-from kanjinet.strokes import load_strokes
+from kanjinet.core.classes import class_table
+from kanjinet.core.strokes import load_strokes
+from kanjinet.inference.recognizer import Recognizer
 
 
 def horizontal(y: int, x0: int = 30, x1: int = 130) -> tuple[int, int, int, int]:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kanjinet import etl_formats
-from kanjinet.etl_synth import synthesize_format
-from kanjinet.normalize import normalize
-from kanjinet.synth import SynthConfig
+from kanjinet.etl import formats as etl_formats
+from kanjinet.preprocess.normalize import normalize
+from kanjinet.synthesis.other_formats import synthesize_format
+from kanjinet.synthesis.synth import SynthConfig
 
 CELL, PAD = 80, 4
 

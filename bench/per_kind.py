@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kanjinet.classes import character_kind, label_info
+from kanjinet.core.classes import character_kind, label_info
 
 
 def from_report(path: Path) -> dict[str, tuple[int, int]]:
@@ -33,8 +33,8 @@ def from_report(path: Path) -> dict[str, tuple[int, int]]:
 def from_onnx(model: Path, data_dir: Path, among: Path | None) -> dict[str, tuple[int, int]]:
     """kind -> (correct, samples) of an ONNX model on every sample of a prepared set whose
     class the model knows; with `among`, only classes listed there may be answered."""
-    from kanjinet.dataset import load_prepared
-    from kanjinet.recognizer import Recognizer
+    from kanjinet.data.dataset import load_prepared
+    from kanjinet.inference.recognizer import Recognizer
 
     predictor = Recognizer(model)
     data = load_prepared(data_dir)

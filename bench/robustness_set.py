@@ -8,7 +8,7 @@
 - thin-pen, thick-marker, brush, unseen-fonts: ETL9G-format files (ETL9G_01 with
   kanjinet-synth.json, so `kanjinet prepare` reads them too);
 - photo-like, small-in-large: the characters as written (ETL9G_01) and, in pictures/,
-  the JPEG photos made of them (`kanjinet.photos`), listed in pictures.json.
+  the JPEG photos made of them (`kanjinet.synthesis.photo_like`), listed in pictures.json.
 
 `measure` runs models over every category and prints top-1 / top-5 per category:
 the ETL9G categories through `normalize` (as `prepare` reads records), the picture
@@ -31,9 +31,9 @@ import numpy as np
 from benchlib import load_average, machine, write_section
 from PIL import Image, ImageDraw
 
-from kanjinet.atomic import write_json
-from kanjinet.classes import CLASS_JIS, NUM_CLASSES, class_table
-from kanjinet.etl9g import (
+from kanjinet.core.atomic import write_json
+from kanjinet.core.classes import CLASS_JIS, NUM_CLASSES, class_table
+from kanjinet.etl.etl9g import (
     SYNTH_INFO,
     class_indices,
     decode_images,
@@ -42,7 +42,10 @@ from kanjinet.etl9g import (
     read_records,
     write_records,
 )
-from kanjinet.handwriting import (
+from kanjinet.inference.recognizer import Recognizer
+from kanjinet.inference.shipped import REFERENCE_INT8_MODEL, REFERENCE_MODEL
+from kanjinet.preprocess.normalize import ink_from_levels, normalize
+from kanjinet.synthesis.handwriting import (
     CANVAS,
     SCALE,
     Glyph,
@@ -54,11 +57,8 @@ from kanjinet.handwriting import (
     scan,
     writer_style,
 )
-from kanjinet.normalize import ink_from_levels, normalize
-from kanjinet.photos import jpeg_bytes, photograph, small_in_large
-from kanjinet.recognizer import Recognizer
-from kanjinet.reference import REFERENCE_INT8_MODEL, REFERENCE_MODEL
-from kanjinet.synth import readings
+from kanjinet.synthesis.photo_like import jpeg_bytes, photograph, small_in_large
+from kanjinet.synthesis.synth import readings
 
 HEADING = "## Robustness set: top-1 / top-5 per category (bench/robustness_set.py)"
 SOURCES = "sources.json"  # each record's source (a pen or a font file), in record order

@@ -22,12 +22,12 @@ import numpy as np
 from benchlib import load_average, machine
 from robustness_set import hits
 
-from kanjinet import normalize as nz
-from kanjinet import stroke_width as sw
-from kanjinet.etl9g import class_indices, decode_images, read_records
-from kanjinet.predict import Predictor
-from kanjinet.reference import REFERENCE_MODEL
-from kanjinet.runtime import prepared_to_input
+from kanjinet.etl.etl9g import class_indices, decode_images, read_records
+from kanjinet.inference.predict import Predictor
+from kanjinet.inference.shipped import REFERENCE_MODEL
+from kanjinet.preprocess import normalize as nz
+from kanjinet.preprocess import stroke_width as sw
+from kanjinet.preprocess.model_input import prepared_to_input
 
 CATEGORIES = ["thin-pen", "thick-marker", "brush", "unseen-fonts"]
 

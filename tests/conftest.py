@@ -46,7 +46,7 @@ SMALL_WRITERS = 10
 @pytest.fixture(scope="session")
 def small_etl_dir(tmp_path_factory) -> Path:
     """ETL9G-format files from `synth`: 24 classes x 10 writers (240 records)."""
-    from kanjinet.synth import SynthConfig, synthesize
+    from kanjinet.synthesis.synth import SynthConfig, synthesize
 
     out = tmp_path_factory.mktemp("etl")
     synthesize(
@@ -58,7 +58,7 @@ def small_etl_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_dataset_dir(small_etl_dir, tmp_path_factory) -> Path:
     """The small synthetic set prepared at 32 x 32 (fast to train on)."""
-    from kanjinet.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
 
     out = tmp_path_factory.mktemp("dataset")
     prepare_dataset(PrepareConfig(etl_dir=small_etl_dir, output_dir=out, size=32, workers=1))
@@ -71,7 +71,7 @@ def small_dataset_dir(small_etl_dir, tmp_path_factory) -> Path:
 def train_settings_for(data_dir: Path, out: Path, **changes):
     """The tests' TrainConfig: the cheapest preset for two epochs on the CPU, 24 classes
     (the small synthetic set's), batch 32; `changes` override any field."""
-    from kanjinet.train import TrainConfig
+    from kanjinet.training.train import TrainConfig
 
     values = dict(
         data_dir=data_dir,
@@ -100,7 +100,7 @@ def trained_checkpoint(train_settings):
     with those settings; the path of its best checkpoint."""
 
     def run(data_dir: Path, out: Path, **changes) -> Path:
-        from kanjinet.train import BEST_NAME, train
+        from kanjinet.training.train import BEST_NAME, train
 
         train(train_settings(data_dir, out, **changes))
         return Path(out) / BEST_NAME
@@ -134,7 +134,7 @@ def fitted_small_model(trained_checkpoint):
 def trained_run(small_dataset_dir, tmp_path_factory, train_settings):
     """One training run on the small set with the default test settings, shared by the
     tests that only read its outputs: (best checkpoint path, train's summary)."""
-    from kanjinet.train import BEST_NAME, train
+    from kanjinet.training.train import BEST_NAME, train
 
     out = tmp_path_factory.mktemp("trained")
     result = train(train_settings(small_dataset_dir, out))

@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from kanjinet import runtime, train
-from kanjinet.checkpoint import load_checkpoint, read_checkpoint_file
+from kanjinet.training import devices, train
+from kanjinet.training.checkpoint import load_checkpoint, read_checkpoint_file
 
 SMALL_CLASSES = 24  # the small set: 24 classes x 10 writers at 32 x 32
 SMALL_WRITERS = 10
@@ -158,8 +158,8 @@ def check_mixed_precision_training(ctx: Context) -> dict[str, Any]:
 def cpu_test_top1(checkpoint: Path, data_dir: Path) -> tuple[float, int, int]:
     """(`kanjinet evaluate`'s test top-1 on the CPU, samples whose two best logits are
     within 1e-3, samples): a near-tie may fall either way on another device."""
-    from kanjinet.evaluate import EvaluateConfig, evaluate, load_eval_data
-    from kanjinet.runtime import prepared_to_input
+    from kanjinet.preprocess.model_input import prepared_to_input
+    from kanjinet.training.evaluate import EvaluateConfig, evaluate, load_eval_data
 
     cfg = EvaluateConfig(model_path=checkpoint, data_dir=data_dir, worst_png=None, device="cpu")
     report = evaluate(cfg)
@@ -179,7 +179,7 @@ def check_data_stays_on_device(ctx: Context) -> dict[str, Any]:
     from torch.profiler import ProfilerActivity, profile
 
     cfg = settings(ctx, ctx.work / "resident", batch_size=16)
-    trainer = train.build_trainer(cfg, train.Dist(), runtime.resolve_device(ctx.device))
+    trainer = train.build_trainer(cfg, train.Dist(), devices.resolve_device(ctx.device))
     split = trainer.data.splits["train"]
     data_device = trainer.device if ctx.cuda else torch.device("cpu")
     assert split.images.device == data_device, (split.images.device, trainer.device)

@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 import kanjinet
 from kanjinet import Candidate, Recognizer
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError
-from kanjinet.reference import REFERENCE_MAPPING, REFERENCE_MODEL
+from kanjinet.core.errors import KanjinetError
+from kanjinet.inference.shipped import REFERENCE_MAPPING, REFERENCE_MODEL
 
 
 def one_stroke(width: int = 8) -> Image.Image:
@@ -121,7 +121,7 @@ def test_sure_comes_from_the_models_calibration(recognizer, tmp_path):
 
 
 def test_batches_keep_their_order_past_one_model_call(recognizer):
-    from kanjinet.recognizer import BATCH
+    from kanjinet.inference.recognizer import BATCH
 
     pictures = [tian() if i % 3 else one_stroke() for i in range(BATCH + 5)]
     results = recognizer.recognize_batch(iter(pictures), top_k=1)  # any iterable
@@ -168,7 +168,7 @@ def test_import_kanjinet_stays_light_until_the_api_is_used():
 
     code = (
         "import sys, kanjinet; light = 'numpy' not in sys.modules; "
-        "kanjinet.Recognizer; print(light, 'kanjinet.recognizer' in sys.modules)"
+        "kanjinet.Recognizer; print(light, 'kanjinet.inference.recognizer' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["True", "True"], result.stderr

@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 
-from kanjinet import check, etl9g
+from kanjinet import check
+from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+from kanjinet.etl import etl9g
 from kanjinet.inspect import InspectConfig, inspect_dataset
-from kanjinet.prepare import PrepareConfig, prepare_dataset
 
 IMAGE_START = 64  # the image's byte offset in a record (etl9g's layout)
 

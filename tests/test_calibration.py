@@ -1,4 +1,4 @@
-"""kanjinet.calibration: temperature scaling, ECE, the unsure threshold, the mapping entry."""
+"""kanjinet.inference.confidence: temperature scaling, ECE, the unsure threshold, the mapping entry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kanjinet.calibration import (
+from kanjinet.core.errors import KanjinetError
+from kanjinet.inference.confidence import (
     NO_CALIBRATION,
     Calibration,
     expected_calibration_error,
@@ -16,9 +17,8 @@ from kanjinet.calibration import (
     from_mapping,
     read_calibration,
 )
-from kanjinet.errors import KanjinetError
-from kanjinet.reference import REFERENCE_MAPPING
-from kanjinet.runtime import softmax
+from kanjinet.inference.shipped import REFERENCE_MAPPING
+from kanjinet.preprocess.model_input import softmax
 
 
 def sampled(temperature: float, count: int = 6000, classes: int = 8, seed: int = 0):
@@ -89,7 +89,7 @@ def test_the_shipped_mapping_holds_a_calibration():
 def test_the_shipped_int8_model_reads_the_same_calibration():
     """X_model.int8.onnx shares X_mapping.json (it once looked for X_model.int8_mapping.json,
     found none and ran uncalibrated)."""
-    from kanjinet.recognizer import Recognizer
-    from kanjinet.reference import REFERENCE_INT8_MODEL
+    from kanjinet.inference.recognizer import Recognizer
+    from kanjinet.inference.shipped import REFERENCE_INT8_MODEL
 
     assert Recognizer(REFERENCE_INT8_MODEL).calibration == read_calibration(REFERENCE_MAPPING)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from kanjinet import etl9g
 from kanjinet.check import Report, check_file
+from kanjinet.etl import etl9g
 
 
 def test_a_bad_code_in_the_middle_of_a_file_fails_naming_the_record(small_etl_dir, tmp_path):

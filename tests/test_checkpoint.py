@@ -13,10 +13,10 @@ import pytest
 import torch
 from conftest import bench_module
 
-from kanjinet import checkpoint
-from kanjinet.checkpoint import atomic_torch_save, load_checkpoint, read_checkpoint_file
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError
+from kanjinet.core.errors import KanjinetError
+from kanjinet.training import checkpoint
+from kanjinet.training.checkpoint import atomic_torch_save, load_checkpoint, read_checkpoint_file
 
 
 @pytest.fixture(scope="module")

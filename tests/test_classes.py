@@ -1,6 +1,6 @@
 import pytest
 
-from kanjinet import classes
+from kanjinet.core import classes
 
 
 def test_table_has_3036_classes_in_jis_order_without_duplicates():

@@ -8,7 +8,7 @@ import pytest
 
 from kanjinet import cli
 from kanjinet.check import CheckConfig, preflight
-from kanjinet.options import add_arguments, config_from_args, opt
+from kanjinet.core.options import add_arguments, config_from_args, opt
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,7 @@ def test_an_output_path_that_is_a_file_is_one_line(small_dataset_dir, tmp_path, 
 
 
 def test_writing_over_a_directory_names_it_and_leaves_nothing(tmp_path):
-    from kanjinet.atomic import write_json
+    from kanjinet.core.atomic import write_json
 
     target = tmp_path / "report.json"
     target.mkdir()
@@ -153,7 +153,7 @@ def test_os_errors_become_one_line_with_path_and_reason(monkeypatch, capsys, err
 
 
 def test_a_full_disk_while_writing_names_the_target(tmp_path):
-    from kanjinet.atomic import atomic_path
+    from kanjinet.core.atomic import atomic_path
 
     target = tmp_path / "model.pth"
     with pytest.raises(OSError) as error, atomic_path(target) as tmp:
@@ -250,7 +250,7 @@ def test_docs_name_the_default_preset_the_code_has():
     """README and docs/ARCHITECTURE.md call the same preset the default as model.py does."""
     import re
 
-    from kanjinet.model import DEFAULT_ARCH
+    from kanjinet.training.model import DEFAULT_ARCH
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     architecture = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")

@@ -6,9 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from kanjinet import dataset as ds
-from kanjinet.classes import NUM_CLASSES, class_of_char
-from kanjinet.errors import KanjinetError
+from kanjinet.core.classes import NUM_CLASSES, class_of_char
+from kanjinet.core.errors import KanjinetError
+from kanjinet.data import dataset as ds
 
 
 def fake_chunk(file_no: int, count: int, size: int = 16, seed: int = 0) -> dict[str, np.ndarray]:

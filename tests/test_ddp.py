@@ -17,8 +17,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from kanjinet import train
-from kanjinet.checkpoint import read_checkpoint_file
+from kanjinet.training import train
+from kanjinet.training.checkpoint import read_checkpoint_file
 
 
 def rank_worker(rank: int, world: int, port: int, cfg: train.TrainConfig) -> None:

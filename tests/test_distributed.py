@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from kanjinet import distributed
+from kanjinet.training import distributed
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir(), reason="thread names are read from Linux's /proc"

@@ -3,10 +3,10 @@ import struct
 import numpy as np
 import pytest
 
-from kanjinet import etl9g
-from kanjinet.classes import CLASS_JIS
-from kanjinet.errors import FormatError
-from kanjinet.normalize import ETL9G_LEVEL_SCALE, ink_from_levels
+from kanjinet.core.classes import CLASS_JIS
+from kanjinet.core.errors import FormatError
+from kanjinet.etl import etl9g
+from kanjinet.preprocess.normalize import ETL9G_LEVEL_SCALE, ink_from_levels
 
 # The struct format public ETL9G readers use; our dtype must agree with it byte for byte.
 PUBLIC_READER_FORMAT = ">2H8sI4B4H2B34x8128s7x"

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from kanjinet import etl_formats
-from kanjinet.classes import label_info
-from kanjinet.errors import FormatError
-from kanjinet.etl_synth import format_classes, synthesize_format, to_format
-from kanjinet.synth import SynthConfig
+from kanjinet.core.classes import label_info
+from kanjinet.core.errors import FormatError
+from kanjinet.etl import formats as etl_formats
+from kanjinet.synthesis.other_formats import format_classes, synthesize_format, to_format
+from kanjinet.synthesis.synth import SynthConfig
 
 WRITERS, CLASSES = 3, 4
 OTHER_FORMATS = [key for key in etl_formats.DATABASES if key != "etl9g"]
@@ -144,8 +144,8 @@ def test_check_names_each_files_database(tmp_path, synthetic, capsys):
 def test_fonts_and_thick_pens_reach_every_format(tmp_path):
     """--font-file, --font-share and --pen-share work for the M-type katakana files as for
     ETL9G (they were once ignored there): the fonts are drawn and named, markers add ink."""
-    from kanjinet import pictures
-    from kanjinet.synth import run_synth
+    from kanjinet.core import fonts as pictures
+    from kanjinet.synthesis.synth import run_synth
 
     fonts = pictures.find_japanese_fonts()
     if not fonts:

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from kanjinet import evaluate
-from kanjinet.errors import KanjinetError
-from kanjinet.evaluate import EvaluateConfig
+from kanjinet.core.errors import KanjinetError
+from kanjinet.training import evaluate
+from kanjinet.training.evaluate import EvaluateConfig
 
 
 def test_topk_accuracy_hand_made():
@@ -96,9 +96,9 @@ def test_evaluate_user_errors(trained_run, small_dataset_dir, tmp_path):
 
 
 def test_classes_the_model_lacks_are_skipped(small_dataset_dir, tmp_path, trained_checkpoint):
-    from kanjinet.checkpoint import load_checkpoint
-    from kanjinet.classes import JIS_TO_INDEX
-    from kanjinet.dataset import load_prepared
+    from kanjinet.core.classes import JIS_TO_INDEX
+    from kanjinet.data.dataset import load_prepared
+    from kanjinet.training.checkpoint import load_checkpoint
 
     model_path = trained_checkpoint(small_dataset_dir, tmp_path, class_limit=12, epochs=1)
     report = evaluate.evaluate(

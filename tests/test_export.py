@@ -12,10 +12,9 @@ import onnx
 import pytest
 import torch
 
-from kanjinet.checkpoint import load_safetensors
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError
-from kanjinet.export import (
+from kanjinet.core.errors import KanjinetError
+from kanjinet.export.exporter import (
     BACKENDS,
     GLOBAL_POOLS,
     ExportConfig,
@@ -23,9 +22,11 @@ from kanjinet.export import (
     export_onnx,
     plan_pooling,
 )
-from kanjinet.onnx_info import inspect_onnx
-from kanjinet.original import OriginalExportConfig, run_original_export
-from kanjinet.runtime import INPUT_NAME, OnnxruntimeEngine, TractEngine, mapping_path, open_engine
+from kanjinet.export.onnx_info import inspect_onnx
+from kanjinet.inference.engines import OnnxruntimeEngine, TractEngine, open_engine
+from kanjinet.inference.modelfile import INPUT_NAME, mapping_path
+from kanjinet.script_aliases import OriginalExportConfig, run_original_export
+from kanjinet.training.checkpoint import load_safetensors
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +47,8 @@ def dataset_dir(tmp_path_factory) -> Path:
     """Synthetic 24 classes x 100 writers at 32 x 32: the writer split holds out 240 samples,
     so the int8 check's 99% allows two flips, not zero (the shared 10-writer set holds
     out 24: one near-tie flip there would fail it)."""
-    from kanjinet.prepare import PrepareConfig, prepare_dataset
-    from kanjinet.synth import SynthConfig, synthesize
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.synthesis.synth import SynthConfig, synthesize
 
     etl, out = tmp_path_factory.mktemp("etl-100w"), tmp_path_factory.mktemp("dataset-100w")
     synthesize(SynthConfig(out=etl, writers=100, classes=24, seed=0, workers=1))
@@ -106,13 +107,13 @@ def test_export_per_backend_opset_ops_and_verification(exports, backend):
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [1, 32, 32]
     meta = {p.key: p.value for p in model.metadata_props}
-    assert json.loads(meta["normalization"])["name"] == "kanjinet.normalize"
+    assert json.loads(meta["normalization"])["name"] == "kanjinet.preprocess.normalize"
     assert meta["kanjinet.backend"] == backend
 
 
 def test_parity_in_onnxruntime_and_tract_independently(exports, tiny_checkpoint):
     """Recompute what the report claims: both runtimes match PyTorch on other inputs."""
-    from kanjinet.checkpoint import load_checkpoint
+    from kanjinet.training.checkpoint import load_checkpoint
 
     model = load_checkpoint(tiny_checkpoint).model
     x = np.random.default_rng(5).random((6, 1, 32, 32), dtype=np.float32)
@@ -127,10 +128,10 @@ def test_parity_in_onnxruntime_and_tract_independently(exports, tiny_checkpoint)
 
 def test_held_out_samples_are_the_training_runs_test_split(tiny_checkpoint, dataset_dir):
     """export's parity/accuracy figures and `evaluate --split test` describe the same writers."""
-    from kanjinet.checkpoint import load_checkpoint
-    from kanjinet.dataset import load_prepared
-    from kanjinet.export import load_samples
-    from kanjinet.train_config import select_samples
+    from kanjinet.data.dataset import load_prepared
+    from kanjinet.export.exporter import load_samples
+    from kanjinet.training.checkpoint import load_checkpoint
+    from kanjinet.training.settings import select_samples
 
     checkpoint = load_checkpoint(tiny_checkpoint)
     data = load_prepared(dataset_dir)
@@ -161,7 +162,7 @@ def test_mapping_file(exports):
         assert mapping["class_to_jis"][i] == f"{((euc[0] & 0x7F) << 8) | (euc[1] & 0x7F):04X}"
         assert mapping["class_to_strokes"][i] >= 1
     assert mapping["input"]["shape"] == ["batch", 1, 32, 32]
-    assert mapping["input"]["normalization"]["name"] == "kanjinet.normalize"
+    assert mapping["input"]["normalization"]["name"] == "kanjinet.preprocess.normalize"
     assert "ink 1.0" in mapping["input"]["polarity"]
     info = mapping["model_info"]
     assert info["synthetic_data"] is True
@@ -186,10 +187,10 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
     """The logits are not re-quantized (a Gemm writes the output, not a DequantizeLinear),
     the stem conv stays float; bias correction removes the mean int8 - fp32 logit shift on the calibration samples
     and lowers the logit error on held-out samples."""
-    from kanjinet.checkpoint import load_checkpoint
-    from kanjinet.export import load_samples
-    from kanjinet.quantize import output_nodes, quantize_int8
-    from kanjinet.runtime import logits_of
+    from kanjinet.export.exporter import load_samples
+    from kanjinet.export.quantize import output_nodes, quantize_int8
+    from kanjinet.inference.engines import logits_of
+    from kanjinet.training.checkpoint import load_checkpoint
 
     fp32, int8 = exports["tract"].files["onnx"], exports["tract"].files["int8"]
     graph = onnx.load(str(int8)).graph
@@ -199,7 +200,9 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
     producers = {out: n.op_type for n in graph.node for out in n.output}
     assert stem.input[0] == INPUT_NAME and stem.input[1] not in producers
     samples = load_samples(dataset_dir, load_checkpoint(tiny_checkpoint), 240, 256)
-    with mock.patch("kanjinet.quantize.correct_biases"):  # the same quantization, uncorrected
+    with mock.patch(
+        "kanjinet.export.quantize.correct_biases"
+    ):  # the same quantization, uncorrected
         quantize_int8(fp32, tmp_path / "uncorrected.onnx", samples.calibration)
 
     def rms(values: np.ndarray) -> float:
@@ -219,7 +222,7 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
 
 def test_agreement_check_detail():
     """Fails below 99%; says how int8 did where fp32 was sure, and both accuracies."""
-    from kanjinet.export import agreement_check
+    from kanjinet.export.exporter import agreement_check
 
     fp32 = np.zeros((100, 3), np.float32)
     fp32[:50, 0] = 5.0  # sure of class 0
@@ -237,9 +240,9 @@ def test_agreement_check_detail():
 def test_int8_of_untrained_model_with_shared_biases(tmp_path):
     """Untrained weights: the exporter shares the equal (zero) folded biases between
     layers through Identity nodes; each layer's correction must stay its own."""
-    from kanjinet.model import build_model, model_config
-    from kanjinet.quantize import quantize_int8
-    from kanjinet.runtime import logits_of
+    from kanjinet.export.quantize import quantize_int8
+    from kanjinet.inference.engines import logits_of
+    from kanjinet.training.model import build_model, model_config
 
     cfg = model_config("kanjinet-small", num_classes=10, image_size=32)
     torch.manual_seed(0)
@@ -259,7 +262,7 @@ def test_int8_of_untrained_model_with_shared_biases(tmp_path):
 
 
 def test_safetensors_round_trip(exports, tiny_checkpoint):
-    from kanjinet.checkpoint import load_checkpoint
+    from kanjinet.training.checkpoint import load_checkpoint
 
     path = exports["ort-tract"].files["safetensors"]
     assert path.read_bytes()[:8] != b"PK\x03\x04"  # not a zip/pickle torch file
@@ -275,9 +278,9 @@ def test_safetensors_round_trip(exports, tiny_checkpoint):
 def test_nnef_round_trip_without_onnx(exports, tiny_checkpoint):
     """The NNEF archives load with tract.nnef() alone (tract-core only, no ONNX parser), run,
     and match PyTorch and the ONNX file in tract on inputs the export did not check."""
-    from kanjinet.checkpoint import load_checkpoint
-    from kanjinet.nnef import nnef_extensions
-    from kanjinet.runtime import TractNnefEngine
+    from kanjinet.export.nnef import nnef_extensions
+    from kanjinet.inference.engines import TractNnefEngine
+    from kanjinet.training.checkpoint import load_checkpoint
 
     report = exports["tract"]
     fixed, dynamic = report.files["nnef"], report.files["nnef_dynbatch"]
@@ -379,9 +382,9 @@ def test_cli_export_prints_table_and_fails_on_bad_parity(
     out = capsys.readouterr().out
     assert "verification passed" in out and "tract logits vs PyTorch" in out
     before = contents(tmp_path)
-    import kanjinet.verify
+    import kanjinet.export.verify
 
-    monkeypatch.setattr(kanjinet.verify, "PARITY_TOLERANCE", -1.0)  # nothing can pass
+    monkeypatch.setattr(kanjinet.export.verify, "PARITY_TOLERANCE", -1.0)  # nothing can pass
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "VERIFICATION FAILED" in out and "replaced" not in out
@@ -460,7 +463,7 @@ def test_a_kill_or_a_traceback_mid_export_leaves_the_earlier_pair(
     target = earlier_pair(exports, tmp_path / "out")
     before = contents(target.parent)
     script = (
-        "import os, sys, kanjinet.export as e\n"
+        "import os, sys, kanjinet.export.exporter as e\n"
         "e.check_runtimes = lambda *a: os.kill(os.getpid(), 9)\n"
         "from kanjinet.cli import main\n"
         "main(sys.argv[1:])\n"
@@ -471,12 +474,12 @@ def test_a_kill_or_a_traceback_mid_export_leaves_the_earlier_pair(
     left = contents(target.parent)
     assert {k: v for k, v in left.items() if not k.startswith(".kn-export-")} == before
     assert any(k.startswith(".kn-export-") for k in left)  # what the kill left behind
-    import kanjinet.export
+    import kanjinet.export.exporter
 
     def crash(*args):
         raise RuntimeError("a bug mid-verification")
 
-    monkeypatch.setattr(kanjinet.export, "check_runtimes", crash)
+    monkeypatch.setattr(kanjinet.export.exporter, "check_runtimes", crash)
     with pytest.raises(RuntimeError, match="mid-verification"):
         main(args)
     assert contents(target.parent) == before
@@ -509,7 +512,7 @@ def test_inspect_own_and_foreign_files(exports, tmp_path, capsys):
 
 
 def test_export_onnx_in_memory_model_leaves_model_alone(tmp_path):
-    from kanjinet.model import build_model, model_config
+    from kanjinet.training.model import build_model, model_config
 
     cfg = model_config("kanjinet-small", num_classes=10, image_size=32)
     model = build_model(cfg).train()
@@ -535,8 +538,8 @@ def test_errors_name_the_file(tmp_path, dataset_dir, tiny_checkpoint):
 
 
 def test_a_dataset_too_small_to_hold_out_a_writer_is_refused_by_name(tmp_path, tiny_checkpoint):
-    from kanjinet.prepare import PrepareConfig, prepare_dataset
-    from kanjinet.synth import SynthConfig, synthesize
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.synthesis.synth import SynthConfig, synthesize
 
     etl, two = tmp_path / "etl", tmp_path / "two-writers"
     synthesize(SynthConfig(out=etl, writers=2, classes=24, seed=3, workers=1))
@@ -550,7 +553,7 @@ def test_a_dataset_too_small_to_hold_out_a_writer_is_refused_by_name(tmp_path, t
 
 
 def test_shipped_files_name_the_dataset_not_the_trainers_paths(exports, dataset_dir):
-    from kanjinet.dataset import identity, load_prepared
+    from kanjinet.data.dataset import identity, load_prepared
 
     report = exports["tract"]
     text = Path(report.files["mapping"]).read_text(encoding="utf-8")

@@ -1,8 +1,9 @@
-"""The module graph of src/kanjinet has no import cycle (docs/ARCHITECTURE.md).
+"""The module graph of src/kanjinet: no import cycle, and no import that climbs.
 
-Every import counts, also one inside a function. The one deliberate lazy import of a
-kanjinet module by another that could import it at the top is `export` inside
-`train.run_train` (only --export-onnx needs it), and it says why.
+The subpackages are stages, lowest first (docs/ARCHITECTURE.md). A module imports its
+own subpackage and the ones below it, never one above; the top-level modules (the CLI
+and the commands that span stages) may import any. Every import counts, also one inside
+a function.
 """
 
 from __future__ import annotations
@@ -13,13 +14,48 @@ from pathlib import Path
 import kanjinet
 
 PACKAGE = Path(kanjinet.__file__).parent
-MODULES = {path.stem for path in PACKAGE.glob("*.py")}
+#: The stages, lowest first; "" is the top level (cli, check, inspect, script_aliases).
+LAYERS = (
+    "core",
+    "etl",
+    "preprocess",
+    "synthesis",
+    "data",
+    "training",
+    "inference",
+    "export",
+    "web",
+    "",
+)
+
+
+def module_name(path: Path) -> str:
+    """src/kanjinet/etl/etl9g.py -> "etl.etl9g"; a package's __init__ -> its name."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def resolve(dotted: str) -> str | None:
+    """The kanjinet module a dotted name (a module, or a name in one) refers to."""
+    while dotted:
+        if dotted in MODULES:
+            return dotted
+        dotted = dotted.rpartition(".")[0]
+    return None
 
 
 def imports_of(module: str) -> list[tuple[str, str | None]]:
     """(kanjinet module imported, enclosing function or None) for every import in `module`."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     found: list[tuple[str, str | None]] = []
+
+    def add(dotted: str, function: str | None) -> None:
+        target = resolve(dotted)
+        if target is not None and target != "":
+            found.append((target, function))
 
     def visit(node: ast.AST, function: str | None) -> None:
         for child in ast.iter_child_nodes(node):
@@ -27,13 +63,13 @@ def imports_of(module: str) -> list[tuple[str, str | None]]:
                 child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else None
             )
             if isinstance(child, ast.Import):
-                names = [a.name for a in child.names if a.name.startswith("kanjinet.")]
-                found.extend((name.split(".")[1], function) for name in names)
-            elif isinstance(child, ast.ImportFrom) and child.module:
-                if child.module == "kanjinet":
-                    found.extend((a.name, function) for a in child.names if a.name in MODULES)
-                elif child.module.startswith("kanjinet."):
-                    found.append((child.module.split(".")[1], function))
+                for alias in child.names:
+                    if alias.name.startswith("kanjinet."):
+                        add(alias.name[len("kanjinet.") :], function)
+            elif isinstance(child, ast.ImportFrom) and (child.module or "").startswith("kanjinet"):
+                base = child.module[len("kanjinet.") :] if "." in child.module else ""
+                for alias in child.names:
+                    add(f"{base}.{alias.name}".lstrip("."), function)
             visit(child, inner or function)
 
     visit(tree, None)
@@ -41,10 +77,25 @@ def imports_of(module: str) -> list[tuple[str, str | None]]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for module in MODULES:
-        graph[module] = {target for target, _ in imports_of(module) if target != module}
-    return graph
+    return {
+        module: {target for target, _ in imports_of(module) if target != module}
+        for module in MODULES
+    }
+
+
+def layer(module: str) -> str:
+    head = module.split(".")[0]
+    return head if "." in module or head in LAYERS and (PACKAGE / head).is_dir() else ""
+
+
+def climbing_imports(graph: dict[str, set[str]]) -> list[str]:
+    """`a -> b` for every import of a module in a higher stage than the importer's."""
+    return [
+        f"{module} -> {target}"
+        for module, targets in sorted(graph.items())
+        for target in sorted(targets)
+        if LAYERS.index(layer(target)) > LAYERS.index(layer(module))
+    ]
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -70,15 +121,39 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def subpackage_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {name: set() for name in LAYERS}
+    for module, targets in import_graph().items():
+        graph[layer(module)] |= {layer(t) for t in targets} - {layer(module)}
+    return graph
+
+
+def test_every_module_lives_in_a_known_stage():
+    assert {layer(module) for module in MODULES} <= set(LAYERS)
+    assert all((PACKAGE / name / "__init__.py").is_file() for name in LAYERS if name)
+
+
+def test_every_subpackage_says_what_it_holds_and_may_import():
+    for name in filter(None, LAYERS):
+        doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text("utf-8")))
+        assert doc and "Imports" in doc, name
+
+
 def test_no_import_cycle_among_kanjinet_modules():
     assert find_cycle(import_graph()) is None, " -> ".join(find_cycle(import_graph()) or [])
 
 
-def test_export_is_imported_lazily_inside_run_train_only_and_says_why():
-    assert [f for target, f in imports_of("train") if target == "export"] == ["run_train"]
-    source = (PACKAGE / "train.py").read_text(encoding="utf-8")
-    before = source[: source.index("    from kanjinet import export\n")].splitlines()
-    assert "lazily" in " ".join(before[-3:])
+def test_no_import_cycle_among_subpackages():
+    assert find_cycle(subpackage_graph()) is None
+
+
+def test_no_import_climbs_to_a_higher_stage():
+    assert climbing_imports(import_graph()) == []
+
+
+def test_training_never_imports_export():
+    """`train --export-onnx` is composed by the CLI (`Command.then`)."""
+    assert not [t for t in import_graph()["training.train"] if t.startswith("export")]
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -86,13 +161,20 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+def test_the_climb_finder_finds_a_climb():
+    graph = import_graph()
+    graph["core.errors"] = graph["core.errors"] | {"export.exporter", "cli"}
+    climbs = climbing_imports(graph)
+    assert climbs == ["core.errors -> cli", "core.errors -> export.exporter"]
+
+
 def test_a_missing_tract_names_the_extra_that_installs_it(monkeypatch):
     import sys
 
     import pytest
 
-    from kanjinet.errors import KanjinetError
-    from kanjinet.runtime import require
+    from kanjinet.core.errors import KanjinetError
+    from kanjinet.core.optional import require
 
     monkeypatch.setitem(sys.modules, "tract", None)  # None there: `import tract` fails
     with pytest.raises(KanjinetError, match=r'\(pip install "kanjinet\[tract\]"\)'):

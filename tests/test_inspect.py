@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanjinet import dataset as ds
-from kanjinet.classes import class_of_char
 from kanjinet.cli import main
+from kanjinet.core.classes import class_of_char
+from kanjinet.data import dataset as ds
 from kanjinet.inspect import InspectConfig, check_model, inspect_dataset
 
 
@@ -112,7 +112,7 @@ def test_model_is_built_run_and_measured(small_dataset_dir):
 def test_etl_files_changed_or_gone_since_prepare_are_said_not_a_crash(
     small_etl_dir, tmp_path, capsys, change
 ):
-    from kanjinet.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
 
     etl = shutil.copytree(small_etl_dir, tmp_path / "etl")
     prepare_dataset(PrepareConfig(etl_dir=etl, output_dir=tmp_path / "ds", size=16, workers=1))

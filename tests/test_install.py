@@ -167,7 +167,7 @@ def test_plain_install_says_which_extra_training_needs(plain_install, command):
 
 def test_plain_install_describes_models_and_builds_the_page(plain_install, tmp_path):
     python = plain_install / ("python.exe" if os.name == "nt" else "python")
-    where = run([python, "-c", "import kanjinet.reference as r; print(r.REFERENCE_MODEL)"])
+    where = run([python, "-c", "import kanjinet.inference.shipped as r; print(r.REFERENCE_MODEL)"])
     model = where.stdout.strip()
     info = run([kanjinet_in(plain_install), "onnx-info", model], cwd="/")
     assert info.returncode == 0, info.stderr

@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import bench_module
 
-from kanjinet.checkpoint import load_checkpoint, save_checkpoint
-from kanjinet.classes import CLASS_JIS
-from kanjinet.errors import KanjinetError
-from kanjinet.model import (
+from kanjinet.core.classes import CLASS_JIS
+from kanjinet.core.errors import KanjinetError
+from kanjinet.training.checkpoint import load_checkpoint, save_checkpoint
+from kanjinet.training.model import (
     ARCHS,
     DEFAULT_ARCH,
     POOLINGS,
@@ -166,7 +166,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_a_checkpoint_of_the_preset_under_its_former_name_seed_loads(tmp_path):
     """`--arch original` was called `seed`: checkpoints written then say so."""
-    from kanjinet.checkpoint import atomic_torch_save, read_checkpoint_file
+    from kanjinet.training.checkpoint import atomic_torch_save, read_checkpoint_file
 
     cfg = model_config("original", num_classes=4, image_size=32)
     model = build_model(cfg).eval()
@@ -225,8 +225,8 @@ def test_exported_ops_load_and_run_in_tract(tmp_path, arch, fixed):
 def test_a_file_holding_python_objects_is_refused_without_unsafe_advice(tmp_path):
     import argparse
 
-    from kanjinet.checkpoint import read_checkpoint_file
-    from kanjinet.errors import KanjinetError
+    from kanjinet.core.errors import KanjinetError
+    from kanjinet.training.checkpoint import read_checkpoint_file
 
     path = tmp_path / "pickled.pth"
     torch.save({"format": "kanjinet-checkpoint", "x": argparse.Namespace(a=1)}, path)
@@ -241,7 +241,7 @@ def test_the_tract_profile_names_where_batch_1_time_goes():
     """bench_inference.py --profile: the shipped network's op kinds, slowest first; its 6
     depthwise convolutions (`kanjinet-lean`) are one kind of them."""
     pytest.importorskip("tract")
-    from kanjinet.reference import REFERENCE_MODEL
+    from kanjinet.inference.shipped import REFERENCE_MODEL
 
     rows = bench_module("bench_inference").profile_rows(REFERENCE_MODEL, runs=2)
     nodes = {kind: count for kind, count, _ in rows}

@@ -7,13 +7,13 @@ import shutil
 import numpy as np
 import pytest
 
-from kanjinet import dataset as ds
-from kanjinet import etl_formats
-from kanjinet.classes import label_info
-from kanjinet.etl_synth import synthesize_format
-from kanjinet.normalize import normalize
-from kanjinet.prepare import PrepareConfig, prepare_dataset
-from kanjinet.synth import SynthConfig, synthesize
+from kanjinet.core.classes import label_info
+from kanjinet.data import dataset as ds
+from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+from kanjinet.etl import formats as etl_formats
+from kanjinet.preprocess.normalize import normalize
+from kanjinet.synthesis.other_formats import synthesize_format
+from kanjinet.synthesis.synth import SynthConfig, synthesize
 
 CLASSES, WRITERS = 6, 5
 
@@ -105,8 +105,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 def test_train_export_predict_on_several_databases(prepared, trained_checkpoint, tmp_path):
-    from kanjinet.export import ExportConfig, export_checkpoint
-    from kanjinet.recognizer import Recognizer
+    from kanjinet.export.exporter import ExportConfig, export_checkpoint
+    from kanjinet.inference.recognizer import Recognizer
 
     out, _ = prepared
     best = trained_checkpoint(out, tmp_path / "run", epochs=1, class_limit=None)

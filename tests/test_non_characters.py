@@ -7,18 +7,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kanjinet.checkpoint import load_weights
-from kanjinet.dataset import load_prepared
-from kanjinet.non_characters import (
+from kanjinet.data.dataset import load_prepared
+from kanjinet.preprocess.model_input import tensor_to_input
+from kanjinet.synthesis.non_characters import (
     BLOCK,
     KINDS,
     NON_CHARACTER,
     drawn_picture,
     non_character_bank,
 )
-from kanjinet.runtime import tensor_to_input
-from kanjinet.train import NON_CHARACTER_WEIGHT, training_loss
-from kanjinet.training_data import load_training_data
+from kanjinet.training.checkpoint import load_weights
+from kanjinet.training.data import load_training_data
+from kanjinet.training.train import NON_CHARACTER_WEIGHT, training_loss
 
 
 def test_the_bank_is_normalised_pictures_the_same_for_the_same_seed():

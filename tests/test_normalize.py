@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from kanjinet import normalize as nz
-from kanjinet.errors import KanjinetError
+from kanjinet.core.errors import KanjinetError
+from kanjinet.preprocess import normalize as nz
 
 
 def cross(height: int = 127, width: int = 128, level: int = 15, bar: int = 10) -> np.ndarray:
@@ -223,7 +223,7 @@ def test_normalize_images_under_six_lines_have_no_edge_zone(shape):
 
 
 def test_shrink_picture_averages_whole_blocks_rounding_half_up(monkeypatch):
-    from kanjinet import normalize as nz
+    from kanjinet.preprocess import normalize as nz
 
     monkeypatch.setattr(nz, "MAX_PICTURE_SIDE", 3)
     picture = np.arange(5 * 7, dtype=np.uint8).reshape(5, 7)  # longer side 7: 3 x 3 blocks
@@ -299,6 +299,6 @@ def test_the_recipe_has_no_character_that_tract_nnef_cannot_read():
     # open an archive whose properties hold an apostrophe.
     import json
 
-    from kanjinet.normalize import NORMALIZATION
+    from kanjinet.preprocess.normalize import NORMALIZATION
 
     assert "'" not in json.dumps(NORMALIZATION)

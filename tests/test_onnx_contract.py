@@ -24,9 +24,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError, describe_os_error
-from kanjinet.runtime import META_CLASS_JIS, META_IMAGE_SIZE, describe_onnx
-from kanjinet.serve import ORT_FILES, ServeConfig, make_server
+from kanjinet.core.errors import KanjinetError, describe_os_error
+from kanjinet.inference.modelfile import META_CLASS_JIS, META_IMAGE_SIZE, describe_onnx
+from kanjinet.web.serve import ORT_FILES, ServeConfig, make_server
 
 SIZE = 16
 CODES = ["3021", "4544", "3B33", "406E", "467C", "376E"]  # 亜 田 山 川 日 月
@@ -167,7 +167,7 @@ def non_utf8_dir(tmp_path) -> Path:
 
 def test_nnef_on_a_full_disk_says_so_naming_the_file(tmp_path, monkeypatch):
     pytest.importorskip("tract")
-    import kanjinet.nnef
+    import kanjinet.export.nnef
 
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full to stand for a full disk")
@@ -178,9 +178,9 @@ def test_nnef_on_a_full_disk_says_so_naming_the_file(tmp_path, monkeypatch):
 
     model = write_model(tmp_path / "m.onnx")
     target = tmp_path / "m.nnef.tgz"
-    monkeypatch.setattr(kanjinet.nnef, "atomic_path", full_disk)
+    monkeypatch.setattr(kanjinet.export.nnef, "atomic_path", full_disk)
     with pytest.raises(OSError) as caught:
-        kanjinet.nnef.write_nnef(model, target, 1)
+        kanjinet.export.nnef.write_nnef(model, target, 1)
     assert caught.value.errno == errno.ENOSPC
     assert describe_os_error(caught.value) == f"{target}: no space left on the device"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]

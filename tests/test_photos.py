@@ -1,4 +1,4 @@
-"""kanjinet.photos: photo-like pictures of a record's character, read by predict's picture path."""
+"""kanjinet.synthesis.photo_like: photo-like pictures of a record's character, read by predict's picture path."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from conftest import bench_module
 from PIL import Image
 
-from kanjinet.handwriting import render, writer_style
-from kanjinet.photos import LARGE_SIZES, jpeg_bytes, photograph, small_in_large
-from kanjinet.reference import REFERENCE_MODEL
+from kanjinet.inference.shipped import REFERENCE_MODEL
+from kanjinet.synthesis.handwriting import render, writer_style
+from kanjinet.synthesis.photo_like import LARGE_SIZES, jpeg_bytes, photograph, small_in_large
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_small_in_large_puts_a_small_character_where_it_says(levels):
 
 
 def test_photos_are_jpeg_files_predict_can_read(levels, tmp_path):
-    from kanjinet.predict import read_picture
+    from kanjinet.inference.predict import read_picture
 
     picture, style = photograph(levels, np.random.default_rng(2))
     data = jpeg_bytes(picture, style.quality)
@@ -67,7 +67,7 @@ ROBUSTNESS = Path(__file__).resolve().parents[1] / "bench" / "robustness_set.py"
 def test_robustness_set_is_made_and_measured_category_by_category(tmp_path):
     """bench/robustness_set.py on 3 classes: every category written (ETL9G files; JPEGs
     for the picture ones) and measured with the reference model through predict's path."""
-    from kanjinet.pictures import has_glyph
+    from kanjinet.core.fonts import has_glyph
 
     categories = bench_module("robustness_set").CATEGORIES
     for category in categories:

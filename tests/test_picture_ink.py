@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanjinet.picture_ink import crop_to_character, depth_range, scale_to_8_bits
-from kanjinet.pictures import reference_picture
-from kanjinet.recognizer import Recognizer, read_picture
-from kanjinet.reference import REFERENCE_MODEL
+from kanjinet.core.fonts import reference_picture
+from kanjinet.inference.recognizer import Recognizer
+from kanjinet.inference.shipped import REFERENCE_MODEL
+from kanjinet.preprocess.picture import read_picture
+from kanjinet.preprocess.picture_ink import crop_to_character, depth_range, scale_to_8_bits
 
 ORIENTATION = 0x0112  # the EXIF tag
 # photo_style seeds with a deep shadow (0.43 of the light, sharp-edged; 0.45, turned 8 degrees)
@@ -106,7 +107,7 @@ def record_levels(char: str) -> np.ndarray:
 
 @pytest.mark.parametrize(("char", "seed"), [("木", 3), ("月", 5)])
 def test_small_character_in_a_large_photo_reads_right(predictor, tmp_path, char, seed):
-    from kanjinet.photos import jpeg_bytes, small_in_large
+    from kanjinet.synthesis.photo_like import jpeg_bytes, small_in_large
 
     picture, drawn = small_in_large(record_levels(char), np.random.default_rng(seed))
     assert max(drawn["size"]) > 1024 and drawn["char_height"] <= 90
@@ -117,7 +118,7 @@ def test_small_character_in_a_large_photo_reads_right(predictor, tmp_path, char,
 
 def shadowed_photo(char: str, seed: int, folder: Path) -> Path:
     """A phone-photo-like JPEG (`photos.photograph`) whose shadow takes >= 30 % of the light."""
-    from kanjinet.photos import jpeg_bytes, photograph
+    from kanjinet.synthesis.photo_like import jpeg_bytes, photograph
 
     picture, style = photograph(record_levels(char), np.random.default_rng(seed))
     assert style.shadow >= 0.3, "pick a seed with a deep shadow"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanjinet.errors import KanjinetError
-from kanjinet.recognizer import read_picture
+from kanjinet.core.errors import KanjinetError
+from kanjinet.preprocess.picture import read_picture
 
 FORMATS = {
     "png": "PNG",

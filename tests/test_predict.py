@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError
-from kanjinet.predict import predict_files
-from kanjinet.recognizer import Recognizer
-from kanjinet.runtime import prepared_to_input
+from kanjinet.core.errors import KanjinetError
+from kanjinet.inference.predict import predict_files
+from kanjinet.inference.recognizer import Recognizer
+from kanjinet.preprocess.model_input import prepared_to_input
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def model_files(small_dataset_dir, tmp_path_factory, fitted_small_model) -> dict[str, Path]:
     """A tiny model trained on the synthetic set (150 steps), exported for tract."""
-    from kanjinet.export import ExportConfig, export_checkpoint
+    from kanjinet.export.exporter import ExportConfig, export_checkpoint
 
     out = tmp_path_factory.mktemp("predict-model")
     checkpoint = fitted_small_model(small_dataset_dir, out, epochs=25)
@@ -46,9 +46,9 @@ def model_files(small_dataset_dir, tmp_path_factory, fitted_small_model) -> dict
 def samples(small_etl_dir, small_dataset_dir) -> tuple[np.ndarray, np.ndarray]:
     """12 records spread over the set: (source pictures 127 x 128 uint8 ink high, the same
     records' prepared arrays)."""
-    from kanjinet import etl9g
-    from kanjinet.dataset import load_prepared
-    from kanjinet.normalize import ink_from_levels
+    from kanjinet.data.dataset import load_prepared
+    from kanjinet.etl import etl9g
+    from kanjinet.preprocess.normalize import ink_from_levels
 
     data = load_prepared(small_dataset_dir)
     pick = np.linspace(0, len(data.labels) - 1, 12).astype(int)
@@ -153,8 +153,8 @@ def test_user_errors_are_one_line(model_files, tmp_path, capsys):
 
 
 def test_warns_when_model_was_trained_on_another_normalisation(tmp_path):
-    from kanjinet.normalize import NORMALIZATION
-    from kanjinet.predict import warn_if_other_normalization
+    from kanjinet.inference.predict import warn_if_other_normalization
+    from kanjinet.preprocess.normalize import NORMALIZATION
 
     with pytest.warns(UserWarning, match="paper_floor"):
         warn_if_other_normalization(tmp_path / "m.onnx", {**NORMALIZATION, "paper_floor": 1})
@@ -216,7 +216,7 @@ def png_header_only(path: Path, width: int, height: int) -> Path:
 
 @pytest.mark.parametrize("side", [10_000, 20_000])
 def test_huge_pictures_are_refused_before_decoding(tmp_path, side):
-    from kanjinet.predict import read_picture
+    from kanjinet.inference.predict import read_picture
 
     path = png_header_only(tmp_path / f"huge_{side}.png", side, side)
     with warnings.catch_warnings():
@@ -226,8 +226,8 @@ def test_huge_pictures_are_refused_before_decoding(tmp_path, side):
 
 
 def test_large_pictures_are_averaged_down_before_normalising(tmp_path):
-    from kanjinet.normalize import MAX_PICTURE_SIDE
-    from kanjinet.predict import read_picture
+    from kanjinet.inference.predict import read_picture
+    from kanjinet.preprocess.normalize import MAX_PICTURE_SIDE
 
     picture = np.full((2500, 1200), 255, np.uint8)
     picture[200:2300, 500:700] = 0  # with a quarter of 2,100 of paper around: no crop
@@ -238,7 +238,7 @@ def test_large_pictures_are_averaged_down_before_normalising(tmp_path):
 
 
 def test_a_one_pixel_picture_error_names_the_file(tmp_path):
-    from kanjinet.predict import read_picture
+    from kanjinet.inference.predict import read_picture
 
     Image.new("L", (1, 1)).save(tmp_path / "dot.png")
     with pytest.raises(KanjinetError, match=r"dot.png: 1x1 pixels, too small"):
@@ -292,8 +292,8 @@ def test_table_output_names_the_model_on_stderr(model_files, samples, tmp_path, 
 def test_colour_pictures_average_their_channels_like_the_page(tmp_path):
     """The page averages R, G and B; PIL's grey conversion weights them (blue ink would
     come out twice as dark as green). predict must read colour the page's way."""
-    from kanjinet.normalize import ink_from_picture, normalize
-    from kanjinet.predict import pictures_to_input, read_picture
+    from kanjinet.inference.predict import pictures_to_input, read_picture
+    from kanjinet.preprocess.normalize import ink_from_picture, normalize
 
     rgb = np.full((48, 48, 3), 255, dtype=np.uint8)
     rgb[8:40, 10:14] = (0, 255, 0)  # a green stroke
@@ -362,8 +362,8 @@ def test_one_bad_picture_does_not_stop_the_others(tmp_path, capsys):
 
 def test_pictures_are_read_a_batch_at_a_time(tmp_path, monkeypatch, capsys):
     """Reading, then recognising, BATCH pictures at a time: never all pictures at once."""
-    from kanjinet import predict
-    from kanjinet.recognizer import Recognizer
+    from kanjinet.inference import predict
+    from kanjinet.inference.recognizer import Recognizer
 
     events = []
     prepare, recognize = Recognizer.prepare, Recognizer.recognize_prepared
@@ -402,7 +402,7 @@ def test_thin_strips_are_refused_naming_the_file(tmp_path, capsys, size):
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_page_refuses_the_same_picture_sizes(tmp_path):
     """web/preprocess.js pictureShapeProblem applies recognizer.check_picture_size's rule."""
-    from kanjinet.recognizer import check_picture_size
+    from kanjinet.preprocess.picture import check_picture_size
 
     sizes = [(1, 1), (1, 50), (2, 2), (64, 1), (128, 2), (129, 2), (640, 10), (641, 10),
              (10_000, 10), (3000, 2), (1000, 800), (10, 10_000)]  # fmt: skip

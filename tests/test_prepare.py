@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanjinet import dataset as ds
-from kanjinet import etl9g
-from kanjinet.classes import CLASS_JIS
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError
-from kanjinet.normalize import NORMALIZATION, ink_from_levels, normalize
-from kanjinet.prepare import PrepareConfig, prepare_dataset
+from kanjinet.core.classes import CLASS_JIS
+from kanjinet.core.errors import KanjinetError
+from kanjinet.data import dataset as ds
+from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+from kanjinet.etl import etl9g
+from kanjinet.preprocess.normalize import NORMALIZATION, ink_from_levels, normalize
 
 SYNTH_JSON = "kanjinet-synth.json"
 
@@ -72,7 +72,7 @@ def test_arrays_labels_writers_and_sheets_match_the_records(small_etl_dir, small
 def test_prepare_and_predict_normalise_identically(small_etl_dir, small_dataset_dir, tmp_path):
     """A record saved as an ordinary dark-on-light picture, read by predict, gives the
     prepared array bit for bit: both go through the one normalize()."""
-    from kanjinet.predict import pictures_to_input, read_picture
+    from kanjinet.inference.predict import pictures_to_input, read_picture
 
     data = ds.load_prepared(small_dataset_dir)
     levels = etl9g.decode_images(np.concatenate([r for _, r in all_records(small_etl_dir)]))
@@ -213,7 +213,7 @@ def test_bad_file_among_good_ones_stops_two_workers_with_its_error(three_file_et
 
 
 def test_a_second_prepare_into_the_same_directory_is_refused(small_etl_dir, tmp_path):
-    from kanjinet.lock import directory_lock
+    from kanjinet.core.lock import directory_lock
 
     out = tmp_path / "ds"
     busy = pytest.raises(KanjinetError, match=r"ds: another kanjinet prepare is writing here")
@@ -306,7 +306,7 @@ def test_workers_exit_when_prepare_is_killed(tmp_path):
     # A main process whose one pool worker (set up as prepare's) is busy for a minute.
     script = """
 import multiprocessing, sys, time
-from kanjinet import prepare
+from kanjinet.data import prepare
 if __name__ == "__main__":
     pool = multiprocessing.get_context().Pool(1, prepare.init_worker, (None,))
     pool.apply_async(time.sleep, (60,))

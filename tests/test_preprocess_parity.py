@@ -1,4 +1,4 @@
-"""The browser's preprocessing (web/preprocess.js) agrees with kanjinet.normalize, bit for bit.
+"""The browser's preprocessing (web/preprocess.js) agrees with kanjinet.preprocess.normalize, bit for bit.
 
 Shared vectors in tests/data/normalize_vectors.json: inputs and the outputs Python
 gives. Rewrite them after a deliberate change to normalize.py with
@@ -25,15 +25,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from kanjinet.atomic import write_json
-from kanjinet.normalize import (
+from kanjinet.core.atomic import write_json
+from kanjinet.preprocess.normalize import (
     NORMALIZATION,
     ink_from_levels,
     ink_from_picture,
     normalize,
     shrink_picture,
 )
-from kanjinet.picture_ink import crop_to_character, scale_to_8_bits
+from kanjinet.preprocess.picture_ink import crop_to_character, scale_to_8_bits
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "normalize_vectors.json"
@@ -81,8 +81,8 @@ def vector(name: str, kind: str, pixels: np.ndarray, size: int) -> dict:
 
 def etl9g_like(count: int, seed: int) -> list[np.ndarray]:
     """Records drawn by the project's synthesizer (levels 0..15) as uint8 ink 0..255."""
-    from kanjinet.classes import class_table
-    from kanjinet.handwriting import render, writer_style
+    from kanjinet.core.classes import class_table
+    from kanjinet.synthesis.handwriting import render, writer_style
 
     rng = np.random.default_rng(seed)
     table = class_table()
@@ -95,7 +95,7 @@ def etl9g_like(count: int, seed: int) -> list[np.ndarray]:
 
 def pad_drawing(char: str, side: int, width: int) -> np.ndarray:
     """KanjiVG strokes drawn like the browser pad: black antialiased-ish lines on white, RGBA."""
-    from kanjinet.strokes import VIEWBOX, load_strokes
+    from kanjinet.core.strokes import VIEWBOX, load_strokes
 
     image = Image.new("RGBA", (side * 2, side * 2), (255, 255, 255, 255))
     draw = ImageDraw.Draw(image)
@@ -190,10 +190,10 @@ def record_levels(seed: int) -> np.ndarray:
 
 
 def photos(seed: int) -> list[tuple[str, np.ndarray]]:
-    """Camera pictures made by `kanjinet.photos`: a shadowed, turned, noisy JPEG close-up;
+    """Camera pictures made by `kanjinet.synthesis.photo_like`: a shadowed, turned, noisy JPEG close-up;
     a small character in a large page (> MAX_PICTURE_SIDE: cut out at full resolution);
     a 16-bit scan (10000..40000) as `predict` scales it (the page's decoder does that)."""
-    from kanjinet.photos import jpeg_bytes, photograph, small_in_large
+    from kanjinet.synthesis.photo_like import jpeg_bytes, photograph, small_in_large
 
     rng = np.random.default_rng(seed)
     shadowed, style = photograph(record_levels(seed + 1), rng)
@@ -325,7 +325,7 @@ def contrast_pictures() -> dict[str, np.ndarray]:
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_javascript_ink_contrast_matches_python():
     """The page refuses the same blank uploads that `predict` refuses."""
-    from kanjinet.normalize import MIN_INK_CONTRAST, ink_contrast
+    from kanjinet.preprocess.normalize import MIN_INK_CONTRAST, ink_contrast
 
     pictures = contrast_pictures()
     payload = {

@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanjinet import handwriting
-from kanjinet.classes import class_table
 from kanjinet.cli import main
-from kanjinet.normalize import ink_from_levels
-from kanjinet.reference import (
+from kanjinet.core.classes import class_table
+from kanjinet.inference.shipped import (
     REFERENCE_INT8_MODEL,
     REFERENCE_MAPPING,
     REFERENCE_MODEL,
     SHIPPED_MODELS,
     model_or_reference,
 )
-from kanjinet.serve import site_files
+from kanjinet.preprocess.normalize import ink_from_levels
+from kanjinet.synthesis import handwriting
+from kanjinet.web.serve import site_files
 
 UNSEEN_SEED = 4242  # the reference set was drawn with seed 12 (models/README.md)
 KANJI = "田山川森愛書語電話駅道雨花校学見食飲犬猫"
@@ -121,7 +121,7 @@ KATAKANA_SAMPLES = "アイウカキサシタナハマヤラワン"
 
 def katakana_picture(char: str, writer: int, folder: Path) -> Path:
     """A katakana of an unseen synthetic writer (the synthesiser's strokes), as a PNG."""
-    from kanjinet.handwriting import render, writer_style
+    from kanjinet.synthesis.handwriting import render, writer_style
 
     rng = np.random.default_rng([UNSEEN_SEED, writer, ord(char)])
     levels = render(char, "ア", writer_style(UNSEEN_SEED, writer), rng)

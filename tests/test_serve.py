@@ -21,9 +21,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError
-from kanjinet.runtime import mapping_path
-from kanjinet.serve import (
+from kanjinet.core.errors import KanjinetError
+from kanjinet.inference.modelfile import mapping_path
+from kanjinet.web.serve import (
     ORT_FILES,
     ORT_SHIPPED,
     ServeConfig,
@@ -53,7 +53,9 @@ def write_classifier(path: Path, classes: int = CLASSES, size: int = SIZE) -> Pa
         [numpy_helper.from_array(weight, "weight")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
-    model.metadata_props.add(key="normalization", value=json.dumps({"name": "kanjinet.normalize"}))
+    model.metadata_props.add(
+        key="normalization", value=json.dumps({"name": "kanjinet.preprocess.normalize"})
+    )
     onnx.save(model, path)
     return path
 
@@ -157,7 +159,7 @@ def test_config_tells_the_page_the_model_layout(served):
     assert config["input_size"] == [SIZE, SIZE]
     assert config["num_classes"] == CLASSES
     # From the ONNX metadata when the mapping does not carry it.
-    assert config["normalization"] == {"name": "kanjinet.normalize"}
+    assert config["normalization"] == {"name": "kanjinet.preprocess.normalize"}
 
 
 def test_serves_nothing_outside_the_page(served):
@@ -310,7 +312,7 @@ def test_ports_outside_the_tcp_range_are_refused(model_dir, port):
 
 
 def test_all_interfaces_are_announced_with_a_warning_and_the_real_address(model_dir):
-    from kanjinet.serve import announcement, network_address
+    from kanjinet.web.serve import announcement, network_address
 
     server = make_server(serve_config(model_dir, host="0.0.0.0"))
     try:
@@ -349,7 +351,7 @@ def test_a_client_that_goes_away_is_one_line_not_a_traceback(model_dir, capfd):
     import struct
     import time
 
-    from kanjinet.serve import ORT_FILES
+    from kanjinet.web.serve import ORT_FILES
 
     wasm = next(name for name in ORT_FILES if name.endswith(".wasm"))
     (model_dir / "ort" / wasm).write_bytes(bytes(32 << 20))  # far more than socket buffers
@@ -445,7 +447,7 @@ def test_idle_connections_do_not_make_threads_without_bound(model_dir, monkeypat
     import socket
     import time
 
-    from kanjinet.serve import SiteHandler, SiteServer
+    from kanjinet.web.serve import SiteHandler, SiteServer
 
     monkeypatch.setattr(SiteHandler, "timeout", 1.0)
     baseline = threading.active_count()
@@ -518,7 +520,7 @@ def test_web_build_into_a_symlinked_folder(model_dir, tmp_path):
 
 
 def test_a_name_near_the_length_limit_is_not_too_long_with_its_temporary(model_dir, tmp_path):
-    from kanjinet.atomic import write_json
+    from kanjinet.core.atomic import write_json
 
     name = "a" * 250
     write_json(tmp_path / name, {"ok": True})

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kanjinet import normalize as nz
-from kanjinet import stroke_width as sw
+from kanjinet.preprocess import normalize as nz
+from kanjinet.preprocess import stroke_width as sw
 
 ROOT = Path(__file__).resolve().parents[1]
 PREPROCESS = ROOT / "src" / "kanjinet" / "web" / "preprocess.js"
@@ -21,8 +21,8 @@ NODE = shutil.which("node")
 
 def synthetic_records(count: int, seed: int) -> np.ndarray:
     """Records drawn by the project's synthesizer with the writers' own (thin) pens, ink 0..255."""
-    from kanjinet.classes import class_table
-    from kanjinet.handwriting import render, writer_style
+    from kanjinet.core.classes import class_table
+    from kanjinet.synthesis.handwriting import render, writer_style
 
     rng = np.random.default_rng(seed)
     table = class_table()
@@ -191,9 +191,9 @@ def test_the_shipped_model_and_a_recipe_v1_model_load_without_a_warning(tmp_path
 
     import onnx
 
-    from kanjinet.recognizer import Recognizer
-    from kanjinet.reference import REFERENCE_MAPPING, REFERENCE_MODEL
-    from kanjinet.runtime import describe_onnx, write_onnx
+    from kanjinet.inference.modelfile import describe_onnx, write_onnx
+    from kanjinet.inference.recognizer import Recognizer
+    from kanjinet.inference.shipped import REFERENCE_MAPPING, REFERENCE_MODEL
 
     assert describe_onnx(Path(REFERENCE_MODEL)).normalization["version"] == 2
     proto = onnx.load(str(REFERENCE_MODEL))

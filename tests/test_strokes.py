@@ -7,10 +7,10 @@ import importlib.metadata
 import numpy as np
 import pytest
 
-from kanjinet import strokes
-from kanjinet.classes import class_table
-from kanjinet.errors import KanjinetError
-from kanjinet.strokes import load_strokes, parse_path, stroke_count, stroke_types
+from kanjinet.core import strokes
+from kanjinet.core.classes import class_table
+from kanjinet.core.errors import KanjinetError
+from kanjinet.core.strokes import load_strokes, parse_path, stroke_count, stroke_types
 
 KNOWN_COUNTS = {
     "田": 5,

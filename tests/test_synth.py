@@ -10,12 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanjinet import etl9g, handwriting, pictures, synth
-from kanjinet.classes import CLASS_JIS, NUM_CLASSES
 from kanjinet.cli import main
-from kanjinet.errors import KanjinetError
-from kanjinet.handwriting import Pens
-from kanjinet.synth import SynthConfig, synthesize
+from kanjinet.core import fonts as fonts_module
+from kanjinet.core.classes import CLASS_JIS, NUM_CLASSES
+from kanjinet.core.errors import KanjinetError
+from kanjinet.core.fonts import find_japanese_fonts, has_glyph
+from kanjinet.etl import etl9g
+from kanjinet.synthesis import handwriting, synth
+from kanjinet.synthesis import preview as preview_module
+from kanjinet.synthesis.handwriting import Pens
+from kanjinet.synthesis.synth import SynthConfig, synthesize
 
 C, W = 24, 10  # the shared small_etl_dir fixture (tests/conftest.py)
 
@@ -251,13 +255,13 @@ def test_unwritable_output_is_a_one_line_error(tmp_path):
 
 
 def test_fonts_error_when_none_is_installed(tmp_path, monkeypatch):
-    monkeypatch.setattr(pictures, "FONT_DIRS", (str(tmp_path / "no-fonts"),))
+    monkeypatch.setattr(fonts_module, "FONT_DIRS", (str(tmp_path / "no-fonts"),))
     with pytest.raises(KanjinetError, match="--fonts: no installed font covers Japanese"):
         synthesize(SynthConfig(out=tmp_path / "out", writers=1, classes=4, fonts=True))
 
 
 def test_fonts_real_run_when_one_is_installed(tmp_path):
-    fonts = pictures.find_japanese_fonts()
+    fonts = find_japanese_fonts()
     if not fonts:
         pytest.skip("no Japanese font installed (the error path is tested above)")
     files = synthesize(SynthConfig(out=tmp_path, writers=2, classes=24, fonts=True, workers=1))
@@ -278,7 +282,10 @@ def test_cli_writes_set_and_preview(tmp_path, capsys):
     assert "120 synthetic records" in capsys.readouterr().out
     assert len(etl9g.read_records(tmp_path / "set" / "ETL9G_01")) == 120
     with Image.open(preview) as grid:
-        assert grid.size == (10 * pictures.PREVIEW_CELL[0], 10 * pictures.PREVIEW_CELL[1])
+        assert grid.size == (
+            10 * preview_module.PREVIEW_CELL[0],
+            10 * preview_module.PREVIEW_CELL[1],
+        )
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
@@ -288,7 +295,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_font_files_and_share_choose_the_fonts(tmp_path):
-    fonts = pictures.find_japanese_fonts()
+    fonts = find_japanese_fonts()
     if not fonts:
         pytest.skip("no Japanese font installed")
     synthesize(
@@ -311,11 +318,11 @@ def test_font_share_and_font_file_are_checked(tmp_path):
 
 
 def test_a_font_without_the_glyph_is_not_drawn():
-    fonts = pictures.find_japanese_fonts()
+    fonts = find_japanese_fonts()
     if not fonts:
         pytest.skip("no Japanese font installed")
-    assert pictures.has_glyph(str(fonts[0]), "田")
-    assert not pictures.has_glyph(str(fonts[0]), "\ue001")  # private use: no glyph
+    assert has_glyph(str(fonts[0]), "田")
+    assert not has_glyph(str(fonts[0]), "\ue001")  # private use: no glyph
     rng = np.random.default_rng(0)
     assert handwriting.pick_font((str(fonts[0]),), "\ue001", rng) is None
 
@@ -390,7 +397,7 @@ def test_steady_share_gives_a_share_of_writers_a_steady_hand(tmp_path):
 
 def test_chars_picks_the_classes_drawn_in_their_order(tmp_path):
     """--chars draws chosen classes (kanji among them) instead of the first N (all kana)."""
-    from kanjinet.classes import char_to_jis
+    from kanjinet.core.classes import char_to_jis
 
     out = tmp_path / "chosen"
     synthesize(SynthConfig(out=out, chars="田山あ", writers=2, workers=1))

@@ -10,8 +10,9 @@ import shutil
 
 import pytest
 
-from kanjinet import check, etl9g
+from kanjinet import check
 from kanjinet.cli import main
+from kanjinet.etl import etl9g
 
 SYNTH_JSON = etl9g.SYNTH_INFO
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from kanjinet import augment, dataset, train
-from kanjinet.checkpoint import load_checkpoint, read_checkpoint_file
-from kanjinet.classes import CLASS_JIS
-from kanjinet.errors import KanjinetError
-from kanjinet.train import TrainConfig
+from kanjinet.core.classes import CLASS_JIS
+from kanjinet.core.errors import KanjinetError
+from kanjinet.data import dataset
+from kanjinet.training import augment, train
+from kanjinet.training.checkpoint import load_checkpoint, read_checkpoint_file
+from kanjinet.training.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +270,7 @@ def test_resume_refuses_a_dataset_re_prepared_at_another_size(
 ):
     import shutil
 
-    from kanjinet.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
 
     copy = tmp_path / "data"
     shutil.copytree(data_dir, copy)
@@ -282,7 +283,7 @@ def test_resume_refuses_a_dataset_re_prepared_at_another_size(
 def test_resume_refuses_a_changed_dataset_and_warns_on_an_old_checkpoint(
     data_dir, tmp_path, train_settings
 ):
-    from kanjinet.checkpoint import atomic_torch_save
+    from kanjinet.training.checkpoint import atomic_torch_save
 
     train.train(train_settings(data_dir, tmp_path, epochs=1))
     last = tmp_path / train.LAST_NAME
@@ -345,7 +346,7 @@ def test_training_into_an_earlier_run_needs_resume_or_overwrite(data_dir, tmp_pa
 
 
 def test_training_takes_the_output_directory_lock(data_dir, tmp_path, train_settings):
-    from kanjinet.lock import directory_lock
+    from kanjinet.core.lock import directory_lock
 
     busy = pytest.raises(KanjinetError, match="another kanjinet train is writing here")
     with directory_lock(tmp_path, "train"), busy:

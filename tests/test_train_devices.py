@@ -13,11 +13,11 @@ import torch.multiprocessing as mp
 from test_distributed import become_rank, threads_settle
 from torch.overrides import TorchFunctionMode
 
-from kanjinet import augment, devices, distributed, runtime, train
-from kanjinet.checkpoint import atomic_torch_save, read_checkpoint_file
-from kanjinet.distributed import Dist
-from kanjinet.errors import KanjinetError
-from kanjinet.train import TrainConfig
+from kanjinet.core.errors import KanjinetError
+from kanjinet.training import augment, devices, distributed, train
+from kanjinet.training.checkpoint import atomic_torch_save, read_checkpoint_file
+from kanjinet.training.distributed import Dist
+from kanjinet.training.train import TrainConfig
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_explicit_gpu_under_torchrun_is_refused(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(KanjinetError, match="--device cuda:0 under torchrun.*LOCAL_RANK"):
         distributed.init_distributed("cuda:0")
-    assert runtime.resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
+    assert devices.resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
 
 
 # ----------------------------------------------------------------------------- defect 4

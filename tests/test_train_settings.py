@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from kanjinet.errors import KanjinetError
-from kanjinet.train import TrainConfig
+from kanjinet.core.errors import KanjinetError
+from kanjinet.training.train import TrainConfig
 
 
 @pytest.mark.parametrize(

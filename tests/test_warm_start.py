@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
-from kanjinet import train
-from kanjinet.checkpoint import load_weights
-from kanjinet.classes import char_to_jis
-from kanjinet.errors import KanjinetError
-from kanjinet.model import build_model
-from kanjinet.warm_start import last_linear_name, warm_start
+from kanjinet.core.classes import char_to_jis
+from kanjinet.core.errors import KanjinetError
+from kanjinet.training import train
+from kanjinet.training.checkpoint import load_weights
+from kanjinet.training.model import build_model
+from kanjinet.training.warm_start import last_linear_name, warm_start
 
 KNOWN = 12  # classes the earlier model learnt; the small set has 24
 

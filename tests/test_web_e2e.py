@@ -6,7 +6,7 @@ serves it, and the page must give the same input tensor and the same top-1 as
 onnxruntime in Python, for an uploaded picture and for strokes drawn with the
 mouse, with no console error and no request leaving the local server.
 
-Needs Chromium, Chrome or Edge (`kanjinet.serve.find_chromium`: Debian's `chromium`
+Needs Chromium, Chrome or Edge (`kanjinet.web.serve.find_chromium`: Debian's `chromium`
 here), the `playwright` Python package and `npm ci` (onnxruntime-web); skipped
 without them.
 Run as a script, it trains a larger demo model and writes docs/web_demo.png:
@@ -25,10 +25,10 @@ import pytest
 from conftest import SMALL_CLASSES
 from PIL import Image
 
-from kanjinet.errors import KanjinetError
-from kanjinet.normalize import ink_from_levels, ink_from_picture, normalize
-from kanjinet.runtime import prepared_to_input
-from kanjinet.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
+from kanjinet.core.errors import KanjinetError
+from kanjinet.preprocess.model_input import prepared_to_input
+from kanjinet.preprocess.normalize import ink_from_levels, ink_from_picture, normalize
+from kanjinet.web.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
@@ -47,7 +47,7 @@ TIMEOUT_MS = 60_000
 
 
 def ort_available() -> bool:
-    from kanjinet.serve import find_ort_dist
+    from kanjinet.web.serve import find_ort_dist
 
     try:
         find_ort_dist(None)
@@ -62,8 +62,8 @@ def ort_available() -> bool:
 def train_and_export(settings, out: Path) -> Path:
     """The real chain's last two stages, small: `kanjinet train` with `settings` (a
     TrainConfig), then export; returns the exported ONNX path."""
-    from kanjinet.export import ExportConfig, export_checkpoint
-    from kanjinet.train import train
+    from kanjinet.export.exporter import ExportConfig, export_checkpoint
+    from kanjinet.training.train import train
 
     train(settings)
     run = Path(settings.output_dir)
@@ -250,8 +250,8 @@ def assert_same_as_python(page_state: dict, batch: np.ndarray, reference: Onnx) 
 @pytest.fixture(scope="module")
 def sample(small_etl_dir, tmp_path_factory) -> tuple[Path, str, np.ndarray]:
     """A synthetic ETL9G record saved as a scan (dark ink on light paper, PNG): path, char, ink."""
-    from kanjinet.classes import class_table
-    from kanjinet.etl9g import class_indices, decode_images, list_files, read_records
+    from kanjinet.core.classes import class_table
+    from kanjinet.etl.etl9g import class_indices, decode_images, list_files, read_records
 
     records = read_records(list_files(small_etl_dir)[0])
     index = 5
@@ -284,7 +284,7 @@ def test_uploaded_sample_recognised_as_onnxruntime_does(demo_page, sample, refer
 
 
 def test_drawn_strokes_recognised_as_onnxruntime_does(demo_page, sample, reference):
-    from kanjinet.strokes import VIEWBOX, load_strokes
+    from kanjinet.core.strokes import VIEWBOX, load_strokes
 
     _, char, _ = sample
     before = demo_page.count()
@@ -341,7 +341,7 @@ UNSEEN_SEED = 4242  # the reference model's training set was drawn with seed 12
 def unseen_strokes(char: str, writer: int, rng_seed: int) -> tuple[list[np.ndarray], float]:
     """`char` as a synthetic writer the reference model never saw would write it: strokes
     in canvas pixels and the canvas side, for `Page.draw`."""
-    from kanjinet import handwriting as hw
+    from kanjinet.synthesis import handwriting as hw
 
     g = hw.glyph(char)
     style = hw.writer_style(UNSEEN_SEED, writer)
@@ -382,11 +382,11 @@ def test_reference_model_reads_an_unseen_writer_drawn_on_the_pad(browser, refere
 
 
 def test_reference_model_marks_a_scribble_unsure_in_words(browser, reference_server):
-    """The page applies the mapping's calibration (kanjinet.calibration) as Python does,
+    """The page applies the mapping's calibration (kanjinet.inference.confidence) as Python does,
     and this scribble (no character) is marked unsure, in the hint and on the match. Not
     every non-character is: the model card says how many are (calibration)."""
-    from kanjinet.calibration import read_calibration
-    from kanjinet.reference import REFERENCE_MAPPING, REFERENCE_MODEL
+    from kanjinet.inference.confidence import read_calibration
+    from kanjinet.inference.shipped import REFERENCE_MAPPING, REFERENCE_MODEL
 
     calibration = read_calibration(REFERENCE_MAPPING)
     page = Page(browser, reference_server)
@@ -443,7 +443,7 @@ def test_phone_width_fits_without_sideways_scrolling(browser, server, sample, tm
 
 def test_screenshot_after_recognising(demo_page, sample, tmp_path):
     """A picture of the page with a result, as docs/web_demo.png is made."""
-    from kanjinet.strokes import VIEWBOX, load_strokes
+    from kanjinet.core.strokes import VIEWBOX, load_strokes
 
     _, char, _ = sample
     before = demo_page.count()
@@ -458,7 +458,7 @@ def test_screenshot_after_recognising(demo_page, sample, tmp_path):
 
 def test_static_build_works_from_a_plain_static_server(browser, demo_model, sample, tmp_path):
     """web-build's output served by `python -m http.server` (no kanjinet code) works too."""
-    from kanjinet.serve import WebBuildConfig, run_web_build
+    from kanjinet.web.serve import WebBuildConfig, run_web_build
 
     site = tmp_path / "site"
     run_web_build(WebBuildConfig(model=demo_model, out=site))

@@ -14,9 +14,10 @@ from PIL import Image
 from test_picture_ink import ORIENTATION, SHADOW_SEEDS, record_levels, upright
 from test_web_e2e import Page, browser, reference_server  # noqa: F401 (fixtures)
 
-from kanjinet.pictures import reference_picture
-from kanjinet.recognizer import Recognizer, pictures_to_input, read_picture
-from kanjinet.reference import REFERENCE_MODEL
+from kanjinet.core.fonts import reference_picture
+from kanjinet.inference.recognizer import Recognizer
+from kanjinet.inference.shipped import REFERENCE_MODEL
+from kanjinet.preprocess.picture import pictures_to_input, read_picture
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +29,14 @@ def lossless(picture: Image.Image, path: Path) -> Path:
 
 
 def shadowed_photo(folder: Path) -> tuple[Path, str]:
-    from kanjinet.photos import photograph
+    from kanjinet.synthesis.photo_like import photograph
 
     picture, _ = photograph(record_levels("月"), np.random.default_rng(SHADOW_SEEDS[0]))
     return lossless(picture, folder / "shadowed.png"), "月"
 
 
 def large_page(folder: Path) -> tuple[Path, str]:
-    from kanjinet.photos import small_in_large
+    from kanjinet.synthesis.photo_like import small_in_large
 
     picture, _ = small_in_large(record_levels("木"), np.random.default_rng(3))
     return lossless(picture, folder / "page.png"), "木"

@@ -18,7 +18,8 @@ import torch
 from conftest import bench_module
 from PIL import Image
 
-from kanjinet import cli, devices, distributed
+from kanjinet import cli
+from kanjinet.training import devices, distributed
 
 
 def run_cp1252(cwd: Path, *args: object) -> subprocess.CompletedProcess:
@@ -41,7 +42,7 @@ def utf8_text(result: subprocess.CompletedProcess) -> str:
 def model_and_picture(small_dataset_dir, tmp_path_factory, trained_checkpoint) -> tuple[Path, Path]:
     """A briefly trained checkpoint and one picture of a prepared sample, in a folder with a
     Japanese name (a Windows user's folder may well have one)."""
-    from kanjinet.dataset import load_prepared
+    from kanjinet.data.dataset import load_prepared
 
     out = tmp_path_factory.mktemp("win") / "モデル"
     out.mkdir()
@@ -348,8 +349,8 @@ def test_the_windows_newline_simulation_is_real(windows_newlines, tmp_path):
 
 
 def test_written_text_ends_lines_with_lf_on_windows(windows_newlines, tmp_path):
-    from kanjinet import atomic
-    from kanjinet.synth import SynthConfig, synthesize
+    from kanjinet.core import atomic
+    from kanjinet.synthesis.synth import SynthConfig, synthesize
 
     atomic.write_json(tmp_path / "a.json", {"田": [1, 2]})
     atomic.write_text(tmp_path / "b.txt", "one\ntwo\n")
@@ -394,7 +395,7 @@ def flaky(real, failures: int):
 
 
 def test_renames_and_removals_are_retried_on_windows(tmp_path, monkeypatch):
-    from kanjinet import atomic
+    from kanjinet.core import atomic
 
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setattr(atomic.time, "sleep", lambda seconds: None)
@@ -411,7 +412,7 @@ def test_renames_and_removals_are_retried_on_windows(tmp_path, monkeypatch):
 
 
 def test_a_lasting_refusal_is_raised_after_the_retries(tmp_path, monkeypatch):
-    from kanjinet import atomic
+    from kanjinet.core import atomic
 
     monkeypatch.setattr(sys, "platform", "win32")
     slept = []
@@ -425,7 +426,7 @@ def test_a_lasting_refusal_is_raised_after_the_retries(tmp_path, monkeypatch):
 
 
 def test_linux_does_not_retry(tmp_path, monkeypatch):
-    from kanjinet import atomic
+    from kanjinet.core import atomic
 
     monkeypatch.setattr(sys, "platform", "linux")
     replace, calls = flaky(os.replace, 1)
@@ -439,7 +440,7 @@ def test_linux_does_not_retry(tmp_path, monkeypatch):
 
 
 def test_the_font_scan_opens_each_font_once(tmp_path, monkeypatch):
-    from kanjinet import pictures
+    from kanjinet.core import fonts as pictures
 
     fonts = tmp_path / "Fonts"
     (fonts / "sub").mkdir(parents=True)
@@ -466,7 +467,7 @@ def test_the_font_scan_opens_each_font_once(tmp_path, monkeypatch):
 
 
 def test_a_broken_or_unwritable_font_cache_only_costs_time(tmp_path, monkeypatch):
-    from kanjinet import pictures
+    from kanjinet.core import fonts as pictures
 
     fonts = tmp_path / "Fonts"
     fonts.mkdir()
@@ -485,7 +486,7 @@ def test_a_broken_or_unwritable_font_cache_only_costs_time(tmp_path, monkeypatch
 
 
 def test_the_user_cache_folder_by_platform(monkeypatch):
-    from kanjinet import pictures
+    from kanjinet.core import fonts as pictures
 
     monkeypatch.delenv("KANJINET_CACHE_DIR")
     monkeypatch.setattr(sys, "platform", "win32")
@@ -538,7 +539,7 @@ def installed(root: Path, relative: str) -> Path:
 
 
 def test_edge_is_found_where_windows_installs_it(tmp_path, monkeypatch):
-    from kanjinet import serve
+    from kanjinet.web import serve
 
     monkeypatch.setattr(serve.shutil, "which", lambda name: None)
     monkeypatch.setattr(sys, "platform", "win32")
@@ -553,7 +554,7 @@ def test_edge_is_found_where_windows_installs_it(tmp_path, monkeypatch):
 
 
 def test_playwrights_own_chromium_is_the_last_resort(tmp_path, monkeypatch):
-    from kanjinet import serve
+    from kanjinet.web import serve
 
     monkeypatch.setattr(serve.shutil, "which", lambda name: None)
     monkeypatch.setattr(sys, "platform", "win32")
@@ -569,7 +570,7 @@ def test_playwrights_own_chromium_is_the_last_resort(tmp_path, monkeypatch):
 
 
 def test_a_browser_on_path_comes_first(monkeypatch):
-    from kanjinet import serve
+    from kanjinet.web import serve
 
     monkeypatch.setattr(
         serve.shutil, "which", lambda name: f"/opt/{name}" if name == "msedge" else None

@@ -1,6 +1,6 @@
 """kanjinet: handwritten-kanji recognition from ETL9G, exported to ONNX for tract / WebAssembly.
 
-The Python API (`kanjinet.recognizer`, imported on first use so that `import kanjinet`
+The Python API (`kanjinet.inference.recognizer`, imported on first use so that `import kanjinet`
 stays instant):
 
     from kanjinet import Recognizer
@@ -15,12 +15,12 @@ __version__ = "0.1.0"
 __all__ = ["Candidate", "Recognizer", "__version__"]
 
 if TYPE_CHECKING:
-    from kanjinet.recognizer import Candidate, Recognizer
+    from kanjinet.inference.recognizer import Candidate, Recognizer
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Candidate", "Recognizer"):
-        from kanjinet import recognizer
+        from kanjinet.inference import recognizer
 
         return getattr(recognizer, name)
     raise AttributeError(f"module 'kanjinet' has no attribute {name!r}")

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kanjinet.errors import KanjinetError
-from kanjinet.options import opt
+from kanjinet.core.errors import KanjinetError
+from kanjinet.core.options import opt
 
 # (import name, distribution name, what it is for)
 REQUIRED_PACKAGES = (
@@ -136,7 +136,7 @@ def check_resources(report: Report, config: CheckConfig) -> None:
 
 def check_etl_dir(report: Report, etl_dir: Path) -> None:
     try:
-        from kanjinet import etl9g
+        from kanjinet.etl import etl9g
     except ImportError as error:
         report.add("FAIL", "etl9g", f"files not checked: {error} (see the FAIL lines above)")
         return
@@ -178,7 +178,7 @@ def check_etl_dir(report: Report, etl_dir: Path) -> None:
 
 def check_data_sets(report: Report, first: Path, info: dict | None) -> None:
     """FAIL where the first file contradicts the writer data sets prepare would split by."""
-    from kanjinet import etl9g
+    from kanjinet.etl import etl9g
 
     set_size = etl9g.NUM_CLASSES if info is None else info["set_size"]
     try:
@@ -193,7 +193,7 @@ def check_file(report: Report, path: Path, synthetic: bool) -> int:
     """Size, every record's JIS code and the record layout of one file."""
     import numpy as np
 
-    from kanjinet import etl9g
+    from kanjinet.etl import etl9g
 
     size = path.stat().st_size
     count, extra = divmod(size, etl9g.RECORD_SIZE)
@@ -222,7 +222,7 @@ def check_file(report: Report, path: Path, synthetic: bool) -> int:
 
 def holds_other_databases(etl_dir: Path) -> bool:
     """Whether a directory holds ETL files other than ETL9G (readable or not)."""
-    from kanjinet import etl_formats
+    from kanjinet.etl import formats as etl_formats
 
     if not etl_dir.is_dir():
         return False
@@ -235,7 +235,8 @@ def holds_other_databases(etl_dir: Path) -> bool:
 
 def check_etl_family(report: Report, etl_dir: Path) -> None:
     """Each file of a directory holding ETL databases: its database, release and records."""
-    from kanjinet import etl9g, etl_formats
+    from kanjinet.etl import etl9g
+    from kanjinet.etl import formats as etl_formats
 
     try:
         sources = etl_formats.list_sources(etl_dir)

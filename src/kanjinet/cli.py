@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kanjinet import __version__
-from kanjinet.errors import KanjinetError, describe_os_error
-from kanjinet.options import add_arguments, config_from_args
+from kanjinet.core.errors import KanjinetError, describe_os_error
+from kanjinet.core.options import add_arguments, config_from_args
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,18 @@ class Command:
     run: str  # function(config) -> exit status
     help: str
     original_script: str = ""  # the original scripts' name for it (a root-level alias)
-    # What that alias takes, if more than the command: kanjinet.original's settings
+    # What that alias takes, if more than the command: kanjinet.script_aliases's settings
     # dataclass and run function.
     original_config: str = ""
     original_run: str = ""
+    # Run after a successful run with the same settings ("module:function" -> exit status):
+    # how `train --export-onnx` exports without training importing export.
+    then: str = ""
 
 
 COMMANDS: dict[str, Command] = {
     "synth": Command(
-        "synth",
+        "synthesis.synth",
         "SynthConfig",
         "run_synth",
         "write synthetic ETL9G-format files from KanjiVG strokes",
@@ -50,7 +53,7 @@ COMMANDS: dict[str, Command] = {
         "preflight_check.py",
     ),
     "prepare": Command(
-        "prepare",
+        "data.prepare",
         "PrepareConfig",
         "run_prepare",
         "convert ETL9G files to normalised training arrays",
@@ -64,13 +67,21 @@ COMMANDS: dict[str, Command] = {
         "test_etl9g_setup.py",
     ),
     "train": Command(
-        "train", "TrainConfig", "run_train", "train the recogniser", "train_etl9g_model.py"
+        "training.train",
+        "TrainConfig",
+        "run_train",
+        "train the recogniser",
+        "train_etl9g_model.py",
+        then="export.exporter:export_trained_run",
     ),
     "evaluate": Command(
-        "evaluate", "EvaluateConfig", "run_evaluate", "top-k accuracy and confusions of a model"
+        "training.evaluate",
+        "EvaluateConfig",
+        "run_evaluate",
+        "top-k accuracy and confusions of a model",
     ),
     "export": Command(
-        "export",
+        "export.exporter",
         "ExportConfig",
         "run_export",
         "export a checkpoint to verified ONNX plus the class mapping",
@@ -79,19 +90,25 @@ COMMANDS: dict[str, Command] = {
         "run_original_export",
     ),
     "onnx-info": Command(
-        "onnx_info",
+        "export.onnx_info",
         "OnnxInfoConfig",
         "run_onnx_info",
         "describe any ONNX file: opsets, inputs/outputs, ops, metadata, loadable backends",
     ),
     "predict": Command(
-        "predict", "PredictConfig", "run_predict", "recognise the character in image files"
+        "inference.predict",
+        "PredictConfig",
+        "run_predict",
+        "recognise the character in image files",
     ),
     "serve": Command(
-        "serve", "ServeConfig", "run_serve", "draw a character in the browser, recognised in WASM"
+        "web.serve",
+        "ServeConfig",
+        "run_serve",
+        "draw a character in the browser, recognised in WASM",
     ),
     "web-build": Command(
-        "serve", "WebBuildConfig", "run_web_build", "write the browser demo as static files"
+        "web.serve", "WebBuildConfig", "run_web_build", "write the browser demo as static files"
     ),
 }
 
@@ -99,7 +116,7 @@ COMMANDS: dict[str, Command] = {
 def _load(command: Command, original: bool = False) -> tuple[type, object]:
     """(settings dataclass, run function) of a command, or of its original script's alias."""
     if original and command.original_config:
-        aliases = importlib.import_module("kanjinet.original")
+        aliases = importlib.import_module("kanjinet.script_aliases")
         return getattr(aliases, command.original_config), getattr(aliases, command.original_run)
     module = importlib.import_module(f"kanjinet.{command.module}")
     return getattr(module, command.config), getattr(module, command.run)
@@ -196,7 +213,9 @@ def _parse_and_run(argv: list[str], selected: str | None, original: bool) -> int
     config_cls, run = _load(command, original)
     warnings.showwarning = _show_warning
     try:
-        return int(run(config_from_args(config_cls, args)) or 0)
+        config = config_from_args(config_cls, args)
+        status = int(run(config) or 0)
+        return _run_then(command, config) if status == 0 else status
     except KanjinetError as error:
         print(f"kanjinet {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -206,6 +225,14 @@ def _parse_and_run(argv: list[str], selected: str | None, original: bool) -> int
     except KeyboardInterrupt:
         print(f"kanjinet {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _run_then(command: Command, config: object) -> int:
+    """The command's follow-up step (`Command.then`), if it has one."""
+    if not command.then:
+        return 0
+    module, function = command.then.split(":")
+    return int(getattr(importlib.import_module(f"kanjinet.{module}"), function)(config) or 0)
 
 
 def setup_hint(error: ModuleNotFoundError) -> str | None:

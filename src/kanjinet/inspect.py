@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from kanjinet import dataset as ds
-from kanjinet.classes import class_of_char
-from kanjinet.errors import KanjinetError
-from kanjinet.options import check_settings, opt
-from kanjinet.pictures import grid_picture, normalization_picture, save_png
-from kanjinet.runtime import prepared_to_input
+from kanjinet.core.classes import class_of_char
+from kanjinet.core.errors import KanjinetError
+from kanjinet.core.figures import grid_picture, normalization_picture, save_png
+from kanjinet.core.options import check_settings, opt
+from kanjinet.data import dataset as ds
+from kanjinet.preprocess.model_input import prepared_to_input
 
 RICE_FIELD = "田"
 SEED_SIZE_CLAIM_MB = 6.6  # the original README's "estimated model size" at 64 pixels
@@ -125,8 +125,8 @@ def raw_levels(data: ds.PreparedDataset, picks: np.ndarray) -> np.ndarray | None
     """The picked samples' original 128 x 127 levels, if the ETL9G files they were prepared
     from are still where metadata.json says, unchanged (same size and time as recorded);
     otherwise None, with a warning saying which file is gone or changed."""
-    from kanjinet import etl9g
-    from kanjinet.prepare import source_of
+    from kanjinet.data.prepare import source_of
+    from kanjinet.etl import etl9g
 
     etl_dir = data.metadata.get("source", {}).get("etl_dir")
     if not etl_dir:
@@ -180,7 +180,7 @@ def check_model(data: ds.PreparedDataset, arch: str | None) -> dict[str, Any]:
     """Build the default model for this image size, run it on real samples, measure its size."""
     import torch
 
-    from kanjinet.model import DEFAULT_ARCH, build_model, count_parameters, model_config
+    from kanjinet.training.model import DEFAULT_ARCH, build_model, count_parameters, model_config
 
     arch = arch or DEFAULT_ARCH
     cfg = model_config(arch, image_size=data.size)
@@ -208,7 +208,7 @@ def check_model(data: ds.PreparedDataset, arch: str | None) -> dict[str, Any]:
 
 def onnx_size(model, cfg) -> tuple[int, str]:
     """Bytes of the model exported for tract (by export.py), measured on disk."""
-    from kanjinet.export import export_onnx
+    from kanjinet.export.exporter import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         info = export_onnx(model, cfg, Path(tmp) / "model.onnx", backend="tract")
@@ -250,7 +250,7 @@ def format_report(stats: dict, ta: dict, model: dict | None, problems: list[str]
 
 def warn_of_blank_chunks(directory: Path, data: ds.PreparedDataset) -> None:
     """One warning per chunk (one ETL file) whose images are all blank."""
-    from kanjinet.etl9g import all_blank
+    from kanjinet.etl.etl9g import all_blank
 
     start = 0
     for entry in data.metadata["chunks"]:

@@ -1,4 +1,4 @@
-// The page: a writing pad, preprocessing (preprocess.js, mirrors kanjinet/normalize.py)
+// The page: a writing pad, preprocessing (preprocess.js, mirrors kanjinet/preprocess/normalize.py)
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 import {
   MAX_PICTURE_PIXELS,

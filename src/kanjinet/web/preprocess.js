@@ -1,6 +1,6 @@
 // kanjinet.normalize (Python) step by step in JavaScript, bit-exact.
 //
-// The recipe is in src/kanjinet/normalize.py's docstring; the step numbers below are
+// The recipe is in src/kanjinet/preprocess/normalize.py's docstring; the step numbers below are
 // its steps. Python does the resampling sums in float32 (numpy), so every float32
 // operation here is rounded with Math.fround at the same place: a float32 +, -, * or /
 // computed in float64 and rounded once gives the same float32 as numpy does.

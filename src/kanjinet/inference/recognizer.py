@@ -1,0 +1,170 @@
+"""The Python API: a model, pictures in, ranked characters out.
+
+    from kanjinet import Recognizer
+
+    recognizer = Recognizer()                       # the reference model shipped inside kanjinet
+    recognizer = Recognizer("kanji_etl9g_model.onnx")   # or a model you exported (or a .pth)
+    best = recognizer.recognize("photo.png", top_k=5)[0]
+    print(best.character, best.jis, best.unicode, best.probability, best.sure)
+    many = recognizer.recognize_batch(["a.png", "b.png"])
+
+A picture is a file path, a PIL image, or a numpy array: (H, W) grey, (H, W, 3) RGB or
+(H, W, 4) RGBA, values 0..255, dark ink on light paper or the reverse (the polarity is
+detected). Each goes through THE normalisation that `prepare` used (`normalize.py`) and
+is kept only as the model's small input, so a batch of any length holds one batch of
+full-size pictures at a time. `kanjinet predict` is this API on the command line.
+
+Probabilities are calibrated where the model's mapping file records a calibration
+(`calibration.py`); `sure` is then whether the answer reaches its `unsure_below`, and
+None for a model without one. Imports numpy, Pillow, and the engine the model needs.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kanjinet.inference.confidence import NO_CALIBRATION, Calibration, read_calibration
+from kanjinet.inference.engines import Engine, TorchEngine, open_engine
+from kanjinet.inference.modelfile import ModelDescription, describe_onnx, mapping_path
+from kanjinet.inference.shipped import model_or_reference, read_model_info, training_summary
+from kanjinet.preprocess.model_input import prepared_to_input
+from kanjinet.preprocess.picture import Picture, as_picture
+
+if TYPE_CHECKING:
+    pass
+#: Pictures read and normalised before each model call (bounds memory, not results).
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible reading of a picture."""
+
+    character: str  # the character itself, e.g. "田"
+    jis: str  # its JIS X 0208 code, 4 hex digits ("4544")
+    unicode: str  # its Unicode code point, hex ("7530")
+    probability: float  # the model's (calibrated, where it has a calibration) probability
+    sure: bool | None  # probability >= the model's unsure_below; None: no threshold recorded
+    index: int  # the model's output index
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (`kanjinet predict --json`): the character under "char"."""
+        return {
+            "char": self.character,
+            "probability": round(self.probability, 6),
+            "sure": self.sure,
+            "index": self.index,
+            "jis": self.jis,
+            "unicode": self.unicode,
+        }
+
+
+class Recognizer:
+    """A loaded model with its class table and calibration: pictures -> ranked candidates."""
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, engine: Engine = "auto"):
+        """`model`: an ONNX file from `kanjinet export`, a .pth checkpoint or a .safetensors
+        export; None: the reference model shipped with kanjinet (3,036 characters, trained
+        on synthetic data). `engine`: onnxruntime, tract or torch (auto: by the file)."""
+        self.path = model_or_reference(None if model is None else Path(model))
+        self.engine = open_engine(self.path, engine)
+        if isinstance(self.engine, TorchEngine):
+            info = ModelDescription(
+                self.engine.class_jis, self.engine.image_size, self.engine.normalization
+            )
+            self.calibration: Calibration = NO_CALIBRATION
+        else:
+            info = describe_onnx(self.path)
+            self.calibration = read_calibration(mapping_path(self.path))
+        self.class_jis: list[int] = info.class_jis
+        self.image_size: int = info.image_size
+        self.trained_on = training_summary(self.model_info())
+        warn_if_other_normalization(self.path, info.normalization)
+
+    def model_info(self) -> dict[str, Any] | None:
+        """What the model records about its training: a checkpoint's metrics, else the
+        mapping file exported beside an ONNX model."""
+        if isinstance(self.engine, TorchEngine):
+            return self.engine.metrics
+        return read_model_info(mapping_path(self.path))
+
+    def describe(self) -> str:
+        """Which model this is, for people: path, class count, training data."""
+        return f"{self.path} ({len(self.class_jis):,} characters, {self.trained_on})"
+
+    def recognize(self, picture: Picture, top_k: int = 5) -> list[Candidate]:
+        """The `top_k` most probable characters of one picture, most probable first."""
+        return self.recognize_batch([picture], top_k)[0]
+
+    def recognize_batch(self, pictures: Iterable[Picture], top_k: int = 5) -> list[list[Candidate]]:
+        """`recognize` for many pictures, BATCH at a time; a picture that cannot be read
+        raises KanjinetError naming it (see `prepare` to go on past it)."""
+        results: list[list[Candidate]] = []
+        for chunk in batches(pictures, BATCH):
+            prepared = np.stack([self.prepare(p) for p in chunk])
+            results += self.recognize_prepared(prepared, top_k)
+        return results
+
+    def prepare(self, picture: Picture) -> np.ndarray:
+        """A picture as the model's normalised uint8 (S, S), ink high; KanjinetError naming
+        the picture if it cannot be read or holds no character."""
+        from kanjinet.preprocess.normalize import ink_from_picture, normalize
+
+        return normalize(ink_from_picture(as_picture(picture)), self.image_size)
+
+    def recognize_prepared(self, prepared: np.ndarray, top_k: int = 5) -> list[list[Candidate]]:
+        """Normalised uint8 (N, S, S) -> per picture, the top_k candidates."""
+        return self.recognize_input(prepared_to_input(prepared), top_k)
+
+    def recognize_input(self, batch: np.ndarray, top_k: int = 5) -> list[list[Candidate]]:
+        """Model input float32 (N, 1, S, S) -> per picture, the top_k candidates."""
+        probabilities = self.calibration.probabilities(self.engine.logits(batch))
+        k = max(1, min(top_k, probabilities.shape[1]))
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        return [
+            [self.candidate(int(i), float(row[i])) for i in top]
+            for row, top in zip(probabilities, order, strict=True)
+        ]
+
+    def candidate(self, index: int, probability: float) -> Candidate:
+        from kanjinet.core.classes import jis_to_char
+
+        jis = self.class_jis[index]
+        char = jis_to_char(jis)
+        sure = self.calibration.sure(probability)
+        return Candidate(char, f"{jis:04X}", f"{ord(char):04X}", probability, sure, index)
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """`items` in lists of `size` (the last may be shorter), read lazily."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def warn_if_other_normalization(path: Path, recorded: dict[str, Any] | None) -> None:
+    """Pictures go through this kanjinet's `normalize`; a model trained on data made by
+    another version of the recipe may see slightly different input than it learned on."""
+    from kanjinet.preprocess.normalize import NORMALIZATION, is_current_recipe
+
+    if recorded and not is_current_recipe(recorded):
+        changed = sorted(
+            k for k in set(recorded) | set(NORMALIZATION) if recorded.get(k) != NORMALIZATION.get(k)
+        )
+        warnings.warn(
+            f"{path}: trained on data normalised differently from this kanjinet's recipe "
+            f"({', '.join(changed)} differ); predictions may be less accurate",
+            stacklevel=2,
+        )

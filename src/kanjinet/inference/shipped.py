@@ -1,0 +1,62 @@
+"""The reference model shipped inside the package, and what a model says it was trained on.
+
+`kanjinet predict` and `kanjinet serve` use the reference model when no `--model` is
+given, so a fresh install recognises all 3,036 characters before any training. It was
+trained on SYNTHETIC ETL9G-format data (`kanjinet synth`), never on ETL9G itself: its
+model card is `models/README.md` beside this file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kanjinet.core.errors import KanjinetError
+
+MODELS_DIR = Path(__file__).parents[1] / "models"
+REFERENCE_MODEL = MODELS_DIR / "kanji_etl9g_model.onnx"
+REFERENCE_INT8_MODEL = MODELS_DIR / "kanji_etl9g_model.int8.onnx"
+REFERENCE_MAPPING = MODELS_DIR / "kanji_etl9g_mapping.json"
+
+
+#: The models shipped with kanjinet, by the name `--model` takes (the class set each knows).
+SHIPPED_MODELS = {
+    "etl9g": REFERENCE_MODEL,
+    "etl9g+katakana": MODELS_DIR / "kanji_etl9g_katakana_model.onnx",  # + 46 katakana
+}
+SHIPPED_HELP = "a shipped model's name (" + ", ".join(SHIPPED_MODELS) + ")"
+
+
+def model_or_reference(model: Path | str | None) -> Path:
+    """The model a command runs: the file given, a shipped model by name (a file of that
+    name wins), else the shipped reference model."""
+    if model is not None and (str(model) not in SHIPPED_MODELS or Path(model).exists()):
+        return Path(model)
+    name = "etl9g" if model is None else str(model)
+    path = SHIPPED_MODELS[name]
+    if not path.is_file():
+        raise KanjinetError(
+            f"{path}: the shipped model {name!r} is missing from this installation; "
+            "pass --model FILE"
+        )
+    return path
+
+
+def training_summary(model_info: dict[str, Any] | None) -> str:
+    """One phrase for people: what the model was trained on, from a mapping's model_info."""
+    if not isinstance(model_info, dict) or "synthetic_data" not in model_info:
+        return "training data not recorded"
+    if model_info["synthetic_data"]:
+        return "trained on SYNTHETIC ETL9G-format data (kanjinet synth), not on ETL9G"
+    return f"trained on {model_info.get('dataset') or 'ETL9G'}"
+
+
+def read_model_info(mapping_file: Path) -> dict[str, Any] | None:
+    """The `model_info` of a mapping file, or None where there is none to read."""
+    try:
+        mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    info = mapping.get("model_info") if isinstance(mapping, dict) else None
+    return info if isinstance(info, dict) else None
