@@ -17,9 +17,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from kanjinet import __version__
 from kanjinet.core.errors import KanjinetError, describe_os_error
 from kanjinet.core.options import add_arguments, config_from_args
+from kanjinet.core.version import __version__
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from kanjinet import __version__
 from kanjinet.core.atomic import remove_stale_temporaries
 from kanjinet.core.classes import CLASS_SETS, DEFAULT_CLASS_SET, NUM_CLASSES, class_set_labels
 from kanjinet.core.errors import KanjinetError
 from kanjinet.core.lock import directory_lock
 from kanjinet.core.options import check_settings, opt
 from kanjinet.core.progress import progress_bar
+from kanjinet.core.version import __version__
 from kanjinet.data import dataset
 from kanjinet.etl import etl9g
 from kanjinet.etl import formats as etl_formats

@@ -44,12 +44,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from kanjinet import __version__
 from kanjinet.core.atomic import replace, write_json
 from kanjinet.core.classes import jis_to_char
 from kanjinet.core.errors import KanjinetError, shown
 from kanjinet.core.options import check_settings, opt
 from kanjinet.core.strokes import stroke_count
+from kanjinet.core.version import __version__
 from kanjinet.data.dataset import is_synthetic, load_prepared, output_index_of_table
 from kanjinet.export.backends import BACKENDS, GLOBAL_POOLS
 from kanjinet.export.nnef import nnef_path, write_nnef

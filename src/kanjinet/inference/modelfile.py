@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from kanjinet import __version__
 from kanjinet.core.errors import KanjinetError, first_line, shown
+from kanjinet.core.version import __version__
 
 #: The graph's input and output names in every exported file.
 INPUT_NAME = "input"

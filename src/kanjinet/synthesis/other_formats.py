@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kanjinet import __version__
 from kanjinet.core.atomic import write_text
 from kanjinet.core.classes import CLASS_JIS, jis_to_char
 from kanjinet.core.errors import KanjinetError
+from kanjinet.core.version import __version__
 from kanjinet.etl.etl9g import SYNTH_INFO
 from kanjinet.etl.formats import (
     DATABASES,

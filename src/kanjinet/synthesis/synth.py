@@ -28,7 +28,6 @@ from typing import Literal
 
 import numpy as np
 
-from kanjinet import __version__
 from kanjinet.core.atomic import replace, write_text
 from kanjinet.core.classes import (
     CLASS_JIS,
@@ -42,6 +41,7 @@ from kanjinet.core.errors import KanjinetError
 from kanjinet.core.fonts import FONT_DIRS, covers_japanese, find_japanese_fonts
 from kanjinet.core.options import opt
 from kanjinet.core.progress import progress_bar
+from kanjinet.core.version import __version__
 from kanjinet.etl.etl9g import (
     FILE_NAME_RE,
     IMAGE_HEIGHT,
