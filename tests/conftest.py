@@ -6,7 +6,9 @@ tests that modify data copy it first.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -152,6 +154,70 @@ def free_port():
             return s.getsockname()[1]
 
     return find
+
+
+# --------------------------------------------------------------------------- browser
+
+# Set (to anything but "0"), the browser tests skip as on a machine without a browser:
+# .ci/run checks that they do, since CI itself installs Chromium.
+HIDE_BROWSER = "KANJINET_NO_BROWSER"
+
+
+def browser_missing() -> str | None:
+    """Why the tests that drive a browser cannot run here, or None when they can."""
+    if os.environ.get(HIDE_BROWSER, "0") != "0":
+        return f"{HIDE_BROWSER} is set: the browser is hidden"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install playwright)"
+    from kanjinet.web.serve import find_chromium
+
+    if find_chromium() is None:
+        return "no Chromium, Chrome or Edge found (apt-get install chromium)"
+    return None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives a real browser (the `browser` fixture)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses the `browser` fixture, in any file, is marked `browser`, and
+    skips with the reason where there is no browser, before its other fixtures are built
+    (some train a model)."""
+    users = [item for item in items if "browser" in getattr(item, "fixturenames", ())]
+    reason = browser_missing() if users else None
+    for item in users:
+        item.add_marker(pytest.mark.browser)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@contextlib.contextmanager
+def launched_browser():
+    """Headless Chromium (`kanjinet.web.serve.find_chromium`) driven by Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    from kanjinet.web.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=find_chromium(), args=list(HEADLESS_CHROMIUM_ARGS)
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless browser for the module's tests; they skip, with the reason, without one."""
+    reason = browser_missing()
+    if reason:  # also marked at collection: this covers a fixture requested dynamically
+        pytest.skip(reason)
+    with launched_browser() as launched:
+        yield launched
 
 
 # --------------------------------------------------------------------------- Windows

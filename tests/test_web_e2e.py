@@ -8,7 +8,7 @@ mouse, with no console error and no request leaving the local server.
 
 Needs Chromium, Chrome or Edge (`kanjinet.web.serve.find_chromium`: Debian's `chromium`
 here), the `playwright` Python package and `npm ci` (onnxruntime-web); skipped
-without them.
+without them (the `browser` fixture of conftest.py says why).
 Run as a script, it trains a larger demo model and writes docs/web_demo.png:
 `.venv/bin/python tests/test_web_e2e.py` (see docs/web.md).
 """
@@ -22,27 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMALL_CLASSES
+from conftest import SMALL_CLASSES, launched_browser
 from PIL import Image
 
 from kanjinet.core.errors import KanjinetError
 from kanjinet.preprocess.model_input import prepared_to_input
 from kanjinet.preprocess.normalize import ink_from_levels, ink_from_picture, normalize
-from kanjinet.web.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
-)
-
-CHROMIUM = find_chromium()
-CHROMIUM_ARGS = list(HEADLESS_CHROMIUM_ARGS)
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="no Chromium, Chrome or Edge found (apt-get install chromium)",
-    ),
-]
+pytestmark = pytest.mark.slow
 TIMEOUT_MS = 60_000
 
 
@@ -137,14 +124,6 @@ def server(demo_model):
     yield url
     process.terminate()
     process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class Page:
@@ -496,8 +475,7 @@ def make_docs_screenshot(out_png: Path, char: str, writer: int, phone_png: Path 
     process, url = start_serve(None)
     shots = [(900, 640, out_png)] + ([(390, 1100, phone_png)] if phone_png else [])
     try:
-        with playwright_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with launched_browser() as browser:
             for width, height, path in shots:
                 page = Page(browser, url, width, height)
                 page.draw(*unseen_strokes(char, writer, 1))
@@ -506,7 +484,6 @@ def make_docs_screenshot(out_png: Path, char: str, writer: int, phone_png: Path 
                 print(f"{path}: top-5 {[(c['char'], round(c['p'], 3)) for c in state['result']]}")
                 assert page.errors == [], page.errors
                 page.close()
-            browser.close()
     finally:
         process.terminate()
         process.wait(10)

@@ -1,8 +1,9 @@
 """Camera pictures uploaded to the page read as `predict` reads them, in real headless
-Chromium (see tests/test_web_e2e.py for the set-up and what skips it): a shadowed,
-turned phone photo, a small character in a 12-megapixel-class page, an EXIF-rotated
-JPEG and a 16-bit PNG, with the shipped reference model. Pictures are drawn by the
-project's own code (`pictures.reference_picture`, `photos`)."""
+Chromium (the `browser` fixture of conftest.py, which skips with the reason without one;
+the page helpers are test_web_e2e.py's): a shadowed, turned phone photo, a small
+character in a 12-megapixel-class page, an EXIF-rotated JPEG and a 16-bit PNG, with the
+shipped reference model. Pictures are drawn by the project's own code
+(`core.fonts.reference_picture`, `synthesis.photo_like`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_picture_ink import ORIENTATION, SHADOW_SEEDS, record_levels, upright
-from test_web_e2e import Page, browser, reference_server  # noqa: F401 (fixtures)
+from test_web_e2e import Page, reference_server  # noqa: F401 (a fixture)
 
 from kanjinet.core.fonts import reference_picture
 from kanjinet.inference.recognizer import Recognizer
@@ -64,7 +65,7 @@ def upload(page: Page, path: Path) -> dict:
 
 
 def test_camera_pictures_read_in_the_page_as_predict_reads_them(
-    browser,  # noqa: F811
+    browser,
     reference_server,  # noqa: F811
     tmp_path,
 ):
