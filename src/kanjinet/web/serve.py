@@ -41,6 +41,9 @@ from kanjinet.inference.shipped import (
     training_summary,
 )
 
+#: The word pad's default model (a shipped model's name), as `kanjinet read`'s.
+READ_MODEL = "etl9g+katakana"
+
 WEB_DIR = Path(__file__).parent  # the page's files beside this module
 PAGE_FILES = ("index.html", "app.js", "preprocess.js", "style.css")
 #: onnxruntime-web's WASM-only build: the loader script and the module + binary it fetches.
@@ -51,6 +54,9 @@ ORT_SHIPPED = WEB_DIR / "ort"
 #: Names of the model and mapping inside the site, so the page needs no query string.
 SITE_MODEL = "model.onnx"
 SITE_MAPPING = "mapping.json"
+#: The word pad's model and mapping (another class set: katakana too), same rules.
+SITE_WORD_MODEL = "word-model.onnx"
+SITE_WORD_MAPPING = "word-mapping.json"
 SITE_CONFIG = "config.json"
 SITE_FORMAT = "kanjinet-web"
 #: Flags for driving the page in a headless Chromium (the end-to-end test, bench_web):
@@ -143,6 +149,11 @@ MODEL_HELP = (
     "exported ONNX model or " + SHIPPED_HELP + " (None: the reference model shipped with "
     "kanjinet, 3,036 characters, trained on synthetic data)"
 )
+WORD_MODEL_HELP = (
+    "the word pad's model: an exported ONNX model or " + SHIPPED_HELP + f" (None: "
+    f"{READ_MODEL!r}, the model `kanjinet read` uses: kanji, hiragana and katakana)"
+)
+WORD_MAPPING_HELP = "class mapping JSON of --word-model; if not given, the *_mapping.json beside it"
 
 
 @dataclass
@@ -153,6 +164,8 @@ class ServeConfig:
     )
     host: str = opt("127.0.0.1", help="address to bind; 0.0.0.0 exposes the page to the network")
     port: int = opt(8000, help="port to listen on (0: any free port)", min=0, max=65535)
+    word_model: Path | None = opt(None, help=WORD_MODEL_HELP)
+    word_mapping: Path | None = opt(None, help=WORD_MAPPING_HELP)
     ort_dir: Path | None = opt(
         None,
         help="directory with onnxruntime-web's dist files; if not given, the copy shipped "
@@ -170,6 +183,8 @@ class WebBuildConfig:
         None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
     )
     out: Path = opt(Path("site"), help="output directory for the static page")
+    word_model: Path | None = opt(None, help=WORD_MODEL_HELP)
+    word_mapping: Path | None = opt(None, help=WORD_MAPPING_HELP)
     ort_dir: Path | None = opt(
         None,
         help="directory with onnxruntime-web's dist files; if not given, the copy shipped "
@@ -315,26 +330,54 @@ def is_reference(model: Path) -> bool:
     return model.resolve() == REFERENCE_MODEL.resolve()
 
 
-def site_files(
-    model: Path | None, mapping: Path | None, ort_dir: Path | None
-) -> dict[str, Path | bytes]:
-    """Every file of the page: site path -> source file, or contents for generated ones.
-
-    Checks everything first (model is ONNX, mapping matches it, onnxruntime-web
-    is present), so a bad input is refused before anything is served or written.
-    """
-    model = model_or_reference(model)
+def page_model(model: Path, mapping: Path | None) -> tuple[bytes, bytes, dict]:
+    """A model the page runs, checked against its mapping (the given one, else the one
+    beside it): the model's bytes, the mapping's bytes and the page's config for them."""
     model_bytes = read_model(model)
     model_info = describe_model(model, model_bytes)
     mapping_file = mapping or mapping_path(model)
     mapping_bytes = read_mapping_bytes(mapping_file)
     mapping_data = load_mapping(mapping_file, model_info["num_classes"], mapping_bytes)
+    return model_bytes, mapping_bytes, site_config(model, model_info, mapping_data)
+
+
+def word_pad_files(
+    model: Path | None, mapping: Path | None, main_files: tuple[bytes, bytes]
+) -> tuple[dict[str, bytes], dict]:
+    """The word pad's model and mapping as site files, and config.json's "word" entry
+    for them; the main model's files serve it when they are the same bytes."""
+    model_bytes, mapping_bytes, config = page_model(
+        model_or_reference(model or READ_MODEL), mapping
+    )
+    entry = {key: value for key, value in config.items() if key not in ("format", "ort_dir")}
+    if (model_bytes, mapping_bytes) == main_files:
+        return {}, entry  # config's model and mapping already name the main files
+    entry.update(model=SITE_WORD_MODEL, mapping=SITE_WORD_MAPPING)
+    return {SITE_WORD_MODEL: model_bytes, SITE_WORD_MAPPING: mapping_bytes}, entry
+
+
+def site_files(
+    model: Path | None,
+    mapping: Path | None,
+    ort_dir: Path | None,
+    word_model: Path | None = None,
+    word_mapping: Path | None = None,
+) -> dict[str, Path | bytes]:
+    """Every file of the page: site path -> source file, or contents for generated ones.
+
+    Checks everything first (each model is ONNX, its mapping matches it, onnxruntime-web
+    is present), so a bad input is refused before anything is served or written.
+    """
+    model_bytes, mapping_bytes, config = page_model(model_or_reference(model), mapping)
+    word_files, config["word"] = word_pad_files(
+        word_model, word_mapping, (model_bytes, mapping_bytes)
+    )
     ort_dist = find_ort_dist(ort_dir)
-    config = site_config(model, model_info, mapping_data)
     files: dict[str, Path | bytes] = {name: WEB_DIR / name for name in PAGE_FILES}
     files.update({f"ort/{name}": ort_dist / name for name in ORT_FILES})
     files[SITE_MODEL] = model_bytes
     files[SITE_MAPPING] = mapping_bytes
+    files.update(word_files)
     config["site_files"] = sorted([*files, SITE_CONFIG])  # what a rebuild may replace
     files[SITE_CONFIG] = json.dumps(config, ensure_ascii=False, indent=1).encode("utf-8")
     return files
@@ -526,7 +569,9 @@ def address_family(host: str, port: int) -> int:
 def make_server(config: ServeConfig) -> ThreadingHTTPServer:
     """A bound (not yet serving) server for the demo; port 0 picks a free port. Every file
     is read once here: what is served is what was checked, whatever happens on disk."""
-    site = site_files(config.model, config.mapping, config.ort_dir)
+    site = site_files(
+        config.model, config.mapping, config.ort_dir, config.word_model, config.word_mapping
+    )
     files = {name: read_bytes(source) for name, source in site.items()}
     handler = functools.partial(SiteHandler, files=files)
     family = address_family(config.host, config.port)
@@ -674,7 +719,9 @@ def write_site(files: dict[str, Path | bytes], out: Path) -> None:
 
 
 def run_web_build(config: WebBuildConfig) -> int:
-    files = site_files(config.model, config.mapping, config.ort_dir)
+    files = site_files(
+        config.model, config.mapping, config.ort_dir, config.word_model, config.word_mapping
+    )
     write_site(files, config.out)
     print(f"kanjinet web-build: wrote {len(files)} files to {shown(config.out)}")
     print(
