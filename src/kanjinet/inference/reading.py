@@ -1,0 +1,262 @@
+"""Reading a written word: the path search over candidate characters, and the rules for
+what a single-character recogniser cannot see on its own.
+
+The second half of over-segmentation and path search (Murase's segmentation-recognition
+of handwritten Japanese text; Nakagawa et al.'s path evaluation for online and offline
+Japanese text): `kanjinet.preprocess.segment` cuts the line into parts and lists the
+runs of parts that may be characters (spans); each span is read by the recogniser
+(calibrated probabilities), and dynamic programming picks the path of spans through the
+line whose score is highest. A span's score is
+
+    pitch x log(p) - PRIOR_WEIGHT x (max(0, ln(PITCH_LOW / pitch))^2 + max(0, ln(pitch / PITCH_HIGH))^2)
+
+where p is its best candidate's probability and pitch its share of the line (from the
+middle of the gap before it to the middle of the gap after it) over the line's
+thickness. Weighting log(p) by pitch makes paths that cut the line into many or few
+characters comparable, as Nakagawa et al.'s evaluation normalises by length; the prior
+says characters are about as long as the line is thick, so 日 + 月 does not beat 明.
+
+Rules, in the line's geometry (`segment.is_bar`, `segment.is_small`):
+- Small kana: a kana with a small form (つ, や, ア ...), small and placed as small kana
+  are (low in a horizontal line, right in a vertical one), is its small form (っ, ゃ, ァ).
+  The candidate keeps the recogniser's probability of the full-size kana.
+- ー: a bar across a vertical line is shown to the recogniser turned, and its 一 is ー.
+  In a horizontal line a bar is 一 or ー alike: ー after a kana, 一 otherwise.
+- Look-alike pairs (カ/力, エ/工, ロ/口, ニ/二, ハ/八, タ/夕, ト/卜, ヘ/へ, ー/一): the word
+  around them decides what the picture cannot. Between katakana the katakana reading is
+  preferred, between kanji the other: the pair's probability is shared again with a
+  CONTEXT_PRIOR prior for the preferred one (Bayes, the pair's total kept).
+
+web/reading.js mirrors this module (the same path for the same scores).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from kanjinet.preprocess.segment import Segmentation, Span, is_bar, is_small, segment, span_crop
+
+PITCH_LOW = 0.7  # characters shorter than this share of the line's thickness are penalised
+PITCH_HIGH = 1.5  # and longer than this
+PRIOR_WEIGHT = 8.0
+PROBABILITY_FLOOR = 1e-4  # log(0) guard: a span the recogniser finds nothing in
+CONTEXT_PRIOR = 0.95  # the prior of the reading the neighbours prefer, in a look-alike pair
+
+SMALL_FORMS = dict(zip("あいうえおつやゆよわアイウエオツヤユヨワカケ", "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ", strict=True))  # fmt: skip
+LONG_VOWEL, ONE = "ー", "一"
+#: (katakana, look-alike of another script): the katakana reading first.
+LOOK_ALIKES = (("カ", "力"), ("エ", "工"), ("ロ", "口"), ("ニ", "二"), ("ハ", "八"),
+               ("タ", "夕"), ("ト", "卜"), ("ヘ", "へ"), (LONG_VOWEL, ONE))  # fmt: skip
+PARTNER = {a: b for pair in LOOK_ALIKES for a, b in (pair, pair[::-1])}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One possible reading of one character."""
+
+    character: str
+    probability: float  # calibrated where the model has a calibration
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"character": self.character, "probability": round(self.probability, 6)}
+
+
+@dataclass(frozen=True)
+class ReadCharacter:
+    """A character of a word: where it is and what it may be, most probable first."""
+
+    box: tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
+    candidates: tuple[Choice, ...]
+    sure: bool | None  # the best candidate reaches the model's unsure_below (None: no threshold)
+
+    @property
+    def character(self) -> str:
+        return self.candidates[0].character
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "character": self.character,
+            "box": list(self.box),
+            "candidates": [c.as_dict() for c in self.candidates],
+            "sure": self.sure,
+        }
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A word read from a picture."""
+
+    text: str
+    direction: str  # "horizontal" or "vertical"
+    characters: tuple[ReadCharacter, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "direction": self.direction,
+            "characters": [c.as_dict() for c in self.characters],
+        }
+
+
+#: The recogniser: uint8 ink crops (ink high, any size) -> per crop, choices best first.
+Classify = Callable[[list[np.ndarray]], list[list[Choice]]]
+
+
+def read_ink(
+    ink: np.ndarray,
+    classify: Classify,
+    sure: Callable[[float], bool | None],
+    direction: str = "auto",
+) -> Reading:
+    """A word in an ink-high uint8 picture (H, W) read: segmentation, recognition of every
+    span, the best path, the rules; `sure` tells whether a probability is sure."""
+    cut = segment(ink, direction)
+    found = classify([span_crop(ink, span, cut) for span in cut.spans])
+    choices = [span_choices(cut, span, c) for span, c in zip(cut.spans, found, strict=True)]
+    path = best_path(cut, [c[0].probability for c in choices])
+    readings = in_context([choices[i] for i in path], [cut.spans[i] for i in path], cut)
+    characters = tuple(
+        ReadCharacter(cut.spans[i].box(cut.direction), tuple(r), sure(r[0].probability))
+        for i, r in zip(path, readings, strict=True)
+    )
+    return Reading("".join(c.character for c in characters), cut.direction, characters)
+
+
+def span_choices(cut: Segmentation, span: Span, found: list[Choice]) -> list[Choice]:
+    """The recogniser's choices for a span, with the shape rules: small kana, upright ー."""
+    if cut.direction == "vertical" and is_bar(span, cut.thickness):
+        return [replace(c, character=LONG_VOWEL) if c.character == ONE else c for c in found]
+    if is_small(span, cut):
+        return [replace(c, character=SMALL_FORMS.get(c.character, c.character)) for c in found]
+    return list(found)
+
+
+def span_score(cut: Segmentation, span: Span, probability: float) -> float:
+    """A span's score on a path (the module docstring's formula)."""
+    pitch = (edge(cut, span.last + 1) - edge(cut, span.first)) / cut.thickness
+    fit = pitch * math.log(max(probability, PROBABILITY_FLOOR))
+    short = max(0.0, math.log(PITCH_LOW / pitch))
+    long = max(0.0, math.log(pitch / PITCH_HIGH))
+    return fit - PRIOR_WEIGHT * (short * short + long * long)
+
+
+def edge(cut: Segmentation, k: int) -> float:
+    """Where part k begins on a path: the middle of the gap before it (the line's ends
+    for the first and one past the last part)."""
+    if k == 0:
+        return float(cut.parts[0][0])
+    if k == len(cut.parts):
+        return float(cut.parts[-1][1])
+    return (cut.parts[k - 1][1] + cut.parts[k][0]) / 2
+
+
+def best_path(cut: Segmentation, probabilities: Sequence[float]) -> list[int]:
+    """The spans (indices) of the highest-scoring path through the line: dynamic
+    programming over part boundaries; ties keep the path found first."""
+    count = len(cut.parts)
+    best = [-math.inf] * (count + 1)
+    came_by = [-1] * (count + 1)
+    best[0] = 0.0
+    for index, span in enumerate(cut.spans):  # by first part: best[first] is final
+        score = best[span.first] + span_score(cut, span, probabilities[index])
+        if score > best[span.last + 1]:
+            best[span.last + 1], came_by[span.last + 1] = score, index
+    path, at = [], count
+    while at > 0:
+        path.append(came_by[at])
+        at = cut.spans[came_by[at]].first
+    return path[::-1]
+
+
+def script(character: str) -> str:
+    """kanji, hiragana, katakana or other."""
+    code = ord(character)
+    if 0x3041 <= code <= 0x309F:
+        return "hiragana"
+    if 0x30A0 <= code <= 0x30FF:
+        return "katakana"
+    if 0x4E00 <= code <= 0x9FFF or character == "々":
+        return "kanji"
+    return "other"
+
+
+def in_context(
+    choices: list[list[Choice]], spans: list[Span], cut: Segmentation
+) -> list[list[Choice]]:
+    """Look-alike pairs decided by the neighbours, left to right (module docstring)."""
+    done = [list(c) for c in choices]
+    for i, found in enumerate(done):
+        bar = cut.direction == "horizontal" and is_bar(spans[i], cut.thickness)
+        if bar and found[0].character == ONE:
+            before = script(done[i - 1][0].character) if i else "other"
+            if before in ("hiragana", "katakana"):
+                done[i] = shared(found, LONG_VOWEL, ONE, found[0].probability)
+        elif found[0].character in PARTNER and found[0].character not in (LONG_VOWEL, ONE):
+            preferred = context_choice(done, i)
+            if preferred is not None:
+                done[i] = resolved(found, preferred)
+    return done
+
+
+def context_choice(done: list[list[Choice]], i: int) -> str | None:
+    """The pair member the nearest unambiguous neighbours' scripts prefer, if they agree."""
+    top = done[i][0].character
+    katakana = top if script(top) == "katakana" else PARTNER[top]
+    other = PARTNER[katakana]
+    around = [nearest(done, range(i - 1, -1, -1)), nearest(done, range(i + 1, len(done)))]
+    scripts = {script(c) for c in around if c is not None}
+    if "katakana" in scripts and script(other) not in scripts:
+        return katakana
+    if script(other) in scripts and "katakana" not in scripts:
+        return other
+    return None
+
+
+def nearest(done: list[list[Choice]], order: range) -> str | None:
+    """The first character in `order` that is not itself one of a look-alike pair."""
+    return next((done[k][0].character for k in order if done[k][0].character not in PARTNER), None)
+
+
+def resolved(found: list[Choice], preferred: str) -> list[Choice]:
+    """The pair's probabilities shared again with the context prior (Bayes, total kept)."""
+    by_character = {c.character: c.probability for c in found}
+    partner = PARTNER[preferred]
+    p_pref, p_other = by_character.get(preferred, 0.0), by_character.get(partner, 0.0)
+    weighted = CONTEXT_PRIOR * p_pref + (1 - CONTEXT_PRIOR) * p_other
+    if weighted <= 0:
+        return found
+    total = p_pref + p_other
+    return shared(found, preferred, partner, total, CONTEXT_PRIOR * p_pref / weighted)
+
+
+def shared(
+    found: list[Choice], first: str, second: str, total: float, share: float = CONTEXT_PRIOR
+) -> list[Choice]:
+    """`first` with `share` of `total`, `second` with the rest, the other choices after
+    them, all most probable first."""
+    rest = [c for c in found if c.character not in (first, second)]
+    pair = [Choice(first, total * share), Choice(second, total * (1 - share))]
+    if first == second:
+        pair = pair[:1]
+    ranked = sorted(pair + rest, key=lambda c: -c.probability)
+    return ranked[: max(1, len(found))]
+
+
+def read_picture(picture: Any, recognizer: Any, top_k: int = 5, direction: str = "auto") -> Reading:
+    """A picture (path, PIL image, array: `preprocess.picture`) read by a `Recognizer`:
+    its ink (`ink_from_picture`), each span normalised as `predict` normalises a picture."""
+    from kanjinet.preprocess.normalize import ink_from_picture, normalize, to_uint8
+    from kanjinet.preprocess.picture import as_picture
+
+    def classify(crops: list[np.ndarray]) -> list[list[Choice]]:
+        prepared = np.stack([normalize(crop, recognizer.image_size) for crop in crops])
+        found = recognizer.recognize_prepared(prepared, top_k)
+        return [[Choice(c.character, c.probability) for c in ranked] for ranked in found]
+
+    ink = to_uint8(ink_from_picture(as_picture(picture)))
+    return read_ink(ink, classify, recognizer.calibration.sure, direction)

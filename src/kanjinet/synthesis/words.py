@@ -1,0 +1,101 @@
+"""Words written by a synthetic writer: the pictures `kanjinet read` is tested and measured on.
+
+Each character is drawn as in `kanjinet synth` (`handwriting`: KanjiVG strokes, the
+writer's style, per-stroke variation, scanner blur and noise, no neighbour clutter) in
+its own cell, and the cells are laid along a line at `pitch` times the writer's
+character size: under about 0.8 neighbouring characters touch or overlap. KanjiVG draws
+small kana small and low, as horizontal writing places them; a vertical line moves them
+to the upper right of their cell, and turns ー upright, as vertical writing does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from kanjinet.synthesis.handwriting import (
+    CANVAS,
+    PLAIN_PENS,
+    Pens,
+    draw_glyph,
+    glyph,
+    jitter_glyph,
+    scan,
+    writer_pen,
+)
+
+SMALL_KANA = frozenset("ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ")
+LONG_VOWEL = "ー"
+MARGIN = 12  # paper around the line, pixels
+
+
+@dataclass(frozen=True)
+class WordPicture:
+    """A written word: grey pixels (dark ink on white paper) and each character's box."""
+
+    text: str
+    direction: str
+    pixels: np.ndarray  # uint8 (H, W)
+    boxes: tuple[tuple[int, int, int, int], ...]  # (x, y, width, height) per character
+
+
+def write_word(
+    text: str,
+    direction: str = "horizontal",
+    writer: int = 0,
+    seed: int = 0,
+    pitch: float = 0.95,
+    pens: Pens = PLAIN_PENS,
+) -> WordPicture:
+    """`text` written by `writer` of `seed` along one line, characters `pitch` x the
+    writer's size apart (the same bytes for the same arguments)."""
+    style = writer_pen(seed, writer, pens)
+    step = max(1, round(pitch * style.size))
+    cells = [draw_cell(c, i, direction, writer, seed, pens) for i, c in enumerate(text)]
+    cell_h, cell_w = cells[0].shape
+    length = step * (len(text) - 1) + (cell_w if direction == "horizontal" else cell_h)
+    line = np.zeros((cell_h, length) if direction == "horizontal" else (length, cell_w), np.uint8)
+    boxes = []
+    for i, cell in enumerate(cells):
+        at = i * step
+        if direction == "horizontal":
+            region = line[:, at : at + cell_w]
+        else:
+            region = line[at : at + cell_h, :]
+        np.maximum(region, cell, out=region)
+        boxes.append(shifted_box(cell, at, direction))
+    ink_rows, ink_cols = np.flatnonzero(line.max(1) >= 85), np.flatnonzero(line.max(0) >= 85)
+    top, left = int(ink_rows[0]) - MARGIN, int(ink_cols[0]) - MARGIN
+    bottom, right = int(ink_rows[-1]) + MARGIN + 1, int(ink_cols[-1]) + MARGIN + 1
+    framed = np.zeros((bottom - top, right - left), np.uint8)
+    source = line[max(0, top) : bottom, max(0, left) : right]
+    framed[max(0, -top) : max(0, -top) + source.shape[0], max(0, -left) : max(0, -left) + source.shape[1]] = source  # fmt: skip
+    moved = tuple((x - left, y - top, w, h) for x, y, w, h in boxes)
+    return WordPicture(text, direction, (255 - framed).astype(np.uint8), moved)
+
+
+def draw_cell(char: str, index: int, direction: str, writer: int, seed: int, pens: Pens):
+    """One character's cell as uint8 ink (0 paper .. 255), oriented for `direction`."""
+    style = writer_pen(seed, writer, pens)
+    rng = np.random.default_rng([seed, writer, index, 31])
+    canvas = Image.new("L", CANVAS, 0)
+    g = glyph(char)
+    draw_glyph(ImageDraw.Draw(canvas), g, jitter_glyph(g, style, rng), style, rng)
+    ink = (scan(canvas, style, rng).astype(np.uint16) * 17).astype(np.uint8)
+    if direction == "vertical" and char == LONG_VOWEL:  # upright: its cell turned
+        turned = np.zeros_like(ink)
+        turned[:, : ink.shape[0]] = ink.T[: ink.shape[0]]
+        ink = turned
+    if direction == "vertical" and char in SMALL_KANA:
+        ink = np.roll(ink, (-ink.shape[0] // 4, ink.shape[1] // 6), axis=(0, 1))
+    return ink
+
+
+def shifted_box(cell: np.ndarray, at: int, direction: str) -> tuple[int, int, int, int]:
+    """The box of a cell's ink, placed `at` along the line."""
+    rows, cols = np.flatnonzero(cell.max(1) >= 85), np.flatnonzero(cell.max(0) >= 85)
+    x, y = int(cols[0]), int(rows[0])
+    w, h = int(cols[-1]) - x + 1, int(rows[-1]) - y + 1
+    return (x + at, y, w, h) if direction == "horizontal" else (x, y + at, w, h)
