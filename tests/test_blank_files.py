@@ -10,6 +10,7 @@ import pytest
 from kanjinet import check
 from kanjinet.data.prepare import PrepareConfig, prepare_dataset
 from kanjinet.etl import etl9g
+from kanjinet.etl import formats as etl_formats
 from kanjinet.inspect import InspectConfig, inspect_dataset
 
 IMAGE_START = 64  # the image's byte offset in a record (etl9g's layout)
@@ -64,4 +65,5 @@ def test_check_fails_the_blank_file_only(half_blank_etl_dir):
 
 
 def test_a_file_with_strokes_is_not_blank(small_etl_dir):
-    assert etl9g.blank_file_problem(small_etl_dir / "ETL9G_01") is None
+    (source,) = etl_formats.open_sources([small_etl_dir])
+    assert etl_formats.blank_file_problem(source.files[0]) is None

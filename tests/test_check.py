@@ -6,6 +6,7 @@ import shutil
 
 from kanjinet.check import Report, check_file
 from kanjinet.etl import etl9g
+from kanjinet.etl import formats as etl_formats
 
 
 def test_a_bad_code_in_the_middle_of_a_file_fails_naming_the_record(small_etl_dir, tmp_path):
@@ -16,8 +17,10 @@ def test_a_bad_code_in_the_middle_of_a_file_fails_naming_the_record(small_etl_di
     offset = middle * etl9g.RECORD_SIZE + 2  # that record's JIS code
     raw[offset : offset + 2] = (0x7F7F).to_bytes(2, "big")
     path.write_bytes(bytes(raw))
+    shutil.copy(small_etl_dir / etl9g.SYNTH_INFO, tmp_path / etl9g.SYNTH_INFO)
+    (source,) = etl_formats.open_sources([tmp_path])
     report = Report()
-    assert check_file(report, path, synthetic=True) == 0
+    assert check_file(report, source.files[0], synthetic=True) == 0
     (line,) = report.lines
     assert line.status == "FAIL"
     assert f"record {middle} has JIS code 0x7F7F" in line.detail

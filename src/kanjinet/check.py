@@ -38,8 +38,11 @@ REQUIRED_PACKAGES = (
     ("kanjivg", "kanjivg", "synthetic data and stroke counts"),
 )
 PREPARED_BYTES_PER_SAMPLE = 64 * 64  # uint8 at the default --size 64
-# etl9g.NUM_FILES x RECORDS_PER_FILE, spelled out: etl9g needs numpy, this module must not.
-FULL_SET_SAMPLES = 50 * 12_144
+# etl9g's NUM_FILES, RECORDS_PER_FILE and FULL_FILE_BYTES, spelled out: etl9g needs numpy,
+# this module must not.
+ETL9G_FILES = 50
+FULL_SET_SAMPLES = ETL9G_FILES * 12_144
+FULL_ETL9G_FILE_BYTES = 12_144 * 8_199
 
 
 @dataclass
@@ -135,133 +138,88 @@ def check_resources(report: Report, config: CheckConfig) -> None:
 
 
 def check_etl_dir(report: Report, etl_dir: Path) -> None:
+    """The ETL files of a directory, checked by the functions `prepare` reads them through
+    (`etl_formats.open_sources`, then `etl_formats.read_records` for each file): a
+    directory `prepare` refuses fails here, with the same line."""
     try:
-        from kanjinet.etl import etl9g
+        from kanjinet.etl import formats as etl_formats
     except ImportError as error:
-        report.add("FAIL", "etl9g", f"files not checked: {error} (see the FAIL lines above)")
-        return
-    if holds_other_databases(etl_dir):
-        check_etl_family(report, etl_dir)
+        report.add("FAIL", "etl files", f"files not checked: {error} (see the FAIL lines above)")
         return
     try:
-        files = etl9g.list_files(etl_dir)
+        (source,) = etl_formats.open_sources([etl_dir])
     except KanjinetError as error:
-        report.add("FAIL", "etl9g", str(error))
+        report.add("FAIL", "etl files", str(error))
         return
-    try:
-        info = etl9g.read_synth_info(etl_dir)
-    except KanjinetError as error:
-        report.add("FAIL", "etl9g", str(error))
-        return
-    synthetic = info is not None
-    if synthetic:
+    describe_set(report, source)
+    total = sum(check_file(report, f, source.synthetic) for f in source.files)
+    databases = ", ".join(sorted({f.db.name for f in source.files}))
+    report.add(
+        "INFO", "records", f"{total:,} records in {len(source.files)} file(s) of {databases}"
+    )
+    if any(f.db.name == "ETL9G" for f in source.files):
+        has_info = (etl_dir / "ETL9INFO").is_file()
+        report.add("INFO", "ETL9INFO", "present" if has_info else "absent (optional, not read)")
+
+
+def describe_set(report: Report, source) -> None:
+    """Whether the set is synthetic; for the real ETL9G alone, whether all 50 files are there."""
+    info = source.info
+    if source.synthetic:
         report.add(
             "INFO",
-            "etl9g",
-            f"{etl_dir} holds SYNTHETIC data from kanjinet synth ({info.get('classes')} classes x "
-            f"{info.get('writers')} writers): any file count is fine; figures on it are not ETL9G figures",
+            "etl files",
+            f"{source.directory} holds SYNTHETIC data from kanjinet synth ({info.get('classes')} "
+            f"classes x {info.get('writers')} writers): any file count is fine; figures on it "
+            "are not ETL figures",
         )
-    else:
-        present = {etl9g.file_number(p) for p in files}
-        missing = [f"ETL9G_{n:02d}" for n in range(1, etl9g.NUM_FILES + 1) if n not in present]
+    elif all(f.db.name == "ETL9G" for f in source.files):
+        present = {f.file_no for f in source.files}
+        missing = [f"ETL9G_{n:02d}" for n in range(1, ETL9G_FILES + 1) if n not in present]
         status = "PASS" if not missing else "FAIL"
         detail = (
             "all 50 present" if not missing else f"missing {len(missing)}: {', '.join(missing[:5])}"
         )
-        report.add(status, "etl9g files", f"{len(files)} in {etl_dir}; {detail}")
-    check_data_sets(report, files[0], info)
-    total = sum(check_file(report, path, synthetic) for path in files)
-    report.add("INFO", "records", f"{total:,} records in {len(files)} file(s)")
-    has_info = (etl_dir / "ETL9INFO").is_file()
-    report.add("INFO", "ETL9INFO", "present" if has_info else "absent (optional, not read)")
+        report.add(status, "etl9g files", f"{len(source.files)} in {source.directory}; {detail}")
 
 
-def check_data_sets(report: Report, first: Path, info: dict | None) -> None:
-    """FAIL where the first file contradicts the writer data sets prepare would split by."""
-    from kanjinet.etl import etl9g
+def check_file(report: Report, source_file, synthetic: bool) -> int:
+    """One file, read as `prepare` reads it: size, codes, layout, blank images. Returns its
+    records, 0 when it failed."""
+    from kanjinet.etl import formats as etl_formats
 
-    set_size = etl9g.NUM_CLASSES if info is None else info["set_size"]
+    path, db = source_file.path, source_file.db
     try:
-        problem = etl9g.data_set_problem(first, set_size, info is not None)
-    except OSError as error:
-        problem = f"{first}: unreadable ({error.strerror})"
-    if problem:
-        report.add("FAIL", "data sets", problem)
-
-
-def check_file(report: Report, path: Path, synthetic: bool) -> int:
-    """Size, every record's JIS code and the record layout of one file."""
-    import numpy as np
-
-    from kanjinet.etl import etl9g
-
-    size = path.stat().st_size
-    count, extra = divmod(size, etl9g.RECORD_SIZE)
-    if extra or count == 0:
-        report.add("FAIL", path.name, f"{size:,} bytes is not a whole number of 8,199-byte records")
-        return 0
-    if not synthetic and size != etl9g.FULL_FILE_BYTES:
-        report.add(
-            "WARN", path.name, f"{size:,} bytes; a full ETL9G file is {etl9g.FULL_FILE_BYTES:,}"
-        )
-    # Every record's code (2 bytes of each, through the memory map) and layout: what
-    # prepare would refuse is refused here.
-    records = np.memmap(path, dtype=etl9g.RECORD_DTYPE, mode="r", shape=(count,))
-    try:
-        etl9g.check_codes(records, path)
-        etl9g.check_layout(records, path)
+        records = etl_formats.read_records(path, db)
+        problem = etl_formats.blank_file_problem(source_file)
     except KanjinetError as error:
-        report.add("FAIL", path.name, str(error))
-        return 0
-    if problem := etl9g.blank_file_problem(path):
+        problem = str(error)
+    if problem:
         report.add("FAIL", path.name, problem)
         return 0
-    report.add("PASS", path.name, f"ETL9G (ETL9, grey-level release): {count:,} records")
-    return count
-
-
-def holds_other_databases(etl_dir: Path) -> bool:
-    """Whether a directory holds ETL files other than ETL9G (readable or not)."""
-    from kanjinet.etl import formats as etl_formats
-
-    if not etl_dir.is_dir():
-        return False
-    for path in etl_dir.iterdir():
-        db = etl_formats.database_of_name(path)
-        if etl_formats.UNREADABLE_RE.match(path.name) or (db and db.name != "ETL9G"):
-            return True
-    return False
-
-
-def check_etl_family(report: Report, etl_dir: Path) -> None:
-    """Each file of a directory holding ETL databases: its database, release and records."""
-    from kanjinet.etl import etl9g
-    from kanjinet.etl import formats as etl_formats
-
-    try:
-        sources = etl_formats.list_sources(etl_dir)
-        info = etl9g.read_synth_info(etl_dir)
-    except KanjinetError as error:
-        report.add("FAIL", "etl files", str(error))
-        return
-    if info is not None:
-        report.add("INFO", "etl files", f"{etl_dir} holds SYNTHETIC data from kanjinet synth")
-    for source in sources:
-        try:
-            records = etl_formats.read_records(source.path, source.db)
-        except KanjinetError as error:
-            report.add("FAIL", source.path.name, str(error))
-            continue
-        unknown = int((etl_formats.labels_of(records, source.db) < 0).sum())
-        note = f"; {unknown:,} records with codes of no JIS X 0208 character" if unknown else ""
-        report.add(
-            "WARN" if unknown else "PASS", source.path.name, etl_formats.describe(source) + note
+    notes = record_notes(records, db)
+    if db.name == "ETL9G" and not synthetic and path.stat().st_size != FULL_ETL9G_FILE_BYTES:
+        notes.append(
+            f"{path.stat().st_size:,} bytes; a full ETL9G file is {FULL_ETL9G_FILE_BYTES:,}"
         )
-    databases = sorted({s.db.name for s in sources})
-    total = sum(s.records for s in sources)
-    report.add(
-        "INFO", "records", f"{total:,} records in {len(sources)} file(s) of {', '.join(databases)}"
-    )
+    detail = "; ".join([etl_formats.describe(source_file), *notes])
+    report.add("WARN" if notes else "PASS", path.name, detail)
+    return len(records)
+
+
+def record_notes(records, db) -> list[str]:
+    """What `prepare` leaves out of a file it accepts: invalid records (a few are tolerated)
+    and codes of no JIS X 0208 character (outside every class set)."""
+    from kanjinet.etl import formats as etl_formats
+
+    valid = etl_formats.valid_records(records, db)
+    unlabelled = int(((etl_formats.labels_of(records, db) < 0) & valid).sum())
+    notes = []
+    if invalid := int((~valid).sum()):
+        notes.append(f"{invalid:,} invalid records (prepare leaves them out)")
+    if unlabelled:
+        notes.append(f"{unlabelled:,} records with codes of no JIS X 0208 character")
+    return notes
 
 
 def preflight(config: CheckConfig) -> Report:

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kanjinet.core.atomic import remove_stale_temporaries
-from kanjinet.core.classes import CLASS_SETS, DEFAULT_CLASS_SET, NUM_CLASSES, class_set_labels
+from kanjinet.core.classes import CLASS_SETS, DEFAULT_CLASS_SET, class_set_labels
 from kanjinet.core.errors import KanjinetError
 from kanjinet.core.lock import directory_lock
 from kanjinet.core.options import check_settings, opt
@@ -107,14 +107,6 @@ class Task:
     class_set: str = DEFAULT_CLASS_SET
 
 
-def read_set_size(etl_dir: Path) -> tuple[int, bool]:
-    """(records per writer data set, synthetic?) from kanjinet-synth.json, else the real 3,036."""
-    info = etl9g.read_synth_info(etl_dir)
-    if info is None:
-        return NUM_CLASSES, False
-    return int(info["set_size"]), bool(info.get("synthetic", True))
-
-
 def source_of(path: Path) -> dict[str, Any]:
     """What identifies an input file's contents cheaply: name, byte size, modification time."""
     stat = path.stat()
@@ -141,12 +133,12 @@ def chunk_still_good(task: Task) -> bool:
     return path.is_file() and dataset.file_sha256(path) == previous.get("sha256")
 
 
-def file_arrays(records: np.ndarray, task: Task) -> tuple[dict, np.ndarray]:
+def file_arrays(records: np.ndarray, task: Task, valid: np.ndarray) -> tuple[dict, np.ndarray]:
     """Every chunk array except images, from whole columns of a file's records, for the
-    records whose character is in the class set; and those records' indices."""
+    `valid` records whose character is in the class set; and those records' indices."""
     db = etl_formats.DATABASES[task.database]
     labels = etl_formats.labels_of(records, db)
-    keep = np.flatnonzero(np.isin(labels, class_set_labels(task.class_set)))
+    keep = np.flatnonzero(np.isin(labels, class_set_labels(task.class_set)) & valid)
     writers = etl_formats.local_writers(records, db, task.file_no, task.set_size)
     return {
         "images": np.empty((keep.size, task.size, task.size), dtype=np.uint8),
@@ -174,7 +166,9 @@ def process_file(task: Task, report=None) -> dict[str, Any]:
         warnings.simplefilter("always")
         db = etl_formats.DATABASES[task.database]
         records = etl_formats.read_records(task.path, db, allow_truncated=task.allow_truncated)
-    arrays, keep = file_arrays(records, task)
+    valid = etl_formats.valid_records(records, db)
+    arrays, keep = file_arrays(records, task, valid)
+    invalid = len(records) - int(valid.sum())
     everything = keep.size == len(records)
     for start in range(0, len(records), BLOCK):
         if everything:
@@ -189,10 +183,15 @@ def process_file(task: Task, report=None) -> dict[str, Any]:
     entry = dataset.save_chunk(task.output_dir, task.chunk_no or task.file_no, arrays)
     notes = [str(w.message) for w in caught]
     skipped = len(records) - keep.size
-    if skipped:
+    if invalid:
         notes.append(
-            f"{task.path}: left out {skipped:,} of {len(records):,} records whose character "
-            f"is not in class set {task.class_set}"
+            f"{task.path}: left out {invalid:,} of {len(records):,} records that are not valid "
+            f"{db.name} records (a code outside {db.code} or a reading that is not ASCII)"
+        )
+    if skipped > invalid:
+        notes.append(
+            f"{task.path}: left out {skipped - invalid:,} of {len(records):,} records whose "
+            f"character is not in class set {task.class_set}"
         )
     extra = {"database": db.name, "file": task.file_no, "skipped": int(skipped)}
     return dict(entry, source=source_of(task.path), kept=False, warnings=notes, **extra)
@@ -356,8 +355,9 @@ def prepare_dataset(config: PrepareConfig) -> dict[str, Any]:
 def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
     """The preparation itself, once the output directory is ours."""
     output_dir = Path(config.output_dir)
-    sources = [describe_source(Path(d)) for d in config.etl_dir]
-    set_size, synthetic = sources[0]["set_size"], any(s["synthetic"] for s in sources)
+    sources = etl_formats.open_sources(config.etl_dir)
+    warn_of_blank_files(sources)
+    set_size, synthetic = sources[0].set_size, any(s.synthetic for s in sources)
     settings = settings_of(config, set_size)
     output_dir.mkdir(parents=True, exist_ok=True)
     previous = {} if config.force else previous_entries(output_dir, settings)
@@ -373,7 +373,7 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
         finished[entry["file_no"]] = entry
         write_chunk_info(output_dir, settings, finished)
 
-    expected = sum(f.records for s in sources for f in s["files"])
+    expected = sum(f.records for s in sources for f in s.files)
     workers = min(config.workers or os.cpu_count() or 1, len(tasks))
     start = time.perf_counter()
     with progress_bar(total=expected, unit="rec", desc="prepare", smoothing=0.1) as bar:
@@ -386,18 +386,18 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
         "kanjinet_version": __version__,
         "class_set": config.classes,
         "source": {
-            "etl_dir": os.path.abspath(config.etl_dir[0]),  # inspect finds the files anywhere
+            "etl_dir": os.path.abspath(sources[0].directory),  # inspect finds the files anywhere
             "files": [p.name for p in files],
             "set_size": set_size,
             "synthetic": synthetic,
         },
         "sources": [
             {
-                "etl_dir": os.path.abspath(s["etl_dir"]),
-                "databases": sorted({f.db.name for f in s["files"]}),
-                "files": [f.path.name for f in s["files"]],
-                "set_size": s["set_size"],
-                "synthetic": s["synthetic"],
+                "etl_dir": os.path.abspath(s.directory),
+                "databases": sorted({f.db.name for f in s.files}),
+                "files": [f.path.name for f in s.files],
+                "set_size": s.set_size,
+                "synthetic": s.synthetic,
             }
             for s in sources
         ],
@@ -412,48 +412,31 @@ def prepare_locked(config: PrepareConfig) -> dict[str, Any]:
     return dataset.write_metadata(output_dir, entries, fields)
 
 
-def describe_source(etl_dir: Path) -> dict[str, Any]:
-    """One --etl-dir: its files (any ETL databases), records per writer data set, synthetic?"""
-    files = etl_formats.list_sources(etl_dir)
-    set_size, synthetic = read_set_size(etl_dir)
-    if not synthetic:  # the real database's own data sets (3,036 for ETL9G/ETL9B, 956 ETL8G)
-        set_size = max((f.db.set_size for f in files), default=NUM_CLASSES) or NUM_CLASSES
-    check_data_sets(files, set_size, synthetic)
-    warn_of_blank_files(files)
-    return {"etl_dir": etl_dir, "files": files, "set_size": set_size, "synthetic": synthetic}
-
-
-def check_data_sets(files: list, set_size: int, synthetic: bool) -> None:
-    """Refuse an ETL9G set whose first file contradicts the set size the split will use."""
-    first = next((f.path for f in files if f.db.name == "ETL9G"), None)
-    size = set_size if synthetic else NUM_CLASSES
-    if first is not None and (problem := etl9g.data_set_problem(first, size, synthetic)):
-        raise KanjinetError(problem)
-
-
-def warn_of_blank_files(files: list) -> None:
-    """One warning per ETL9G file whose images are all blank."""
-    for f in files:
-        if f.db.name == "ETL9G" and (problem := etl9g.blank_file_problem(f.path)):
+def warn_of_blank_files(sources: list[etl_formats.Source]) -> None:
+    """One warning per file whose images are all blank (`check` fails such a file)."""
+    for f in (f for source in sources for f in source.files):
+        if problem := etl_formats.blank_file_problem(f):
             warnings.warn(f"{problem}; its records are prepared all the same", stacklevel=2)
 
 
-def plan_tasks(config: PrepareConfig, sources: list[dict], previous: dict) -> list[Task]:
+def plan_tasks(
+    config: PrepareConfig, sources: list[etl_formats.Source], previous: dict
+) -> list[Task]:
     """One task per file of every source. Each database of each source is a slot, numbered
     in order; a chunk's number is SOURCE_STRIDE x its slot + its file number, so the first
     (often the only) database keeps chunk number = file number."""
     tasks = []
-    slots = [(s, db) for s in sources for db in dict.fromkeys(f.db for f in s["files"])]
+    slots = [(s, db) for s in sources for db in dict.fromkeys(f.db for f in s.files)]
     if len(slots) * SOURCE_STRIDE > 1000:
         raise KanjinetError(f"--etl-dir: {len(slots)} databases; at most 10 in one dataset")
     for slot, (source, db) in enumerate(slots):
-        for f in (f for f in source["files"] if f.db is db):
+        for f in (f for f in source.files if f.db is db):
             if f.file_no >= SOURCE_STRIDE:
                 raise KanjinetError(
                     f"{f.path}: file number {f.file_no} is over {SOURCE_STRIDE - 1}"
                 )
             chunk_no = slot * SOURCE_STRIDE + f.file_no
-            set_size = source["set_size"] if source["synthetic"] else db.set_size
+            set_size = source.set_size if source.synthetic else db.set_size
             tasks.append(
                 Task(
                     f.path, f.file_no, Path(config.output_dir), config.size, set_size or 1,

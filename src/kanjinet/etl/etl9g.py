@@ -191,33 +191,17 @@ def read_synth_info(etl_dir: str | os.PathLike) -> dict | None:
     return info
 
 
-#: Records sampled, spread evenly over a file, to tell a file of blank images.
-BLANK_SAMPLE = 256
-
-
 def all_blank(images: np.ndarray) -> bool:
     """Whether every image (N, H, W) shows one level only: no stroke anywhere."""
     flat = images.reshape(len(images), -1)
     return bool(len(flat)) and bool((flat.max(axis=1) == flat.min(axis=1)).all())
 
 
-def blank_file_problem(path: Path) -> str | None:
-    """`path: ...` when none of up to BLANK_SAMPLE records spread over the file holds a
-    stroke (a file of blank images trains a model on nothing), else None."""
-    count = path.stat().st_size // RECORD_SIZE
-    if count == 0:
-        return None  # an empty file is refused where its size is checked
-    records = np.memmap(path, dtype=RECORD_DTYPE, mode="r", shape=(count,))
-    picks = np.unique(np.linspace(0, count - 1, min(count, BLANK_SAMPLE)).astype(np.int64))
-    if not all_blank(decode_images(records[picks])):
-        return None
-    return f"{path}: all {len(picks):,} images sampled across the file are blank (no stroke)"
-
-
 def data_set_problem(path: Path, set_size: int, synthetic: bool) -> str | None:
     """Why the first file of a set does not hold data sets of `set_size` records (one
     writer's, each class once, the next writer's of the same classes), or None. A wrong
-    set size splits writers wrongly without a word."""
+    set size splits writers wrongly without a word. Records with codes of no ETL9G class
+    are left to `check_codes`, which names the file's problem better."""
     count = min(path.stat().st_size // RECORD_SIZE, 2 * set_size)
     if count == 0:
         return None  # an empty file is refused where its size is checked
@@ -225,6 +209,8 @@ def data_set_problem(path: Path, set_size: int, synthetic: bool) -> str | None:
     first, second = np.array(codes[:set_size]), np.array(codes[set_size:])
     if len(np.unique(first)) == len(first) and np.isin(second, first).all():
         return None
+    if (jis_lookup()[np.asarray(codes, dtype=np.int64)] < 0).any():
+        return None  # not ETL9G records at all: `check_codes` names the first one
     where = f"{path}: its first {len(first):,} records are not one writer's data set"
     if synthetic:
         return f"{where}; {SYNTH_INFO} says set_size {set_size}, which the files contradict"

@@ -22,9 +22,11 @@ Images come out as ink 0..255 at their own size (ink high, paper 0), ready for
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from kanjinet.core.atomic import atomic_path
-from kanjinet.core.classes import char_to_jis, table_lookup
+from kanjinet.core.classes import NUM_CLASSES, char_to_jis, table_lookup
 from kanjinet.core.errors import FormatError
 from kanjinet.etl import etl9g
 
@@ -110,6 +112,11 @@ class Database:
     @property
     def record_size(self) -> int:
         return self.dtype.itemsize
+
+    @property
+    def code_digits(self) -> int:
+        """Hexadecimal digits of a character code: 2 for JIS X 0201, 4 for JIS X 0208."""
+        return 2 if self.code == "JIS X 0201" else 4
 
     @property
     def max_files(self) -> int:
@@ -216,7 +223,8 @@ def record_count(path: str | os.PathLike, db: Database) -> int:
 
 
 def read_records(path: str | os.PathLike, db: Database, allow_truncated: bool = False):
-    """Memory-map a file's records (the dummy first record skipped), checked for size.
+    """Memory-map a file's records (the dummy first record skipped), checked for size and
+    content (`records_problem`): what `check` and `prepare` both read a file through.
 
     ETL9G files go through `etl9g.read_records` and its checks (codes, ETL8G layout).
     """
@@ -224,7 +232,63 @@ def read_records(path: str | os.PathLike, db: Database, allow_truncated: bool = 
         return etl9g.read_records(path, allow_truncated=allow_truncated)
     count = record_count(path, db)
     offset = db.record_size if db.dummy_first else 0
-    return np.memmap(path, dtype=db.dtype, mode="r", offset=offset, shape=(count,))
+    records = np.memmap(path, dtype=db.dtype, mode="r", offset=offset, shape=(count,))
+    if problem := records_problem(records, db, path):
+        raise FormatError(problem)
+    return records
+
+
+#: A file is refused when more than this share of its records are invalid
+#: (`valid_records`). Real files hold some records these checks call invalid: ETL7's
+#: ゐ and ゑ (2 of its 48 classes, about 4 % of a file) have no JIS X 0201 code, and
+#: AIST's pages mention odd records elsewhere; such records are left out one by one.
+#: Garbage is far past half: in synthetic files of random bytes 96-100 % of the records
+#: are invalid, of zeros or 0xFF bytes 100 %, shifted by one byte 100 %, and 69-79 %
+#: shifted when the sheet numbers are spread like a real set's (whose low byte then lands
+#: in the code field; tests/test_etl_garbage.py). Half: a file most of whose records are
+#: invalid is refused, one that is mostly right is read without its invalid records.
+MAX_INVALID_SHARE = 0.5
+
+
+def records_problem(records: np.ndarray, db: Database, path: str | os.PathLike) -> str | None:
+    """`path: ...` when more than MAX_INVALID_SHARE of the records are invalid, else None."""
+    codes_ok, readings_ok = code_is_valid(records, db), reading_is_ascii(records)
+    invalid = np.flatnonzero(~(codes_ok & readings_ok))
+    if invalid.size <= MAX_INVALID_SHARE * len(records):
+        return None
+    first = int(invalid[0])
+    return (
+        f"{path}: {invalid.size:,} of {len(records):,} records are not valid {db.name} records "
+        f"({int((~codes_ok).sum()):,} with a code outside {db.code}, "
+        f"{int((~readings_ok).sum()):,} with a reading that is not ASCII text; first: record "
+        f"{first + int(db.dummy_first)}, code 0x{int(records['jis'][first]):0{db.code_digits}X}"
+        f"); not an {db.name} file, or damaged or shifted"
+    )
+
+
+def valid_records(records: np.ndarray, db: Database) -> np.ndarray:
+    """Which records hold a code of the database's code table and an ASCII reading (bool)."""
+    if db.name == "ETL9G":  # etl9g.read_records refuses a file with any unknown code
+        return np.ones(len(records), dtype=bool)
+    return code_is_valid(records, db) & reading_is_ascii(records)
+
+
+def code_is_valid(records: np.ndarray, db: Database) -> np.ndarray:
+    """Whether each record's code is a character of its code table: a JIS X 0208 character,
+    or a graphic JIS X 0201 one (ASCII 0x21..0x7E, katakana 0xA1..0xDF; some of these,
+    e.g. the double quote, have no JIS X 0208 form and are left out by the class sets)."""
+    codes = np.asarray(records["jis"]).astype(np.int64)
+    if db.code == "JIS X 0201":
+        return ((codes >= 0x21) & (codes <= 0x7E)) | ((codes >= 0xA1) & (codes <= 0xDF))
+    return table_lookup()[codes] >= 0
+
+
+def reading_is_ascii(records: np.ndarray) -> np.ndarray:
+    """Whether each record's reading field is printable ASCII (0x20..0x7E). AIST's pages
+    give it as ASCII text padded with spaces (" A", "0 ", "AI.M"); a zero byte, a control
+    code or a byte over 0x7E there is an image or a number read at the wrong offset."""
+    raw = np.ascontiguousarray(records["reading"]).view(np.uint8).reshape(len(records), -1)
+    return ((raw >= 0x20) & (raw <= 0x7E)).all(axis=1)
 
 
 @cache
@@ -373,3 +437,117 @@ def describe(source: SourceFile) -> str:
         f"{db.name} ({db.release}; {db.family}, {db.record_size:,}-byte records, "
         f"{db.width} x {db.height} {depth}, {db.code}): {source.records:,} records"
     )
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source directory, checked as a whole (`open_sources`)."""
+
+    directory: Path
+    files: list[SourceFile]
+    set_size: int  # records per writer data set (the split's unit where files hold them)
+    synthetic: bool
+    info: dict | None  # its kanjinet-synth.json, None for a real database
+
+
+def open_sources(directories: list[str | os.PathLike]) -> list[Source]:
+    """The source directories' ETL files, checked as a whole before any record is read:
+    what `check` and `prepare` both go by. The same directory given twice (or through a
+    link) is read once, with a warning; two files with the same bytes are refused (the
+    same writers counted twice would land on both sides of the writer split). Each
+    file's records are checked when read (`read_records`)."""
+    sources = [open_source(Path(d)) for d in distinct_directories(directories)]
+    if problem := duplicate_problem([f.path for s in sources for f in s.files]):
+        raise FormatError(problem)
+    return sources
+
+
+def open_source(directory: Path) -> Source:
+    """One directory: its files, its synthetic-set description and the data sets its first
+    ETL9G file holds (`etl9g.data_set_problem`)."""
+    files = list_sources(directory)
+    info = etl9g.read_synth_info(directory)
+    synthetic = info is not None and bool(info.get("synthetic", True))
+    if synthetic:
+        set_size = int(info["set_size"])
+    else:  # the real databases' own data sets (3,036 for ETL9G and ETL9B, 956 for ETL8G)
+        set_size = max((f.db.set_size for f in files), default=NUM_CLASSES) or NUM_CLASSES
+    first = next((f.path for f in files if f.db.name == "ETL9G"), None)
+    expected = set_size if synthetic else NUM_CLASSES
+    if first is not None and (problem := etl9g.data_set_problem(first, expected, synthetic)):
+        raise FormatError(problem)
+    return Source(directory, files, set_size, synthetic, info)
+
+
+def distinct_directories(directories: list[str | os.PathLike]) -> list[Path]:
+    """The directories without repeats (the same resolved path), warning of each repeat."""
+    seen: dict[Path, Path] = {}
+    for directory in map(Path, directories):
+        first = seen.setdefault(directory.resolve(), directory)
+        if first is not directory:
+            warnings.warn(
+                f"{directory}: the same directory as {first} (given twice, or through a link); "
+                "read once",
+                stacklevel=3,
+            )
+    return list(seen.values())
+
+
+#: Bytes hashed at the start, middle and end of a file to tell files apart cheaply.
+FINGERPRINT_BLOCK = 1 << 16
+
+
+def duplicate_problem(paths: list[Path]) -> str | None:
+    """`A and B: ...` when two of the files hold the same bytes, else None. Files are told
+    apart by size and a few sampled blocks; only files alike in those are read whole."""
+    alike: dict[tuple, list[Path]] = {}
+    for path in paths:
+        alike.setdefault(fingerprint(path), []).append(path)
+    for group in (g for g in alike.values() if len(g) > 1):
+        digests: dict[str, Path] = {}
+        for path in group:
+            first = digests.setdefault(file_digest(path), path)
+            if first is not path:
+                how = "one file, reached twice" if first.samefile(path) else "a copy"
+                return (
+                    f"{first} and {path}: the same bytes ({how}); their writers would be "
+                    "counted twice and land on both sides of the writer split; keep one"
+                )
+    return None
+
+
+def fingerprint(path: Path) -> tuple[int, str]:
+    """A file's size and the SHA-256 of its first, middle and last FINGERPRINT_BLOCK bytes."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for start in (0, max(0, size // 2 - FINGERPRINT_BLOCK // 2), size - FINGERPRINT_BLOCK):
+            file.seek(max(0, start))
+            digest.update(file.read(FINGERPRINT_BLOCK))
+    return size, digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a whole file."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+#: Records sampled, spread evenly over a file, to tell a file of blank images.
+BLANK_SAMPLE = 256
+
+
+def blank_file_problem(source: SourceFile) -> str | None:
+    """`path: ...` when none of up to BLANK_SAMPLE records spread over the file holds a
+    stroke (a file of blank images trains a model on nothing), else None."""
+    if source.records == 0:
+        return None  # an empty file is refused where its size is checked
+    offset = source.db.record_size if source.db.dummy_first else 0
+    records = np.memmap(
+        source.path, dtype=source.db.dtype, mode="r", offset=offset, shape=(source.records,)
+    )
+    count = source.records
+    picks = np.unique(np.linspace(0, count - 1, min(count, BLANK_SAMPLE)).astype(np.int64))
+    if not etl9g.all_blank(decode_ink(records[picks], source.db)):
+        return None
+    return f"{source.path}: all {len(picks):,} images sampled across the file are blank (no stroke)"
