@@ -1,18 +1,9 @@
 // The page: a writing pad, preprocessing (preprocess.js, mirrors kanjinet/preprocess/normalize.py)
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
-import {
-  MAX_PICTURE_PIXELS,
-  pictureShapeProblem,
-  MIN_INK_CONTRAST,
-  cropToCharacter,
-  inkContrast,
-  inkFromPad,
-  inkFromPicture,
-  isSupportedNormalization,
-  modelInput,
-  normalizeInk,
-  shrinkPicture,
-} from "./preprocess.js";
+// The word pad (words.js) is a second tab, loaded when first opened.
+import { classifyInputs, fetchJSON, loadModel, topK } from "./model.js";
+import { inkFromPad, isSupportedNormalization, modelInput, normalizeInk } from "./preprocess.js";
+import { readUpload } from "./upload.js";
 
 const TOP_K = 5;
 const DEBOUNCE_MS = 120;
@@ -25,11 +16,7 @@ const pad = $("pad");
 const padContext = pad.getContext("2d", { willReadFrequently: true });
 const state = {
   config: null,
-  chars: [],
-  // From the mapping's "calibration" (kanjinet/calibration.py): logits are divided by
-  // the temperature before the softmax; a best match below unsureBelow is marked unsure.
-  calibration: { temperature: 1, unsureBelow: null },
-  session: null,
+  model: null, // model.js's loadModel: session, characters, calibration
   strokes: [],
   drawing: null,
   upload: null, // { ink, width, height, bitmap } of an uploaded image
@@ -47,45 +34,6 @@ function setStatus(text, isError = false) {
   const status = $("status");
   status.textContent = text;
   status.classList.toggle("error", isError);
-}
-
-async function fetchJSON(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return response.json();
-}
-
-function charList(mapping, count) {
-  // class_to_char is {"0": "あ", ...} or a list; either way index -> character.
-  const table = mapping.class_to_char;
-  return Array.from({ length: count }, (_, i) => table[i] ?? table[String(i)] ?? "?");
-}
-
-async function loadModel() {
-  const config = await fetchJSON("config.json");
-  const mapping = await fetchJSON(config.mapping);
-  ort.env.wasm.wasmPaths = new URL(config.ort_dir, location.href).href;
-  // One thread: the model is small and threads need cross-origin isolation,
-  // which plain static hosts do not give.
-  ort.env.wasm.numThreads = 1;
-  const session = await ort.InferenceSession.create(config.model, {
-    executionProviders: ["wasm"],
-  });
-  state.config = config;
-  state.chars = charList(mapping, config.num_classes);
-  state.calibration = readCalibration(mapping);
-  state.session = session;
-}
-
-function readCalibration(mapping) {
-  // A mapping without a (valid) calibration: plain softmax, nothing marked unsure.
-  const entry = mapping.calibration ?? {};
-  const temperature = Number(entry.temperature);
-  const threshold = entry.unsure_below == null ? null : Number(entry.unsure_below);
-  return {
-    temperature: Number.isFinite(temperature) && temperature > 0 ? temperature : 1,
-    unsureBelow: Number.isFinite(threshold) ? threshold : null,
-  };
 }
 
 function strokeWidth() {
@@ -166,57 +114,6 @@ function clearPad() {
   scheduleRecognition();
 }
 
-async function readUpload(file) {
-  // No colour management or premultiplication: the pixels as stored, as Python reads them;
-  // turned upright by the EXIF orientation, as `predict` turns them (picture_ink.py).
-  const bitmap = await createImageBitmap(file, {
-    imageOrientation: "from-image",
-    colorSpaceConversion: "none",
-    premultiplyAlpha: "none",
-  });
-  if (bitmap.width * bitmap.height > MAX_PICTURE_PIXELS) {
-    const size = `${bitmap.width}x${bitmap.height}`;
-    bitmap.close();
-    throw new Error(`${size} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString("en")} read here; scale it down`);
-  }
-  const problem = pictureShapeProblem(bitmap.width, bitmap.height);
-  if (problem) {
-    bitmap.close();
-    return { refused: problem };
-  }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const context = canvas.getContext("2d", { willReadFrequently: true });
-  context.drawImage(bitmap, 0, 0);
-  const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
-  // A large picture is cut to its character found at full resolution, then averaged
-  // down if still large, exactly as `kanjinet predict` does.
-  const region = cropToCharacter(data, bitmap.width, bitmap.height);
-  const { rgba, width, height } = shrinkPicture(region.rgba, region.width, region.height);
-  return {
-    contrast: inkContrast(rgba, width, height),
-    ink: inkFromPicture(rgba, width, height),
-    width,
-    height,
-    bitmap,
-  };
-}
-
-async function frameCount(file) {
-  // An animation holds several characters or none: never read just its first frame.
-  // ImageDecoder (WebCodecs) counts frames where the browser has it.
-  if (typeof ImageDecoder === "undefined" || !file.type) return 1;
-  try {
-    const decoder = new ImageDecoder({ data: await file.arrayBuffer(), type: file.type });
-    await decoder.tracks.ready;
-    await decoder.completed; // all data read: the frame count is final
-    const count = decoder.tracks.selectedTrack?.frameCount ?? 1;
-    decoder.close();
-    return count;
-  } catch {
-    return 1; // a type ImageDecoder does not know: read as one picture below
-  }
-}
-
 function refuseUpload(message) {
   state.upload = null;
   state.strokes = [];
@@ -232,18 +129,9 @@ async function onUpload(event) {
   const file = event.target.files[0];
   if (!file) return;
   try {
-    const frames = await frameCount(file);
-    if (frames > 1) {
-      refuseUpload(`${file.name}: an animation of ${frames} frames. Upload one still picture of one character.`);
-      return;
-    }
-    const upload = await readUpload(file);
+    const upload = await readUpload(file, "one written character");
     if (upload.refused) {
-      refuseUpload(`${file.name}: ${upload.refused}. Upload a picture of one written character.`);
-      return;
-    }
-    if (upload.contrast < MIN_INK_CONTRAST) {
-      refuseUpload(`${file.name}: no ink found (a blank or uniform picture). Upload a picture of one written character.`);
+      refuseUpload(upload.refused);
       return;
     }
     demo.refused = null;
@@ -273,35 +161,8 @@ function scheduleRecognition(delay = DEBOUNCE_MS) {
   state.timer = setTimeout(recognise, delay);
 }
 
-function probabilities(scores) {
-  // Softmax of logits; a model that already ends in softmax is left as it is.
-  let sum = 0;
-  let inUnitRange = true;
-  for (const v of scores) {
-    sum += v;
-    inUnitRange &&= v >= 0 && v <= 1;
-  }
-  if (inUnitRange && Math.abs(sum - 1) < 1e-3) return Float32Array.from(scores);
-  const t = state.calibration.temperature;
-  const max = Math.max(...scores);
-  const exps = Float32Array.from(scores, (v) => Math.exp((v - max) / t));
-  const total = exps.reduce((a, b) => a + b, 0);
-  return exps.map((v) => v / total);
-}
-
-function topK(probs, k) {
-  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
-  const threshold = state.calibration.unsureBelow;
-  return order.slice(0, k).map((index) => ({
-    index,
-    char: state.chars[index],
-    p: probs[index],
-    sure: threshold == null ? null : probs[index] >= threshold,
-  }));
-}
-
 async function recognise() {
-  if (!state.session) {
+  if (!state.model) {
     demo.idle = true;
     return;
   }
@@ -322,9 +183,8 @@ async function recognise() {
     const normalized = normalizeInk(source.ink, source.width, source.height, width);
     showModelInput(normalized, width, height);
     const input = modelInput(normalized);
-    const feeds = { [state.config.input_name]: new ort.Tensor("float32", input, [1, 1, height, width]) };
-    const output = await state.session.run(feeds);
-    const result = topK(probabilities(output[state.config.output_name].data), TOP_K);
+    const [probs] = await classifyInputs(state.model, [input]);
+    const result = topK(state.model, probs, TOP_K);
     demo.lastInput = input;
     demo.lastResult = result;
     demo.recognitions += 1;
@@ -390,7 +250,7 @@ function showResult(result) {
 function hintFor(result) {
   if (!result) return "Write one character in the box. Click a match to copy it.";
   if (result[0].sure === false) {
-    const below = `${Math.round(100 * state.calibration.unsureBelow)}%`;
+    const below = `${Math.round(100 * state.model.calibration.unsureBelow)}%`;
     return (
       `Unsure: the best match is below ${below}. This may not be one of the characters ` +
       "the model knows, or it is written unclearly. Click a match to copy it."
@@ -410,7 +270,7 @@ async function copyChar(char) {
 }
 
 function onKey(event) {
-  if (event.target instanceof HTMLInputElement) return;
+  if (event.target instanceof HTMLInputElement || activeTab() !== "char") return;
   if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
     undo();
     event.preventDefault();
@@ -428,13 +288,58 @@ function wireUp() {
   $("clear").addEventListener("click", clearPad);
   $("upload").addEventListener("change", onUpload);
   document.addEventListener("keydown", onKey);
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.addEventListener("click", () => showTab(tab.dataset.tab));
+    tab.addEventListener("keydown", onTabKey);
+  }
   redraw();
+}
+
+function onTabKey(event) {
+  // The tab pattern: arrow keys move between the tabs, the focused tab opens.
+  if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const step = event.key === "ArrowRight" ? 1 : tabs.length - 1;
+  const next = tabs[(tabs.indexOf(event.currentTarget) + step) % tabs.length];
+  next.focus();
+  showTab(next.dataset.tab);
+  event.preventDefault();
+}
+
+function activeTab() {
+  return document.querySelector("[role=tab][aria-selected=true]").dataset.tab;
+}
+
+function showTab(name) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const selected = tab.dataset.tab === name;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (name === "word") openWordPad();
+}
+
+let wordPad = null;
+
+function openWordPad() {
+  // The word pad's module and model load on first use: the single pad never waits for them.
+  wordPad ??= demo.ready
+    .then(() => import("./words.js"))
+    .then((words) => words.openWordPad(state.config))
+    .catch((error) => {
+      $("word-status").textContent = `The word pad could not start: ${error.message}`;
+      $("word-status").classList.add("error");
+      document.body.dataset.wordReady = "failed";
+    });
+  return wordPad;
 }
 
 async function main() {
   wireUp();
   try {
-    await loadModel();
+    state.config = await fetchJSON("config.json");
+    state.model = await loadModel(state.config, state.config.ort_dir);
   } catch (error) {
     setStatus(`Could not load the model: ${error.message}`, true);
     throw error;
