@@ -110,3 +110,106 @@ def test_a_missing_file_is_one_line_exit_2(small_dataset_dir, tmp_path):
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "nothing.pth" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+# --------------------------------------------------------------------------- from an ONNX file
+
+
+@pytest.fixture(scope="module")
+def exported(earlier, small_dataset_dir, tmp_path_factory):
+    """The earlier checkpoint exported to ONNX (BatchNorm folded into the convolutions)."""
+    from kanjinet.export.exporter import ExportConfig, export_checkpoint
+
+    path = tmp_path_factory.mktemp("exported") / "kanji_etl9g_model.onnx"
+    export_checkpoint(ExportConfig(model_path=earlier, onnx_path=path, data_dir=small_dataset_dir))
+    return path
+
+
+def onnx_logits(path, pictures: torch.Tensor):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: pictures.numpy()})[0])
+
+
+def test_an_onnx_file_gives_the_same_logits_before_any_step(exported, earlier):
+    old = load_weights(earlier)
+    model = build_model(old.model_config)
+    started = warm_start(model, old.model_config, old.class_jis, exported)
+    assert (started.classes_kept, started.classes_new) == (KNOWN, 0)
+    pictures = torch.rand(6, 1, old.model_config.image_size, old.model_config.image_size)
+    with torch.no_grad():
+        torch_logits = model.eval()(pictures)
+    assert torch.allclose(torch_logits, onnx_logits(exported, pictures), atol=1e-4)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(float(m.running_mean.abs().max()) == 0.0 for m in norms)
+
+
+def test_a_run_from_onnx_keeps_its_batchnorm_statistics(
+    exported, small_dataset_dir, tmp_path, train_settings
+):
+    cfg = train_settings(
+        small_dataset_dir,
+        tmp_path,
+        arch="kanjinet-small",
+        init_from=exported,
+        epochs=1,
+        learning_rate=1e-9,
+        min_lr=0.0,
+        warmup_epochs=0,
+    )
+    train.train(cfg)
+    tuned = load_weights(tmp_path / train.BEST_NAME)
+    pictures = torch.rand(6, 1, tuned.model_config.image_size, tuned.model_config.image_size)
+    with torch.no_grad():
+        after = tuned.model.eval()(pictures)
+    before = onnx_logits(exported, pictures)
+    known = [tuned.class_jis.index(code) for code in onnx_class_jis(exported)]
+    assert torch.allclose(after[:, known], before, atol=1e-3)
+
+
+def onnx_class_jis(path) -> list[int]:
+    import json
+
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    return [int(code, 16) for code in json.loads(meta["kanjinet.class_jis"])]
+
+
+def test_an_onnx_file_of_another_network_is_refused(exported):
+    from kanjinet.training.model import model_config
+
+    config = model_config("original", 24, 32, "adaptive_avg")
+    with pytest.raises(KanjinetError, match="not the same network: a 'kanjinet-small' model"):
+        warm_start(build_model(config), config, [char_to_jis("ア")], exported)
+
+
+def test_an_onnx_file_with_a_changed_weight_shape_is_refused_in_one_line(
+    exported, earlier, tmp_path
+):
+    import onnx
+    from onnx import numpy_helper
+
+    graph_file = onnx.load(str(exported))
+    conv = next(n for n in graph_file.graph.node if n.op_type == "Conv")
+    weight = next(i for i in graph_file.graph.initializer if i.name == conv.input[1])
+    array = numpy_helper.to_array(weight)
+    weight.CopyFrom(numpy_helper.from_array(array[:-1].copy(), weight.name))
+    broken = tmp_path / "broken.onnx"
+    onnx.save(graph_file, str(broken))
+    old = load_weights(earlier)
+    with pytest.raises(KanjinetError, match=r"node 1 \(Conv\): weight .* where the network has"):
+        warm_start(build_model(old.model_config), old.model_config, old.class_jis, broken)
+
+
+def test_an_onnx_file_without_kanjinet_metadata_is_refused(exported, earlier, tmp_path):
+    import onnx
+
+    graph_file = onnx.load(str(exported))
+    del graph_file.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(graph_file, str(bare))
+    old = load_weights(earlier)
+    with pytest.raises(KanjinetError, match="not a kanjinet ONNX export"):
+        warm_start(build_model(old.model_config), old.model_config, old.class_jis, bare)

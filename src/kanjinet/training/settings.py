@@ -62,8 +62,9 @@ class TrainConfig:
     resume: bool = opt(False, help=f"continue from OUTPUT_DIR/{LAST_NAME} (a killed run)")
     init_from: Path | None = opt(
         None,
-        help="start from this checkpoint's weights (same preset; classes matched by "
-        "character, classes it lacks start fresh) instead of random ones",
+        help="start from this checkpoint's weights, or an exported kanjinet ONNX file's "
+        "(same preset; classes matched by character, classes it lacks start fresh) "
+        "instead of random ones",
     )
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N or mps")
     split: Literal["writer", "random"] = opt(

@@ -78,7 +78,7 @@ from kanjinet.training.settings import (
     TrainConfig,
     train_config_dict,
 )
-from kanjinet.training.warm_start import WarmStart, warm_start
+from kanjinet.training.warm_start import WarmStart, freeze_batchnorm, is_onnx, warm_start
 
 #: Weight of the non-character term against the character term (Hendrycks et al. use 0.5).
 NON_CHARACTER_WEIGHT = 0.5
@@ -257,6 +257,8 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     """One pass over the training split; returns loss, accuracy (%), lr and throughput."""
     cfg, split = trainer.cfg, trainer.data.splits["train"]
     trainer.engine.train()
+    if is_onnx(cfg.init_from):  # its BatchNorms hold folded weights: keep their statistics
+        freeze_batchnorm(trainer.model)
     data_device = split.images.device
     shared = torch.Generator(device=data_device).manual_seed(epoch_seed(cfg.seed, epoch))
     # Dropout differs per rank (as it would across a big batch), but is reproducible.
