@@ -33,12 +33,14 @@ web/reading.js mirrors this module (the same path for the same scores).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from kanjinet.core.errors import KanjinetError
 from kanjinet.preprocess.segment import Segmentation, Span, is_bar, is_small, segment, span_crop
 
 PITCH_LOW = 0.7  # characters shorter than this share of the line's thickness are penalised
@@ -117,6 +119,13 @@ def read_ink(
     span, the best path, the rules; `sure` tells whether a probability is sure."""
     cut = segment(ink, direction)
     found = classify([span_crop(ink, span, cut) for span in cut.spans])
+    return read_segmented(cut, found, sure)
+
+
+def read_segmented(
+    cut: Segmentation, found: list[list[Choice]], sure: Callable[[float], bool | None]
+) -> Reading:
+    """The reading of a segmented line, given the recogniser's choices for every span."""
     choices = [span_choices(cut, span, c) for span, c in zip(cut.spans, found, strict=True)]
     path = best_path(cut, [c[0].probability for c in choices])
     readings = in_context([choices[i] for i in path], [cut.spans[i] for i in path], cut)
@@ -146,13 +155,14 @@ def span_score(cut: Segmentation, span: Span, probability: float) -> float:
 
 
 def edge(cut: Segmentation, k: int) -> float:
-    """Where part k begins on a path: the middle of the gap before it (the line's ends
-    for the first and one past the last part)."""
+    """Where part k begins on a path: the middle of the gap before it. The line's ends
+    take half the gap on their inner side (a line of one part: its ends)."""
+    parts = cut.parts
     if k == 0:
-        return float(cut.parts[0][0])
-    if k == len(cut.parts):
-        return float(cut.parts[-1][1])
-    return (cut.parts[k - 1][1] + cut.parts[k][0]) / 2
+        return parts[0][0] - (parts[1][0] - parts[0][1]) / 2 if len(parts) > 1 else parts[0][0]
+    if k == len(parts):
+        return parts[-1][1] + (parts[-1][0] - parts[-2][1]) / 2 if k > 1 else parts[-1][1]
+    return (parts[k - 1][1] + parts[k][0]) / 2
 
 
 def best_path(cut: Segmentation, probabilities: Sequence[float]) -> list[int]:
@@ -250,8 +260,9 @@ def shared(
 def read_picture(picture: Any, recognizer: Any, top_k: int = 5, direction: str = "auto") -> Reading:
     """A picture (path, PIL image, array: `preprocess.picture`) read by a `Recognizer`:
     its ink (`ink_from_picture`), each span normalised as `predict` normalises a picture."""
-    from kanjinet.preprocess.normalize import ink_from_picture, normalize, to_uint8
+    from kanjinet.preprocess.normalize import normalize, to_uint8
     from kanjinet.preprocess.picture import as_picture
+    from kanjinet.preprocess.picture_ink import ink_from_picture
 
     def classify(crops: list[np.ndarray]) -> list[list[Choice]]:
         prepared = np.stack([normalize(crop, recognizer.image_size) for crop in crops])
@@ -259,4 +270,8 @@ def read_picture(picture: Any, recognizer: Any, top_k: int = 5, direction: str =
         return [[Choice(c.character, c.probability) for c in ranked] for ranked in found]
 
     ink = to_uint8(ink_from_picture(as_picture(picture)))
-    return read_ink(ink, classify, recognizer.calibration.sure, direction)
+    try:
+        return read_ink(ink, classify, recognizer.calibration.sure, direction)
+    except KanjinetError as error:
+        name = picture if isinstance(picture, str | os.PathLike) else "picture"
+        raise KanjinetError(f"{name}: {error}") from None

@@ -175,27 +175,30 @@ def span_ink(ink: np.ndarray, span: Span, direction: str) -> np.ndarray:
 
 
 # A bar along the line (ー, or 一 in a horizontal line): at least BAR_LENGTH x T long,
-# its ink across at most BAR_THINNESS of its length.
+# its ink across at most BAR_THINNESS x T and half its length.
 BAR_LENGTH = (7, 20)
-BAR_THINNESS = (1, 4)
+BAR_THINNESS = (3, 10)
 # A small character (small kana): its longer side at most SMALL_SIZE x T, its middle
-# past the line's middle across (low in a horizontal line, right in a vertical one).
-SMALL_SIZE = (3, 5)
+# across at least SMALL_PLACE x T from the line's first ink across (low in a horizontal
+# line, right in a vertical one).
+SMALL_SIZE = (17, 20)
+SMALL_PLACE = (57, 100)
 
 
 def is_bar(span: Span, thickness: int) -> bool:
     """A thin straight stroke along the writing direction."""
     along, across = span.stop - span.start, span.bottom - span.top + 1
     long_enough = along * BAR_LENGTH[1] >= BAR_LENGTH[0] * thickness
-    return long_enough and across * BAR_THINNESS[1] <= along * BAR_THINNESS[0]
+    thin = across * BAR_THINNESS[1] <= BAR_THINNESS[0] * thickness and 2 * across <= along
+    return long_enough and thin
 
 
 def is_small(span: Span, segmentation: Segmentation) -> bool:
     """Small and placed as small kana are (low in a horizontal line, right in a vertical)."""
     along, across = span.stop - span.start, span.bottom - span.top + 1
     small = max(along, across) * SMALL_SIZE[1] <= SMALL_SIZE[0] * segmentation.thickness
-    middle_twice = 2 * segmentation.line_top + segmentation.thickness - 1
-    return small and span.top + span.bottom > middle_twice
+    placed = span.top + span.bottom - 2 * segmentation.line_top
+    return small and placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * segmentation.thickness
 
 
 def span_crop(ink: np.ndarray, span: Span, segmentation: Segmentation) -> np.ndarray:

@@ -60,10 +60,7 @@ def write_word(
     boxes = []
     for i, cell in enumerate(cells):
         at = i * step
-        if direction == "horizontal":
-            region = line[:, at : at + cell_w]
-        else:
-            region = line[at : at + cell_h, :]
+        region = line[:, at : at + cell_w] if direction == "horizontal" else line[at : at + cell_h]
         np.maximum(region, cell, out=region)
         boxes.append(shifted_box(cell, at, direction))
     ink_rows, ink_cols = np.flatnonzero(line.max(1) >= 85), np.flatnonzero(line.max(0) >= 85)
@@ -71,7 +68,7 @@ def write_word(
     bottom, right = int(ink_rows[-1]) + MARGIN + 1, int(ink_cols[-1]) + MARGIN + 1
     framed = np.zeros((bottom - top, right - left), np.uint8)
     source = line[max(0, top) : bottom, max(0, left) : right]
-    framed[max(0, -top) : max(0, -top) + source.shape[0], max(0, -left) : max(0, -left) + source.shape[1]] = source  # fmt: skip
+    framed[-min(0, top) :, -min(0, left) :][: source.shape[0], : source.shape[1]] = source
     moved = tuple((x - left, y - top, w, h) for x, y, w, h in boxes)
     return WordPicture(text, direction, (255 - framed).astype(np.uint8), moved)
 
@@ -89,7 +86,7 @@ def draw_cell(char: str, index: int, direction: str, writer: int, seed: int, pen
         turned[:, : ink.shape[0]] = ink.T[: ink.shape[0]]
         ink = turned
     if direction == "vertical" and char in SMALL_KANA:
-        ink = np.roll(ink, (-ink.shape[0] // 4, ink.shape[1] // 6), axis=(0, 1))
+        ink = np.roll(ink, (-ink.shape[0] // 10, ink.shape[1] // 6), axis=(0, 1))
     return ink
 
 

@@ -315,7 +315,7 @@ function median(values) {
 }
 
 /** Step 3: the ink mask with isolated specks removed (3 x 3 neighbourhood count). */
-function inkMask(u, width, height) {
+export function inkMask(u, width, height) {
   const mask = new Uint8Array(u.length);
   for (let i = 0; i < u.length; i++) mask[i] = u[i] >= INK_THRESHOLD ? 1 : 0;
   const kept = new Uint8Array(u.length);

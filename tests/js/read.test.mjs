@@ -1,0 +1,67 @@
+// node --test: web/segment.js and web/reading.js give what kanjinet.preprocess.segment and
+// kanjinet.inference.reading give (Python) on the vectors of $KANJINET_READ_VECTORS
+// (written by tests/test_read_parity.py).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { inflateSync } from "node:zlib";
+
+import { readSegmented, readWord } from "../../src/kanjinet/web/reading.js";
+import { segment, spanCrop } from "../../src/kanjinet/web/segment.js";
+
+const vectors = JSON.parse(readFileSync(process.env.KANJINET_READ_VECTORS, "utf8"));
+
+function decode(base64) {
+  return new Uint8Array(inflateSync(Buffer.from(base64, "base64")));
+}
+
+function asPython(cut) {
+  return {
+    direction: cut.direction,
+    thickness: cut.thickness,
+    line_top: cut.lineTop,
+    parts: cut.parts,
+    spans: cut.spans.map((s) => [s.first, s.last, s.start, s.stop, s.top, s.bottom]),
+  };
+}
+
+function sameReading(got, expected) {
+  assert.equal(got.text, expected.text);
+  assert.equal(got.direction, expected.direction);
+  assert.equal(got.characters.length, expected.characters.length);
+  got.characters.forEach((c, i) => {
+    const want = expected.characters[i];
+    assert.deepEqual(c.box, want.box);
+    assert.equal(c.sure, want.sure);
+    assert.deepEqual(c.candidates.map((k) => k.character), want.candidates.map((k) => k.character));
+    c.candidates.forEach((k, j) => assert.ok(Math.abs(k.probability - want.candidates[j].probability) < 1e-6));
+  });
+}
+
+for (const vector of vectors.cases) {
+  const ink = decode(vector.ink);
+  test(`parts and spans: ${vector.name}`, () => {
+    assert.deepEqual(asPython(segment(ink, vector.width, vector.height)), vector.segmentation);
+  });
+  test(`path and reading: ${vector.name}`, () => {
+    const cut = segment(ink, vector.width, vector.height);
+    sameReading(readSegmented(cut, vector.found, 0.9), vector.reading);
+  });
+  test(`crops: ${vector.name}`, () => {
+    const cut = segment(ink, vector.width, vector.height);
+    vector.crops.forEach((want, i) => {
+      const crop = spanCrop(ink, vector.width, vector.height, cut.spans[i], cut);
+      assert.equal(crop.width, want.width);
+      assert.equal(crop.height, want.height);
+      assert.ok(Buffer.from(crop.ink).equals(Buffer.from(decode(want.ink))), `crop ${i}`);
+    });
+  });
+  test(`readWord: ${vector.name}`, async () => {
+    const classify = async (crops) => {
+      assert.equal(crops.length, vector.found.length);
+      assert.equal(crops[0].input.length, 64 * 64);
+      return vector.found;
+    };
+    sameReading(await readWord(ink, vector.width, vector.height, { classify, unsureBelow: 0.9 }), vector.reading);
+  });
+}

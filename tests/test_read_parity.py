@@ -1,0 +1,110 @@
+"""web/segment.js and web/reading.js agree with kanjinet.preprocess.segment and
+kanjinet.inference.reading: the same parts and spans on the same word pictures, the same
+path and the same readings for the same recogniser scores, and the same crops to
+normalise. Vectors are written fresh by Python for each run (tmp_path); the JavaScript
+side runs under node's test runner (tests/js/read.test.mjs); skipped without node.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kanjinet.inference.reading import Choice, read_segmented
+from kanjinet.preprocess.segment import segment, span_crop
+from kanjinet.synthesis.words import write_word
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_TEST = ROOT / "tests" / "js" / "read.test.mjs"
+NODE = shutil.which("node")
+#: Characters the fake recogniser picks from: look-alike pairs, kana with small forms, 一.
+POOL = list("カ力エ工ロ口ニ二ハ八タ夕ト卜ヘへ一つやアツ日明川小休語のかい")
+WORDS = (
+    ("明日は川", "horizontal", 0.95),
+    ("コーヒー", "horizontal", 0.95),
+    ("ちょっと", "vertical", 0.95),
+    ("小さい休み", "vertical", 0.9),
+    ("日本語", "horizontal", 0.72),  # touching
+    ("カード一つ", "vertical", 0.75),
+)
+
+
+def encode(array: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(array).tobytes(), 9)).decode()
+
+
+def fake_choices(rng: np.random.Generator, count: int) -> list[list[Choice]]:
+    """Per span, 3 random characters of POOL with random probabilities, best first."""
+    found = []
+    for _ in range(count):
+        chars = rng.choice(len(POOL), 3, replace=False)
+        probabilities = sorted(rng.dirichlet([0.3, 0.3, 0.3]) * rng.uniform(0.5, 1.0))[::-1]
+        found.append([Choice(POOL[c], float(p)) for c, p in zip(chars, probabilities, strict=True)])
+    return found
+
+
+def case(text: str, direction: str, pitch: float, writer: int, rng: np.random.Generator) -> dict:
+    picture = write_word(text, direction, writer=writer, seed=3, pitch=pitch)
+    ink = (255 - picture.pixels).astype(np.uint8)
+    cut = segment(ink, "auto")
+    found = fake_choices(rng, len(cut.spans))
+    reading = read_segmented(cut, found, lambda p: p >= 0.9)
+    crops = [span_crop(ink, span, cut) for span in cut.spans[:6]]
+    return {
+        "name": f"{text} {direction} pitch {pitch} writer {writer}",
+        "width": ink.shape[1],
+        "height": ink.shape[0],
+        "ink": encode(ink),
+        "segmentation": cut.as_dict(),
+        "found": [[c.as_dict() for c in choices] for choices in found],
+        "reading": reading.as_dict(),
+        "crops": [{"width": c.shape[1], "height": c.shape[0], "ink": encode(c)} for c in crops],
+    }
+
+
+def write_vectors(path: Path, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    cases = [case(t, d, p, w, rng) for t, d, p in WORDS for w in (0, 1)]
+    path.write_text(json.dumps({"cases": cases}, ensure_ascii=False), encoding="utf-8")
+
+
+def run_node(vectors: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NODE, "--test", str(NODE_TEST)],
+        env={**os.environ, "KANJINET_READ_VECTORS": str(vectors)},
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
+def test_javascript_segments_and_reads_as_python_does(tmp_path):
+    vectors = tmp_path / "read_vectors.json"
+    write_vectors(vectors)
+    result = run_node(vectors)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# fail 0" in result.stdout
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
+def test_node_test_detects_a_different_path(tmp_path):
+    """The JS check is real: a changed expected reading makes it fail."""
+    vectors = tmp_path / "read_vectors.json"
+    write_vectors(vectors)
+    data = json.loads(vectors.read_text(encoding="utf-8"))
+    data["cases"][0]["reading"]["text"] += "?"
+    data["cases"][1]["segmentation"]["parts"][0][1] += 1
+    vectors.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = run_node(vectors)
+    assert result.returncode != 0
+    assert data["cases"][0]["name"] in result.stdout
