@@ -101,6 +101,12 @@ COMMANDS: dict[str, Command] = {
         "run_predict",
         "recognise the character in image files",
     ),
+    "read": Command(
+        "inference.read",
+        "ReadConfig",
+        "run_read",
+        "read the word or line written in image files (kanji, kana; horizontal or vertical)",
+    ),
     "serve": Command(
         "web.serve",
         "ServeConfig",

@@ -38,7 +38,7 @@ from kanjinet.preprocess.model_input import prepared_to_input
 from kanjinet.preprocess.picture import Picture, as_picture
 
 if TYPE_CHECKING:
-    pass
+    from kanjinet.inference.reading import Reading
 #: Pictures read and normalised before each model call (bounds memory, not results).
 BATCH = 32
 
@@ -111,6 +111,19 @@ class Recognizer:
             prepared = np.stack([self.prepare(p) for p in chunk])
             results += self.recognize_prepared(prepared, top_k)
         return results
+
+    def read(self, picture: Picture, top_k: int = 5, direction: str = "auto") -> Reading:
+        """The word or line written in one picture (kanji, kana, small kana, ー),
+        horizontal or vertical ("auto": found from the ink): `reading.py`."""
+        from kanjinet.inference.reading import read_picture
+
+        return read_picture(picture, self, top_k, direction)
+
+    def read_batch(
+        self, pictures: Iterable[Picture], top_k: int = 5, direction: str = "auto"
+    ) -> list[Reading]:
+        """`read` for many pictures, one at a time."""
+        return [self.read(picture, top_k, direction) for picture in pictures]
 
     def prepare(self, picture: Picture) -> np.ndarray:
         """A picture as the model's normalised uint8 (S, S), ink high; KanjinetError naming

@@ -25,6 +25,9 @@ SHIPPED_MODELS = {
     "etl9g": REFERENCE_MODEL,
     "etl9g+katakana": MODELS_DIR / "kanji_etl9g_katakana_model.onnx",  # + 46 katakana
 }
+#: The shipped model `kanjinet read` and `Recognizer.read` use by default: it must know
+#: kana and kanji (ー and the small kana come from reading's rules when it lacks them).
+READ_MODEL = "etl9g+katakana"
 SHIPPED_HELP = "a shipped model's name (" + ", ".join(SHIPPED_MODELS) + ")"
 
 
