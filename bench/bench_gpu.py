@@ -18,10 +18,12 @@ On a CUDA machine, within --budget-s (default 560 s):
     python bench/bench_gpu.py --out gpu-run                 # on the CUDA machine
     python bench/bench_gpu.py --dry-run --out /tmp/dry      # anywhere: CPU, tiny scale
 
---dry-run takes the same steps on the CPU at tiny scale (under 3 minutes), so the script
-is known to work before a GPU is lent. Needs kanjinet and its dependencies only (no
-pytest); everything runs through this interpreter and the package's own CLI. Synthetic
-data (`kanjinet synth`, KanjiVG strokes): no figure here is an ETL9G figure.
+--dry-run takes the same steps on the CPU at tiny scale, so the script is known to work
+before a GPU is lent. It has no time budget: a fixed amount of work (the checks, then 2
+epochs), so it ends by itself however loaded the machine is (--budget-s gives it one).
+Needs kanjinet and its dependencies only (no pytest); everything runs through this
+interpreter and the package's own CLI. Synthetic data (`kanjinet synth`, KanjiVG
+strokes): no figure here is an ETL9G figure.
 """
 
 from __future__ import annotations
@@ -67,13 +69,13 @@ class Scale:
     classes: int  # of the 3,036-class table
     max_epochs: int  # the plan never exceeds this
     probe_samples: int  # subset the probe epoch trains on
-    budget_s: float  # the whole run
+    budget_s: float | None  # the whole run; None: no budget, a fixed amount of work
     checks_share: float  # of the budget, for the checks (the data is made meanwhile)
     reserve_s: float  # kept after training for the export and the summary
 
 
 FULL = Scale("cuda", 200, 3036, 30, 100_000, 560, 0.4, 75)
-DRY = Scale("cpu", 10, 20, 2, 100, 170, 0.65, 40)
+DRY = Scale("cpu", 10, 20, 2, 100, None, 0.65, 40)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +105,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="tiny scale on the CPU")
     parser.add_argument("--work", type=Path, help="data and runs (default: a temporary dir)")
     parser.add_argument("--keep-work", action="store_true", help="keep --work afterwards")
-    parser.add_argument("--budget-s", type=float, help="time for everything (default 560)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        help="time for everything (default 560; the dry run has none: it trains 2 epochs)",
+    )
     parser.add_argument(
         "--train-args",
         default="",
@@ -115,7 +121,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def bench(scale: Scale, out: Path, work: Path, train_args: list[str]) -> dict[str, Any]:
     start = time.monotonic()
-    deadline = start + scale.budget_s
+    checks_deadline, deadline = deadlines(scale, start)
     summary: dict[str, Any] = {
         "kind": "CPU dry run" if scale.device == "cpu" else "GPU run",
         "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -127,7 +133,7 @@ def bench(scale: Scale, out: Path, work: Path, train_args: list[str]) -> dict[st
     print_environment(summary["environment"])
     data = DataJob(scale, work / "data", out / "logs")
     data.start()
-    summary["checks"] = device_checks(scale, work, out, start + scale.checks_share * scale.budget_s)
+    summary["checks"] = device_checks(scale, work, out, checks_deadline)
     summary["data"] = data.wait()
     summary["training"] = {"status": "not run: no data"}
     if summary["data"]["status"] == "ok":
@@ -136,6 +142,21 @@ def bench(scale: Scale, out: Path, work: Path, train_args: list[str]) -> dict[st
     summary["total_wall_s"] = round(time.monotonic() - start, 1)
     summary["ok"] = verdict(summary)
     return summary
+
+
+def deadlines(scale: Scale, start: float) -> tuple[float, float]:
+    """time.monotonic() by which the checks and the whole run end; infinite without a budget."""
+    if scale.budget_s is None:
+        return math.inf, math.inf
+    return start + scale.checks_share * scale.budget_s, start + scale.budget_s
+
+
+def seconds_left(deadline: float, keep_s: float = 0.0, least_s: float = 1.0) -> float | None:
+    """A step's time limit: until `keep_s` before the deadline, at least `least_s`; None
+    (no limit) without a deadline."""
+    if math.isinf(deadline):
+        return None
+    return max(least_s, deadline - time.monotonic() - keep_s)
 
 
 # ----------------------------------------------------------------------------- environment
@@ -282,18 +303,17 @@ def full_training(
     probe_dir = work / "probe"
     probe = train_command(data, probe_dir, scale.device, "--epochs", 1)
     probe += ["--sample-limit", str(scale.probe_samples), *train_args]
-    rc, probe_s = run_logged(probe, out / "logs" / "probe.log", deadline - time.monotonic())
+    rc, probe_s = run_logged(probe, out / "logs" / "probe.log", seconds_left(deadline))
     if rc != 0:
         return {"status": f"probe failed (exit {rc}, logs/probe.log)"}
     epoch_s = checks.progress(probe_dir)["epoch_wall_s"][0] * data.records / scale.probe_samples
     overhead_s = max(0.0, probe_s - checks.progress(probe_dir)["epoch_wall_s"][0])
-    left = deadline - time.monotonic() - scale.reserve_s - overhead_s
-    epochs = max(1, min(scale.max_epochs, math.floor(left / (1.1 * epoch_s))))
+    epochs = plan_epochs(scale, epoch_s, seconds_left(deadline, scale.reserve_s + overhead_s))
     print(f"probe: {probe_s} s; planned {epochs} epochs of about {epoch_s:.1f} s each")
     run_dir = work / "run"
     command = train_command(data, run_dir, scale.device, "--epochs", epochs, *train_args)
-    limit = deadline - time.monotonic() - scale.reserve_s
-    rc, wall_s = run_logged(command, out / "logs" / "train.log", max(limit, 1.0))
+    limit = seconds_left(deadline, scale.reserve_s)
+    rc, wall_s = run_logged(command, out / "logs" / "train.log", limit)
     copy_run_files(run_dir, out / "run")
     result = training_figures(run_dir, epochs, scale.max_epochs)
     result.update(
@@ -304,6 +324,14 @@ def full_training(
         status=run_status(rc),
     )
     return result
+
+
+def plan_epochs(scale: Scale, epoch_s: float, left_s: float | None) -> int:
+    """As many epochs of about `epoch_s` as fit in `left_s` with a 10 % margin (1 to
+    max_epochs); without a budget, max_epochs."""
+    if left_s is None:
+        return scale.max_epochs
+    return max(1, min(scale.max_epochs, math.floor(left_s / (1.1 * epoch_s))))
 
 
 def run_status(rc: int) -> str:
@@ -362,7 +390,7 @@ def export_best(work: Path, data: DataJob, out: Path, deadline: float) -> dict[s
         return {"status": "not run: no trained model"}
     command = checks.export_command(best, work / "export" / "kanji_etl9g_model.onnx", data.dataset)
     log = out / "logs" / "export.log"
-    rc, seconds = run_logged(command, log, max(10.0, deadline - time.monotonic()))
+    rc, seconds = run_logged(command, log, seconds_left(deadline, least_s=10.0))
     text = log.read_text(encoding="utf-8")
     lines = checks.export_check_lines(text)
     verified = rc == 0 and "verification passed" in text

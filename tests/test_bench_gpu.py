@@ -1,13 +1,16 @@
-"""bench/bench_gpu.py --dry-run: the GPU benchmark's whole path, rehearsed on the CPU."""
+"""bench/bench_gpu.py --dry-run: the GPU benchmark's whole path, rehearsed on the CPU, with a
+fixed amount of work (no time budget: the test does not depend on the machine's load)."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import bench_module
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_gpu.py"
 
@@ -15,12 +18,13 @@ SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_gpu.py"
 @pytest.mark.slow
 def test_dry_run_checks_trains_exports_and_summarises(tmp_path):
     out = tmp_path / "out"
-    # A generous budget: this is about the path working, not about its speed.
-    command = [sys.executable, str(SCRIPT), "--dry-run", "--out", str(out), "--budget-s", "600"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    command = [sys.executable, str(SCRIPT), "--dry-run", "--out", str(out)]
+    # A guard against a hang only: the dry run's work is fixed and ends by itself.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["kind"] == "CPU dry run" and summary["ok"] is True
+    assert summary["scale"]["budget_s"] is None
     statuses = {c["name"]: c["status"] for c in summary["checks"]}
     assert statuses["mixed precision training, CPU evaluation"] == "passed"
     assert statuses["resume after a kill"] == "passed"
@@ -56,3 +60,20 @@ def test_without_cuda_it_asks_for_the_dry_run(tmp_path):
     assert done.returncode == 2
     assert "no CUDA device visible; --dry-run" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_dry_run_has_no_deadline_and_plans_its_fixed_epochs():
+    bench = bench_module("bench_gpu")
+    assert bench.deadlines(bench.DRY, start=123.0) == (math.inf, math.inf)
+    assert bench.seconds_left(math.inf, keep_s=40) is None
+    # However slow the probe epoch was, the dry run trains its fixed epoch count.
+    assert bench.plan_epochs(bench.DRY, epoch_s=1e6, left_s=None) == bench.DRY.max_epochs
+
+
+def test_the_gpu_run_plans_the_epochs_that_fit_its_budget():
+    bench = bench_module("bench_gpu")
+    checks_end, end = bench.deadlines(bench.FULL, start=100.0)
+    assert (checks_end, end) == (100.0 + 0.4 * 560, 100.0 + 560)
+    assert bench.plan_epochs(bench.FULL, epoch_s=10.0, left_s=100.0) == 9  # 10 % margin
+    assert bench.plan_epochs(bench.FULL, epoch_s=10.0, left_s=5.0) == 1  # at least one
+    assert bench.plan_epochs(bench.FULL, epoch_s=1.0, left_s=1000.0) == 30  # at most 30
