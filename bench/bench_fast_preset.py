@@ -12,7 +12,7 @@ setting (each candidate is registered as preset `cand-NAME` for the run):
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_fast_preset.py --train M \\
         --classes 300 --writers 16 --epochs 24 --work-dir bench/data/accuracy24
 
-Candidate M became the `kanjinet-fast` preset (src/kanjinet/model.py).
+Candidate M became the `kanjinet-fast` preset (src/kanjinet/training/model.py).
 Results: bench/RESULTS.md, section "Fast preset search".
 """
 

@@ -9,7 +9,7 @@ categories (default photo-like and small-in-large) of a robustness set written b
 compare with another version of the code, put its `src` first on PYTHONPATH (the line
 `code:` printed first says which kanjinet was used).
 
-`time`: one 4000 x 3000 RGB picture (a 1,800 px 木 drawn by `pictures.reference_picture`
+`time`: one 4000 x 3000 RGB picture (a 1,800 px 木 drawn by `core.fonts.reference_picture`
 under a diagonal shadow, noise sd 3), best of 3, for each step of the picture path.
 All data is SYNTHETIC.
 """

@@ -207,7 +207,7 @@ def check_model(data: ds.PreparedDataset, arch: str | None) -> dict[str, Any]:
 
 
 def onnx_size(model, cfg) -> tuple[int, str]:
-    """Bytes of the model exported for tract (by export.py), measured on disk."""
+    """Bytes of the model exported for tract (by export/exporter.py), measured on disk."""
     from kanjinet.export.exporter import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,8 @@
 """tract's NNEF archives (`.nnef.tgz`) written from an exported ONNX file.
 
-`export --format nnef` writes them with `write_nnef` and checks them (export.py);
+`export --format nnef` writes them with `write_nnef` and checks them (exporter.py, verify.py);
 an app built on tract-core + tract-nnef (no ONNX parser) loads them
-(`runtime.TractNnefEngine`).
+(`inference.engines.TractNnefEngine`).
 """
 
 from __future__ import annotations

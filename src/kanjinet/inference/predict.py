@@ -32,7 +32,7 @@ from kanjinet.inference.recognizer import (
 from kanjinet.inference.shipped import SHIPPED_HELP
 from kanjinet.preprocess.picture import pictures_to_input, read_picture
 
-# Picture reading lives in recognizer.py; these names stay importable from here.
+# Picture reading lives in preprocess/picture.py; these names stay importable from here.
 __all__ = [
     "PredictConfig",
     "pictures_to_input",

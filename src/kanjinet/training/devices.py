@@ -4,7 +4,7 @@
 capability 8.0, fp16 with loss scaling below), `exact_float32` turns TF32 off for
 evaluation, `configure_backends` turns cuDNN autotuning on, and `compile_problem`
 says why torch.compile cannot work here. The device itself is chosen by
-`runtime.resolve_device`.
+`resolve_device`.
 """
 
 from __future__ import annotations

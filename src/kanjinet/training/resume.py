@@ -1,7 +1,7 @@
 """--resume: what a run's last-epoch checkpoint carries beyond the weights, and restoring it.
 
 `resume_payload(trainer)` is the `resume` entry of `last_checkpoint.pth`;
-`restore(trainer, path)` checks that the settings (`train_config.changed_on_resume`)
+`restore(trainer, path)` checks that the settings (`settings.changed_on_resume`)
 and the dataset are those the run started with, then loads the weights, optimiser,
 loss scaler, RNG and `RunState`. `trainer` is a `train.Trainer`.
 """

@@ -1,4 +1,4 @@
-// kanjinet.normalize (Python) step by step in JavaScript, bit-exact.
+// kanjinet.preprocess.normalize (Python) step by step in JavaScript, bit-exact.
 //
 // The recipe is in src/kanjinet/preprocess/normalize.py's docstring; the step numbers below are
 // its steps. Python does the resampling sums in float32 (numpy), so every float32
@@ -12,7 +12,7 @@ const INK_THRESHOLD = 80;
 const MIN_NEIGHBOURS = 3;
 const EDGE_ZONE_DIVISOR = 6;
 const EDGE_FRAGMENT_FRACTION = 0.25;
-const STROKE_MASK_LEVEL = 128; // stroke_width.py
+const STROKE_MASK_LEVEL = 128; // preprocess/stroke_width.py
 const THICK_DISTANCE = 2;
 const REFERENCE_SIZE = 64;
 
@@ -160,7 +160,7 @@ function paperRelativeInk(rgba, width, height) {
   return evenLightInk(picture, width, height);
 }
 
-// normalize.LIGHT_*: the paper's light estimated at a large scale (see normalize.py).
+// normalize.LIGHT_*: the paper's light estimated at a large scale (see preprocess/normalize.py).
 const LIGHT_SAMPLE_SIDE = 256;
 const LIGHT_CELLS = 32;
 const LIGHT_RANK = [3, 4];
