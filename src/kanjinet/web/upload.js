@@ -31,7 +31,7 @@ export async function readUpload(file, what) {
 
 async function readPicture(file) {
   // No colour management or premultiplication: the pixels as stored, as Python reads them;
-  // turned upright by the EXIF orientation, as `predict` turns them (picture_ink.py).
+  // turned upright by the EXIF orientation, as `predict` turns them (preprocess/picture_ink.py).
   const bitmap = await createImageBitmap(file, {
     imageOrientation: "from-image",
     colorSpaceConversion: "none",
