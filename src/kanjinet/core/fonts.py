@@ -1,15 +1,11 @@
-"""Every picture kanjinet draws, and the fonts it draws labels with.
+"""Installed Japanese fonts, and a character's clean KanjiVG picture.
 
-- fonts: installed Japanese fonts (`find_japanese_fonts`, cached per font in the user's
-  cache), one for labels (`japanese_font`), and whether a font has a glyph;
-- `reference_picture`: a character's clean KanjiVG strokes (the label that needs no font);
-- `grid_picture` / `normalization_picture`: prepared samples, labelled (`kanjinet inspect`);
-- `write_preview`: records of synthetic ETL9G files, labelled (`kanjinet synth --preview`);
-- `draw_worst`: the worst classes with their samples and predictions (`kanjinet evaluate`);
-- `plot_curves`: loss and accuracy per epoch (`kanjinet train`).
+- `find_japanese_fonts`: font files that cover Japanese, the verdict cached per font in
+  the user's cache; `japanese_font` for labels; `has_glyph` / `draws`: whether a font
+  really draws a character (not its missing-glyph box);
+- `reference_picture`: a character's clean KanjiVG strokes (the label that needs no font).
 
-Pictures show ink dark on white. Every file is written atomically. Imports numpy and
-Pillow (matplotlib only for the curves), never torch.
+Imports Pillow and numpy, never torch.
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
-"""Running a model: the device, the inference engines and the ONNX file contract.
+"""Optional packages: import one, or say in one line which extra installs it.
 
-Everything that stands between a trained model and its logits, shared by
-`train`, `evaluate`, `export`, `predict`, `onnx-info` and the benches:
-
-- the device choice (`resolve_device`);
-- model input: prepared uint8 images (ink high) / 255 as float32 (B, 1, S, S)
-  (`prepared_to_input` for numpy, `tensor_to_input` for torch), and softmax;
-- the engines, float32 (B, 1, S, S) -> logits (B, C): onnxruntime, tract (the
-  engine of the Rust / WebAssembly app) and PyTorch (`open_engine`);
-- the ONNX file contract: input/output names, the metadata_props keys a
-  kanjinet file describes itself with, the mapping file's name, writing a file
-  with its metadata, and reading what a file says about itself.
-
-torch, onnx, onnxruntime and tract are imported only by the function that needs them.
+Used by the engines (onnxruntime, tract), quantisation and NNEF export, so a plain
+install without an extra fails with a line that names it, never a traceback.
 """
 
 from __future__ import annotations

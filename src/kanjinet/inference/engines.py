@@ -1,18 +1,8 @@
-"""Running a model: the device, the inference engines and the ONNX file contract.
+"""The engines: float32 (B, 1, S, S) -> logits (B, C) for a model file.
 
-Everything that stands between a trained model and its logits, shared by
-`train`, `evaluate`, `export`, `predict`, `onnx-info` and the benches:
-
-- the device choice (`resolve_device`);
-- model input: prepared uint8 images (ink high) / 255 as float32 (B, 1, S, S)
-  (`prepared_to_input` for numpy, `tensor_to_input` for torch), and softmax;
-- the engines, float32 (B, 1, S, S) -> logits (B, C): onnxruntime, tract (the
-  engine of the Rust / WebAssembly app) and PyTorch (`open_engine`);
-- the ONNX file contract: input/output names, the metadata_props keys a
-  kanjinet file describes itself with, the mapping file's name, writing a file
-  with its metadata, and reading what a file says about itself.
-
-torch, onnx, onnxruntime and tract are imported only by the function that needs them.
+onnxruntime, tract (the engine of the Rust / WebAssembly app; ONNX or its NNEF archive)
+and PyTorch for a checkpoint (`open_engine` picks by file and name). Each engine's
+package is imported only when that engine opens (torch only by `TorchEngine`).
 """
 
 from __future__ import annotations

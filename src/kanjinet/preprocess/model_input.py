@@ -1,18 +1,10 @@
-"""Running a model: the device, the inference engines and the ONNX file contract.
+"""The model's input and output as arrays: the last step of the picture path.
 
-Everything that stands between a trained model and its logits, shared by
-`train`, `evaluate`, `export`, `predict`, `onnx-info` and the benches:
+- `prepared_to_input` (numpy) and `tensor_to_input` (torch): prepared uint8 images
+  (N, S, S), ink high, as float32 (N, 1, S, S) in 0..1, ink 1.0;
+- `softmax` / `softmax_max`: probabilities from logits, row by row.
 
-- the device choice (`resolve_device`);
-- model input: prepared uint8 images (ink high) / 255 as float32 (B, 1, S, S)
-  (`prepared_to_input` for numpy, `tensor_to_input` for torch), and softmax;
-- the engines, float32 (B, 1, S, S) -> logits (B, C): onnxruntime, tract (the
-  engine of the Rust / WebAssembly app) and PyTorch (`open_engine`);
-- the ONNX file contract: input/output names, the metadata_props keys a
-  kanjinet file describes itself with, the mapping file's name, writing a file
-  with its metadata, and reading what a file says about itself.
-
-torch, onnx, onnxruntime and tract are imported only by the function that needs them.
+Shared by training, evaluation, export's checks and recognition. Imports numpy only.
 """
 
 from __future__ import annotations
