@@ -360,3 +360,40 @@ def test_logs_get_lines_not_bar_frames_and_warnings_their_own_line(three_file_et
     warning = [line for line in lines if "dropped 100 trailing bytes" in line]
     assert len(warning) == 1 and warning[0].startswith("kanjinet: warning: ")
     assert any(line.startswith("prepare: 100%") for line in lines)
+
+
+def test_the_same_directory_twice_is_read_once_with_a_warning(small_etl_dir, tmp_path):
+    """`--etl-dir d d`, or d and a link to it: one source, each writer once (it was read
+    twice: twice the samples, twice the writers, the same writer in train and test)."""
+    link = tmp_path / "link"
+    link.symlink_to(small_etl_dir, target_is_directory=True)
+    single = prepare(small_etl_dir, tmp_path / "single")
+    for name, twice in (("twice", [small_etl_dir, small_etl_dir]), ("link", [small_etl_dir, link])):
+        with pytest.warns(UserWarning, match=f"{twice[1]}: the same directory as .*; read once"):
+            meta = prepare(twice, tmp_path / name)
+        assert (meta["samples"], meta["writers"]) == (single["samples"], single["writers"])
+        assert [s["etl_dir"] for s in meta["sources"]] == [str(small_etl_dir)]
+
+
+@pytest.mark.parametrize("how", ["copy", "renamed copy", "link"])
+def test_a_file_with_the_same_bytes_in_another_directory_is_refused(
+    small_etl_dir, tmp_path, capsys, how
+):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(small_etl_dir / SYNTH_JSON, other)
+    name = "ETL9G_02" if how == "renamed copy" else "ETL9G_01"
+    if how == "link":
+        (other / name).symlink_to(small_etl_dir / "ETL9G_01")
+    else:
+        shutil.copy(small_etl_dir / "ETL9G_01", other / name)
+    out = tmp_path / "ds"
+    args = ["prepare", "--etl-dir", str(small_etl_dir), str(other), "--output-dir", str(out)]
+    assert main(args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    kind = "one file, reached twice" if how == "link" else "a copy"
+    assert len(errors) == 1 and errors[0].endswith(
+        f"{small_etl_dir / 'ETL9G_01'} and {other / name}: the same bytes ({kind}); their "
+        "writers would be counted twice and land on both sides of the writer split; keep one"
+    )
+    assert not list(out.glob("*.npz"))

@@ -242,11 +242,11 @@ def read_records(path: str | os.PathLike, db: Database, allow_truncated: bool = 
 #: (`valid_records`). Real files hold some records these checks call invalid: ETL7's
 #: ゐ and ゑ (2 of its 48 classes, about 4 % of a file) have no JIS X 0201 code, and
 #: AIST's pages mention odd records elsewhere; such records are left out one by one.
-#: Garbage is far past half: in synthetic files of random bytes 96-100 % of the records
-#: are invalid, of zeros or 0xFF bytes 100 %, shifted by one byte 100 %, and 69-79 %
-#: shifted when the sheet numbers are spread like a real set's (whose low byte then lands
-#: in the code field; tests/test_etl_garbage.py). Half: a file most of whose records are
-#: invalid is refused, one that is mostly right is read without its invalid records.
+#: Garbage is well past half: in synthetic files of random bytes 96-100 % of the records
+#: are invalid, of zeros or 0xFF bytes 100 %, shifted by one byte 100 %, and 69-80 %
+#: shifted right when sheet and data numbers are spread like a real set's (a low byte of
+#: theirs then lands in the code field; tests/test_etl_formats.py). Half: a file most of
+#: whose records are invalid is refused, one mostly right is read without its invalid ones.
 MAX_INVALID_SHARE = 0.5
 
 
