@@ -261,7 +261,8 @@ def records_problem(records: np.ndarray, db: Database, path: str | os.PathLike) 
         f"{path}: {invalid.size:,} of {len(records):,} records are not valid {db.name} records "
         f"({int((~codes_ok).sum()):,} with a code outside {db.code}, "
         f"{int((~readings_ok).sum()):,} with a reading that is not ASCII text; first: record "
-        f"{first + int(db.dummy_first)}, code 0x{int(records['jis'][first]):0{db.code_digits}X}"
+        f"{first}{' after the dummy' if db.dummy_first else ''}, "
+        f"code 0x{int(records['jis'][first]):0{db.code_digits}X}"
         f"); not an {db.name} file, or damaged or shifted"
     )
 
