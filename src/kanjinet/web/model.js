@@ -1,7 +1,6 @@
 // A model the page runs in onnxruntime-web (WASM): its session, class table and
 // calibration, as config.json and the model's mapping describe them. Both pads use it:
 // the single-character pad with config.json's main model, the word pad with its "word".
-import { modelInput, normalizeInk } from "./preprocess.js";
 
 // Inputs per session.run: enough to amortise the call, small enough for a phone's memory.
 const BATCH = 32;
@@ -102,19 +101,4 @@ export async function classifyInputs(model, inputs) {
     }
   }
   return out;
-}
-
-/**
- * The float32 model input for one crop, whichever form it comes in: the model's input
- * already (Float32Array of side x side), a normalised picture (uint8, side x side, ink
- * high), or ink to normalise ({ ink, width, height }, as preprocess.js takes it).
- */
-export function cropInput(model, crop) {
-  const [height, width] = model.entry.input_size;
-  if (crop instanceof Float32Array && crop.length === height * width) return crop;
-  if (ArrayBuffer.isView(crop) && crop.length === height * width) return modelInput(crop);
-  if (crop && crop.ink && crop.width && crop.height) {
-    return modelInput(normalizeInk(crop.ink, crop.width, crop.height, width));
-  }
-  throw new Error(`a crop the model cannot take (expected ${width}x${height} pixels or { ink, width, height })`);
 }

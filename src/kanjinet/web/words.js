@@ -1,7 +1,7 @@
 // The word pad: several characters written in a row or a column (or an uploaded picture
 // of a word), read by reading.js's readWord after each stroke with config.json's "word"
 // model; each character can be tapped to pick another of its candidates.
-import { classifyInputs, cropInput, loadModel } from "./model.js";
+import { classifyInputs, loadModel, topK } from "./model.js";
 import { inkFromPad, isSupportedNormalization, toUint8 } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 import { boxOnPad, choose, picksFor, wordText } from "./wordtext.js";
@@ -16,6 +16,7 @@ const SHAPES = { horizontal: [720, 240], vertical: [240, 720] };
 const CELL = 240;
 const STROKE_FRACTION = 0.035;
 const DIRECTION_WORDS = { horizontal: "a row", vertical: "a column" };
+const CANDIDATES = 5; // per character, to pick from
 
 const $ = (id) => document.getElementById(id);
 const pad = $("word-pad");
@@ -163,7 +164,7 @@ function snapshot() {
 
 function replacePad(changes) {
   // Clear, a pad of the other shape and an upload replace the pad; Undo brings it back.
-  if (state.strokes.length || state.upload) state.history.push(snapshot());
+  if (state.strokes.length || state.upload || changes.upload) state.history.push(snapshot());
   Object.assign(state, { strokes: [], upload: null, picks: [], ...changes });
   setShape();
   closeChoices();
@@ -233,8 +234,12 @@ function scheduleReading(delay = DEBOUNCE_MS) {
   state.timer = setTimeout(readPad, delay);
 }
 
-function classify(crops) {
-  return classifyInputs(state.model, crops.map((crop) => cropInput(state.model, crop)));
+async function classify(crops) {
+  // readWord's recogniser: each crop's model input -> its candidates, most probable first.
+  const found = await classifyInputs(state.model, crops.map((crop) => crop.input));
+  return found.map((probs) =>
+    topK(state.model, probs, CANDIDATES).map(({ char, p }) => ({ character: char, probability: p })),
+  );
 }
 
 async function readPad() {
@@ -268,8 +273,13 @@ async function readPad() {
 }
 
 async function readSource({ ink, width, height, frame }) {
-  const direction = state.orientation;
-  const reading = await state.readWord(ink, width, height, { direction, classify });
+  const options = {
+    direction: state.orientation,
+    classify,
+    size: state.model.entry.input_size[1],
+    unsureBelow: state.model.calibration.unsureBelow,
+  };
+  const reading = await state.readWord(ink, width, height, options);
   const characters = reading.characters.map((found) => ({ ...found, box: boxOnPad(found.box, frame) }));
   return { ...reading, characters };
 }
