@@ -35,14 +35,12 @@ from kanjinet.inference.modelfile import (
     metadata_description,
 )
 from kanjinet.inference.shipped import (
+    READ_MODEL,
     REFERENCE_MODEL,
     SHIPPED_HELP,
     model_or_reference,
     training_summary,
 )
-
-#: The word pad's default model (a shipped model's name), as `kanjinet read`'s.
-READ_MODEL = "etl9g+katakana"
 
 WEB_DIR = Path(__file__).parent  # the page's files beside this module
 PAGE_FILES = ("index.html", "app.js", "preprocess.js", "style.css", "model.js", "upload.js",
