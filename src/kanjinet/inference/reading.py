@@ -18,14 +18,17 @@ says characters are about as long as the line is thick, so 日 + 月 does not be
 
 Rules, in the line's geometry (`segment.is_bar`, `segment.is_small`):
 - Small kana: a kana with a small form (つ, や, ア ...), small and placed as small kana
-  are (low in a horizontal line, right in a vertical one), is its small form (っ, ゃ, ァ).
-  The candidate keeps the recogniser's probability of the full-size kana.
-- ー: a bar across a vertical line is shown to the recogniser turned, and its 一 is ー.
-  In a horizontal line a bar is 一 or ー alike: ー after a kana, 一 otherwise.
+  are (low in a horizontal line, right in a vertical one) within the band its
+  neighbours on the path fill, is its small form (っ, ゃ, ァ); after an i-row kana
+  (き, シ ...) a small や, ゆ or よ is ゃ, ゅ or ょ wherever it is placed. The candidate keeps the
+  recogniser's probability of the full-size kana.
+- ー: a bar along a vertical line is shown to the recogniser turned, and its 一 is ー.
+  In a horizontal line a bar is 一 or ー alike: ー after katakana, or after hiragana at
+  the word's end or before katakana; 一 otherwise (一人, を一つ).
 - Look-alike pairs (カ/力, エ/工, ロ/口, ニ/二, ハ/八, タ/夕, ト/卜, ヘ/へ, ー/一): the word
-  around them decides what the picture cannot. Between katakana the katakana reading is
-  preferred, between kanji the other: the pair's probability is shared again with a
-  CONTEXT_PRIOR prior for the preferred one (Bayes, the pair's total kept).
+  around them decides what the picture cannot. Next to katakana the katakana reading is
+  preferred, next to kanji (or hiragana, for ヘ/へ) the other, when the nearest
+  unambiguous neighbours agree: it gets CONTEXT_PRIOR of the pair's probability.
 
 web/reading.js mirrors this module (the same path for the same scores).
 """
@@ -44,12 +47,15 @@ from kanjinet.core.errors import KanjinetError
 from kanjinet.preprocess.segment import Segmentation, Span, is_bar, is_small, segment, span_crop
 
 PITCH_LOW = 0.7  # characters shorter than this share of the line's thickness are penalised
-PITCH_HIGH = 1.5  # and longer than this
-PRIOR_WEIGHT = 8.0
+PITCH_HIGH = 1.2  # and longer than this
+PRIOR_WEIGHT = 4.0
 PROBABILITY_FLOOR = 1e-4  # log(0) guard: a span the recogniser finds nothing in
-CONTEXT_PRIOR = 0.95  # the prior of the reading the neighbours prefer, in a look-alike pair
+CONTEXT_PRIOR = 0.95  # the share of a look-alike pair's probability the neighbours' choice gets
+NEIGHBOURS = 2  # characters on each side whose band tells a small kana
 
 SMALL_FORMS = dict(zip("あいうえおつやゆよわアイウエオツヤユヨワカケ", "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ", strict=True))  # fmt: skip
+#: Kana a small ゃ ゅ ょ (ャ ュ ョ) follows: the i-row.
+I_ROW = frozenset("きぎしじちぢにひびぴみりキシチニヒミリ")
 LONG_VOWEL, ONE = "ー", "一"
 #: (katakana, look-alike of another script): the katakana reading first.
 LOOK_ALIKES = (("カ", "力"), ("エ", "工"), ("ロ", "口"), ("ニ", "二"), ("ハ", "八"),
@@ -137,11 +143,9 @@ def read_segmented(
 
 
 def span_choices(cut: Segmentation, span: Span, found: list[Choice]) -> list[Choice]:
-    """The recogniser's choices for a span, with the shape rules: small kana, upright ー."""
+    """The recogniser's choices for a span, with the upright-ー rule."""
     if cut.direction == "vertical" and is_bar(span, cut.thickness):
         return [replace(c, character=LONG_VOWEL) if c.character == ONE else c for c in found]
-    if is_small(span, cut):
-        return [replace(c, character=SMALL_FORMS.get(c.character, c.character)) for c in found]
     return list(found)
 
 
@@ -198,19 +202,49 @@ def script(character: str) -> str:
 def in_context(
     choices: list[list[Choice]], spans: list[Span], cut: Segmentation
 ) -> list[list[Choice]]:
-    """Look-alike pairs decided by the neighbours, left to right (module docstring)."""
-    done = [list(c) for c in choices]
+    """Small kana by the band their neighbours fill, then look-alike pairs decided by the
+    neighbours, left to right (module docstring)."""
+    done: list[list[Choice]] = []
+    for i, found in enumerate(choices):
+        done.append(small_forms(found, spans, i, cut, done[i - 1][0].character if i else ""))
     for i, found in enumerate(done):
         bar = cut.direction == "horizontal" and is_bar(spans[i], cut.thickness)
         if bar and found[0].character == ONE:
-            before = script(done[i - 1][0].character) if i else "other"
-            if before in ("hiragana", "katakana"):
+            if lengthens(done, i):
                 done[i] = shared(found, LONG_VOWEL, ONE, found[0].probability)
         elif found[0].character in PARTNER and found[0].character not in (LONG_VOWEL, ONE):
             preferred = context_choice(done, i)
             if preferred is not None:
                 done[i] = resolved(found, preferred)
     return done
+
+
+def small_forms(
+    found: list[Choice], spans: list[Span], i: int, cut: Segmentation, before: str
+) -> list[Choice]:
+    """The choices of character i, kana in their small form where it is small in the band
+    of its NEIGHBOURS characters on each side (bars left out; the whole line without),
+    placed as small kana are; や ゆ よ (ヤ ユ ヨ) after an i-row kana (き, シ...) wherever
+    they are placed, as きゃ is far more common than きや."""
+    around = [
+        s
+        for s in spans[max(0, i - NEIGHBOURS) : i] + spans[i + 1 : i + 1 + NEIGHBOURS]
+        if not is_bar(s, cut.thickness)
+    ]
+    top = min((s.top for s in around), default=cut.line_top)
+    bottom = max((s.bottom for s in around), default=cut.line_top + cut.thickness - 1)
+    anywhere = before in I_ROW and found[0].character in "やゆよヤユヨ"
+    if not is_small(spans[i], top, bottom - top + 1, anywhere):
+        return list(found)
+    return [replace(c, character=SMALL_FORMS.get(c.character, c.character)) for c in found]
+
+
+def lengthens(done: list[list[Choice]], i: int) -> bool:
+    """Is a horizontal bar ー rather than 一? After katakana, or after hiragana at the
+    word's end or before katakana (を一つ keeps its 一)."""
+    before = script(done[i - 1][0].character) if i else "other"
+    after = script(done[i + 1][0].character) if i + 1 < len(done) else "end"
+    return before == "katakana" or (before == "hiragana" and after in ("end", "katakana"))
 
 
 def context_choice(done: list[list[Choice]], i: int) -> str | None:
@@ -233,15 +267,12 @@ def nearest(done: list[list[Choice]], order: range) -> str | None:
 
 
 def resolved(found: list[Choice], preferred: str) -> list[Choice]:
-    """The pair's probabilities shared again with the context prior (Bayes, total kept)."""
+    """The pair's probability shared again by the context prior alone: the picture cannot
+    tell the two apart, whatever the recogniser leans to."""
     by_character = {c.character: c.probability for c in found}
     partner = PARTNER[preferred]
-    p_pref, p_other = by_character.get(preferred, 0.0), by_character.get(partner, 0.0)
-    weighted = CONTEXT_PRIOR * p_pref + (1 - CONTEXT_PRIOR) * p_other
-    if weighted <= 0:
-        return found
-    total = p_pref + p_other
-    return shared(found, preferred, partner, total, CONTEXT_PRIOR * p_pref / weighted)
+    total = by_character.get(preferred, 0.0) + by_character.get(partner, 0.0)
+    return shared(found, preferred, partner, total)
 
 
 def shared(

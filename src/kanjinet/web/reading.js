@@ -7,10 +7,12 @@ import { modelInput, normalizeInk } from "./preprocess.js";
 import { isBar, isSmall, segment, spanBox, spanCrop } from "./segment.js";
 
 const PITCH_LOW = 0.7;
-const PITCH_HIGH = 1.5;
-const PRIOR_WEIGHT = 8.0;
+const PITCH_HIGH = 1.2;
+const PRIOR_WEIGHT = 4.0;
 const PROBABILITY_FLOOR = 1e-4;
 const CONTEXT_PRIOR = 0.95;
+const NEIGHBOURS = 2;
+const I_ROW = new Set("きぎしじちぢにひびぴみりキシチニヒミリ");
 const SMALL_FORMS = Object.fromEntries(
   [..."あいうえおつやゆよわアイウエオツヤユヨワカケ"].map((c, i) => [c, [..."ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ"][i]]),
 );
@@ -52,12 +54,11 @@ export function readSegmented(cut, found, unsureBelow = null) {
   return { direction: cut.direction, text: characters.map((c) => c.candidates[0].character).join(""), characters };
 }
 
-/** The recogniser's choices for a span, with the shape rules: small kana, upright ー. */
+/** The recogniser's choices for a span, with the upright-ー rule. */
 export function spanChoices(cut, span, found) {
   if (cut.direction === "vertical" && isBar(span, cut.thickness)) {
     return found.map((c) => (c.character === ONE ? { ...c, character: LONG_VOWEL } : c));
   }
-  if (isSmall(span, cut)) return found.map((c) => ({ ...c, character: SMALL_FORMS[c.character] ?? c.character }));
   return [...found];
 }
 
@@ -106,19 +107,37 @@ function script(character) {
 
 /** Look-alike pairs decided by the neighbours, left to right (reading.in_context). */
 function inContext(choices, spans, cut) {
-  const done = choices.map((c) => [...c]);
+  const done = [];
+  choices.forEach((found, i) => done.push(smallForms(found, spans, i, cut, i ? done[i - 1][0].character : "")));
   done.forEach((found, i) => {
     const top = found[0].character;
     const bar = cut.direction === "horizontal" && isBar(spans[i], cut.thickness);
     if (bar && top === ONE) {
-      const before = i ? script(done[i - 1][0].character) : "other";
-      if (before === "hiragana" || before === "katakana") done[i] = shared(found, LONG_VOWEL, ONE, found[0].probability);
+      if (lengthens(done, i)) done[i] = shared(found, LONG_VOWEL, ONE, found[0].probability);
     } else if (top in PARTNER && top !== LONG_VOWEL && top !== ONE) {
       const preferred = contextChoice(done, i);
       if (preferred !== null) done[i] = resolved(found, preferred);
     }
   });
   return done;
+}
+
+/** Kana in their small form where small in the band of their neighbours (reading.small_forms). */
+function smallForms(found, spans, i, cut, before) {
+  const around = [...spans.slice(Math.max(0, i - NEIGHBOURS), i), ...spans.slice(i + 1, i + 1 + NEIGHBOURS)]
+    .filter((s) => !isBar(s, cut.thickness));
+  const top = around.length ? Math.min(...around.map((s) => s.top)) : cut.lineTop;
+  const bottom = around.length ? Math.max(...around.map((s) => s.bottom)) : cut.lineTop + cut.thickness - 1;
+  const anywhere = I_ROW.has(before) && "やゆよヤユヨ".includes(found[0].character);
+  if (!isSmall(spans[i], top, bottom - top + 1, anywhere)) return [...found];
+  return found.map((c) => ({ ...c, character: SMALL_FORMS[c.character] ?? c.character }));
+}
+
+/** A horizontal bar is ー after katakana, or after hiragana at the end or before katakana. */
+function lengthens(done, i) {
+  const before = i ? script(done[i - 1][0].character) : "other";
+  const after = i + 1 < done.length ? script(done[i + 1][0].character) : "end";
+  return before === "katakana" || (before === "hiragana" && (after === "end" || after === "katakana"));
 }
 
 function contextChoice(done, i) {
@@ -142,10 +161,7 @@ function nearest(done, from, step) {
 function resolved(found, preferred) {
   const byCharacter = Object.fromEntries(found.map((c) => [c.character, c.probability]));
   const partner = PARTNER[preferred];
-  const pPref = byCharacter[preferred] ?? 0, pOther = byCharacter[partner] ?? 0;
-  const weighted = CONTEXT_PRIOR * pPref + (1 - CONTEXT_PRIOR) * pOther;
-  if (weighted <= 0) return found;
-  return shared(found, preferred, partner, pPref + pOther, (CONTEXT_PRIOR * pPref) / weighted);
+  return shared(found, preferred, partner, (byCharacter[preferred] ?? 0) + (byCharacter[partner] ?? 0));
 }
 
 function shared(found, first, second, total, share = CONTEXT_PRIOR) {

@@ -124,12 +124,12 @@ export function isBar(span, thickness) {
   return longEnough && across * BAR_THINNESS[1] <= BAR_THINNESS[0] * thickness && 2 * across <= along;
 }
 
-/** Small and placed as small kana are (segment.is_small). */
-export function isSmall(span, segmentation) {
+/** Small and placed as small kana are within the band [top, top + thickness) (segment.is_small). */
+export function isSmall(span, top, thickness, anywhere = false) {
   const along = span.stop - span.start, across = span.bottom - span.top + 1;
-  const small = Math.max(along, across) * SMALL_SIZE[1] <= SMALL_SIZE[0] * segmentation.thickness;
-  const placed = span.top + span.bottom - 2 * segmentation.lineTop;
-  return small && placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * segmentation.thickness;
+  const small = Math.max(along, across) * SMALL_SIZE[1] <= SMALL_SIZE[0] * thickness;
+  const placed = span.top + span.bottom - 2 * top;
+  return small && (anywhere || placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * thickness);
 }
 
 /**
