@@ -32,7 +32,6 @@ from benchlib import load_average, machine, write_section
 from PIL import Image, ImageDraw, ImageFont
 from robustness_set import CATEGORIES, category_data
 
-from kanjinet.core.atomic import write_json
 from kanjinet.core.classes import class_table
 from kanjinet.etl.etl9g import (
     class_indices,
@@ -43,14 +42,13 @@ from kanjinet.etl.etl9g import (
     writer_groups,
 )
 from kanjinet.inference.confidence import (
-    KEY,
     Calibration,
     expected_calibration_error,
     fit_temperature,
     flagged,
 )
 from kanjinet.inference.engines import open_engine
-from kanjinet.inference.modelfile import mapping_path
+from kanjinet.inference.modelfile import mapping_path, store_calibration
 from kanjinet.inference.predict import pictures_to_input, read_picture
 from kanjinet.inference.shipped import REFERENCE_INT8_MODEL, REFERENCE_MODEL
 from kanjinet.preprocess.model_input import prepared_to_input, softmax
@@ -376,9 +374,7 @@ def section(report: dict, args: argparse.Namespace, before: str) -> str:
 
 def store(mapping_file: Path, report: dict) -> None:
     """The calibration and its figures under "calibration" in the mapping (rewritten atomically)."""
-    mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
-    mapping[KEY] = {
-        **Calibration(report["temperature"], report["unsure_below"]).as_dict(),
+    details = {
         "meaning": "probabilities = softmax(logits / temperature); an answer whose top "
         "probability is below unsure_below is marked unsure",
         "fitted_on": f"{report['fit_samples']:,} held-out SYNTHETIC samples (kanjinet synth "
@@ -389,7 +385,8 @@ def store(mapping_file: Path, report: dict) -> None:
             "measured_on": f"{report['test_samples']:,} held-out SYNTHETIC samples (writers 2-3)",
         },
     }
-    write_json(mapping_file, mapping)
+    calibration = Calibration(report["temperature"], report["unsure_below"])
+    store_calibration(mapping_file, calibration, details)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError, describe_os_error
-from kanjinet.inference.modelfile import META_CLASS_JIS, META_IMAGE_SIZE, describe_onnx
+from kanjinet.inference.modelfile import META_CLASS_JIS, META_IMAGE_SIZE, read_model_file
 from kanjinet.web.serve import ORT_FILES, ServeConfig, make_server
 
 SIZE = 16
@@ -135,7 +135,7 @@ def test_serve_refuses_a_broken_model_naming_it(tmp_path, fault):
 
 
 def test_a_sound_model_is_described(tmp_path):
-    info = describe_onnx(write_model(tmp_path / "m.onnx"))
+    info = read_model_file(write_model(tmp_path / "m.onnx"))
     assert [f"{c:04X}" for c in info.class_jis] == CODES and info.image_size == SIZE
 
 
@@ -150,7 +150,7 @@ def test_a_mapping_with_an_invalid_code_is_refused(tmp_path):
     document = {"num_classes": 6, "class_to_jis": table, "input": {"shape": [1, 1, SIZE, SIZE]}}
     mapping.write_text(json.dumps(document))
     with pytest.raises(KanjinetError, match="class 0 has JIS code FFFF") as caught:
-        describe_onnx(model)
+        read_model_file(model)
     assert str(caught.value).startswith(str(mapping))
 
 

@@ -179,7 +179,12 @@ def test_a_mapping_of_another_size_than_the_model_is_refused(model_files, tmp_pa
     outputs = mapping["num_classes"]
     count = outputs + extra
     mapping["num_classes"] = count
-    mapping["class_to_jis"] = {str(i): "4544" for i in range(count)}
+    for table, value in (
+        ("class_to_jis", "4544"),
+        ("class_to_unicode", "7530"),
+        ("class_to_char", "田"),
+    ):
+        mapping[table] = {str(i): value for i in range(count)}
     mapping_file.write_text(json.dumps(mapping), encoding="utf-8")
     with pytest.raises(KanjinetError, match=f"lists {count} classes.*has {outputs} outputs"):
         Recognizer(path)

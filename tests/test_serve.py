@@ -22,13 +22,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError
-from kanjinet.inference.modelfile import mapping_path
+from kanjinet.inference.modelfile import mapping_path, read_model_file
 from kanjinet.web.serve import (
     ORT_FILES,
     ORT_SHIPPED,
     ServeConfig,
     WebBuildConfig,
-    describe_model,
     find_ort_dist,
     make_server,
     run_web_build,
@@ -113,12 +112,12 @@ def fetch(url: str) -> tuple[int, str, bytes]:
         return error.code, error.headers["Content-Type"], error.read()
 
 
-def test_describe_model_reads_names_and_sizes(model_dir):
-    info = describe_model(model_dir / "kanji_etl9g_model.onnx")
-    assert info["input_name"] == "input"
-    assert info["output_name"] == "logits"
-    assert info["input_size"] == [SIZE, SIZE]
-    assert info["num_classes"] == CLASSES
+def test_the_model_file_gives_names_sizes_and_characters(model_dir):
+    info = read_model_file(model_dir / "kanji_etl9g_model.onnx")
+    assert info.input_name == "input"
+    assert info.output_name == "logits"
+    assert info.image_size == SIZE
+    assert info.characters == list("田中山川日月")
 
 
 def test_default_mapping_is_the_exported_name_beside_the_model():
@@ -194,15 +193,19 @@ def test_refuses_a_mapping_with_another_class_count(model_dir, capsys):
     err = capsys.readouterr().err.strip()
     assert status == 2
     assert len(err.splitlines()) == 1
-    assert f"{other}: mapping has 4 classes but the model outputs {CLASSES}" in err
+    assert f"{other}: lists 4 classes, the model has {CLASSES} outputs" in err
 
 
 @pytest.mark.parametrize(
     ("contents", "message"),
     [
         ("{not json", "not a JSON mapping file"),
-        ('{"labels": []}', "no class_to_char"),
-        ('{"num_classes": 7, "class_to_char": ["a", "b", "c", "d", "e", "f"]}', "num_classes is 7"),
+        ('{"labels": []}', "no class table"),
+        (
+            '{"num_classes": 7, "class_to_char": ["田", "中", "山", "川", "日", "月"]}',
+            "num_classes is 7",
+        ),
+        ('{"class_to_char": ["a", "b", "c", "d", "e", "f"]}', "entry 0, 'a', is not a character"),
     ],
 )
 def test_refuses_broken_mappings(model_dir, contents, message):

@@ -191,11 +191,11 @@ def test_the_shipped_model_and_a_recipe_v1_model_load_without_a_warning(tmp_path
 
     import onnx
 
-    from kanjinet.inference.modelfile import describe_onnx, write_onnx
+    from kanjinet.inference.modelfile import read_model_file, write_onnx
     from kanjinet.inference.recognizer import Recognizer
     from kanjinet.inference.shipped import REFERENCE_MAPPING, REFERENCE_MODEL
 
-    assert describe_onnx(Path(REFERENCE_MODEL)).normalization["version"] == 2
+    assert read_model_file(Path(REFERENCE_MODEL)).normalization["version"] == 2
     proto = onnx.load(str(REFERENCE_MODEL))
     metadata = {prop.key: prop.value for prop in proto.metadata_props}
     recipe = {k: v for k, v in nz.NORMALIZATION.items() if k != "stroke_width"}
@@ -203,7 +203,7 @@ def test_the_shipped_model_and_a_recipe_v1_model_load_without_a_warning(tmp_path
     old = tmp_path / "old_model.onnx"
     write_onnx(proto, old, metadata)
     shutil.copyfile(REFERENCE_MAPPING, tmp_path / "old_mapping.json")
-    assert describe_onnx(old).normalization["version"] == 1
+    assert read_model_file(old).normalization["version"] == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Recognizer(Path(REFERENCE_MODEL), "onnxruntime")

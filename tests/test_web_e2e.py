@@ -364,10 +364,10 @@ def test_reference_model_marks_a_scribble_unsure_in_words(browser, reference_ser
     """The page applies the mapping's calibration (kanjinet.inference.confidence) as Python does,
     and this scribble (no character) is marked unsure, in the hint and on the match. Not
     every non-character is: the model card says how many are (calibration)."""
-    from kanjinet.inference.confidence import read_calibration
-    from kanjinet.inference.shipped import REFERENCE_MAPPING, REFERENCE_MODEL
+    from kanjinet.inference.modelfile import read_model_file
+    from kanjinet.inference.shipped import REFERENCE_MODEL
 
-    calibration = read_calibration(REFERENCE_MAPPING)
+    calibration = read_model_file(REFERENCE_MODEL).calibration
     page = Page(browser, reference_server)
     try:
         walk = np.cumsum(np.random.default_rng(6).normal(0, 18, (40, 2)), axis=0) + 128

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import shutil
 import tempfile
@@ -44,12 +43,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from kanjinet.core.atomic import replace, write_json
-from kanjinet.core.classes import jis_to_char
+from kanjinet.core.atomic import replace
 from kanjinet.core.errors import KanjinetError, shown
 from kanjinet.core.options import check_settings, opt
-from kanjinet.core.strokes import stroke_count
-from kanjinet.core.version import __version__
 from kanjinet.data.dataset import is_synthetic, load_prepared, output_index_of_table
 from kanjinet.export.backends import BACKENDS, GLOBAL_POOLS
 from kanjinet.export.nnef import nnef_path, write_nnef
@@ -65,15 +61,17 @@ from kanjinet.export.verify import (
 )
 from kanjinet.inference.engines import utf8_path
 from kanjinet.inference.modelfile import (
-    INPUT_DESCRIPTION,
     INPUT_NAME,
-    META_CLASS_JIS,
-    META_IMAGE_SIZE,
     OUTPUT_NAME,
     ExportInfo,
+    build_mapping,
+    class_metadata,
     default_opset,
     mapping_path,
+    model_metadata,
     op_counts,
+    read_model_file,
+    write_mapping,
     write_onnx,
 )
 from kanjinet.preprocess.model_input import prepared_to_input
@@ -246,24 +244,6 @@ def trace_to_onnx(model: nn.Module, image_size: int, path: Path, opset: int) -> 
         )
 
 
-def model_metadata(
-    model_config: Any, backend: str, pooling: str, extra: dict[str, Any] | None = None
-) -> dict[str, str]:
-    """metadata_props: enough for `predict` and the web demo to use the file alone."""
-    meta = {
-        "kanjinet.version": __version__,
-        "kanjinet.backend": backend,
-        "kanjinet.route": ROUTE,
-        "kanjinet.pooling": pooling,
-        META_IMAGE_SIZE: str(model_config.image_size),
-        "kanjinet.num_classes": str(model_config.num_classes),
-        "kanjinet.model_config": json.dumps(model_config.to_dict()),
-        "kanjinet.input": INPUT_DESCRIPTION,
-    }
-    meta.update(extra or {})
-    return meta
-
-
 def export_onnx(
     model: nn.Module,
     model_config: Any,
@@ -289,7 +269,7 @@ def export_onnx(
         traced = Path(tmp) / "traced.onnx"
         trace_to_onnx(ready, model_config.image_size, traced, rules.opset)
         proto = onnx.load(str(traced))
-    write_onnx(proto, path, model_metadata(model_config, backend, pooling, metadata))
+    write_onnx(proto, path, model_metadata(model_config, backend, ROUTE, pooling, metadata))
     return ExportInfo(
         path=path,
         size_bytes=path.stat().st_size,
@@ -367,55 +347,6 @@ def _pick(rng: np.random.Generator, indices: np.ndarray, n: int) -> np.ndarray:
 
 
 # --- the mapping file --------------------------------------------------------------------
-
-
-def stroke_counts(chars: list[str]) -> list[int | None]:
-    """KanjiVG stroke count of each character; None where KanjiVG has no data."""
-    counts: list[int | None] = []
-    for char in chars:
-        try:
-            counts.append(stroke_count(char))
-        except KanjinetError:
-            counts.append(None)
-    return counts
-
-
-def build_mapping(
-    class_jis: list[int],
-    image_size: int,
-    normalization: dict[str, Any],
-    model_info: dict[str, Any],
-    files: dict[str, Path] | None = None,
-) -> dict[str, Any]:
-    """The `kanji_etl9g_mapping.json` document (schema in docs/export.md); `files`: the
-    deliverables written beside it (report.files)."""
-    chars = [jis_to_char(code) for code in class_jis]
-    keys = [str(i) for i in range(len(class_jis))]
-    return {
-        "format": "kanjinet-mapping",
-        "version": 1,
-        "num_classes": len(class_jis),
-        "class_to_jis": dict(zip(keys, (f"{c:04X}" for c in class_jis), strict=True)),
-        "class_to_unicode": dict(zip(keys, (f"{ord(c):04X}" for c in chars), strict=True)),
-        "class_to_char": dict(zip(keys, chars, strict=True)),
-        "class_to_strokes": dict(zip(keys, stroke_counts(chars), strict=True)),
-        "input": {
-            "name": INPUT_NAME,
-            "shape": ["batch", 1, image_size, image_size],
-            "dtype": "float32",
-            "range": [0.0, 1.0],
-            "polarity": "ink 1.0, paper 0.0 (light strokes on a dark background)",
-            "scale": "prepared uint8 / 255",
-            "normalization": normalization,
-        },
-        "output": {
-            "name": OUTPUT_NAME,
-            "shape": ["batch", len(class_jis)],
-            "meaning": "logits; softmax gives probabilities; index -> class_to_*",
-        },
-        "files": deliverables(files or {}),
-        "model_info": model_info,
-    }
 
 
 # What each deliverable is for, in the mapping file's `files` (docs/export.md, "For the app").
@@ -555,10 +486,7 @@ def export_and_verify(
 ) -> ExportReport:
     """Every file of the export written under `onnx_path`'s folder, and their checks."""
     mc = checkpoint.model_config
-    class_meta = {
-        META_CLASS_JIS: json.dumps([f"{c:04X}" for c in checkpoint.class_jis]),
-        "normalization": json.dumps(checkpoint.normalization),
-    }
+    class_meta = class_metadata(checkpoint.class_jis, checkpoint.normalization)
     info = export_onnx(
         checkpoint.model, mc, onnx_path, cfg.target_backend, cfg.pooling_type, class_meta
     )
@@ -582,9 +510,10 @@ def export_and_verify(
         mc.image_size,
         checkpoint.normalization,
         model_info(checkpoint, samples, accuracy, info),
-        report.files,
+        deliverables(report.files),
     )
-    write_json(report.files["mapping"], mapping)
+    write_mapping(report.files["mapping"], mapping)
+    read_model_file(info.path)  # the model and its mapping, read back as predict reads them
     return report
 
 

@@ -1,9 +1,10 @@
 """`kanjinet onnx-info MODEL.onnx`: describe any ONNX file (not only kanjinet's).
 
 Prints the size and producer, the opsets, the graph's inputs and outputs, the op
-inventory, the short metadata_props, and which backends load it: onnxruntime
-and tract are tried for real, ort-tract and strict judged by their rules
-(`backends.BACKENDS`) on top of tract loading it.
+inventory, the short metadata_props, which backends load it (onnxruntime and tract
+are tried for real, ort-tract and strict judged by their rules, `backends.BACKENDS`, on
+top of tract loading it) and what kanjinet reads from it and its mapping file
+(`modelfile.read_model_file`, the reader predict and serve use), or why it cannot.
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from typing import Any
 from kanjinet.core.errors import KanjinetError
 from kanjinet.core.options import opt
 from kanjinet.export.backends import BACKENDS, ops_verdict
+from kanjinet.inference.confidence import NO_CALIBRATION, Calibration
 from kanjinet.inference.engines import OnnxruntimeEngine, TractEngine
-from kanjinet.inference.modelfile import default_opset, load_onnx, op_counts
+from kanjinet.inference.modelfile import (
+    ModelFile,
+    default_opset,
+    load_onnx,
+    metadata_of,
+    op_counts,
+    read_model_file,
+)
+from kanjinet.inference.shipped import training_summary
 
 
 @dataclass
@@ -83,7 +93,7 @@ def inspect_onnx(path: Path) -> str:
     lines += [f"output: {describe_value(v)}" for v in proto.graph.output]
     lines.append("ops:")
     lines += [f"  {op:<20} {n}" for op, n in op_counts(proto).items()]
-    meta = {p.key: p.value for p in proto.metadata_props}
+    meta = metadata_of(proto)
     shown = {k: v for k, v in meta.items() if len(v) <= 80}
     if shown:
         lines.append("metadata:")
@@ -93,7 +103,37 @@ def inspect_onnx(path: Path) -> str:
         f"  {name:<12} {'yes' if ok else 'no ':<4} {why}"
         for name, ok, why in backend_verdicts(path, proto)
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + kanjinet_lines(path))
+
+
+def kanjinet_lines(path: Path) -> list[str]:
+    """What predict and serve read from the model and its mapping file, or why they refuse."""
+    try:
+        model_file = read_model_file(path)
+    except KanjinetError as error:
+        return [f"kanjinet: predict and serve refuse it: {error}"]
+    return ["kanjinet:", *(f"  {name:<12} {value}" for name, value in facts(model_file))]
+
+
+def facts(model_file: ModelFile) -> list[tuple[str, str]]:
+    """(name, value) lines about a model file that kanjinet can run."""
+    size, mapping = model_file.image_size, model_file.mapping_file
+    return [
+        ("classes", f"{len(model_file.class_jis):,}"),
+        ("input", f"{size} x {size}"),
+        ("mapping", f"{mapping} (agrees with the model)" if mapping else "none beside the model"),
+        ("calibration", describe_calibration(model_file.calibration)),
+        ("data", training_summary(model_file.model_info)),
+    ]
+
+
+def describe_calibration(calibration: Calibration) -> str:
+    if calibration == NO_CALIBRATION:
+        return "none recorded (temperature 1, nothing marked unsure)"
+    unsure = calibration.unsure_below
+    return f"temperature {calibration.temperature:g}" + (
+        f", unsure below {unsure:g}" if unsure is not None else ""
+    )
 
 
 def run_onnx_info(cfg: OnnxInfoConfig) -> int:

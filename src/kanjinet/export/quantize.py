@@ -24,6 +24,7 @@ from kanjinet.inference.modelfile import (
     INPUT_NAME,
     ExportInfo,
     default_opset,
+    metadata_of,
     op_counts,
     write_onnx,
 )
@@ -93,7 +94,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     correct_biases(proto, fp32, calibration)
     del proto.graph.value_info[:]
     shorten_names(proto.graph)
-    meta = {p.key: p.value for p in fp32.metadata_props}
+    meta = metadata_of(fp32)
     meta["kanjinet.quantization"] = (
         "int8 static QDQ, per-tensor, MinMax calibration; first layer and logits float; "
         "empirical bias correction"

@@ -10,16 +10,15 @@ Both numbers live in the model's mapping file, under "calibration":
 
     "calibration": {"temperature": 0.71, "unsure_below": 0.5, ...}
 
-A mapping without them means temperature 1 and no unsure marking (`NO_CALIBRATION`).
-Fitting: `bench/calibrate_reference.py`. Imports numpy (and kanjinet.runtime's softmax).
+`modelfile.py` reads and checks them (a mapping without them: `NO_CALIBRATION`,
+temperature 1 and no unsure marking) and stores them (`store_calibration`); this module
+holds the arithmetic only. Fitting: `bench/calibrate_reference.py`. Imports numpy.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,11 @@ import numpy as np
 from kanjinet.core.errors import KanjinetError
 from kanjinet.preprocess.model_input import softmax
 
-KEY = "calibration"
 ECE_BINS = 15  # equal-width confidence bins of the expected calibration error
-# log T is searched in this range (T from 0.05 to 20): wider than any useful model needs.
-LOG_T_RANGE = (math.log(0.05), math.log(20.0))
+#: The temperatures fitting searches and a mapping may record: wider than any useful
+#: model needs, and far from the tiny ones that would overflow every logit.
+TEMPERATURES = (0.05, 20.0)
+LOG_T_RANGE = (math.log(TEMPERATURES[0]), math.log(TEMPERATURES[1]))
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,14 @@ class Calibration:
     unsure_below: float | None = None  # calibrated top probability below which "unsure"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (N, C) of logits (N, C): softmax(logits / T), float64."""
-        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
+        """Calibrated probabilities (N, C) of logits (N, C): softmax(logits / T), float64.
+        The largest logit is subtracted before dividing, so the top scaled logit is 0 and
+        every row sums to 1 or more: finite logits never give NaN, whatever T > 0. A
+        logit far below the top may overflow to -infinity on the way: its probability
+        is then 0, which it is, so that overflow is not reported."""
+        logits = np.asarray(logits, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            return softmax((logits - logits.max(axis=1, keepdims=True)) / self.temperature)
 
     def sure(self, probability: float) -> bool | None:
         """Whether an answer of this calibrated probability is sure; None: no threshold."""
@@ -54,37 +60,6 @@ class Calibration:
 
 #: What a mapping without a "calibration" entry means: temperature 1, no unsure marking.
 NO_CALIBRATION = Calibration()
-
-
-def from_mapping(mapping: dict[str, Any], where: str = "mapping") -> Calibration:
-    """The calibration a mapping document records (`NO_CALIBRATION` without one);
-    a malformed entry is one clear error naming `where`."""
-    entry = mapping.get(KEY) if isinstance(mapping, dict) else None
-    if entry is None:
-        return NO_CALIBRATION
-    try:
-        temperature = float(entry["temperature"])
-        threshold = entry.get("unsure_below")
-        threshold = None if threshold is None else float(threshold)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise KanjinetError(
-            f'{where}: "{KEY}" must be {{"temperature": T, "unsure_below": P}}'
-        ) from None
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise KanjinetError(f"{where}: calibration temperature {temperature} must be above 0")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise KanjinetError(f"{where}: calibration unsure_below {threshold} must be 0..1")
-    return Calibration(temperature, threshold)
-
-
-def read_calibration(mapping_file: Path) -> Calibration:
-    """The calibration stored in a mapping file; `NO_CALIBRATION` if the file has none
-    or cannot be read (a model exported before calibration existed)."""
-    try:
-        mapping = json.loads(Path(mapping_file).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return NO_CALIBRATION
-    return from_mapping(mapping, str(mapping_file))
 
 
 # --------------------------------------------------------------------------- fitting

@@ -15,7 +15,8 @@ is kept only as the model's small input, so a batch of any length holds one batc
 full-size pictures at a time. `kanjinet predict` is this API on the command line.
 
 Probabilities are calibrated where the model's mapping file records a calibration
-(`calibration.py`); `sure` is then whether the answer reaches its `unsure_below`, and
+(read and checked against the model by `modelfile.py`, applied by `confidence.py`);
+`sure` is then whether the answer reaches its `unsure_below`, and
 None for a model without one. Imports numpy, Pillow, and the engine the model needs.
 """
 
@@ -30,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kanjinet.inference.confidence import NO_CALIBRATION, Calibration, read_calibration
+from kanjinet.inference.confidence import Calibration
 from kanjinet.inference.engines import Engine, TorchEngine, open_engine
-from kanjinet.inference.modelfile import ModelDescription, describe_onnx, mapping_path
-from kanjinet.inference.shipped import model_or_reference, read_model_info, training_summary
+from kanjinet.inference.modelfile import ModelFile, read_model_file
+from kanjinet.inference.shipped import model_or_reference, training_summary
 from kanjinet.preprocess.model_input import prepared_to_input
 from kanjinet.preprocess.picture import Picture, as_picture
 
@@ -75,25 +76,21 @@ class Recognizer:
         on synthetic data). `engine`: onnxruntime, tract or torch (auto: by the file)."""
         self.path = model_or_reference(None if model is None else Path(model))
         self.engine = open_engine(self.path, engine)
-        if isinstance(self.engine, TorchEngine):
-            info = ModelDescription(
-                self.engine.class_jis, self.engine.image_size, self.engine.normalization
-            )
-            self.calibration: Calibration = NO_CALIBRATION
-        else:
-            info = describe_onnx(self.path)
-            self.calibration = read_calibration(mapping_path(self.path))
-        self.class_jis: list[int] = info.class_jis
-        self.image_size: int = info.image_size
+        self.model_file = (
+            checkpoint_model_file(self.path, self.engine)
+            if isinstance(self.engine, TorchEngine)
+            else read_model_file(self.path)
+        )
+        self.class_jis: list[int] = self.model_file.class_jis
+        self.image_size: int = self.model_file.image_size
+        self.calibration: Calibration = self.model_file.calibration
         self.trained_on = training_summary(self.model_info())
-        warn_if_other_normalization(self.path, info.normalization)
+        warn_if_other_normalization(self.path, self.model_file.normalization)
 
     def model_info(self) -> dict[str, Any] | None:
         """What the model records about its training: a checkpoint's metrics, else the
         mapping file exported beside an ONNX model."""
-        if isinstance(self.engine, TorchEngine):
-            return self.engine.metrics
-        return read_model_info(mapping_path(self.path))
+        return self.model_file.model_info
 
     def describe(self) -> str:
         """Which model this is, for people: path, class count, training data."""
@@ -153,6 +150,18 @@ class Recognizer:
         char = jis_to_char(jis)
         sure = self.calibration.sure(probability)
         return Candidate(char, f"{jis:04X}", f"{ord(char):04X}", probability, sure, index)
+
+
+def checkpoint_model_file(path: Path, engine: TorchEngine) -> ModelFile:
+    """What a checkpoint (.pth, .safetensors) says about itself, as an ONNX model file
+    would: its class table, input size and recipe; no mapping, so no calibration."""
+    return ModelFile(
+        path=path,
+        class_jis=engine.class_jis,
+        image_size=engine.image_size,
+        normalization=engine.normalization,
+        model_info=engine.metrics,
+    )
 
 
 def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -8,7 +8,6 @@ model card is `models/README.md` beside this file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +52,3 @@ def training_summary(model_info: dict[str, Any] | None) -> str:
     if model_info["synthetic_data"]:
         return "trained on SYNTHETIC ETL9G-format data (kanjinet synth), not on ETL9G"
     return f"trained on {model_info.get('dataset') or 'ETL9G'}"
-
-
-def read_model_info(mapping_file: Path) -> dict[str, Any] | None:
-    """The `model_info` of a mapping file, or None where there is none to read."""
-    try:
-        mapping = json.loads(mapping_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    info = mapping.get("model_info") if isinstance(mapping, dict) else None
-    return info if isinstance(info, dict) else None

@@ -29,10 +29,10 @@ from kanjinet.core.atomic import remove_tree, replace
 from kanjinet.core.errors import KanjinetError, shown
 from kanjinet.core.options import check_settings, opt
 from kanjinet.inference.modelfile import (
-    check_description,
-    check_onnx_model,
+    ModelFile,
+    check_is_file,
     mapping_path,
-    metadata_description,
+    read_model_file,
 )
 from kanjinet.inference.shipped import (
     READ_MODEL,
@@ -205,123 +205,43 @@ def find_ort_dist(ort_dir: Path | None) -> Path:
     )
 
 
-def _static_dim(dim) -> int | None:
-    return dim.dim_value if dim.HasField("dim_value") else None
-
-
 def read_model(path: Path) -> bytes:
     """The model file's bytes, read once: what is checked is what is served or written."""
-    if not path.exists():
-        raise KanjinetError(f"{shown(path)}: no such model file")
-    if not path.is_file():
-        raise KanjinetError(f"{shown(path)}: not a file (expected an exported .onnx model)")
+    check_is_file(path)
     return path.read_bytes()
 
 
-def describe_model(path: Path, data: bytes | None = None) -> dict:
-    """Input/output names and sizes of an ONNX classifier (the file at `path`, or its bytes
-    `data` already read), or an error naming the file.
-
-    The output's last dimension is the class count a mapping must match; the
-    input must be (batch, 1, S, S), the layout every kanjinet export has.
-    """
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    if data is None:
-        data = read_model(path)
-    try:
-        model = onnx.load_model_from_string(data)
-    except (DecodeError, ValueError, RuntimeError) as error:
-        raise KanjinetError(f"{shown(path)}: not an ONNX model ({error})") from None
-    graph = model.graph
-    if not graph.node or len(graph.output) != 1:
+def check_page_mapping(model_file: ModelFile) -> None:
+    """The page reads the characters from the mapping file's class_to_char: it must be
+    there (`read_model_file` has checked it against the model's class table)."""
+    if model_file.mapping_file is None:
         raise KanjinetError(
-            f"{shown(path)}: not an ONNX classifier (expected one output of class scores)"
+            f"{shown(mapping_path(model_file.path))}: no such mapping file (the page reads "
+            "the characters from it; pass --mapping, or export writes it beside the model)"
         )
-    size = check_onnx_model(path, model)
-    out_dims = [_static_dim(d) for d in graph.output[0].type.tensor_type.shape.dim]
-    if not out_dims or not out_dims[-1]:
-        raise KanjinetError(f"{shown(path)}: model output has no fixed class count ({out_dims})")
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
-    recorded = metadata_description(path, metadata)
-    if recorded is not None:
-        check_description(path, recorded, model, size)
-    weights = {init.name for init in graph.initializer}
-    return {
-        "input_name": next(v.name for v in graph.input if v.name not in weights),
-        "output_name": graph.output[0].name,
-        "input_size": [size, size],
-        "num_classes": out_dims[-1],
-        "metadata": metadata,
-    }
-
-
-def load_mapping(path: Path, num_classes: int, data: bytes | None = None) -> dict:
-    """The export stage's mapping JSON (the file, or its bytes `data` already read),
-    checked to name one character per model output."""
-    if data is None:
-        data = read_mapping_bytes(path)
-    try:
-        mapping = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise KanjinetError(f"{shown(path)}: not a JSON mapping file ({error})") from None
-    chars = mapping.get("class_to_char") if isinstance(mapping, dict) else None
-    if not isinstance(chars, dict | list):
-        raise KanjinetError(f"{shown(path)}: not a kanjinet mapping file (no class_to_char)")
-    declared = mapping.get("num_classes", len(chars))
-    if declared != len(chars):
+    if "class_to_char" not in model_file.mapping_tables:
         raise KanjinetError(
-            f"{shown(path)}: num_classes is {declared} but class_to_char has {len(chars)} entries"
+            f"{shown(model_file.mapping_file)}: no class_to_char, the table the page reads "
+            "the characters from"
         )
-    if len(chars) != num_classes:
-        raise KanjinetError(
-            f"{shown(path)}: mapping has {len(chars)} classes but the model outputs {num_classes}; "
-            "use the mapping exported with this model"
-        )
-    return mapping
 
 
-def read_mapping_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise KanjinetError(
-            f"{shown(path)}: no such mapping file (pass --mapping, or export writes it beside the model)"
-        ) from None
-    except IsADirectoryError:
-        raise KanjinetError(f"{shown(path)}: a directory, not a mapping file") from None
-
-
-def recorded_normalization(model_info: dict, mapping: dict) -> dict | None:
-    """The normalisation the model was trained with: from the mapping, else the ONNX metadata."""
-    for holder in (mapping, mapping.get("input") or {}):
-        if isinstance(holder, dict) and isinstance(holder.get("normalization"), dict):
-            return holder["normalization"]
-    for key in ("kanjinet.normalization", "normalization"):
-        if key in model_info["metadata"]:
-            try:
-                return json.loads(model_info["metadata"][key])
-            except json.JSONDecodeError:
-                return None
-    return None
-
-
-def site_config(model: Path, model_info: dict, mapping: dict) -> dict:
+def site_config(model_file: ModelFile) -> dict:
     """What the page reads first (config.json): where the files are, the input layout and
     what to tell the person about the model."""
+    model, size = model_file.path, model_file.image_size
     return {
         "format": SITE_FORMAT,
         "model": SITE_MODEL,
         "model_name": "the kanjinet reference model" if is_reference(model) else model.name,
-        "trained_on": training_summary(mapping.get("model_info")),
+        "trained_on": training_summary(model_file.model_info),
         "mapping": SITE_MAPPING,
         "ort_dir": "ort/",
-        "input_name": model_info["input_name"],
-        "output_name": model_info["output_name"],
-        "input_size": model_info["input_size"],
-        "num_classes": model_info["num_classes"],
-        "normalization": recorded_normalization(model_info, mapping),
+        "input_name": model_file.input_name,
+        "output_name": model_file.output_name,
+        "input_size": [size, size],
+        "num_classes": len(model_file.class_jis),
+        "normalization": model_file.normalization,
     }
 
 
@@ -333,11 +253,9 @@ def page_model(model: Path, mapping: Path | None) -> tuple[bytes, bytes, dict]:
     """A model the page runs, checked against its mapping (the given one, else the one
     beside it): the model's bytes, the mapping's bytes and the page's config for them."""
     model_bytes = read_model(model)
-    model_info = describe_model(model, model_bytes)
-    mapping_file = mapping or mapping_path(model)
-    mapping_bytes = read_mapping_bytes(mapping_file)
-    mapping_data = load_mapping(mapping_file, model_info["num_classes"], mapping_bytes)
-    return model_bytes, mapping_bytes, site_config(model, model_info, mapping_data)
+    model_file = read_model_file(model, mapping, model_bytes)
+    check_page_mapping(model_file)
+    return model_bytes, model_file.mapping_bytes, site_config(model_file)
 
 
 def word_pad_files(

@@ -24,7 +24,7 @@ const padContext = pad.getContext("2d", { willReadFrequently: true });
 const state = {
   model: null,
   readWord: null,
-  orientation: "horizontal", // the direction asked of readWord: horizontal, vertical or auto
+  orientation: "auto", // the direction asked of readWord: auto, horizontal or vertical
   shape: "horizontal", // the pad's shape: horizontal or vertical
   strokes: [],
   drawing: null,
@@ -33,6 +33,7 @@ const state = {
   picks: [], // wordtext.js: the person's choices, by place on the pad
   reading: null, // the last reading, its boxes in pad pixels
   open: null, // the index of the character whose candidates are shown
+  refusal: null, // why the last upload was not read, shown until the pad changes
   timer: 0,
   busy: false,
   again: false,
@@ -135,6 +136,7 @@ function onPointerDown(event) {
   state.drawing = [padPoint(event)];
   state.strokes.push(state.drawing);
   state.history.push("stroke");
+  state.refusal = null;
   clearTimeout(state.timer); // no reading in the middle of a stroke
   closeChoices();
   redraw();
@@ -165,7 +167,7 @@ function snapshot() {
 function replacePad(changes) {
   // Clear, a pad of the other shape and an upload replace the pad; Undo brings it back.
   if (state.strokes.length || state.upload || changes.upload) state.history.push(snapshot());
-  Object.assign(state, { strokes: [], upload: null, picks: [], ...changes });
+  Object.assign(state, { strokes: [], upload: null, picks: [], refusal: null, ...changes });
   setShape();
   closeChoices();
   redraw();
@@ -199,9 +201,9 @@ async function onUpload(event) {
   try {
     const upload = await readUpload(file, "a written word");
     if (upload.refused) {
-      hook.refused = upload.refused;
-      replacePad({});
+      replacePad({ refusal: upload.refused });
       $("word-hint").textContent = upload.refused;
+      hook.refused = upload.refused;
       return;
     }
     hook.refused = null;
@@ -335,6 +337,7 @@ function showBoxes(characters) {
 
 function hintFor(characters, picks) {
   if (!characters.length) {
+    if (state.refusal) return state.refusal;
     if (state.strokes.length || state.upload) return "No characters found yet.";
     return "Write a word in the box, one character after another. Tap a character to pick another.";
   }
