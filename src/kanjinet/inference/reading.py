@@ -19,9 +19,9 @@ says characters are about as long as the line is thick, so 日 + 月 does not be
 Rules, in the line's geometry (`segment.is_bar`, `segment.is_small`):
 - Small kana: a kana with a small form (つ, や, ア ...), small and placed as small kana
   are (low in a horizontal line, right in a vertical one) within the band its
-  neighbours on the path fill, is its small form (っ, ゃ, ァ); after an i-row kana
-  (き, シ ...) a small や, ゆ or よ is ゃ, ゅ or ょ wherever it is placed. The candidate keeps the
-  recogniser's probability of the full-size kana.
+  neighbours on the path fill, and follows a kana, is its small form (っ, ゃ, ァ);
+  after an i-row kana (き, シ ...) a small や, ゆ or よ is ゃ, ゅ or ょ wherever it is
+  placed. The candidate keeps the recogniser's probability of the full-size kana.
 - ー: a bar along a vertical line is shown to the recogniser turned, and its 一 is ー.
   In a horizontal line a bar is 一 or ー alike: ー after katakana, or after hiragana at
   the word's end or before katakana; 一 otherwise (一人, を一つ).
@@ -44,7 +44,15 @@ from typing import Any
 import numpy as np
 
 from kanjinet.core.errors import KanjinetError
-from kanjinet.preprocess.segment import Segmentation, Span, is_bar, is_small, segment, span_crop
+from kanjinet.preprocess.segment import (
+    Segmentation,
+    Span,
+    extent,
+    is_bar,
+    is_small,
+    segment,
+    span_crop,
+)
 
 PITCH_LOW = 0.7  # characters shorter than this share of the line's thickness are penalised
 PITCH_HIGH = 1.2  # and longer than this
@@ -224,7 +232,8 @@ def small_forms(
 ) -> list[Choice]:
     """The choices of character i, kana in their small form where it is small in the band
     of its NEIGHBOURS characters on each side (bars left out; the whole line without),
-    placed as small kana are; や ゆ よ (ヤ ユ ヨ) after an i-row kana (き, シ...) wherever
+    placed as small kana are, and after a kana (a word never starts with one, nor does
+    one follow a kanji); や ゆ よ (ヤ ユ ヨ) after an i-row kana (き, シ...) wherever
     they are placed, as きゃ is far more common than きや."""
     around = [
         s
@@ -233,8 +242,11 @@ def small_forms(
     ]
     top = min((s.top for s in around), default=cut.line_top)
     bottom = max((s.bottom for s in around), default=cut.line_top + cut.thickness - 1)
+    if not before or script(before) not in ("hiragana", "katakana"):  # they follow kana
+        return list(found)
     anywhere = before in I_ROW and found[0].character in "やゆよヤユヨ"
-    if not is_small(spans[i], top, bottom - top + 1, anywhere):
+    size = max((extent(s) for s in around), default=cut.thickness)
+    if not is_small(spans[i], top, bottom - top + 1, size, anywhere):
         return list(found)
     return [replace(c, character=SMALL_FORMS.get(c.character, c.character)) for c in found]
 

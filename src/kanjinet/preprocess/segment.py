@@ -178,9 +178,10 @@ def span_ink(ink: np.ndarray, span: Span, direction: str) -> np.ndarray:
 # its ink across at most BAR_THINNESS x T and half its length.
 BAR_LENGTH = (7, 20)
 BAR_THINNESS = (3, 10)
-# A small character (small kana): its longer side at most SMALL_SIZE x the thickness of
-# the band its neighbours fill, its middle across at least SMALL_PLACE x that thickness
-# from the band's first position (low in a horizontal line, right in a vertical one).
+# A small character (small kana): its longer side at most SMALL_SIZE x its neighbours'
+# longest side or its extent across at most SMALL_SIZE x their band's, its middle across at least SMALL_PLACE x the thickness of the band its
+# neighbours fill from the band's first position (low in a horizontal line, right in a
+# vertical one).
 SMALL_SIZE = (17, 20)
 SMALL_PLACE = (57, 100)
 
@@ -193,14 +194,23 @@ def is_bar(span: Span, thickness: int) -> bool:
     return long_enough and thin
 
 
-def is_small(span: Span, top: int, thickness: int, anywhere: bool = False) -> bool:
-    """Small and placed as small kana are (low in a horizontal line, right in a vertical)
-    within a band of the line: `top`, its first position across, and its `thickness`;
-    `anywhere`: small wherever it is placed."""
-    along, across = span.stop - span.start, span.bottom - span.top + 1
-    small = max(along, across) * SMALL_SIZE[1] <= SMALL_SIZE[0] * thickness
+def extent(span: Span) -> int:
+    """A span's longer side."""
+    return max(span.stop - span.start, span.bottom - span.top + 1)
+
+
+def is_small(span: Span, top: int, thickness: int, size: int, anywhere: bool = False) -> bool:
+    """Small and placed as small kana are: its longer side at most SMALL_SIZE x `size` (its
+    neighbours' longest side) or its extent across at most SMALL_SIZE x the band's, its middle low in a horizontal line (right in a vertical
+    one) within the band from `top` across, `thickness` thick; `anywhere`: small wherever
+    it is placed."""
+    across = span.bottom - span.top + 1
+    small = extent(span) * SMALL_SIZE[1] <= SMALL_SIZE[0] * size
+    thin = across * SMALL_SIZE[1] <= SMALL_SIZE[0] * thickness
     placed = span.top + span.bottom - 2 * top
-    return small and (anywhere or placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * thickness)
+    return (small or thin) and (
+        anywhere or placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * thickness
+    )
 
 
 def span_crop(ink: np.ndarray, span: Span, segmentation: Segmentation) -> np.ndarray:

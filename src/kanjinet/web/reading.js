@@ -4,7 +4,7 @@
 // both give the same path and the same readings for the same recogniser scores.
 
 import { modelInput, normalizeInk } from "./preprocess.js";
-import { isBar, isSmall, segment, spanBox, spanCrop } from "./segment.js";
+import { extent, isBar, isSmall, segment, spanBox, spanCrop } from "./segment.js";
 
 const PITCH_LOW = 0.7;
 const PITCH_HIGH = 1.2;
@@ -128,8 +128,10 @@ function smallForms(found, spans, i, cut, before) {
     .filter((s) => !isBar(s, cut.thickness));
   const top = around.length ? Math.min(...around.map((s) => s.top)) : cut.lineTop;
   const bottom = around.length ? Math.max(...around.map((s) => s.bottom)) : cut.lineTop + cut.thickness - 1;
+  if (!before || (script(before) !== "hiragana" && script(before) !== "katakana")) return [...found];
   const anywhere = I_ROW.has(before) && "やゆよヤユヨ".includes(found[0].character);
-  if (!isSmall(spans[i], top, bottom - top + 1, anywhere)) return [...found];
+  const size = around.length ? Math.max(...around.map(extent)) : cut.thickness;
+  if (!isSmall(spans[i], top, bottom - top + 1, size, anywhere)) return [...found];
   return found.map((c) => ({ ...c, character: SMALL_FORMS[c.character] ?? c.character }));
 }
 

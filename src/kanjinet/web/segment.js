@@ -124,10 +124,14 @@ export function isBar(span, thickness) {
   return longEnough && across * BAR_THINNESS[1] <= BAR_THINNESS[0] * thickness && 2 * across <= along;
 }
 
-/** Small and placed as small kana are within the band [top, top + thickness) (segment.is_small). */
-export function isSmall(span, top, thickness, anywhere = false) {
-  const along = span.stop - span.start, across = span.bottom - span.top + 1;
-  const small = Math.max(along, across) * SMALL_SIZE[1] <= SMALL_SIZE[0] * thickness;
+/** A span's longer side. */
+export function extent(span) {
+  return Math.max(span.stop - span.start, span.bottom - span.top + 1);
+}
+
+/** Small (against `size`, the neighbours' longest side) and placed as small kana are in the band (segment.is_small). */
+export function isSmall(span, top, thickness, size, anywhere = false) {
+  const small = extent(span) * SMALL_SIZE[1] <= SMALL_SIZE[0] * size;
   const placed = span.top + span.bottom - 2 * top;
   return small && (anywhere || placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * thickness);
 }
