@@ -15,7 +15,9 @@ Strokes are KanjiVG's bent by a synthetic writer the shipped models never saw
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -140,6 +142,44 @@ def test_word_text_logic_in_node():
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout
+
+
+def word_case(name: str, text: str, direction: str, writer: int) -> dict:
+    """`text` written by a synthetic writer (`synthesis.words`), its ink as the page hands
+    it to readWord, and what `Recognizer.read` makes of the same picture."""
+    from kanjinet.inference.recognizer import Recognizer
+    from kanjinet.preprocess.normalize import to_uint8
+    from kanjinet.preprocess.picture_ink import ink_from_picture
+    from kanjinet.synthesis.words import write_word
+
+    pixels = write_word(text, direction, writer=writer, seed=4242).pixels
+    ink = to_uint8(ink_from_picture(pixels))
+    expected = Recognizer(READ_MODEL).read(pixels).as_dict()
+    height, width = ink.shape
+    return {"name": name, "ink": base64.b64encode(ink.tobytes()).decode("ascii"),
+            "width": width, "height": height, "direction": "auto", "top_k": 5,
+            "expected": expected}  # fmt: skip
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
+def test_the_page_reads_a_word_as_python_does(tmp_path):
+    """The word pad's glue (model.js: the word model, its calibration, top five per span)
+    with reading.js and onnxruntime-web's WASM build, in node, against Recognizer.read."""
+    site = tmp_path / "site"
+    assert run_web_build(WebBuildConfig(out=site)) == 0
+    cases = [word_case("a row of katakana", "カメラ", "horizontal", 0),
+             word_case("a row of kanji", "日本", "horizontal", 1),
+             word_case("a column", "山田", "vertical", 2)]  # fmt: skip
+    assert {case["expected"]["text"] for case in cases} == {"カメラ", "日本", "山田"}
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
+    result = subprocess.run(
+        [NODE, "--test", str(ROOT / "tests" / "js" / "wordpad.test.mjs")],
+        env={**os.environ, "KANJINET_SITE": str(site), "KANJINET_WORDS": str(words)},
+        capture_output=True, encoding="utf-8", timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# pass 3" in result.stdout and "# fail 0" in result.stdout
 
 
 # --------------------------------------------------------------------------- the pad in a browser

@@ -102,3 +102,16 @@ export async function classifyInputs(model, inputs) {
   }
   return out;
 }
+
+/**
+ * readWord's options for this model (reading.js): `classify` runs the model on every
+ * crop's input and gives its `k` best candidates, { character, probability } with the
+ * calibration applied, most probable first; `size` and `unsureBelow` are the model's.
+ */
+export function wordReader(model, k) {
+  const classify = async (crops) => {
+    const found = await classifyInputs(model, crops.map((crop) => crop.input));
+    return found.map((probs) => topK(model, probs, k).map(({ char, p }) => ({ character: char, probability: p })));
+  };
+  return { classify, size: model.entry.input_size[1], unsureBelow: model.calibration.unsureBelow };
+}

@@ -1,7 +1,7 @@
 // The word pad: several characters written in a row or a column (or an uploaded picture
 // of a word), read by reading.js's readWord after each stroke with config.json's "word"
 // model; each character can be tapped to pick another of its candidates.
-import { classifyInputs, loadModel, topK } from "./model.js";
+import { loadModel, wordReader } from "./model.js";
 import { inkFromPad, isSupportedNormalization, toUint8 } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 import { boxOnPad, choose, picksFor, wordText } from "./wordtext.js";
@@ -236,14 +236,6 @@ function scheduleReading(delay = DEBOUNCE_MS) {
   state.timer = setTimeout(readPad, delay);
 }
 
-async function classify(crops) {
-  // readWord's recogniser: each crop's model input -> its candidates, most probable first.
-  const found = await classifyInputs(state.model, crops.map((crop) => crop.input));
-  return found.map((probs) =>
-    topK(state.model, probs, CANDIDATES).map(({ char, p }) => ({ character: char, probability: p })),
-  );
-}
-
 async function readPad() {
   if (!state.readWord) {
     hook.idle = true;
@@ -275,12 +267,7 @@ async function readPad() {
 }
 
 async function readSource({ ink, width, height, frame }) {
-  const options = {
-    direction: state.orientation,
-    classify,
-    size: state.model.entry.input_size[1],
-    unsureBelow: state.model.calibration.unsureBelow,
-  };
+  const options = { direction: state.orientation, ...wordReader(state.model, CANDIDATES) };
   const reading = await state.readWord(ink, width, height, options);
   const characters = reading.characters.map((found) => ({ ...found, box: boxOnPad(found.box, frame) }));
   return { ...reading, characters };
