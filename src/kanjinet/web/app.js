@@ -2,6 +2,7 @@
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 // The word pad (words.js) is a second tab, loaded when first opened.
 import { classifyInputs, fetchJSON, loadModel, topK } from "./model.js";
+import { copyText, drawStrokes, padPoints } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, modelInput, normalizeInk } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 
@@ -40,14 +41,6 @@ function strokeWidth() {
   return Math.max(2, Math.round(pad.width * STROKE_FRACTION));
 }
 
-function drawStroke(points) {
-  padContext.beginPath();
-  padContext.moveTo(points[0][0], points[0][1]);
-  // A lone tap still leaves a dot: a zero-length segment with round caps.
-  for (const [x, y] of points.length > 1 ? points.slice(1) : points) padContext.lineTo(x, y);
-  padContext.stroke();
-}
-
 function fitRect(width, height, side) {
   const scale = side / Math.max(width, height);
   const w = width * scale;
@@ -59,27 +52,15 @@ function redraw() {
   padContext.fillStyle = "#fff";
   padContext.fillRect(0, 0, pad.width, pad.height);
   if (state.upload) padContext.drawImage(state.upload.bitmap, ...fitRect(state.upload.width, state.upload.height, pad.width));
-  padContext.strokeStyle = "#000";
-  padContext.lineWidth = strokeWidth();
-  padContext.lineCap = "round";
-  padContext.lineJoin = "round";
-  for (const points of state.strokes) drawStroke(points);
+  drawStrokes(padContext, state.strokes, strokeWidth());
   $("undo").disabled = !state.strokes.length && !state.upload;
   $("clear").disabled = !state.strokes.length && !state.upload;
-}
-
-function padPoint(event) {
-  const rect = pad.getBoundingClientRect();
-  return [
-    ((event.clientX - rect.left) * pad.width) / rect.width,
-    ((event.clientY - rect.top) * pad.height) / rect.height,
-  ];
 }
 
 function onPointerDown(event) {
   if (event.button !== 0) return;
   pad.setPointerCapture(event.pointerId);
-  state.drawing = [padPoint(event)];
+  state.drawing = padPoints(pad, event).slice(-1);
   state.strokes.push(state.drawing);
   redraw();
   event.preventDefault();
@@ -87,9 +68,7 @@ function onPointerDown(event) {
 
 function onPointerMove(event) {
   if (!state.drawing) return;
-  // Coalesced events keep fast pen strokes smooth.
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-  for (const e of events.length ? events : [event]) state.drawing.push(padPoint(e));
+  state.drawing.push(...padPoints(pad, event));
   redraw();
   scheduleRecognition();
 }
@@ -227,7 +206,7 @@ function candidateButton({ char, p, sure }, rank) {
   button.querySelector(".char").textContent = char;
   button.querySelector(".bar span").style.width = `${Math.max(1, 100 * p)}%`;
   button.querySelector(".prob").textContent = percent;
-  button.addEventListener("click", () => copyChar(char));
+  button.addEventListener("click", () => copyText(char, $("hint")));
   return button;
 }
 
@@ -257,16 +236,6 @@ function hintFor(result) {
     );
   }
   return "Click a match to copy it.";
-}
-
-async function copyChar(char) {
-  try {
-    await navigator.clipboard.writeText(char);
-    $("hint").textContent = `Copied ${char}`;
-  } catch {
-    // Clipboard API needs a secure context; plain http hosts get the text to copy by hand.
-    $("hint").textContent = `Copy this: ${char}`;
-  }
 }
 
 function onKey(event) {

@@ -2,6 +2,7 @@
 // of a word), read by reading.js's readWord after each stroke with config.json's "word"
 // model; each character can be tapped to pick another of its candidates.
 import { loadModel, wordReader } from "./model.js";
+import { copyText, drawStrokes, padPoints } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, toUint8 } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 import { boxOnPad, choose, picksFor, wordText } from "./wordtext.js";
@@ -98,17 +99,7 @@ function redraw() {
     const { scale, left, top } = uploadFrame();
     padContext.drawImage(state.upload.bitmap, left, top, state.upload.width * scale, state.upload.height * scale);
   }
-  padContext.strokeStyle = "#000";
-  padContext.lineWidth = strokeWidth();
-  padContext.lineCap = "round";
-  padContext.lineJoin = "round";
-  for (const points of state.strokes) {
-    padContext.beginPath();
-    padContext.moveTo(points[0][0], points[0][1]);
-    // A lone tap still leaves a dot: a zero-length segment with round caps.
-    for (const [x, y] of points.length > 1 ? points.slice(1) : points) padContext.lineTo(x, y);
-    padContext.stroke();
-  }
+  drawStrokes(padContext, state.strokes, strokeWidth());
   const empty = !state.strokes.length && !state.upload;
   $("word-undo").disabled = !state.history.length;
   $("word-clear").disabled = empty;
@@ -122,18 +113,10 @@ function setShape() {
   }
 }
 
-function padPoint(event) {
-  const rect = pad.getBoundingClientRect();
-  return [
-    ((event.clientX - rect.left) * pad.width) / rect.width,
-    ((event.clientY - rect.top) * pad.height) / rect.height,
-  ];
-}
-
 function onPointerDown(event) {
   if (event.button !== 0) return;
   pad.setPointerCapture(event.pointerId);
-  state.drawing = [padPoint(event)];
+  state.drawing = padPoints(pad, event).slice(-1);
   state.strokes.push(state.drawing);
   state.history.push("stroke");
   state.refusal = null;
@@ -145,9 +128,7 @@ function onPointerDown(event) {
 
 function onPointerMove(event) {
   if (!state.drawing) return;
-  // Coalesced events keep fast pen strokes smooth.
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-  for (const e of events.length ? events : [event]) state.drawing.push(padPoint(e));
+  state.drawing.push(...padPoints(pad, event));
   redraw();
 }
 
@@ -371,18 +352,6 @@ function pick(box, character) {
   showReading();
 }
 
-async function copyText() {
-  const text = hook.text;
-  if (!text) return;
-  try {
-    await navigator.clipboard.writeText(text);
-    $("word-hint").textContent = `Copied ${text}`;
-  } catch {
-    // Clipboard API needs a secure context; plain http hosts get the text to copy by hand.
-    $("word-hint").textContent = `Copy this: ${text}`;
-  }
-}
-
 function onKey(event) {
   if (event.target instanceof HTMLInputElement || $("word-panel").hidden) return;
   if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
@@ -406,7 +375,7 @@ function wireUp() {
   $("word-undo").addEventListener("click", undo);
   $("word-clear").addEventListener("click", () => replacePad({}));
   $("word-upload").addEventListener("change", onUpload);
-  $("word-copy").addEventListener("click", copyText);
+  $("word-copy").addEventListener("click", () => hook.text && copyText(hook.text, $("word-hint")));
   for (const radio of document.querySelectorAll("input[name=orientation]")) {
     radio.addEventListener("change", onOrientation);
   }

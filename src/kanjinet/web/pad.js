@@ -1,0 +1,39 @@
+// What both pads (app.js's single character, words.js's word) do alike: pointer positions
+// in canvas pixels, strokes drawn with a round pen, and copying what was read.
+
+/** The canvas pixels under a pointer event, and under the events it coalesces. */
+export function padPoints(canvas, event) {
+  // Coalesced events keep fast pen strokes smooth.
+  const coalesced = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+  const rect = canvas.getBoundingClientRect();
+  return (coalesced.length ? coalesced : [event]).map((e) => [
+    ((e.clientX - rect.left) * canvas.width) / rect.width,
+    ((e.clientY - rect.top) * canvas.height) / rect.height,
+  ]);
+}
+
+/** Black polylines `width` pixels wide with round ends and joins. */
+export function drawStrokes(context, strokes, width) {
+  context.strokeStyle = "#000";
+  context.lineWidth = width;
+  context.lineCap = "round";
+  context.lineJoin = "round";
+  for (const points of strokes) {
+    context.beginPath();
+    context.moveTo(points[0][0], points[0][1]);
+    // A lone tap still leaves a dot: a zero-length segment with round caps.
+    for (const [x, y] of points.length > 1 ? points.slice(1) : points) context.lineTo(x, y);
+    context.stroke();
+  }
+}
+
+/** Copies `text` to the clipboard and says so in `hint`. */
+export async function copyText(text, hint) {
+  try {
+    await navigator.clipboard.writeText(text);
+    hint.textContent = `Copied ${text}`;
+  } catch {
+    // Clipboard API needs a secure context; plain http hosts get the text to copy by hand.
+    hint.textContent = `Copy this: ${text}`;
+  }
+}
