@@ -124,40 +124,11 @@ def test_ink_from_levels_is_times_17():
     np.testing.assert_array_equal(nz.ink_from_levels(levels), levels * 17)
 
 
-def test_ink_from_picture_detects_polarity():
-    ink = nz.ink_from_levels(cross()).astype(np.float32) / 255
-    dark_on_light = (240 - 200 * ink).astype(np.uint8)
-    light_on_dark = (20 + 180 * ink).astype(np.uint8)
-    rgb = np.repeat(dark_on_light[:, :, None], 3, axis=2)
-    for picture in (dark_on_light, light_on_dark, rgb):
-        found = nz.ink_from_picture(picture)
-        assert found.dtype == np.float32 and found.min() == 0.0 and found.max() == 1.0
-        np.testing.assert_allclose(found, ink, atol=1 / 255)
-    expected = nz.normalize(nz.ink_from_levels(cross()), 64)
-    np.testing.assert_array_equal(nz.normalize(nz.ink_from_picture(dark_on_light), 64), expected)
-
-
-def test_ink_from_picture_reads_alpha():
-    """A transparent layer: the opaque strokes are the ink, whatever their colour.
-    Opaque paper: a semi-transparent pixel is composited onto white."""
-    alpha = nz.ink_from_levels(cross())
-    ink = alpha.astype(np.float32) / 255
-    for pen in (0, 255, 90):
-        layer = np.dstack([np.full(alpha.shape + (3,), pen, np.uint8), alpha])
-        np.testing.assert_allclose(nz.ink_from_picture(layer), ink, atol=1e-6)
-    paper = np.full((8, 8, 4), 255, np.uint8)
-    paper[2:6, 2:6] = (0, 0, 0, 51)  # black at 20% opacity on white: grey 204
-    np.testing.assert_allclose(nz.flatten_alpha(paper.astype(np.float64))[3, 3], 204.0)
-    assert nz.ink_from_picture(paper)[3, 3] == 1.0 and nz.ink_from_picture(paper)[0, 0] == 0.0
-
-
 def test_bad_input_is_a_one_line_error():
     with pytest.raises(KanjinetError):
         nz.normalize(np.zeros(5), 64)
     with pytest.raises(KanjinetError):
         nz.normalize(np.zeros((10, 10)), 4)
-    with pytest.raises(KanjinetError):
-        nz.ink_from_picture(np.zeros((4, 4, 2)))
 
 
 def test_normalization_record_is_json():
@@ -220,78 +191,6 @@ def test_normalize_images_under_six_lines_have_no_edge_zone(shape):
     assert out.shape == (16, 16)
     if min(shape) >= 2:  # a solid block survives noise removal and fills the square's width
         assert out.max() == 255
-
-
-def test_shrink_picture_averages_whole_blocks_rounding_half_up(monkeypatch):
-    from kanjinet.preprocess import normalize as nz
-
-    monkeypatch.setattr(nz, "MAX_PICTURE_SIDE", 3)
-    picture = np.arange(5 * 7, dtype=np.uint8).reshape(5, 7)  # longer side 7: 3 x 3 blocks
-    shrunk = nz.shrink_picture(picture)
-    assert shrunk.dtype == np.uint8 and shrunk.shape == (1, 2)  # the rest is dropped
-    blocks = [picture[0:3, 0:3], picture[0:3, 3:6]]
-    assert shrunk.tolist() == [[int(np.floor(b.mean() + 0.5)) for b in blocks]]
-    rgba = np.dstack([picture] * 4)
-    assert nz.shrink_picture(rgba).shape == (1, 2, 4)
-    small = picture[:3, :3]
-    assert nz.shrink_picture(small) is small
-
-
-def shadowed_paper(height: int = 300, width: int = 400) -> np.ndarray:
-    """Paper at 220 darkening to 110 across a soft diagonal shadow, grey levels (float)."""
-    ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
-    return 220.0 * (1.0 - 0.5 * np.clip((xs + ys - 0.5) * 2.0, 0.0, 1.0))
-
-
-def test_a_shadow_across_the_paper_is_not_ink():
-    """The paper's light is estimated per region, not from the border: a shadow that the
-    border's median would call ink (over the paper floor once stretched) stays paper."""
-    picture = shadowed_paper()
-    picture[10:20, 10:60] = 20.0  # a short dark stroke in the light
-    shadow = np.s_[250:, 350:]
-    border_rule = float(np.median(nz.outer_frame(picture))) - picture
-    assert (border_rule[shadow] / border_rule.max() * 255).max() > nz.PAPER_FLOOR
-    ink = nz.paper_relative_ink(picture)
-    assert ink[10:20, 10:60].min() > 190 and np.abs(ink[shadow]).max() < 8
-
-
-def test_strokes_in_the_shadow_keep_their_strength():
-    """Light darkens paper and ink alike: dividing it out leaves a stroke in the shadow
-    about as strong as the same stroke in the light, and thick strokes stay ink."""
-    picture = shadowed_paper()
-    picture[40:60, 20:380] *= 0.2  # in the light (left and top)
-    picture[240:260, 20:380] *= 0.2  # mostly in the shadow
-    picture[60:240, 180:230] *= 0.2  # a fat vertical stroke, a seventh of the picture wide
-    ink = nz.ink_from_picture(picture)
-    lit, shaded = ink[50, 30:120].mean(), ink[250, 300:380].mean()
-    assert lit > 0.9 and shaded > 0.75
-    assert ink[150, 205] > 0.75
-    assert ink[150, 30:150].max() < 0.1 and ink[280, 300:390].max() < 0.15  # paper
-
-
-def test_evenly_lit_pictures_read_as_before():
-    """Uniform paper: ink = paper - pixel, the rule of a paper level from the border."""
-    picture = np.full((60, 80), 200.0)
-    picture[20:28, 10:70] = 50.0  # a stroke a tenth of the picture thick
-    assert np.array_equal(nz.paper_relative_ink(picture), 200.0 - picture)
-    light_on_dark = 255.0 - picture  # chalk on a board: inverted first
-    assert np.array_equal(nz.paper_relative_ink(light_on_dark), 200.0 - picture)
-
-
-def test_cell_levels_take_the_three_quarter_quantile_of_partial_cells():
-    samples = np.arange(25, dtype=np.float64).reshape(5, 5)
-    levels = nz.cell_levels(samples, 3)
-    # cell (0, 0): 0,1,2,5,6,7,10,11,12 -> index 6 -> 10; the last ones are partial
-    assert levels.tolist() == [[10.0, 9.0], [20.0, 23.0]]
-
-
-def test_closing_fills_dips_narrower_than_its_window():
-    grid = np.full((9, 9), 100.0)
-    grid[3:6, 3:6] = 10.0  # 3 cells wide: filled by radius 2
-    assert np.array_equal(nz.closing(grid, 2), np.full((9, 9), 100.0))
-    wide = np.full((12, 12), 100.0)
-    wide[1:11, 1:11] = 10.0  # 10 cells wide: its middle stays
-    assert nz.closing(wide, 2)[5, 5] == 10.0
 
 
 def test_the_recipe_has_no_character_that_tract_nnef_cannot_read():

@@ -232,7 +232,7 @@ def test_huge_pictures_are_refused_before_decoding(tmp_path, side):
 
 def test_large_pictures_are_averaged_down_before_normalising(tmp_path):
     from kanjinet.inference.predict import read_picture
-    from kanjinet.preprocess.normalize import MAX_PICTURE_SIDE
+    from kanjinet.preprocess.picture import MAX_PICTURE_SIDE
 
     picture = np.full((2500, 1200), 255, np.uint8)
     picture[200:2300, 500:700] = 0  # with a quarter of 2,100 of paper around: no crop
@@ -298,7 +298,8 @@ def test_colour_pictures_average_their_channels_like_the_page(tmp_path):
     """The page averages R, G and B; PIL's grey conversion weights them (blue ink would
     come out twice as dark as green). predict must read colour the page's way."""
     from kanjinet.inference.predict import pictures_to_input, read_picture
-    from kanjinet.preprocess.normalize import ink_from_picture, normalize
+    from kanjinet.preprocess.normalize import normalize
+    from kanjinet.preprocess.picture_ink import ink_from_picture
 
     rgb = np.full((48, 48, 3), 255, dtype=np.uint8)
     rgb[8:40, 10:14] = (0, 255, 0)  # a green stroke

@@ -1,4 +1,5 @@
-"""The browser's preprocessing (web/preprocess.js) agrees with kanjinet.preprocess.normalize, bit for bit.
+"""The browser's picture path (web/preprocess.js and the files it gathers) agrees with
+kanjinet.preprocess (picture.py, picture_ink.py, normalize.py), bit for bit.
 
 Shared vectors in tests/data/normalize_vectors.json: inputs and the outputs Python
 gives. Rewrite them after a deliberate change to normalize.py with
@@ -26,14 +27,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from kanjinet.core.atomic import write_json
-from kanjinet.preprocess.normalize import (
-    NORMALIZATION,
-    ink_from_levels,
-    ink_from_picture,
-    normalize,
-    shrink_picture,
-)
-from kanjinet.preprocess.picture_ink import crop_to_character, scale_to_8_bits
+from kanjinet.preprocess.normalize import NORMALIZATION, ink_from_levels, normalize
+from kanjinet.preprocess.picture import crop_to_character, scale_to_8_bits, shrink_picture
+from kanjinet.preprocess.picture_ink import ink_from_picture
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "normalize_vectors.json"
@@ -158,6 +154,28 @@ def pictures(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     ]
 
 
+def heavy_pictures() -> list[tuple[str, np.ndarray]]:
+    """Issue #32: 口 and 田 with a pen a fifth of the picture wide (ink the majority inside
+    the box), dark on light, inverted, and under a shadow reaching in from a corner."""
+    pictures = []
+    for char, side, pen in (("口", 200, 44), ("田", 256, 50)):
+        image = Image.new("L", (side, side), 228)
+        draw = ImageDraw.Draw(image)
+        low, high, middle = side // 9, side - side // 9, side // 2
+        draw.rectangle([low, low, high, high], outline=25, width=pen)
+        if char == "田":
+            draw.line([(middle, low), (middle, high)], fill=25, width=pen)
+            draw.line([(low, middle), (high, middle)], fill=25, width=pen)
+        pictures.append((f"heavy {char}, dark on light", np.asarray(image)))
+    heavy = pictures[-1][1]
+    ys, xs = np.mgrid[0 : heavy.shape[0], 0 : heavy.shape[1]] / heavy.shape[0]
+    light = 1.0 - 0.45 * np.clip((xs + ys - 1.0) * 2.0, 0.0, 1.0)
+    shadowed = (heavy[:, :, None] * light[:, :, None] * np.array([1.0, 0.97, 0.9])).astype(np.uint8)
+    pictures.append(("heavy 田, light on dark RGB", np.dstack([255 - heavy] * 3)))
+    pictures.append(("heavy 田 under a corner shadow", shadowed))
+    return pictures
+
+
 def transparent_layers(ink: np.ndarray, paper: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """The same strokes on a transparent layer in a black and a white pen (identical
     ink), and on opaque paper with a half-transparent patch (composited onto white)."""
@@ -216,6 +234,7 @@ def build_vectors(seed: int = 0, records: int = 6) -> dict:
     for i, ink in enumerate(etl9g_like(records, seed)):
         cases.append(vector(f"synthetic ETL9G record {i}", "ink", ink, sizes[i % len(sizes)]))
     cases += [vector(name, "picture", pixels, 64) for name, pixels in pictures(rng)]
+    cases += [vector(name, "picture", pixels, 64) for name, pixels in heavy_pictures()]
     cases.append(vector("pad: 田", "pad", pad_drawing("田", 256, 9), 64))
     cases.append(vector("pad: 永", "pad", pad_drawing("永", 200, 7), 32))
     cases.append(vector("large photo, averaged down", "picture", large_picture(), 64))
@@ -325,14 +344,14 @@ def contrast_pictures() -> dict[str, np.ndarray]:
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_javascript_ink_contrast_matches_python():
     """The page refuses the same blank uploads that `predict` refuses."""
-    from kanjinet.preprocess.normalize import MIN_INK_CONTRAST, ink_contrast
+    from kanjinet.preprocess.picture_ink import MIN_INK_CONTRAST, ink_contrast
 
     pictures = contrast_pictures()
     payload = {
         k: {"w": p.shape[1], "h": p.shape[0], "data": p.ravel().tolist()}
         for k, p in pictures.items()
     }
-    module = json.dumps((ROOT / "src" / "kanjinet" / "web" / "preprocess.js").as_uri())
+    module = json.dumps((ROOT / "src" / "kanjinet" / "web" / "picture_ink.js").as_uri())
     script = (
         f"import {{ inkContrast, MIN_INK_CONTRAST }} from {module};\n"
         "import { readFileSync } from 'node:fs';\n"

@@ -27,7 +27,8 @@ from PIL import Image
 
 from kanjinet.core.errors import KanjinetError
 from kanjinet.preprocess.model_input import prepared_to_input
-from kanjinet.preprocess.normalize import ink_from_levels, ink_from_picture, normalize
+from kanjinet.preprocess.normalize import ink_from_levels, normalize
+from kanjinet.preprocess.picture_ink import ink_from_picture
 
 pytestmark = pytest.mark.slow
 TIMEOUT_MS = 60_000

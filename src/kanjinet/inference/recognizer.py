@@ -36,7 +36,7 @@ from kanjinet.inference.engines import Engine, TorchEngine, open_engine
 from kanjinet.inference.modelfile import ModelFile, read_model_file
 from kanjinet.inference.shipped import model_or_reference, training_summary
 from kanjinet.preprocess.model_input import prepared_to_input
-from kanjinet.preprocess.picture import Picture, as_picture
+from kanjinet.preprocess.picture import Picture, prepare_picture
 
 if TYPE_CHECKING:
     from kanjinet.inference.reading import Reading
@@ -125,9 +125,7 @@ class Recognizer:
     def prepare(self, picture: Picture) -> np.ndarray:
         """A picture as the model's normalised uint8 (S, S), ink high; KanjinetError naming
         the picture if it cannot be read or holds no character."""
-        from kanjinet.preprocess.normalize import ink_from_picture, normalize
-
-        return normalize(ink_from_picture(as_picture(picture)), self.image_size)
+        return prepare_picture(picture, self.image_size)
 
     def recognize_prepared(self, prepared: np.ndarray, top_k: int = 5) -> list[list[Candidate]]:
         """Normalised uint8 (N, S, S) -> per picture, the top_k candidates."""

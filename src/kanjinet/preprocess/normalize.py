@@ -1,14 +1,14 @@
 """THE normalisation: an ink image of any size -> a `size x size` uint8 image, ink high.
 
 One function, `normalize`, used by `prepare` (ETL9G records), `predict` (user
-pictures) and mirrored step by step in the browser demo's JavaScript. Imports
-numpy only. Everything below is written so it can be replicated exactly.
+pictures, through `picture.py`) and mirrored step by step by web/normalize.js.
+Imports numpy only. Everything below is written so it can be replicated exactly.
 
 Input ("ink-high intensities"): an array (H, W) or a batch (N, H, W) where 0 is
 paper and higher is more ink. uint8 (and any other integer dtype) is read as
 0..255, clipped; floats as 0..1, clipped; bool as 0/255. ETL9G levels 0..15 go
 through `ink_from_levels` (x 17, so 15 -> 255) first; a photo or a scan of dark
-ink on light paper (or the reverse) goes through `ink_from_picture` first.
+ink on light paper (or the reverse) goes through `picture_ink.picture_ink` first.
 
 The recipe (`NORMALIZATION` records it; integer steps are exact):
 
@@ -70,20 +70,19 @@ from __future__ import annotations
 import numpy as np
 
 from kanjinet.core.errors import KanjinetError
+from kanjinet.preprocess.picture_ink import RECIPE as PICTURE_RECIPE
 from kanjinet.preprocess.stroke_width import RECIPE as STROKE_WIDTH_RECIPE
 from kanjinet.preprocess.stroke_width import thin_strokes
 
-VERSION = 2
+VERSION = 3
 PAPER_FLOOR = 32
 INK_THRESHOLD = 80
 MIN_NEIGHBOURS = 3
 EDGE_ZONE_DIVISOR = 6
 EDGE_FRAGMENT_FRACTION = 0.25
 ETL9G_LEVEL_SCALE = 17  # 15 * 17 = 255
-# Pictures (predict, the page's uploads) whose ink differs from the paper by fewer grey
-# levels are blank: stretched to full contrast, their noise would still get an answer.
-MIN_INK_CONTRAST = 16
 BATCH = 64  # images processed together: temporaries stay in cache (~1 MB each at 128 x 127)
+CUMSUM_LINE = 2048  # values per line up to which `running_sum` uses one cumsum
 
 #: The recipe as data, stored in metadata.json, checkpoints, ONNX metadata and the mapping file.
 NORMALIZATION: dict = {
@@ -101,14 +100,25 @@ NORMALIZATION: dict = {
     "contrast": "max -> 255, round half up",
     "output": "uint8 size x size, 0 paper .. 255 ink",
     "stroke_width": STROKE_WIDTH_RECIPE,
+    # How a picture becomes ink before step 1 (`picture_ink.py`): read by `predict` and
+    # the page, never by `prepare`, so models trained on either version read it alike.
+    "picture": PICTURE_RECIPE,
 }
 
 
+def earlier_recipes() -> list[dict]:
+    """The recipes before this one that models may record, newest first. Version 2 (no
+    "picture" entry) normalised every ETL9G record to the same bytes: only pictures of
+    heavy strokes read differently. Version 1 (no step 8 either) gives the same bytes
+    except where strokes are thick, and its models read those better thinned."""
+    version_2 = {k: v for k, v in NORMALIZATION.items() if k != "picture"}
+    version_1 = {k: v for k, v in version_2.items() if k != "stroke_width"}
+    return [{**version_2, "version": 2}, {**version_1, "version": 1}]
+
+
 def is_current_recipe(recorded: dict) -> bool:
-    """Is a model's recorded recipe this one? Version 1 (no step 8) counts: it gives the
-    same bytes except where strokes are thick, and its models read those better thinned."""
-    previous = {k: v for k, v in NORMALIZATION.items() if k != "stroke_width"}
-    return recorded in (NORMALIZATION, {**previous, "version": 1})
+    """Is a model's recorded recipe this one, or an earlier one it reads alike?"""
+    return recorded == NORMALIZATION or recorded in earlier_recipes()
 
 
 def margin_for(size: int) -> int:
@@ -125,180 +135,6 @@ def ink_from_levels(levels: np.ndarray) -> np.ndarray:
     return levels.astype(np.uint8, copy=False) * np.uint8(ETL9G_LEVEL_SCALE)
 
 
-#: Pictures are refused above this many pixels (decoding alone would take gigabytes).
-#: Longer ones are cut to their character at full resolution (`picture_ink`), then
-#: averaged down to at most MAX_PICTURE_SIDE on their longer side before
-#: `ink_from_picture` (normalising a huge picture costs seconds, changes nothing at 64 x 64).
-MAX_PICTURE_PIXELS = 64_000_000
-MAX_PICTURE_SIDE = 1024
-#: A picture whose longer side exceeds this many times its shorter is a strip, not a
-#: character: refused (averaging it down would leave under 2 pixels across).
-MAX_PICTURE_ASPECT = 64
-
-
-def shrink_picture(picture: np.ndarray) -> np.ndarray:
-    """A picture (H, W) or (H, W, C) of integers 0..255 whose longer side exceeds
-    MAX_PICTURE_SIDE, averaged over f x f blocks, f the smallest integer that brings it
-    within (rows and columns past the last whole block are dropped), each channel's
-    mean rounded half up to an integer, in integer arithmetic: exactly what
-    web/preprocess.js `shrinkPicture` computes. Smaller pictures come back unchanged."""
-    height, width = picture.shape[:2]
-    factor = -(-max(height, width) // MAX_PICTURE_SIDE)
-    if factor <= 1:
-        return picture
-    rows, cols = height // factor, width // factor
-    blocks = np.asarray(picture)[: rows * factor, : cols * factor]
-    blocks = blocks.reshape(rows, factor, cols, factor, *picture.shape[2:])
-    sums = blocks.sum(axis=(1, 3), dtype=np.int64)  # accumulates without a widened copy
-    area = factor * factor
-    return ((sums + area // 2) // area).astype(np.uint8)
-
-
-def ink_from_picture(gray: np.ndarray) -> np.ndarray:
-    """A grayscale (H, W) or RGB(A) (H, W, C) picture -> float32 ink 0..1, paper 0.
-
-    Polarity is detected, not assumed: the paper is the median of the picture's
-    outer 1-pixel frame (a character rarely covers most of its border). Pixels
-    darker than a light paper are ink (dark on light), lighter than a dark paper
-    are ink (light on dark). Uneven lighting is divided out (`even_light_ink`).
-    Contrast is stretched so the strongest ink is 1.0. Colour is the plain channel
-    mean; alpha is read by `flatten_alpha`.
-    """
-    ink = paper_relative_ink(gray)
-    strongest = float(ink.max())
-    if strongest <= 0:
-        return np.zeros(ink.shape, dtype=np.float32)
-    return np.clip(ink / strongest, 0.0, 1.0).astype(np.float32)
-
-
-def ink_contrast(gray: np.ndarray) -> float:
-    """How far the strongest ink is from the paper, in grey levels 0..255 (0: uniform)."""
-    return max(0.0, float(paper_relative_ink(gray).max()))
-
-
-def paper_relative_ink(gray: np.ndarray) -> np.ndarray:
-    """The picture as ink above its paper (float64, grey levels), polarity detected,
-    uneven lighting divided out."""
-    picture = grey_picture(gray)
-    paper = float(np.median(outer_frame(picture)))
-    low, high = float(picture.min()), float(picture.max())
-    dark_on_light = paper - low >= high - paper
-    return even_light_ink(picture if dark_on_light else 255.0 - picture)
-
-
-def grey_picture(gray: np.ndarray) -> np.ndarray:
-    """(H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA -> float64 grey (H, W), 0..255."""
-    picture = np.asarray(gray, dtype=np.float64)
-    if picture.ndim == 3 and picture.shape[2] == 4:
-        picture = flatten_alpha(picture)
-    elif picture.ndim == 3 and picture.shape[2] == 3:
-        picture = picture.mean(axis=2)
-    if picture.ndim != 2 or min(picture.shape) < 2:
-        raise KanjinetError(f"picture of shape {np.shape(gray)}: expected (H, W) or (H, W, 3|4)")
-    return picture
-
-
-# The paper's light, estimated at a large scale (`paper_light`): the picture is sampled
-# every `step` pixels (step = max(1, longer side // LIGHT_SAMPLE_SIDE)), the samples cut
-# into square cells of k = max(2, ceil(longer sampled side / LIGHT_CELLS)) samples,
-# each cell's paper level is its LIGHT_RANK-th quantile (ink covering less of a cell
-# does not lower it; noise barely raises it), and a morphological closing of radius
-# LIGHT_CLOSING cells on that grid fills the cells a thick stroke covers entirely.
-LIGHT_SAMPLE_SIDE = 256
-LIGHT_CELLS = 32
-LIGHT_RANK = (3, 4)  # 3/4: the sorted cell value at index (3 * (n - 1)) // 4
-LIGHT_CLOSING = 2
-
-
-def even_light_ink(light: np.ndarray) -> np.ndarray:
-    """Ink of a light-paper picture (float64 (H, W), paper bright) under even light:
-    ink = (P - x) * max(P) / max(P, 1), P the paper's light at each pixel (`paper_light`).
-    A shadow darkens paper and ink alike, so dividing by P takes it out; ink keeps the
-    grey-level scale of the best-lit paper (an evenly lit picture: ink = paper - x)."""
-    paper, brightest = paper_light(light)
-    return (paper - light) * brightest / np.maximum(paper, 1.0)
-
-
-def paper_light(light: np.ndarray) -> tuple[np.ndarray, float]:
-    """The paper's level at every pixel (float64 (H, W)) and its brightest cell level:
-    the closed cell grid (see LIGHT_SAMPLE_SIDE) interpolated bilinearly between cell
-    centres, clamped to the outer centres."""
-    height, width = light.shape
-    step = max(1, max(height, width) // LIGHT_SAMPLE_SIDE)
-    samples = light[::step, ::step]
-    cell = max(2, -(-max(samples.shape) // LIGHT_CELLS))
-    grid = closing(cell_levels(samples, cell), LIGHT_CLOSING)
-    rows = interpolate(grid, height, step, cell)
-    paper = interpolate(rows.T, width, step, cell).T
-    return paper, float(grid.max())
-
-
-def cell_levels(samples: np.ndarray, cell: int) -> np.ndarray:
-    """Per cell x cell block of samples (the last ones partial), its LIGHT_RANK quantile."""
-    height, width = samples.shape
-    rows, cols = -(-height // cell), -(-width // cell)
-    padded = np.full((rows * cell, cols * cell), np.nan)
-    padded[:height, :width] = samples
-    blocks = padded.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    blocks = np.sort(blocks, axis=2)  # NaN (outside the picture) sorts last
-    count = np.count_nonzero(~np.isnan(blocks), axis=2)
-    rank = (LIGHT_RANK[0] * (count - 1)) // LIGHT_RANK[1]
-    return np.take_along_axis(blocks, rank[:, :, None], axis=2)[:, :, 0]
-
-
-def closing(grid: np.ndarray, radius: int) -> np.ndarray:
-    """Morphological closing (max then min over a (2r+1)^2 square, clipped at the edges)."""
-    return window_extreme(window_extreme(grid, radius, np.maximum), radius, np.minimum)
-
-
-def window_extreme(grid: np.ndarray, radius: int, pick) -> np.ndarray:
-    """max or min over a (2r+1)^2 square around each cell, edges clipped; separable."""
-    out = grid
-    for axis in (0, 1):
-        source, out = out, out.copy()
-        for shift in range(1, radius + 1):
-            ahead = [slice(None)] * 2
-            behind = [slice(None)] * 2
-            ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
-            pick(out[tuple(behind)], source[tuple(ahead)], out=out[tuple(behind)])
-            pick(out[tuple(ahead)], source[tuple(behind)], out=out[tuple(ahead)])
-    return out
-
-
-def interpolate(grid: np.ndarray, extent: int, step: int, cell: int) -> np.ndarray:
-    """Axis 0 of a cell grid (n, m) -> (extent, m), linear between cell centres: pixel y
-    sits at t = (y / step - (cell - 1) / 2) / cell cells, clamped to 0..n-1; the value is
-    g[i] * (1 - f) + g[i + 1] * f, i = floor(t), f = t - i (g[n] reads as g[n - 1])."""
-    count = grid.shape[0]
-    position = (np.arange(extent) / step - (cell - 1) / 2) / cell
-    position = np.clip(position, 0.0, count - 1)
-    low = np.floor(position).astype(np.intp)
-    high = np.minimum(low + 1, count - 1)
-    frac = (position - low)[:, None]
-    return grid[low] * (1.0 - frac) + grid[high] * frac
-
-
-def flatten_alpha(rgba: np.ndarray) -> np.ndarray:
-    """An (H, W, 4) picture -> grey (H, W), 0..255.
-
-    If most of the outer frame is more than half transparent, the background is a
-    transparent layer, not paper: what was drawn is what is opaque, whatever its
-    colour (a black pen or a white one), so grey = 255 - alpha (dark ink on white).
-    Otherwise the picture is opaque paper and semi-transparent pixels are composited
-    onto white.
-    """
-    alpha = rgba[:, :, 3]
-    if np.median(outer_frame(alpha)) < 128:
-        return 255.0 - alpha
-    opacity = alpha / 255.0
-    return rgba[:, :, :3].mean(axis=2) * opacity + 255.0 * (1.0 - opacity)
-
-
-def outer_frame(picture: np.ndarray) -> np.ndarray:
-    """The outer 1-pixel frame of an (H, W) array, as one vector."""
-    return np.concatenate([picture[0], picture[-1], picture[1:-1, 0], picture[1:-1, -1]])
-
-
 def to_uint8(ink: np.ndarray) -> np.ndarray:
     """Step 1: any numeric ink-high array -> uint8 0..255 (see the module docstring)."""
     ink = np.asarray(ink)
@@ -309,7 +145,10 @@ def to_uint8(ink: np.ndarray) -> np.ndarray:
     if np.issubdtype(ink.dtype, np.integer):
         return np.clip(ink, 0, 255).astype(np.uint8)
     if np.issubdtype(ink.dtype, np.floating):
-        return np.floor(np.clip(ink, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        scaled = np.clip(ink, 0.0, 1.0)  # a new array: the rest works in place
+        scaled *= 255.0
+        scaled += 0.5
+        return np.floor(scaled, out=scaled).astype(np.uint8)
     raise KanjinetError(f"ink array of dtype {ink.dtype}: expected integers, floats or bool")
 
 
@@ -402,11 +241,16 @@ def boundaries(first: np.ndarray, last: np.ndarray, side: np.ndarray, size: int)
 def running_sum(lines: np.ndarray, dtype: type) -> np.ndarray:
     """S over axis 0 of lines-first (D, N, K): S[i] = sum of lines 0..i-1, shape (D + 1, N, K).
 
-    A loop over lines, each one contiguous whole-batch vector add: several times
-    faster than numpy's cumsum along a non-last axis. uint8 sums exactly in uint16.
+    Both ways add line by line in order (the same float32 sums): a batch's lines are
+    whole contiguous vector adds, several times faster than numpy's cumsum along a
+    non-last axis; a few short lines (one picture) are quicker in one cumsum than in a
+    loop of small adds. uint8 sums exactly in uint16.
     """
     running = np.empty((lines.shape[0] + 1, *lines.shape[1:]), dtype=dtype)
     running[0] = 0
+    if lines[0].size <= CUMSUM_LINE:
+        np.cumsum(lines, axis=0, dtype=dtype, out=running[1:])
+        return running
     for i in range(lines.shape[0]):
         np.add(running[i], lines[i], out=running[i + 1])
     return running

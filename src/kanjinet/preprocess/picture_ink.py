@@ -1,99 +1,259 @@
-"""A decoded picture file -> the pixels `normalize` reads, as a browser would show them.
+"""A picture's pixels -> its ink: grey levels, polarity, even light, contrast.
 
-Three things a camera or a scanner hands over that 8-bit grey or colour reading gets wrong:
+The middle of the picture path (`picture.py` reads the file before it, `normalize.py`
+normalises after it), mirrored step by step by web/picture_ink.js. Imports numpy only.
 
-- EXIF orientation: a phone stores the sensor's rows and a tag saying how to turn them;
-  browsers turn the picture (`createImageBitmap` applies it), so `predict` does too.
-- 16-bit and float pictures (PIL modes I;16*, I, F): scaled to 0..255 by their range
-  (`depth_range`), never clipped (a 16-bit PNG using values 10000-40000 would be all 255).
-- A small character in a big picture: pictures longer than `MAX_PICTURE_SIDE` are
-  averaged down before normalising, which would leave a 40-pixel character 20 pixels
-  tall. The character is found at full resolution first and the picture cut to it
-  (`crop_to_character`), exactly as web/preprocess.js `cropToCharacter` does.
-
-Imports numpy (and Pillow for `picture_pixels`, which takes a PIL image).
+1. Grey: the plain mean of R, G and B (as the page reads a canvas); alpha as
+   `flatten_alpha` says.
+2. Polarity, from the paper around the character: the paper is the median of the
+   picture's outer 1-pixel frame (a character rarely covers most of its border).
+   Pixels darker than a light paper are ink, lighter than a dark paper are ink; the
+   picture is turned to light paper either way. How much of the inside is ink plays no
+   part: a bold character may cover most of its box.
+3. Even light (`even_light_ink`): the paper's level is estimated at a large scale and
+   divided out, so a shadow is not ink and strokes in it keep their strength. Where a
+   region is darker than half the paper that encloses it (the paper any way out to the
+   picture's border crosses), it is ink however wide, a heavy stroke and not a shadow:
+   the paper next to it stands for the paper under it.
+4. Contrast: the strongest ink in grey levels above the paper (a blank picture has
+   almost none); the ink is then stretched so that the strongest is 1.0.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from kanjinet.preprocess.normalize import (
-    INK_THRESHOLD,
-    MAX_PICTURE_SIDE,
-    find_box,
-    ink_from_picture,
-    remove_noise,
-    to_uint8,
+from kanjinet.core.errors import KanjinetError
+
+# Pictures whose ink differs from the paper by fewer grey levels are blank: stretched to
+# full contrast, their noise would still get an answer.
+MIN_INK_CONTRAST = 16
+
+# The paper's light, estimated at a large scale (`paper_light`): the picture is sampled
+# every `step` pixels (step = max(1, longer side // LIGHT_SAMPLE_SIDE)), the samples cut
+# into square cells of k = max(2, ceil(longer sampled side / LIGHT_CELLS)) samples,
+# each cell's paper level is its LIGHT_RANK-th quantile (ink covering less of a cell
+# does not lower it; noise barely raises it), and a morphological closing of radius
+# LIGHT_CLOSING cells on that grid fills the cells a thick stroke covers entirely.
+LIGHT_SAMPLE_SIDE = 256
+LIGHT_CELLS = 32
+LIGHT_RANK = (3, 4)  # 3/4: the sorted cell value at index (3 * (n - 1)) // 4
+LIGHT_CLOSING = 2
+# A cell of the closed grid darker than this share of the paper around it (`fill_holes`)
+# is covered by ink (a stroke wider than the closing), not in a shadow: a shadow that
+# deep would leave no stroke in it readable (photo_like's deepest leaves half the light).
+HEAVY_INK_SHARE = (1, 2)
+
+#: The steps as data, recorded inside normalize.NORMALIZATION (no apostrophes: NNEF).
+RECIPE = (
+    "grey = mean of R, G, B; paper = median of the outer frame, dark paper inverted; "
+    f"paper light = {LIGHT_RANK[0]}/{LIGHT_RANK[1]} quantile of about {LIGHT_CELLS} cells "
+    f"a side, closed by {LIGHT_CLOSING} cells, cells under {HEAVY_INK_SHARE[0]}/"
+    f"{HEAVY_INK_SHARE[1]} of the paper enclosing them given the paper next to them; "
+    "ink = (paper - x) * max(paper) / paper, max -> 1"
 )
 
-DEEP_MODES = ("I", "F")  # PIL modes of more than 8 bits per pixel (and "I;16", "I;16B"...)
-# Paper kept around a found character, each side, as a fraction of its longer side: the
-# edge zone `normalize` looks at (a sixth of the extent) then holds only paper.
-CROP_PAD = (1, 4)
+
+def picture_ink(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """A grey (H, W) or RGB(A) (H, W, C) picture, values 0..255 -> (float32 ink 0..1 with
+    the strongest at 1.0, paper 0; the strongest ink's grey levels above the paper)."""
+    ink = paper_relative_ink(pixels)
+    strongest = float(ink.max())
+    if strongest <= 0:
+        return np.zeros(ink.shape, dtype=np.float32), 0.0
+    ink /= strongest
+    np.clip(ink, 0.0, 1.0, out=ink)
+    return ink.astype(np.float32), strongest
 
 
-def picture_pixels(image: Any, mode: str) -> np.ndarray:
-    """A PIL image -> uint8 pixels (H, W) or (H, W, C) in `mode` ("L", "RGB" or "RGBA"),
-    turned upright by its EXIF orientation, deep pictures scaled to 0..255, and cut to
-    the character when it is longer than MAX_PICTURE_SIDE."""
-    from PIL import ImageOps
+def ink_from_picture(pixels: np.ndarray) -> np.ndarray:
+    """The ink of `picture_ink`, for callers that do not need its contrast."""
+    return picture_ink(pixels)[0]
 
-    upright = ImageOps.exif_transpose(image)
-    if upright.mode.startswith("I;16") or upright.mode in DEEP_MODES:
-        pixels = scale_to_8_bits(np.asarray(upright))
+
+def ink_contrast(pixels: np.ndarray) -> float:
+    """How far the strongest ink is from the paper, in grey levels 0..255 (0: uniform)."""
+    return picture_ink(pixels)[1]
+
+
+def paper_relative_ink(pixels: np.ndarray) -> np.ndarray:
+    """The picture as ink above its paper (float64, grey levels): steps 1-3."""
+    picture = grey_picture(pixels)
+    if not paper_is_light(picture):
+        np.subtract(255.0, picture, out=picture)
+    return even_light_ink(picture)
+
+
+def grey_picture(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA -> a new float64 grey (H, W), 0..255."""
+    picture = np.asarray(pixels)
+    if picture.ndim == 3 and picture.shape[2] == 4:
+        picture = flatten_alpha(picture)
+    elif picture.ndim == 3 and picture.shape[2] == 3:
+        picture = channel_mean(picture)
     else:
-        pixels = np.asarray(upright.convert(mode))
-    return crop_to_character(pixels)
+        picture = picture.astype(np.float64)
+    if picture.ndim != 2 or min(picture.shape) < 2:
+        raise KanjinetError(f"picture of shape {np.shape(pixels)}: expected (H, W) or (H, W, 3|4)")
+    return picture
 
 
-def depth_range(values: np.ndarray) -> tuple[float, float]:
-    """The (low, high) a deep picture's values are scaled from: 0..1 for floats within it,
-    else 0..255 for values within it (8-bit data in a wide container), else 0..65535
-    (16-bit), else the picture's own minimum..maximum."""
-    low, high = float(values.min()), float(values.max())
-    if low < 0:
-        return low, high
-    for top in (1.0, 255.0, 65535.0):
-        if high <= top and (top > 1.0 or values.dtype.kind == "f"):
-            return 0.0, top
-    return low, high
+def channel_mean(picture: np.ndarray) -> np.ndarray:
+    """(R + G + B) / 3 in float64: the sum is exact, as numpy's mean over the channels
+    gives it, without a reduction along the short last axis (several times slower)."""
+    wide = np.uint16 if picture.dtype == np.uint8 else np.float64
+    total = np.add(picture[:, :, 0], picture[:, :, 1], dtype=wide)
+    total += picture[:, :, 2]
+    return np.divide(total, 3.0, dtype=np.float64)
 
 
-def scale_to_8_bits(values: np.ndarray) -> np.ndarray:
-    """Deep grey values -> uint8: floor((v - low) * 255 / (high - low) + 0.5) over
-    `depth_range` (a uniform picture of its own range -> all 0)."""
-    low, high = depth_range(values)
-    if high <= low:
-        return np.zeros(values.shape, dtype=np.uint8)
-    scaled = (values.astype(np.float64) - low) * 255.0 / (high - low)
-    return np.floor(np.clip(scaled, 0.0, 255.0) + 0.5).astype(np.uint8)
+def flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """An (H, W, 4) picture -> grey (H, W), 0..255.
+
+    If most of the outer frame is more than half transparent, the background is a
+    transparent layer, not paper: what was drawn is what is opaque, whatever its
+    colour (a black pen or a white one), so grey = 255 - alpha (dark ink on white).
+    Otherwise the picture is opaque paper and semi-transparent pixels are composited
+    onto white.
+    """
+    alpha = rgba[:, :, 3].astype(np.float64)
+    if np.median(outer_frame(alpha)) < 128:
+        return 255.0 - alpha
+    opacity = alpha / 255.0
+    return channel_mean(rgba[:, :, :3]) * opacity + 255.0 * (1.0 - opacity)
 
 
-def character_box(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right), inclusive, of the character in a picture at full
-    resolution: `normalize`'s ink mask and box (steps 3-4) on `ink_from_picture`; None
-    when no ink is found."""
-    ink = to_uint8(ink_from_picture(pixels))[None]
-    mask = remove_noise((ink >= INK_THRESHOLD).view(np.uint8))
-    top, bottom, left, right = (int(edge[0]) for edge in find_box(mask))
-    return None if bottom < top else (top, bottom, left, right)
+def outer_frame(picture: np.ndarray) -> np.ndarray:
+    """The outer 1-pixel frame of an (H, W) array, as one vector."""
+    return np.concatenate([picture[0], picture[-1], picture[1:-1, 0], picture[1:-1, -1]])
 
 
-def crop_to_character(pixels: np.ndarray) -> np.ndarray:
-    """A picture longer than MAX_PICTURE_SIDE, cut to its character's box with
-    CROP_PAD of its longer side of paper around it (within the picture). Smaller
-    pictures, and pictures without ink, come back unchanged."""
-    height, width = pixels.shape[:2]
-    if max(height, width) <= MAX_PICTURE_SIDE:
-        return pixels
-    box = character_box(pixels)
-    if box is None:
-        return pixels
-    top, bottom, left, right = box
-    pad = max(bottom - top + 1, right - left + 1) * CROP_PAD[0] // CROP_PAD[1]
-    rows = slice(max(0, top - pad), min(height, bottom + pad + 1))
-    cols = slice(max(0, left - pad), min(width, right + pad + 1))
-    return pixels[rows, cols]
+def paper_is_light(picture: np.ndarray) -> bool:
+    """Step 2: is the paper (the frame's median) nearer the lightest pixel than the darkest?"""
+    paper = float(np.median(outer_frame(picture)))
+    return paper - float(picture.min()) >= float(picture.max()) - paper
+
+
+def even_light_ink(light: np.ndarray) -> np.ndarray:
+    """Ink of a light-paper picture (float64 (H, W), paper bright) under even light:
+    ink = (P - x) * max(P) / max(P, 1), P the paper's light at each pixel (`paper_light`).
+    A shadow darkens paper and ink alike, so dividing by P takes it out; ink keeps the
+    grey-level scale of the best-lit paper (an evenly lit picture: ink = paper - x)."""
+    paper, brightest = paper_light(light)
+    ink = np.subtract(paper, light)
+    ink *= brightest
+    np.maximum(paper, 1.0, out=paper)
+    ink /= paper
+    return ink
+
+
+def paper_light(light: np.ndarray) -> tuple[np.ndarray, float]:
+    """The paper's level at every pixel (float64 (H, W)) and its brightest cell level:
+    the closed cell grid (see LIGHT_SAMPLE_SIDE), its heavy ink filled (`fill_heavy_ink`),
+    interpolated bilinearly between cell centres, clamped to the outer centres."""
+    height, width = light.shape
+    step = max(1, max(height, width) // LIGHT_SAMPLE_SIDE)
+    samples = light[::step, ::step]
+    cell = max(2, -(-max(samples.shape) // LIGHT_CELLS))
+    grid = fill_heavy_ink(closing(cell_levels(samples, cell), LIGHT_CLOSING))
+    rows = interpolate(grid, height, step, cell)  # (height, grid columns)
+    low, high, frac = interpolation(width, step, cell, grid.shape[1])
+    paper = rows.take(low, axis=1)
+    paper *= 1.0 - frac
+    across = rows.take(high, axis=1)
+    across *= frac
+    paper += across
+    return paper, float(grid.max())
+
+
+def cell_levels(samples: np.ndarray, cell: int) -> np.ndarray:
+    """Per cell x cell block of samples (the last ones partial), its LIGHT_RANK quantile."""
+    height, width = samples.shape
+    rows, cols = -(-height // cell), -(-width // cell)
+    if (height, width) != (rows * cell, cols * cell):  # partial cells: NaN pads, sorts last
+        padded = np.full((rows * cell, cols * cell), np.nan)
+        padded[:height, :width] = samples
+        samples = padded
+    blocks = samples.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    blocks = np.sort(blocks, axis=2)
+    count = np.count_nonzero(~np.isnan(blocks), axis=2)
+    rank = (LIGHT_RANK[0] * (count - 1)) // LIGHT_RANK[1]
+    return np.take_along_axis(blocks, rank[:, :, None], axis=2)[:, :, 0]
+
+
+def closing(grid: np.ndarray, radius: int) -> np.ndarray:
+    """Morphological closing (max then min over a (2r+1)^2 square, clipped at the edges)."""
+    return over_window(over_window(grid, radius, np.maximum), radius, np.minimum)
+
+
+def over_window(grid: np.ndarray, radius: int, pick) -> np.ndarray:
+    """`pick` (np.maximum, np.minimum or np.add) over a (2r+1)^2 square around each cell,
+    edges clipped; separable: rows, then columns, each cell combined with the one after
+    it, then the one before, then those 2 away..."""
+    out = grid
+    for axis in (0, 1):
+        source, out = out, out.copy()
+        for shift in range(1, radius + 1):
+            ahead = [slice(None)] * 2
+            behind = [slice(None)] * 2
+            ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
+            pick(out[tuple(behind)], source[tuple(ahead)], out=out[tuple(behind)])
+            pick(out[tuple(ahead)], source[tuple(behind)], out=out[tuple(ahead)])
+    return out
+
+
+def fill_heavy_ink(grid: np.ndarray) -> np.ndarray:
+    """The closed grid with every cell darker than HEAVY_INK_SHARE of the paper around it
+    (`fill_holes`) given the paper next to it (`spread_paper`). Without a cell that dark
+    against the brightest (which bounds `fill_holes`) the grid comes back as it is."""
+    share, whole = HEAVY_INK_SHARE
+    if not (grid * whole < grid.max() * share).any():
+        return grid
+    return spread_paper(grid, grid * whole < fill_holes(grid) * share)
+
+
+def spread_paper(grid: np.ndarray, inked: np.ndarray) -> np.ndarray:
+    """The grid with its `inked` cells given, ring by ring from their edge inwards, the
+    mean level of their 8 neighbours already paper: the paper next to a heavy stroke,
+    lit or in a shadow, stands for the paper under it."""
+    grid, inked = grid.copy(), inked.copy()
+    while inked.any():  # the brightest cell is never inked: each ring takes some cells
+        paper = (~inked).astype(np.float64)
+        count = over_window(paper, 1, np.add)
+        total = over_window(np.where(inked, 0.0, grid), 1, np.add)
+        ring = inked & (count > 0)
+        grid[ring] = total[ring] / count[ring]
+        inked &= ~ring
+    return grid
+
+
+def fill_holes(grid: np.ndarray) -> np.ndarray:
+    """Grey-level hole filling: each cell's level raised to the darkest paper a path from
+    it to the grid's border must cross (the lowest, over 8-connected paths, of the
+    highest level on the path). A dark region the paper encloses takes the paper's level;
+    one that reaches the border (a shadow from the side) keeps its own."""
+    filled = np.full_like(grid, grid.max())
+    for edge in (np.s_[0], np.s_[-1], np.s_[:, 0], np.s_[:, -1]):
+        filled[edge] = grid[edge]
+    while True:
+        lower = np.maximum(over_window(filled, 1, np.minimum), grid)
+        if np.array_equal(lower, filled):
+            return filled
+        filled = lower
+
+
+def interpolation(extent: int, step: int, cell: int, count: int) -> tuple[np.ndarray, ...]:
+    """Per pixel along an axis: the cell centres below and above it and the weight of the
+    one above. Pixel y sits at t = (y / step - (cell - 1) / 2) / cell cells, clamped to
+    0..count-1: low = floor(t), high = min(low + 1, count - 1), frac = t - low."""
+    position = (np.arange(extent) / step - (cell - 1) / 2) / cell
+    position = np.clip(position, 0.0, count - 1)
+    low = np.floor(position).astype(np.intp)
+    return low, np.minimum(low + 1, count - 1), position - low
+
+
+def interpolate(grid: np.ndarray, extent: int, step: int, cell: int) -> np.ndarray:
+    """Axis 0 of a cell grid (n, m) -> (extent, m), linear between cell centres:
+    g[low] * (1 - frac) + g[high] * frac (see `interpolation`)."""
+    low, high, frac = interpolation(extent, step, cell, grid.shape[0])
+    return grid[low] * (1.0 - frac[:, None]) + grid[high] * frac[:, None]

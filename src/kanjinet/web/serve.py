@@ -44,7 +44,8 @@ from kanjinet.inference.shipped import (
 
 WEB_DIR = Path(__file__).parent  # the page's files beside this module
 PAGE_FILES = ("index.html", "app.js", "preprocess.js", "style.css", "model.js", "upload.js",
-              "pad.js", "words.js", "wordtext.js", "reading.js", "segment.js")  # fmt: skip
+              "pad.js", "words.js", "wordtext.js", "reading.js", "segment.js", "picture.js",
+              "picture_ink.js", "normalize.js", "stroke_width.js", "model_input.js")  # fmt: skip
 #: onnxruntime-web's WASM-only build: the loader script and the module + binary it fetches.
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 ORT_PACKAGE_DIST = Path("node_modules", "onnxruntime-web", "dist")
