@@ -87,6 +87,10 @@ class Mapping:
     model_info: dict[str, Any] | None
 
 
+#: What a model without a mapping file has from one: nothing.
+NO_MAPPING = Mapping([], (), None, None, NO_CALIBRATION, None)
+
+
 def read_model_file(
     path: str | Path, mapping: str | Path | None = None, model_bytes: bytes | None = None
 ) -> ModelFile:
@@ -98,41 +102,60 @@ def read_model_file(
     size = check_onnx_model(path, model)
     outputs = onnx_output_count(path, model)
     meta = metadata_of(model)
-    recorded = metadata_classes(path, meta)
-    given = Path(mapping) if mapping is not None else None
-    mapping_file = given or mapping_path(path)
-    if given is None and recorded is None and not mapping_file.is_file():
-        raise KanjinetError(
-            f"{shown(path)}: no kanjinet metadata in the model and no {shown(mapping_file.name)} "
-            "next to it"
-        )
-    data = read_mapping_bytes(mapping_file) if given or mapping_file.is_file() else None
-    if recorded is not None:
-        check_outputs(path, recorded, outputs)
+    own = metadata_classes(path, meta)
+    if own is not None:
+        check_outputs(path, own, outputs)
         check_image_size(path, int(meta[META_IMAGE_SIZE]), size)
-    read = None if data is None else parse_mapping(mapping_file, data)
-    if read is not None:
-        if recorded is None:
-            check_outputs(mapping_file, read.class_jis, outputs)
-        else:
-            check_same_classes(mapping_file, read.class_jis, path, recorded)
-        if read.image_size is not None:
-            check_image_size(mapping_file, read.image_size, size)
+    mapping_file, data = find_mapping(path, mapping, required=own is None)
+    read = NO_MAPPING if data is None else parse_mapping(mapping_file, data)
+    if data is not None:
+        check_mapping(mapping_file, read, path, own, outputs, size)
     weights = {init.name for init in model.graph.initializer}
     return ModelFile(
         path=path,
-        class_jis=recorded if recorded is not None else read.class_jis,
+        class_jis=own if own is not None else read.class_jis,
         image_size=size,
-        normalization=metadata_normalization(path, meta) or (read and read.normalization),
-        calibration=read.calibration if read else NO_CALIBRATION,
-        model_info=read.model_info if read else None,
-        mapping_file=mapping_file if read else None,
+        normalization=metadata_normalization(path, meta) or read.normalization,
+        calibration=read.calibration,
+        model_info=read.model_info,
+        mapping_file=None if data is None else mapping_file,
         mapping_bytes=data,
-        mapping_tables=read.tables if read else (),
+        mapping_tables=read.tables,
         input_name=next(v.name for v in model.graph.input if v.name not in weights),
         output_name=model.graph.output[0].name,
         metadata=meta,
     )
+
+
+def find_mapping(
+    path: Path, mapping: str | Path | None, required: bool
+) -> tuple[Path, bytes | None]:
+    """The mapping file to read and its bytes: the one given (it must exist), else the one
+    beside the model; no bytes where there is none and the model names its own classes."""
+    if mapping is not None:
+        return Path(mapping), read_mapping_bytes(Path(mapping))
+    beside = mapping_path(path)
+    if beside.is_file():
+        return beside, read_mapping_bytes(beside)
+    if required:
+        raise KanjinetError(
+            f"{shown(path)}: no kanjinet metadata in the model and no {shown(beside.name)} "
+            "next to it"
+        )
+    return beside, None
+
+
+def check_mapping(
+    mapping_file: Path, read: Mapping, path: Path, own: list[int] | None, outputs: int, size: int
+) -> None:
+    """The mapping names the model's own classes (every output, where the model has no
+    class table of its own) and the input size its graph takes."""
+    if own is None:
+        check_outputs(mapping_file, read.class_jis, outputs)
+    else:
+        check_same_classes(mapping_file, read.class_jis, path, own)
+    if read.image_size is not None:
+        check_image_size(mapping_file, read.image_size, size)
 
 
 def check_outputs(source: Path, class_jis: list[int], outputs: int) -> None:
@@ -161,7 +184,8 @@ def check_same_classes(mapping: Path, table: list[int], model: Path, own: list[i
         detail = f"{len(table):,} classes here, {len(own):,} in the model"
     else:
         index = next(i for i, (a, b) in enumerate(zip(table, own, strict=True)) if a != b)
-        detail = f"class {index} is {jis_to_char(table[index])} here, {jis_to_char(own[index])} in the model"
+        here, there = jis_to_char(table[index]), jis_to_char(own[index])
+        detail = f"class {index} is {here} here, {there} in the model"
     raise KanjinetError(
         f"{shown(mapping)}: its class table disagrees with the one stored in {shown(model)} "
         f"({detail}); use the mapping exported with this model"
@@ -415,7 +439,7 @@ def parse_mapping(path: Path, data: bytes) -> Mapping:
     agree with each other) and their calibration."""
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise KanjinetError(
             f"{shown(path)}: not a JSON mapping file ({first_line(error)})"
         ) from None
