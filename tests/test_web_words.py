@@ -28,6 +28,7 @@ from PIL import Image
 from test_serve import model_dir, write_classifier, write_mapping  # noqa: F401 (fixture)
 
 from kanjinet.cli import main
+from kanjinet.core.errors import KanjinetError
 from kanjinet.inference.shipped import SHIPPED_MODELS
 from kanjinet.web.serve import (
     PAGE_FILES,
@@ -35,7 +36,9 @@ from kanjinet.web.serve import (
     SITE_CONFIG,
     SITE_WORD_MAPPING,
     SITE_WORD_MODEL,
+    ServeConfig,
     WebBuildConfig,
+    make_server,
     run_web_build,
 )
 
@@ -101,18 +104,22 @@ def test_word_model_flags_choose_another_model_and_mapping(model_dir, tmp_path):
     assert (out / SITE_WORD_MAPPING).read_bytes() == (other / "words_map.json").read_bytes()
 
 
-@pytest.mark.parametrize("command", ["web-build", "serve"])
-def test_a_word_mapping_that_disagrees_is_refused_in_one_line(model_dir, tmp_path, capsys, command):  # noqa: F811
+def test_a_word_mapping_that_disagrees_is_refused_in_one_line(model_dir, tmp_path, capsys):  # noqa: F811
     wrong = write_mapping(tmp_path / "wrong_mapping.json", classes=4)  # the model has 6
+    model = model_dir / "kanji_etl9g_model.onnx"
     out = tmp_path / "site"
-    args = [command, "--model", str(model_dir / "kanji_etl9g_model.onnx")]
-    args += ["--ort-dir", str(model_dir / "ort"), "--word-mapping", str(wrong)]
-    args += ["--word-model", str(model_dir / "kanji_etl9g_model.onnx")]
-    args += ["--out", str(out)] if command == "web-build" else ["--port", "0"]
+    args = ["web-build", "--model", str(model), "--ort-dir", str(model_dir / "ort")]
+    args += ["--word-model", str(model), "--word-mapping", str(wrong), "--out", str(out)]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "wrong_mapping.json" in err, err
     assert not out.exists()  # refused before anything was written
+    # serve refuses it before listening, with the same line.
+    config = ServeConfig(model=model, port=0, ort_dir=model_dir / "ort", word_model=model,
+                         word_mapping=wrong)  # fmt: skip
+    with pytest.raises(KanjinetError) as refused:
+        make_server(config).server_close()
+    assert str(refused.value) in err
 
 
 def test_the_default_word_model_with_a_foreign_mapping_is_refused(model_dir, tmp_path, capsys):  # noqa: F811
