@@ -107,7 +107,7 @@ def test_export_per_backend_opset_ops_and_verification(exports, backend):
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [1, 32, 32]
     meta = {p.key: p.value for p in model.metadata_props}
-    assert json.loads(meta["normalization"])["name"] == "kanjinet.preprocess.normalize"
+    assert json.loads(meta["normalization"])["name"] == "kanjinet.normalize"
     assert meta["kanjinet.backend"] == backend
 
 
@@ -162,7 +162,7 @@ def test_mapping_file(exports):
         assert mapping["class_to_jis"][i] == f"{((euc[0] & 0x7F) << 8) | (euc[1] & 0x7F):04X}"
         assert mapping["class_to_strokes"][i] >= 1
     assert mapping["input"]["shape"] == ["batch", 1, 32, 32]
-    assert mapping["input"]["normalization"]["name"] == "kanjinet.preprocess.normalize"
+    assert mapping["input"]["normalization"]["name"] == "kanjinet.normalize"
     assert "ink 1.0" in mapping["input"]["polarity"]
     info = mapping["model_info"]
     assert info["synthetic_data"] is True

@@ -53,7 +53,7 @@ def write_classifier(path: Path, classes: int = CLASSES, size: int = SIZE) -> Pa
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
     model.metadata_props.add(
-        key="normalization", value=json.dumps({"name": "kanjinet.preprocess.normalize"})
+        key="normalization", value=json.dumps({"name": "kanjinet.normalize"})
     )
     onnx.save(model, path)
     return path
@@ -158,7 +158,7 @@ def test_config_tells_the_page_the_model_layout(served):
     assert config["input_size"] == [SIZE, SIZE]
     assert config["num_classes"] == CLASSES
     # From the ONNX metadata when the mapping does not carry it.
-    assert config["normalization"] == {"name": "kanjinet.preprocess.normalize"}
+    assert config["normalization"] == {"name": "kanjinet.normalize"}
 
 
 def test_serves_nothing_outside_the_page(served):
