@@ -8,13 +8,16 @@ runs of parts that may be characters (spans); each span is read by the recognise
 (calibrated probabilities), and dynamic programming picks the path of spans through the
 line whose score is highest. A span's score is
 
-    pitch x log(p) - PRIOR_WEIGHT x (max(0, ln(PITCH_LOW / pitch))^2 + max(0, ln(pitch / PITCH_HIGH))^2)
+    pitch x log(p) - PRIOR_WEIGHT x (max(0, ln(PITCH_LOW / pitch))^2 + max(0, ln(length / LENGTH_HIGH))^2)
 
-where p is its best candidate's probability and pitch its share of the line (from the
-middle of the gap before it to the middle of the gap after it) over the line's
-thickness. Weighting log(p) by pitch makes paths that cut the line into many or few
-characters comparable, as Nakagawa et al.'s evaluation normalises by length; the prior
-says characters are about as long as the line is thick, so 日 + 月 does not beat 明.
+where p is its best candidate's probability, pitch the room it takes in the line (from
+the middle of the gap before it to the middle of the gap after it) and length its ink's
+extent along the line, both over the line's thickness. Weighting log(p) by pitch makes
+paths that cut the line into many or few characters comparable, as Nakagawa et al.'s
+evaluation normalises by length; the prior (the shape prior) says a character takes
+about as much room as the line is thick, so 日 + 月 does not beat 明, and that two
+characters' ink is longer than one's. Its three constants were chosen on synthetic words
+(bench/bench_words.py, seed 7).
 
 Rules, in the line's geometry (`segment.is_bar`, `segment.is_small`):
 - Small kana: a kana with a small form (つ, や, ア ...), small and placed as small kana
@@ -36,7 +39,6 @@ web/reading.js mirrors this module (the same path for the same scores).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -54,9 +56,9 @@ from kanjinet.preprocess.segment import (
     span_crop,
 )
 
-PITCH_LOW = 0.7  # characters shorter than this share of the line's thickness are penalised
-PITCH_HIGH = 1.2  # and longer than this
-PRIOR_WEIGHT = 4.0
+PITCH_LOW = 0.6  # characters taking less room than this share of the thickness: penalised
+LENGTH_HIGH = 1.1  # and characters whose ink is longer than this share
+PRIOR_WEIGHT = 8.0
 PROBABILITY_FLOOR = 1e-4  # log(0) guard: a span the recogniser finds nothing in
 CONTEXT_PRIOR = 0.95  # the share of a look-alike pair's probability the neighbours' choice gets
 NEIGHBOURS = 2  # characters on each side whose band tells a small kana
@@ -160,9 +162,10 @@ def span_choices(cut: Segmentation, span: Span, found: list[Choice]) -> list[Cho
 def span_score(cut: Segmentation, span: Span, probability: float) -> float:
     """A span's score on a path (the module docstring's formula)."""
     pitch = (edge(cut, span.last + 1) - edge(cut, span.first)) / cut.thickness
+    length = (span.stop - span.start) / cut.thickness
     fit = pitch * math.log(max(probability, PROBABILITY_FLOOR))
     short = max(0.0, math.log(PITCH_LOW / pitch))
-    long = max(0.0, math.log(pitch / PITCH_HIGH))
+    long = max(0.0, math.log(length / LENGTH_HIGH))
     return fit - PRIOR_WEIGHT * (short * short + long * long)
 
 
@@ -301,20 +304,19 @@ def shared(
 
 
 def read_picture(picture: Any, recognizer: Any, top_k: int = 5, direction: str = "auto") -> Reading:
-    """A picture (path, PIL image, array: `preprocess.picture`) read by a `Recognizer`:
-    its ink (`ink_from_picture`), each span normalised as `predict` normalises a picture."""
+    """A picture (path, PIL image, array) read by a `Recognizer`: its ink as `predict`
+    reads a picture (`preprocess.picture.checked_ink`), each span normalised as `predict`
+    normalises a picture."""
     from kanjinet.preprocess.normalize import normalize, to_uint8
-    from kanjinet.preprocess.picture import as_picture
-    from kanjinet.preprocess.picture_ink import ink_from_picture
+    from kanjinet.preprocess.picture import checked_ink, picture_name
 
     def classify(crops: list[np.ndarray]) -> list[list[Choice]]:
         prepared = np.stack([normalize(crop, recognizer.image_size) for crop in crops])
         found = recognizer.recognize_prepared(prepared, top_k)
         return [[Choice(c.character, c.probability) for c in ranked] for ranked in found]
 
-    ink = to_uint8(ink_from_picture(as_picture(picture)))
+    ink = to_uint8(checked_ink(picture))
     try:
         return read_ink(ink, classify, recognizer.calibration.sure, direction)
     except KanjinetError as error:
-        name = picture if isinstance(picture, str | os.PathLike) else "picture"
-        raise KanjinetError(f"{name}: {error}") from None
+        raise KanjinetError(f"{picture_name(picture)}: {error}") from None

@@ -30,7 +30,7 @@ picture `normalize` expects of one character.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -76,6 +76,8 @@ class Segmentation:
     line_top: int  # across the line: the ink's first position
     parts: tuple[tuple[int, int], ...]  # (start, stop) along the line, in reading order
     spans: tuple[Span, ...]  # by first part, then by last
+    # Line coordinates: the part of each mask pixel, -1 none (None: made without a picture).
+    owner: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
         """The form the parity test compares with web/segment.js."""
@@ -120,58 +122,139 @@ def segment(ink: np.ndarray, direction: str = "auto") -> Segmentation:
     if not inked_rows.size:
         raise KanjinetError("no ink found: nothing written")
     top, thickness = int(inked_rows[0]), int(inked_rows[-1] - inked_rows[0] + 1)
-    projection = line.sum(axis=0, dtype=np.int64)
-    parts = tuple(
-        part for block in blocks(projection) for part in split_block(projection, block, thickness)
-    )
-    return Segmentation(direction, thickness, top, parts, spans(line, parts, thickness))
+    runs, labels = components(line)
+    owner, parts = assign_parts(runs, labels, line.shape, thickness)
+    ends = tuple((p[0], p[1]) for p in parts)
+    return Segmentation(direction, thickness, top, ends, spans(parts, thickness), owner)
 
 
-def blocks(projection: np.ndarray) -> list[tuple[int, int]]:
-    """Step 4: (start, stop) of each run of inked positions."""
-    inked = np.concatenate([[0], (projection > 0).astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(inked))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+def components(line: np.ndarray) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """Step 4: the mask's runs (row, start, stop) in raster order, and each run's
+    8-connected component, numbered from 0 in the order of their first run."""
+    runs = []
+    for row in range(line.shape[0]):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], line[row].astype(np.int8), [0]])))
+        runs += [(row, int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    parent = list(range(len(runs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    above: list[int] = []
+    current: list[int] = []
+    current_row = -1
+    for index, (row, start, stop) in enumerate(runs):
+        if row != current_row:
+            above = current if row == current_row + 1 else []
+            current, current_row = [], row
+        for other in above:  # touching, diagonally too
+            if runs[other][1] <= stop and start <= runs[other][2]:
+                parent[root(index)] = root(other)
+        current.append(index)
+    number: dict[int, int] = {}
+    return runs, [number.setdefault(root(i), len(number)) for i in range(len(runs))]
 
 
-def split_block(projection: np.ndarray, block: tuple[int, int], thickness: int) -> list:
-    """Step 5: a long block cut at its projection's lowest positions."""
-    start, stop = block
-    if (stop - start) * SPLIT_LENGTH[1] <= SPLIT_LENGTH[0] * thickness:
-        return [block]
+def assign_parts(runs: list, labels: list[int], shape: tuple[int, int], thickness: int):
+    """Steps 4-5: components grouped where they lie across from each other (one's extent
+    along the line at least half inside the group's: the strokes of 三, the dot of 文),
+    long groups cut at their projection's lowest positions. Returns the part index of
+    every mask pixel (-1: none) and the parts (start, stop, top, bottom), in reading order."""
+    count = max(labels, default=-1) + 1
+    extent = [[shape[1], 0] for _ in range(count)]
+    for (_, start, stop), label in zip(runs, labels, strict=True):
+        extent[label][0] = min(extent[label][0], start)
+        extent[label][1] = max(extent[label][1], stop)
+    groups: list[list] = []  # [start, stop, labels]
+    for label in sorted(range(count), key=lambda k: (extent[k][0], k)):
+        start, stop = extent[label]
+        if groups:
+            last = groups[-1]
+            inside = min(last[1], stop) - max(last[0], start)
+            if 2 * inside >= min(last[1] - last[0], stop - start):
+                last[1] = max(last[1], stop)
+                last[2].append(label)
+                continue
+        groups.append([start, stop, [label]])
+    group_of = [0] * count
+    for g, (_, _, members) in enumerate(groups):
+        for label in members:
+            group_of[label] = g
+    pieces = []  # (start, stop, top, bottom, group, cut range)
+    for g, (start, stop, _) in enumerate(groups):
+        projection = np.zeros(stop - start, dtype=np.int64)
+        for (_, a, b), label in zip(runs, labels, strict=True):
+            if group_of[label] == g:
+                projection[a - start : b - start] += 1
+        for a, b in split_block(projection, thickness):
+            pieces.append(piece_of(runs, labels, group_of, g, start + a, start + b))
+    pieces.sort(key=lambda p: (p[0], p[1], p[4]))
+    owner = np.full(shape, -1, dtype=np.int32)
+    for index, (_, _, _, _, g, (a, b)) in enumerate(pieces):
+        for (row, start, stop), label in zip(runs, labels, strict=True):
+            if group_of[label] == g and start < b and a < stop:
+                owner[row, max(a, start) : min(b, stop)] = index
+    return owner, [p[:4] for p in pieces]
+
+
+def piece_of(runs, labels, group_of, g: int, a: int, b: int) -> tuple:
+    """The ink of group g between positions a and b along: (start, stop, top, bottom, g, (a, b))."""
+    start, stop, top, bottom = b, a, -1, -1
+    for (row, s, e), label in zip(runs, labels, strict=True):
+        if group_of[label] == g and s < b and a < e:
+            start, stop = min(start, max(a, s)), max(stop, min(b, e))
+            top = row if top < 0 else top
+            bottom = row
+    return (start, stop, top, bottom, g, (a, b))
+
+
+def split_block(projection: np.ndarray, thickness: int) -> list[tuple[int, int]]:
+    """Step 5: a long group cut at its projection's lowest positions (0-based ranges)."""
+    length = len(projection)
+    if length * SPLIT_LENGTH[1] <= SPLIT_LENGTH[0] * thickness:
+        return [(0, length)]
     margin = -(-thickness * CUT_MARGIN[0] // CUT_MARGIN[1])
-    fullest = int(projection[start:stop].max())
-    inside = range(start + margin, stop - margin)
+    fullest = int(projection.max())
+    inside = range(margin, length - margin)
     shallow = [c for c in inside if projection[c] * CUT_DEPTH[1] <= fullest * CUT_DEPTH[0]]
     cuts: list[int] = []
     for c in sorted(shallow, key=lambda c: (int(projection[c]), c)):
         if all(abs(c - other) >= margin for other in cuts):
             cuts.append(c)
-    edges = [start, *sorted(cuts), stop]
+    edges = [0, *sorted(cuts), length]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
-def spans(line: np.ndarray, parts: tuple[tuple[int, int], ...], thickness: int) -> tuple:
+def spans(parts: list[tuple[int, int, int, int]], thickness: int) -> tuple:
     """Step 6: every run of up to MAX_PARTS parts within MAX_SPAN x T, with its ink's extent."""
     found = []
     for first in range(len(parts)):
+        stop, top, bottom = 0, parts[first][2], parts[first][3]
         for last in range(first, min(len(parts), first + MAX_PARTS)):
-            start, stop = parts[first][0], parts[last][1]
+            start, stop = parts[first][0], max(stop, parts[last][1])
+            top, bottom = min(top, parts[last][2]), max(bottom, parts[last][3])
             if last > first and (stop - start) * MAX_SPAN[1] > MAX_SPAN[0] * thickness:
                 break
-            rows = np.flatnonzero(line[:, start:stop].any(axis=1))
-            found.append(Span(first, last, start, stop, int(rows[0]), int(rows[-1])))
+            found.append(Span(first, last, start, stop, top, bottom))
     return tuple(found)
 
 
-def span_ink(ink: np.ndarray, span: Span, direction: str) -> np.ndarray:
-    """A span's crop of the uint8 ink (picture orientation), PAD of paper around it."""
-    line = along_line(to_uint8(ink), direction)
-    crop = line[span.top : span.bottom + 1, span.start : span.stop]
+def span_ink(ink: np.ndarray, span: Span, cut: Segmentation) -> np.ndarray:
+    """A span's crop of the uint8 ink (picture orientation), PAD of paper around it: its
+    parts' ink, and the faint ink no part holds; other parts' ink is left out."""
+    line = along_line(to_uint8(ink), cut.direction)
+    rows, cols = slice(span.top, span.bottom + 1), slice(span.start, span.stop)
+    assert cut.owner is not None, "a segmentation of a picture"
+    owner = cut.owner[rows, cols]
+    keep = (owner < 0) | ((owner >= span.first) & (owner <= span.last))
+    crop = np.where(keep, line[rows, cols], 0).astype(np.uint8)
     pad = max(crop.shape) * PAD[0] // PAD[1]
     padded = np.zeros((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), dtype=np.uint8)
     padded[pad : pad + crop.shape[0], pad : pad + crop.shape[1]] = crop
-    return along_line(padded, direction)
+    return along_line(padded, cut.direction)
 
 
 # A bar along the line (ー, or 一 in a horizontal line): at least BAR_LENGTH x T long,
@@ -217,7 +300,7 @@ def span_crop(ink: np.ndarray, span: Span, segmentation: Segmentation) -> np.nda
     """What the recogniser sees of a span: its crop (`span_ink`); a bar along a vertical
     line turned across, so that the recogniser, which knows 一 but not an upright ー,
     sees a horizontal bar."""
-    crop = span_ink(ink, span, segmentation.direction)
+    crop = span_ink(ink, span, segmentation)
     if segmentation.direction == "vertical" and is_bar(span, segmentation.thickness):
         return np.ascontiguousarray(crop.T)
     return crop

@@ -6,9 +6,9 @@
 import { modelInput, normalizeInk } from "./preprocess.js";
 import { extent, isBar, isSmall, segment, spanBox, spanCrop } from "./segment.js";
 
-const PITCH_LOW = 0.7;
-const PITCH_HIGH = 1.2;
-const PRIOR_WEIGHT = 4.0;
+const PITCH_LOW = 0.6;
+const LENGTH_HIGH = 1.1;
+const PRIOR_WEIGHT = 8.0;
 const PROBABILITY_FLOOR = 1e-4;
 const CONTEXT_PRIOR = 0.95;
 const NEIGHBOURS = 2;
@@ -73,9 +73,10 @@ function edge(cut, k) {
 /** A span's score on a path (reading.span_score). */
 export function spanScore(cut, span, probability) {
   const pitch = (edge(cut, span.last + 1) - edge(cut, span.first)) / cut.thickness;
+  const length = (span.stop - span.start) / cut.thickness;
   const fit = pitch * Math.log(Math.max(probability, PROBABILITY_FLOOR));
   const short = Math.max(0, Math.log(PITCH_LOW / pitch));
-  const long = Math.max(0, Math.log(pitch / PITCH_HIGH));
+  const long = Math.max(0, Math.log(length / LENGTH_HIGH));
   return fit - PRIOR_WEIGHT * (short * short + long * long);
 }
 

@@ -3,7 +3,7 @@
 // are the ones Python finds (tests/test_read_parity.py checks them on shared pictures).
 // The steps are segment.py's docstring's.
 
-import { inkMask, toUint8 } from "./preprocess.js";
+import { inkMask, toUint8 } from "./normalize.js";
 
 const SPLIT_LENGTH = [9, 10];
 const CUT_MARGIN = [1, 4];
@@ -44,67 +44,151 @@ export function segment(ink, width, height, direction = "auto") {
     throw new Error(`direction ${direction}: expected auto, horizontal or vertical`);
   }
   const view = lineView(width, height, direction);
-  const projection = new Int32Array(view.along);
   let lineTop = -1, lineBottom = -1;
   for (let a = 0; a < view.across; a++) {
     for (let c = 0; c < view.along; c++) {
       if (!mask[view.at(a, c)]) continue;
-      projection[c] += 1;
       if (lineTop < 0) lineTop = a;
       lineBottom = a;
+      break;
     }
   }
   if (lineTop < 0) throw new Error("no ink found: nothing written");
   const thickness = lineBottom - lineTop + 1;
-  const parts = blocks(projection).flatMap((block) => splitBlock(projection, block, thickness));
-  return { direction, thickness, lineTop, parts, spans: spans(mask, view, parts, thickness) };
+  const { runs, labels } = components(mask, view);
+  const { owner, parts } = assignParts(runs, labels, view, thickness);
+  return {
+    direction, thickness, lineTop, owner,
+    parts: parts.map((p) => [p[0], p[1]]),
+    spans: spans(parts, thickness),
+  };
 }
 
-/** Step 4: [start, stop] of each run of inked positions. */
-function blocks(projection) {
-  const found = [];
-  let start = -1;
-  for (let c = 0; c <= projection.length; c++) {
-    const inked = c < projection.length && projection[c] > 0;
-    if (inked && start < 0) start = c;
-    if (!inked && start >= 0) { found.push([start, c]); start = -1; }
+/** Step 4: the mask's runs [row, start, stop] in raster order (line coordinates), and each
+ *  run's 8-connected component, numbered from 0 in the order of their first run. */
+function components(mask, view) {
+  const runs = [];
+  for (let a = 0; a < view.across; a++) {
+    let start = -1;
+    for (let c = 0; c <= view.along; c++) {
+      const inked = c < view.along && mask[view.at(a, c)];
+      if (inked && start < 0) start = c;
+      if (!inked && start >= 0) { runs.push([a, start, c]); start = -1; }
+    }
   }
-  return found;
+  const parent = runs.map((_, i) => i);
+  const root = (i) => {
+    while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; }
+    return i;
+  };
+  let above = [], current = [], currentRow = -1;
+  runs.forEach(([row, start, stop], index) => {
+    if (row !== currentRow) {
+      above = row === currentRow + 1 ? current : [];
+      current = [];
+      currentRow = row;
+    }
+    for (const other of above) {
+      if (runs[other][1] <= stop && start <= runs[other][2]) parent[root(index)] = root(other);
+    }
+    current.push(index);
+  });
+  const number = new Map();
+  const labels = runs.map((_, i) => {
+    const r = root(i);
+    if (!number.has(r)) number.set(r, number.size);
+    return number.get(r);
+  });
+  return { runs, labels };
 }
 
-/** Step 5: a long block cut at its projection's lowest positions. */
-function splitBlock(projection, [start, stop], thickness) {
-  if ((stop - start) * SPLIT_LENGTH[1] <= SPLIT_LENGTH[0] * thickness) return [[start, stop]];
+/** Steps 4-5 (segment.assign_parts): components grouped where they lie across from each
+ *  other, long groups cut at their projection's lowest positions; parts in reading order. */
+function assignParts(runs, labels, view, thickness) {
+  const count = labels.length ? Math.max(...labels) + 1 : 0;
+  const extent = Array.from({ length: count }, () => [view.along, 0]);
+  runs.forEach(([, start, stop], i) => {
+    extent[labels[i]][0] = Math.min(extent[labels[i]][0], start);
+    extent[labels[i]][1] = Math.max(extent[labels[i]][1], stop);
+  });
+  const order = [...Array(count).keys()].sort((a, b) => extent[a][0] - extent[b][0] || a - b);
+  const groups = [];
+  for (const label of order) {
+    const [start, stop] = extent[label];
+    const last = groups[groups.length - 1];
+    if (last) {
+      const inside = Math.min(last[1], stop) - Math.max(last[0], start);
+      if (2 * inside >= Math.min(last[1] - last[0], stop - start)) {
+        last[1] = Math.max(last[1], stop);
+        last[2].push(label);
+        continue;
+      }
+    }
+    groups.push([start, stop, [label]]);
+  }
+  const groupOf = new Array(count).fill(0);
+  groups.forEach(([, , members], g) => members.forEach((label) => { groupOf[label] = g; }));
+  const pieces = [];
+  groups.forEach(([start, stop], g) => {
+    const projection = new Int32Array(stop - start);
+    runs.forEach(([, a, b], i) => {
+      if (groupOf[labels[i]] === g) for (let c = a; c < b; c++) projection[c - start] += 1;
+    });
+    for (const [a, b] of splitBlock(projection, thickness)) pieces.push(pieceOf(runs, labels, groupOf, g, start + a, start + b));
+  });
+  pieces.sort((p, q) => p[0] - q[0] || p[1] - q[1] || p[4] - q[4]);
+  const owner = new Int32Array(view.across * view.along).fill(-1); // line coordinates, row-major
+  pieces.forEach(([, , , , g, [a, b]], index) => {
+    runs.forEach(([row, start, stop], i) => {
+      if (groupOf[labels[i]] !== g || !(start < b && a < stop)) return;
+      for (let c = Math.max(a, start); c < Math.min(b, stop); c++) owner[row * view.along + c] = index;
+    });
+  });
+  return { owner, parts: pieces.map((p) => p.slice(0, 4)) };
+}
+
+/** The ink of group g between positions a and b along: [start, stop, top, bottom, g, [a, b]]. */
+function pieceOf(runs, labels, groupOf, g, a, b) {
+  let start = b, stop = a, top = -1, bottom = -1;
+  runs.forEach(([row, s, e], i) => {
+    if (groupOf[labels[i]] !== g || !(s < b && a < e)) return;
+    start = Math.min(start, Math.max(a, s));
+    stop = Math.max(stop, Math.min(b, e));
+    if (top < 0) top = row;
+    bottom = row;
+  });
+  return [start, stop, top, bottom, g, [a, b]];
+}
+
+/** Step 5: a long group cut at its projection's lowest positions (0-based ranges). */
+function splitBlock(projection, thickness) {
+  const length = projection.length;
+  if (length * SPLIT_LENGTH[1] <= SPLIT_LENGTH[0] * thickness) return [[0, length]];
   const margin = Math.ceil((thickness * CUT_MARGIN[0]) / CUT_MARGIN[1]);
   let fullest = 0;
-  for (let c = start; c < stop; c++) fullest = Math.max(fullest, projection[c]);
+  for (const v of projection) fullest = Math.max(fullest, v);
   const shallow = [];
-  for (let c = start + margin; c < stop - margin; c++) {
+  for (let c = margin; c < length - margin; c++) {
     if (projection[c] * CUT_DEPTH[1] <= fullest * CUT_DEPTH[0]) shallow.push(c);
   }
   shallow.sort((a, b) => projection[a] - projection[b] || a - b);
   const cuts = [];
   for (const c of shallow) if (cuts.every((other) => Math.abs(c - other) >= margin)) cuts.push(c);
-  const edges = [start, ...cuts.sort((a, b) => a - b), stop];
+  const edges = [0, ...cuts.sort((a, b) => a - b), length];
   return edges.slice(0, -1).map((edge, i) => [edge, edges[i + 1]]);
 }
 
 /** Step 6: every run of up to MAX_PARTS parts within MAX_SPAN x T, with its ink's extent. */
-function spans(mask, view, parts, thickness) {
+function spans(parts, thickness) {
   const found = [];
   for (let first = 0; first < parts.length; first++) {
+    let stop = 0, top = parts[first][2], bottom = parts[first][3];
     for (let last = first; last < Math.min(parts.length, first + MAX_PARTS); last++) {
-      const start = parts[first][0], stop = parts[last][1];
+      const start = parts[first][0];
+      stop = Math.max(stop, parts[last][1]);
+      top = Math.min(top, parts[last][2]);
+      bottom = Math.max(bottom, parts[last][3]);
       if (last > first && (stop - start) * MAX_SPAN[1] > MAX_SPAN[0] * thickness) break;
-      let top = -1, bottom = -1;
-      for (let a = 0; a < view.across; a++) {
-        for (let c = start; c < stop; c++) {
-          if (!mask[view.at(a, c)]) continue;
-          if (top < 0) top = a;
-          bottom = a;
-          break;
-        }
-      }
       found.push({ first, last, start, stop, top, bottom });
     }
   }
@@ -137,9 +221,10 @@ export function isSmall(span, top, thickness, size, anywhere = false) {
 }
 
 /**
- * What the recogniser sees of a span (segment.span_crop): its ink with a quarter of its
- * longer side of paper around it, in the picture's orientation; a bar along a vertical
- * line turned across. Returns { ink: Uint8Array, width, height }.
+ * What the recogniser sees of a span (segment.span_crop): its parts' ink and the faint
+ * ink no part holds, with a quarter of its longer side of paper around it, in the
+ * picture's orientation; a bar along a vertical line turned across.
+ * Returns { ink: Uint8Array, width, height }.
  */
 export function spanCrop(ink, width, height, span, segmentation) {
   const u = toUint8(ink);
@@ -155,6 +240,8 @@ export function spanCrop(ink, width, height, span, segmentation) {
   const out = new Uint8Array(outWidth * outHeight);
   for (let a = 0; a < across; a++) {
     for (let c = 0; c < along; c++) {
+      const own = segmentation.owner[(span.top + a) * view.along + span.start + c];
+      if (own >= 0 && (own < span.first || own > span.last)) continue; // another part's ink
       const value = u[view.at(span.top + a, span.start + c)];
       const r = a + pad, k = c + pad;
       out[keepLine ? r * outWidth + k : k * outWidth + r] = value;
