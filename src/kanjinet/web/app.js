@@ -2,7 +2,7 @@
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 // The word pad (words.js) is a second tab, loaded when first opened.
 import { classifyInputs, fetchJSON, loadModel, topK } from "./model.js";
-import { copyText, drawStrokes, padPoints } from "./pad.js";
+import { copyText, drawPad, padPoints } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, modelInput, normalizeInk } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 
@@ -41,18 +41,8 @@ function strokeWidth() {
   return Math.max(2, Math.round(pad.width * STROKE_FRACTION));
 }
 
-function fitRect(width, height, side) {
-  const scale = side / Math.max(width, height);
-  const w = width * scale;
-  const h = height * scale;
-  return [(side - w) / 2, (side - h) / 2, w, h];
-}
-
 function redraw() {
-  padContext.fillStyle = "#fff";
-  padContext.fillRect(0, 0, pad.width, pad.height);
-  if (state.upload) padContext.drawImage(state.upload.bitmap, ...fitRect(state.upload.width, state.upload.height, pad.width));
-  drawStrokes(padContext, state.strokes, strokeWidth());
+  drawPad(padContext, state.upload, state.strokes, strokeWidth());
   $("undo").disabled = !state.strokes.length && !state.upload;
   $("clear").disabled = !state.strokes.length && !state.upload;
 }

@@ -13,7 +13,7 @@ export function padPoints(canvas, event) {
 }
 
 /** Black polylines `width` pixels wide with round ends and joins. */
-export function drawStrokes(context, strokes, width) {
+function drawStrokes(context, strokes, width) {
   context.strokeStyle = "#000";
   context.lineWidth = width;
   context.lineCap = "round";
@@ -25,6 +25,25 @@ export function drawStrokes(context, strokes, width) {
     for (const [x, y] of points.length > 1 ? points.slice(1) : points) context.lineTo(x, y);
     context.stroke();
   }
+}
+
+/** Where an uploaded picture is shown on a canvas: scaled to fit, centred. */
+export function pictureFrame(picture, canvas) {
+  const { width, height } = picture;
+  const scale = Math.min(canvas.width / width, canvas.height / height);
+  return { scale, left: (canvas.width - width * scale) / 2, top: (canvas.height - height * scale) / 2 };
+}
+
+/** White paper, the uploaded picture (if any) where pictureFrame puts it, then the strokes. */
+export function drawPad(context, picture, strokes, strokeWidth) {
+  const { canvas } = context;
+  context.fillStyle = "#fff";
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  if (picture) {
+    const { scale, left, top } = pictureFrame(picture, canvas);
+    context.drawImage(picture.bitmap, left, top, picture.width * scale, picture.height * scale);
+  }
+  drawStrokes(context, strokes, strokeWidth);
 }
 
 /** Copies `text` to the clipboard and says so in `hint`. */

@@ -2,7 +2,7 @@
 // of a word), read by reading.js's readWord after each stroke with config.json's "word"
 // model; each character can be tapped to pick another of its candidates.
 import { loadModel, wordReader } from "./model.js";
-import { copyText, drawStrokes, padPoints } from "./pad.js";
+import { copyText, drawPad, padPoints, pictureFrame } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, toUint8 } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 import { boxOnPad, choose, picksFor, wordText } from "./wordtext.js";
@@ -85,21 +85,8 @@ function strokeWidth() {
   return Math.max(2, Math.round(CELL * STROKE_FRACTION));
 }
 
-function uploadFrame() {
-  // Where the uploaded picture is shown on the pad: scaled to fit, centred.
-  const { width, height } = state.upload;
-  const scale = Math.min(pad.width / width, pad.height / height);
-  return { scale, left: (pad.width - width * scale) / 2, top: (pad.height - height * scale) / 2 };
-}
-
 function redraw() {
-  padContext.fillStyle = "#fff";
-  padContext.fillRect(0, 0, pad.width, pad.height);
-  if (state.upload) {
-    const { scale, left, top } = uploadFrame();
-    padContext.drawImage(state.upload.bitmap, left, top, state.upload.width * scale, state.upload.height * scale);
-  }
-  drawStrokes(padContext, state.strokes, strokeWidth());
+  drawPad(padContext, state.upload, state.strokes, strokeWidth());
   const empty = !state.strokes.length && !state.upload;
   $("word-undo").disabled = !state.history.length;
   $("word-clear").disabled = empty;
@@ -203,7 +190,7 @@ function currentInk() {
   // once strokes are added, the pad itself is the picture.
   if (state.upload && !state.strokes.length) {
     const { ink, width, height } = state.upload;
-    return { ink: toUint8(ink), width, height, frame: uploadFrame() };
+    return { ink: toUint8(ink), width, height, frame: pictureFrame(state.upload, pad) };
   }
   if (!state.strokes.length) return null;
   const { data } = padContext.getImageData(0, 0, pad.width, pad.height);
