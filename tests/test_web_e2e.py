@@ -166,9 +166,10 @@ class Page:
     def count(self) -> int:
         return self.page.evaluate("window.kanjinet.recognitions")
 
-    def draw(self, strokes: list[np.ndarray], extent: float) -> None:
-        """Replay polylines (coordinates 0..extent) as mouse strokes on the pad, 10 % margin."""
-        box = self.page.locator("#pad").bounding_box()
+    def draw(self, strokes: list[np.ndarray], extent: float, box: dict | None = None) -> None:
+        """Replay polylines (coordinates 0..extent) as mouse strokes on the pad, or in `box`
+        (a square of the page, as Playwright's bounding_box gives it), 10 % margin."""
+        box = box or self.page.locator("#pad").bounding_box()
         scale = 0.8 * box["width"] / extent
         for stroke in strokes:
             points = [

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_serve import model_dir, write_classifier, write_mapping  # noqa: F401 (fixture)
+from test_web_e2e import Page, reference_server, unseen_strokes  # noqa: F401 (fixture)
 
 from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError
@@ -192,23 +193,10 @@ def test_the_page_reads_a_word_as_python_does(tmp_path):
 # --------------------------------------------------------------------------- the pad in a browser
 
 
-@pytest.fixture(scope="module")
-def word_server():
-    """`kanjinet serve` as a user runs it: the reference model, the default word model."""
-    from test_web_e2e import start_serve
-
-    process, url = start_serve(None)
-    yield url
-    process.terminate()
-    process.wait(10)
-
-
 class WordPad:
     """The Word tab of the page in a fresh browser context (test_web_e2e.Page)."""
 
     def __init__(self, browser, url: str, width: int = 900, height: int = 900) -> None:
-        from test_web_e2e import Page
-
         self.shell = Page(browser, url, width, height)
         self.page = self.shell.page
         self.page.locator("#tab-word").click()
@@ -234,25 +222,13 @@ class WordPad:
     def write(self, char: str, cell: int, writer: int = 0) -> int:
         """`char` as an unseen synthetic writer writes it, drawn with the mouse in the
         pad's `cell`-th square along its length (10 % margin); returns its stroke count."""
-        from test_web_e2e import unseen_strokes
-
         strokes, extent = unseen_strokes(char, writer, rng_seed=7)
-        box = self.page.locator("#word-pad").bounding_box()
-        side = min(box["width"], box["height"])
-        along = box["width"] > box["height"]
-        left = box["x"] + (cell * side if along else 0)
-        top = box["y"] + (0 if along else cell * side)
-        scale = 0.8 * side / extent
-        for stroke in strokes:
-            points = [
-                (left + 0.1 * side + float(x) * scale, top + 0.1 * side + float(y) * scale)
-                for x, y in stroke
-            ]
-            self.page.mouse.move(*points[0])
-            self.page.mouse.down()
-            for point in points[1:]:
-                self.page.mouse.move(*point, steps=2)
-            self.page.mouse.up()
+        pad = self.page.locator("#word-pad").bounding_box()
+        side = min(pad["width"], pad["height"])
+        along = pad["width"] > pad["height"]  # a row: cells side by side, else one below another
+        cell_box = {"x": pad["x"] + (cell * side if along else 0),
+                    "y": pad["y"] + (0 if along else cell * side), "width": side, "height": side}  # fmt: skip
+        self.shell.draw(strokes, extent, cell_box)
         return len(strokes)
 
     def shown_text(self) -> str:
@@ -268,8 +244,8 @@ class WordPad:
 
 
 @pytest.fixture
-def word_pad(browser, word_server):
-    pad = WordPad(browser, word_server)
+def word_pad(browser, reference_server):  # noqa: F811
+    pad = WordPad(browser, reference_server)
     yield pad
     assert pad.shell.errors == [] and pad.shell.foreign == []
     pad.close()
@@ -378,8 +354,8 @@ def test_a_blank_upload_gets_a_hint_and_no_text(word_pad, tmp_path):
     assert word_pad.shown_text() == ""
 
 
-def test_word_pad_fits_a_phone(browser, word_server):
-    pad = WordPad(browser, word_server, width=375, height=740)
+def test_word_pad_fits_a_phone(browser, reference_server):  # noqa: F811
+    pad = WordPad(browser, reference_server, width=375, height=740)
     try:
         before = pad.count()
         pad.write("田", 0)
