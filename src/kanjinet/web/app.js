@@ -2,7 +2,7 @@
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 // The word pad (words.js) is a second tab, loaded when first opened.
 import { classifyInputs, fetchJSON, loadModel, topK } from "./model.js";
-import { copyText, drawPad, padPoints } from "./pad.js";
+import { copyText, drawPad, takeStrokes } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, modelInput, normalizeInk } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 
@@ -19,7 +19,6 @@ const state = {
   config: null,
   model: null, // model.js's loadModel: session, characters, calibration
   strokes: [],
-  drawing: null,
   upload: null, // { ink, width, height, bitmap } of an uploaded image
   timer: 0,
   busy: false,
@@ -47,26 +46,9 @@ function redraw() {
   $("clear").disabled = !state.strokes.length && !state.upload;
 }
 
-function onPointerDown(event) {
-  if (event.button !== 0) return;
-  pad.setPointerCapture(event.pointerId);
-  state.drawing = padPoints(pad, event).slice(-1);
-  state.strokes.push(state.drawing);
+function onStroke(phase) {
   redraw();
-  event.preventDefault();
-}
-
-function onPointerMove(event) {
-  if (!state.drawing) return;
-  state.drawing.push(...padPoints(pad, event));
-  redraw();
-  scheduleRecognition();
-}
-
-function onPointerUp() {
-  if (!state.drawing) return;
-  state.drawing = null;
-  scheduleRecognition();
+  if (phase !== "start") scheduleRecognition(); // recognised as it is written
 }
 
 function undo() {
@@ -239,10 +221,7 @@ function onKey(event) {
 }
 
 function wireUp() {
-  pad.addEventListener("pointerdown", onPointerDown);
-  pad.addEventListener("pointermove", onPointerMove);
-  pad.addEventListener("pointerup", onPointerUp);
-  pad.addEventListener("pointercancel", onPointerUp);
+  takeStrokes(pad, () => state.strokes, onStroke);
   $("undo").addEventListener("click", undo);
   $("clear").addEventListener("click", clearPad);
   $("upload").addEventListener("change", onUpload);

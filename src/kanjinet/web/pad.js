@@ -1,8 +1,37 @@
 // What both pads (app.js's single character, words.js's word) do alike: pointer positions
 // in canvas pixels, strokes drawn with a round pen, and copying what was read.
 
+/**
+ * Takes strokes written on `canvas` with mouse, pen or finger: each goes, as a list of
+ * canvas pixels, into the list `strokes()` returns, and `changed` is told "start",
+ * "move" and "end" as it is written.
+ */
+export function takeStrokes(canvas, strokes, changed) {
+  let drawing = null;
+  canvas.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    canvas.setPointerCapture(event.pointerId);
+    drawing = padPoints(canvas, event).slice(-1);
+    strokes().push(drawing);
+    changed("start");
+    event.preventDefault();
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    drawing.push(...padPoints(canvas, event));
+    changed("move");
+  });
+  const end = () => {
+    if (!drawing) return;
+    drawing = null;
+    changed("end");
+  };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+}
+
 /** The canvas pixels under a pointer event, and under the events it coalesces. */
-export function padPoints(canvas, event) {
+function padPoints(canvas, event) {
   // Coalesced events keep fast pen strokes smooth.
   const coalesced = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
   const rect = canvas.getBoundingClientRect();

@@ -2,7 +2,7 @@
 // of a word), read by reading.js's readWord after each stroke with config.json's "word"
 // model; each character can be tapped to pick another of its candidates.
 import { loadModel, wordReader } from "./model.js";
-import { copyText, drawPad, padPoints, pictureFrame } from "./pad.js";
+import { copyText, drawPad, pictureFrame, takeStrokes } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, toUint8 } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 import { boxOnPad, choose, picksFor, wordText } from "./wordtext.js";
@@ -28,7 +28,6 @@ const state = {
   orientation: "auto", // the direction asked of readWord: auto, horizontal or vertical
   shape: "horizontal", // the pad's shape: horizontal or vertical
   strokes: [],
-  drawing: null,
   upload: null, // { ink, width, height, bitmap } of an uploaded picture
   history: [], // what Undo takes back: "stroke", or the pad as it was before a clear
   picks: [], // wordtext.js: the person's choices, by place on the pad
@@ -100,29 +99,15 @@ function setShape() {
   }
 }
 
-function onPointerDown(event) {
-  if (event.button !== 0) return;
-  pad.setPointerCapture(event.pointerId);
-  state.drawing = padPoints(pad, event).slice(-1);
-  state.strokes.push(state.drawing);
-  state.history.push("stroke");
-  state.refusal = null;
-  clearTimeout(state.timer); // no reading in the middle of a stroke
-  closeChoices();
+function onStroke(phase) {
+  if (phase === "start") {
+    state.history.push("stroke");
+    state.refusal = null;
+    clearTimeout(state.timer); // no reading in the middle of a stroke
+    closeChoices();
+  }
   redraw();
-  event.preventDefault();
-}
-
-function onPointerMove(event) {
-  if (!state.drawing) return;
-  state.drawing.push(...padPoints(pad, event));
-  redraw();
-}
-
-function onPointerUp() {
-  if (!state.drawing) return;
-  state.drawing = null;
-  scheduleReading();
+  if (phase === "end") scheduleReading(); // read once the pen lifts
 }
 
 // --------------------------------------------------------------------------- undo, clear, upload
@@ -355,10 +340,7 @@ let wired = false;
 function wireUp() {
   if (wired) return;
   wired = true;
-  pad.addEventListener("pointerdown", onPointerDown);
-  pad.addEventListener("pointermove", onPointerMove);
-  pad.addEventListener("pointerup", onPointerUp);
-  pad.addEventListener("pointercancel", onPointerUp);
+  takeStrokes(pad, () => state.strokes, onStroke);
   $("word-undo").addEventListener("click", undo);
   $("word-clear").addEventListener("click", () => replacePad({}));
   $("word-upload").addEventListener("change", onUpload);
