@@ -242,3 +242,17 @@ def test_segmentation_is_integer_exact_and_covers_the_ink():
     assert all(a < b for a, b in cut.parts)
     ink_columns = np.flatnonzero(((255 - picture.pixels) >= 80).any(axis=0))
     assert cut.parts[0][0] <= ink_columns[0] + 1 and cut.parts[-1][1] >= ink_columns[-1]
+
+
+def test_parts_that_overlap_along_the_line_do_not_break_the_path():
+    """Characters that overlap without touching give parts whose extents overlap: the
+    room between the gaps' middles can come out negative."""
+    parts = [(0, 60), (10, 20), (30, 40)]  # the second part lies inside the first
+    spans = tuple(
+        Span(first, last, parts[first][0], max(p[1] for p in parts[first : last + 1]), 0, 39)
+        for first in range(3)
+        for last in range(first, 3)
+    )
+    cut = Segmentation("horizontal", 40, 0, tuple(parts), spans)
+    path = best_path(cut, [0.5] * len(spans))
+    assert [cut.spans[i].first for i in path][0] == 0 and cut.spans[path[-1]].last == 2

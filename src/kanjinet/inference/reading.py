@@ -161,7 +161,8 @@ def span_choices(cut: Segmentation, span: Span, found: list[Choice]) -> list[Cho
 
 def span_score(cut: Segmentation, span: Span, probability: float) -> float:
     """A span's score on a path (the module docstring's formula)."""
-    pitch = (edge(cut, span.last + 1) - edge(cut, span.first)) / cut.thickness
+    room = edge(cut, span.last + 1) - edge(cut, span.first)  # < 0 where parts overlap
+    pitch = max(room, 1.0) / cut.thickness
     length = (span.stop - span.start) / cut.thickness
     fit = pitch * math.log(max(probability, PROBABILITY_FLOOR))
     short = max(0.0, math.log(PITCH_LOW / pitch))

@@ -13,19 +13,23 @@ half, numpy only and integer-exact, mirrored step by step by web/segment.js:
    is tall, else vertical. Everything below works in line coordinates: "along" is the
    writing direction, "across" the other axis (a vertical line is read transposed).
 3. The line's thickness T: the extent of the ink across the line.
-4. Blocks: the runs of consecutive along-positions that hold ink (cuts at blank gaps,
-   the projection's zeros). The strokes of one character can stand apart (明, 川,
-   小), so a block is a part, not a character.
-5. Touching or overlapping characters: a block longer than SPLIT_LENGTH x T is also
-   cut where its projection is lowest: at along-positions at least CUT_MARGIN x T from
-   the block's ends and from each other, whose ink is at most CUT_DEPTH of the
-   block's fullest position, lowest first (ties: the earlier one).
+4. Groups: the mask's 8-connected components (labelled over runs, union-find), taken
+   in order along the line; a component whose extent along the line lies at least
+   half inside the last group's joins it (the strokes of 三 lie across from each
+   other, the dot of 文 above its stroke), else it starts a group. The strokes of one
+   character can still stand apart along the line (明, 川, 小), so a group is a part,
+   not a character; characters that overlap without touching fall in separate groups.
+5. Touching characters: a group longer than SPLIT_LENGTH x T is also cut where its
+   own projection is lowest: at along-positions at least CUT_MARGIN x T from the
+   group's ends and from each other, whose ink is at most CUT_DEPTH of the group's
+   fullest position, lowest first (ties: the earlier one). Parts are sorted by where
+   their ink starts along the line (then where it stops, then by group).
 6. Spans: every run of at most MAX_PARTS consecutive parts no longer than
    MAX_SPAN x T (a single part always), each a candidate character.
 
-A span's crop (`span_ink`) is the ink between its ends, across its own ink, with a
-quarter of its longer side of paper around it, in the picture's orientation: the
-picture `normalize` expects of one character.
+A span's crop (`span_ink`) is its parts' ink and the faint ink no part holds, within its
+extent, with a quarter of its longer side of paper around it, in the picture's
+orientation: the picture `normalize` expects of one character.
 """
 
 from __future__ import annotations

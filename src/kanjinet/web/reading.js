@@ -72,7 +72,8 @@ function edge(cut, k) {
 
 /** A span's score on a path (reading.span_score). */
 export function spanScore(cut, span, probability) {
-  const pitch = (edge(cut, span.last + 1) - edge(cut, span.first)) / cut.thickness;
+  const room = edge(cut, span.last + 1) - edge(cut, span.first); // < 0 where parts overlap
+  const pitch = Math.max(room, 1.0) / cut.thickness;
   const length = (span.stop - span.start) / cut.thickness;
   const fit = pitch * Math.log(Math.max(probability, PROBABILITY_FLOOR));
   const short = Math.max(0, Math.log(PITCH_LOW / pitch));
