@@ -2,7 +2,7 @@
 // and the exported model running in onnxruntime-web's WASM backend. No server round trip.
 // The word pad (words.js) is a second tab, loaded when first opened.
 import { classifyInputs, fetchJSON, loadModel, topK } from "./model.js";
-import { copyText, drawPad, takeStrokes } from "./pad.js";
+import { copyText, drawPad, scheduler, takeStrokes } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, modelInput, normalizeInk } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 
@@ -20,9 +20,6 @@ const state = {
   model: null, // model.js's loadModel: session, characters, calibration
   strokes: [],
   upload: null, // { ink, width, height, bitmap } of an uploaded image
-  timer: 0,
-  busy: false,
-  again: false,
 };
 
 // A hook for tests and for people adapting the page: the last input and result.
@@ -106,22 +103,10 @@ function currentInk() {
   return { ink: inkFromPad(data, pad.width, pad.height), width: pad.width, height: pad.height };
 }
 
-function scheduleRecognition(delay = DEBOUNCE_MS) {
-  demo.idle = false;
-  clearTimeout(state.timer);
-  state.timer = setTimeout(recognise, delay);
-}
+const scheduleRecognition = scheduler(recognise, (idle) => (demo.idle = idle), DEBOUNCE_MS);
 
 async function recognise() {
-  if (!state.model) {
-    demo.idle = true;
-    return;
-  }
-  if (state.busy) {
-    state.again = true;
-    return;
-  }
-  state.busy = true;
+  if (!state.model) return;
   try {
     const source = currentInk();
     if (!source) {
@@ -143,14 +128,6 @@ async function recognise() {
   } catch (error) {
     setStatus(`Recognition failed: ${error.message}`, true);
     throw error;
-  } finally {
-    state.busy = false;
-    if (state.again) {
-      state.again = false;
-      scheduleRecognition(0);
-    } else {
-      demo.idle = true;
-    }
   }
 }
 

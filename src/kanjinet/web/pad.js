@@ -1,5 +1,5 @@
-// What both pads (app.js's single character, words.js's word) do alike: pointer positions
-// in canvas pixels, strokes drawn with a round pen, and copying what was read.
+// What both pads (app.js's single character, words.js's word) do alike: taking strokes,
+// drawing them with a round pen, reading the pad again when it changes, copying the answer.
 
 /**
  * Takes strokes written on `canvas` with mouse, pen or finger: each goes, as a list of
@@ -73,6 +73,43 @@ export function drawPad(context, picture, strokes, strokeWidth) {
     context.drawImage(picture.bitmap, left, top, picture.width * scale, picture.height * scale);
   }
   drawStrokes(context, strokes, strokeWidth);
+}
+
+/**
+ * `schedule(delay)` runs `work` once `delay` ms have passed without another call, one
+ * run at a time: a run asked for during one follows it. `setIdle(idle)` is told whether
+ * nothing is running or waiting, so that a test can wait for the answer to match the pad.
+ * `schedule.cancel()` drops the waiting run.
+ */
+export function scheduler(work, setIdle, debounceMs) {
+  let timer = 0;
+  let busy = false;
+  let again = false;
+  const run = async () => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      await work();
+    } finally {
+      busy = false;
+      if (again) {
+        again = false;
+        schedule(0);
+      } else {
+        setIdle(true);
+      }
+    }
+  };
+  const schedule = (delay = debounceMs) => {
+    setIdle(false);
+    clearTimeout(timer);
+    timer = setTimeout(run, delay);
+  };
+  schedule.cancel = () => clearTimeout(timer);
+  return schedule;
 }
 
 /** Copies `text` to the clipboard and says so in `hint`. */

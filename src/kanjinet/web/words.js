@@ -2,7 +2,7 @@
 // of a word), read by reading.js's readWord after each stroke with config.json's "word"
 // model; each character can be tapped to pick another of its candidates.
 import { loadModel, wordReader } from "./model.js";
-import { copyText, drawPad, pictureFrame, takeStrokes } from "./pad.js";
+import { copyText, drawPad, pictureFrame, scheduler, takeStrokes } from "./pad.js";
 import { inkFromPad, isSupportedNormalization, toUint8 } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 import { boxOnPad, choose, picksFor, wordText } from "./wordtext.js";
@@ -34,9 +34,6 @@ const state = {
   reading: null, // the last reading, its boxes in pad pixels
   open: null, // the index of the character whose candidates are shown
   refusal: null, // why the last upload was not read, shown until the pad changes
-  timer: 0,
-  busy: false,
-  again: false,
 };
 
 // A hook for tests and for people adapting the page: `reading` matches the pad when `idle`.
@@ -103,7 +100,7 @@ function onStroke(phase) {
   if (phase === "start") {
     state.history.push("stroke");
     state.refusal = null;
-    clearTimeout(state.timer); // no reading in the middle of a stroke
+    scheduleReading.cancel(); // no reading in the middle of a stroke
     closeChoices();
   }
   redraw();
@@ -183,22 +180,10 @@ function currentInk() {
   return { ink, width: pad.width, height: pad.height, frame: { scale: 1, left: 0, top: 0 } };
 }
 
-function scheduleReading(delay = DEBOUNCE_MS) {
-  hook.idle = false;
-  clearTimeout(state.timer);
-  state.timer = setTimeout(readPad, delay);
-}
+const scheduleReading = scheduler(readPad, (idle) => (hook.idle = idle), DEBOUNCE_MS);
 
 async function readPad() {
-  if (!state.readWord) {
-    hook.idle = true;
-    return;
-  }
-  if (state.busy) {
-    state.again = true;
-    return;
-  }
-  state.busy = true;
+  if (!state.readWord) return;
   try {
     const source = currentInk();
     state.reading = source ? await readSource(source) : null;
@@ -208,14 +193,6 @@ async function readPad() {
     $("word-status").textContent = `Reading failed: ${error.message}`;
     $("word-status").classList.add("error");
     throw error;
-  } finally {
-    state.busy = false;
-    if (state.again) {
-      state.again = false;
-      scheduleReading(0);
-    } else {
-      hook.idle = true;
-    }
   }
 }
 
