@@ -264,7 +264,7 @@ def span_ink(ink: np.ndarray, span: Span, cut: Segmentation) -> np.ndarray:
 # A bar along the line (ー, or 一 in a horizontal line): at least BAR_LENGTH x T long,
 # its ink across at most BAR_THINNESS x T and half its length.
 BAR_LENGTH = (7, 20)
-BAR_THINNESS = (3, 10)
+BAR_THINNESS = (2, 5)
 # A small character (small kana): its longer side at most SMALL_SIZE x its neighbours'
 # longest side or its extent across at most SMALL_SIZE x their band's, its middle across at least SMALL_PLACE x the thickness of the band its
 # neighbours fill from the band's first position (low in a horizontal line, right in a

@@ -12,7 +12,7 @@ const MAX_SPAN = [8, 5];
 const MAX_PARTS = 4;
 const PAD = [1, 4];
 const BAR_LENGTH = [7, 20];
-const BAR_THINNESS = [3, 10];
+const BAR_THINNESS = [2, 5];
 const SMALL_SIZE = [17, 20];
 const SMALL_PLACE = [57, 100];
 
