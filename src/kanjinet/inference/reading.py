@@ -47,6 +47,7 @@ import numpy as np
 
 from kanjinet.core.errors import KanjinetError
 from kanjinet.preprocess.segment import (
+    LOOSE_BAR_THINNESS,
     Segmentation,
     Span,
     extent,
@@ -220,7 +221,7 @@ def in_context(
     for i, found in enumerate(choices):
         done.append(small_forms(found, spans, i, cut, done[i - 1][0].character if i else ""))
     for i, found in enumerate(done):
-        bar = cut.direction == "horizontal" and is_bar(spans[i], cut.thickness)
+        bar = cut.direction == "horizontal" and is_bar(spans[i], cut.thickness, LOOSE_BAR_THINNESS)
         if bar and found[0].character == ONE:
             if lengthens(done, i):
                 done[i] = shared(found, LONG_VOWEL, ONE, found[0].probability)

@@ -264,7 +264,10 @@ def span_ink(ink: np.ndarray, span: Span, cut: Segmentation) -> np.ndarray:
 # A bar along the line (ー, or 一 in a horizontal line): at least BAR_LENGTH x T long,
 # its ink across at most BAR_THINNESS x T and half its length.
 BAR_LENGTH = (7, 20)
-BAR_THINNESS = (2, 5)
+BAR_THINNESS = (3, 10)
+# In a horizontal line a bar is only asked whether the recogniser's 一 is ー: a thick
+# marker's bar still counts.
+LOOSE_BAR_THINNESS = (2, 5)
 # A small character (small kana): its longer side at most SMALL_SIZE x its neighbours'
 # longest side or its extent across at most SMALL_SIZE x their band's, its middle across at least SMALL_PLACE x the thickness of the band its
 # neighbours fill from the band's first position (low in a horizontal line, right in a
@@ -273,11 +276,11 @@ SMALL_SIZE = (17, 20)
 SMALL_PLACE = (57, 100)
 
 
-def is_bar(span: Span, thickness: int) -> bool:
+def is_bar(span: Span, thickness: int, thinness: tuple[int, int] = BAR_THINNESS) -> bool:
     """A thin straight stroke along the writing direction."""
     along, across = span.stop - span.start, span.bottom - span.top + 1
     long_enough = along * BAR_LENGTH[1] >= BAR_LENGTH[0] * thickness
-    thin = across * BAR_THINNESS[1] <= BAR_THINNESS[0] * thickness and 2 * across <= along
+    thin = across * thinness[1] <= thinness[0] * thickness and 2 * across <= along
     return long_enough and thin
 
 

@@ -4,7 +4,7 @@
 // both give the same path and the same readings for the same recogniser scores.
 
 import { modelInput, normalizeInk } from "./preprocess.js";
-import { extent, isBar, isSmall, segment, spanBox, spanCrop } from "./segment.js";
+import { LOOSE_BAR_THINNESS, extent, isBar, isSmall, segment, spanBox, spanCrop } from "./segment.js";
 
 const PITCH_LOW = 0.6;
 const LENGTH_HIGH = 1.1;
@@ -113,7 +113,7 @@ function inContext(choices, spans, cut) {
   choices.forEach((found, i) => done.push(smallForms(found, spans, i, cut, i ? done[i - 1][0].character : "")));
   done.forEach((found, i) => {
     const top = found[0].character;
-    const bar = cut.direction === "horizontal" && isBar(spans[i], cut.thickness);
+    const bar = cut.direction === "horizontal" && isBar(spans[i], cut.thickness, LOOSE_BAR_THINNESS);
     if (bar && top === ONE) {
       if (lengthens(done, i)) done[i] = shared(found, LONG_VOWEL, ONE, found[0].probability);
     } else if (top in PARTNER && top !== LONG_VOWEL && top !== ONE) {

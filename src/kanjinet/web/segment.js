@@ -12,7 +12,8 @@ const MAX_SPAN = [8, 5];
 const MAX_PARTS = 4;
 const PAD = [1, 4];
 const BAR_LENGTH = [7, 20];
-const BAR_THINNESS = [2, 5];
+const BAR_THINNESS = [3, 10];
+export const LOOSE_BAR_THINNESS = [2, 5];
 const SMALL_SIZE = [17, 20];
 const SMALL_PLACE = [57, 100];
 
@@ -202,10 +203,10 @@ export function spanBox(span, direction) {
 }
 
 /** A thin straight stroke along the writing direction (segment.is_bar). */
-export function isBar(span, thickness) {
+export function isBar(span, thickness, thinness = BAR_THINNESS) {
   const along = span.stop - span.start, across = span.bottom - span.top + 1;
   const longEnough = along * BAR_LENGTH[1] >= BAR_LENGTH[0] * thickness;
-  return longEnough && across * BAR_THINNESS[1] <= BAR_THINNESS[0] * thickness && 2 * across <= along;
+  return longEnough && across * thinness[1] <= thinness[0] * thickness && 2 * across <= along;
 }
 
 /** A span's longer side. */
