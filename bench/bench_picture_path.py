@@ -2,6 +2,7 @@
 
     python bench/bench_picture_path.py measure OUT [CATEGORY ...]
     python bench/bench_picture_path.py time
+    python bench/bench_picture_path.py recognize [COUNT]
 
 `measure`: top-1 / top-5 of the reference model (fp32, onnxruntime) on the picture
 categories (default photo-like and small-in-large) of a robustness set written by
@@ -11,6 +12,13 @@ compare with another version of the code, put its `src` first on PYTHONPATH (the
 
 `time`: one 4000 x 3000 RGB picture (a 1,800 px 木 drawn by `core.fonts.reference_picture`
 under a diagonal shadow, noise sd 3), best of 3, for each step of the picture path.
+
+`recognize`: COUNT (default 300) 256 x 256 RGB PNG files, each a synthetic record
+(`synthesis.handwriting`, its own writer) enlarged onto light paper, recognised one at a
+time by the shipped reference model (onnxruntime) from file to candidates: prints the
+median and the quartiles of the wall and the CPU seconds per picture (on a busy machine
+the CPU time is the nearer to an idle one's wall time), and how many were read right. The
+model runs on one thread; run it with OMP_NUM_THREADS=1 on one processor (taskset).
 All data is SYNTHETIC.
 """
 
@@ -26,13 +34,14 @@ import robustness_set as rs
 from PIL import Image
 
 import kanjinet
-from kanjinet.inference.predict import Predictor, read_picture
+from kanjinet.inference.recognizer import Recognizer
 from kanjinet.inference.shipped import REFERENCE_MODEL
+from kanjinet.preprocess.picture import read_picture
 
 
 def measure(out: Path, categories: list[str]) -> None:
     print("code:", kanjinet.__file__)
-    predictor = Predictor(REFERENCE_MODEL, "onnxruntime")
+    predictor = Recognizer(REFERENCE_MODEL, "onnxruntime")
     for name in categories:
         levels, pictures, labels = rs.category_data(out / name)
         started = time.perf_counter()
@@ -67,8 +76,9 @@ def best_of(step, runs: int = 3) -> float:
 
 
 def time_steps() -> None:
-    from kanjinet.preprocess.normalize import ink_from_picture, normalize, shrink_picture
-    from kanjinet.preprocess.picture_ink import crop_to_character
+    from kanjinet.preprocess.normalize import normalize
+    from kanjinet.preprocess.picture import crop_to_character, shrink_picture
+    from kanjinet.preprocess.picture_ink import ink_from_picture
 
     rgb = shadowed_picture()
     steps = {
@@ -86,8 +96,61 @@ def time_steps() -> None:
         print(f"read_picture (PNG decoding included): {best_of(lambda: read_picture(path)):.2f} s")
 
 
+def write_pngs(folder: Path, count: int, seed: int = 0) -> tuple[list[Path], list[str]]:
+    """`count` 256 x 256 RGB PNGs of synthetic records (dark on paper 255 - 0.8 ink)."""
+    from kanjinet.core.classes import class_table
+    from kanjinet.preprocess.normalize import ink_from_levels
+    from kanjinet.synthesis.handwriting import render, writer_style
+
+    rng = np.random.default_rng(seed)
+    table = class_table()
+    chars = [table[int(i)].char for i in rng.integers(0, len(table), count + 1)]
+    paths = []
+    for i in range(count):
+        ink = ink_from_levels(render(chars[i], chars[i + 1], writer_style(seed, i), rng))
+        grey = Image.fromarray((255 - ink * 0.8).astype(np.uint8)).resize((256, 256))
+        paths.append(folder / f"{i:04d}.png")
+        grey.convert("RGB").save(paths[-1])
+    return paths, chars[:count]
+
+
+def one_thread(recognizer: Recognizer) -> None:
+    """The recognizer's onnxruntime session on one thread (its default is one per core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    recognizer.engine.session = ort.InferenceSession(
+        str(recognizer.path), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def time_recognize(count: int) -> None:
+    print("code:", kanjinet.__file__)
+    recognizer = Recognizer(REFERENCE_MODEL, "onnxruntime")
+    one_thread(recognizer)
+    with tempfile.TemporaryDirectory() as folder:
+        paths, chars = write_pngs(Path(folder), count)
+        right = sum(
+            recognizer.recognize(p, 1)[0].character == c for p, c in zip(paths, chars, strict=True)
+        )
+        wall, cpu = [], []
+        for path in paths:
+            started, used = time.perf_counter(), time.process_time()
+            recognizer.recognize(path)
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - used)
+    for name, seconds in (("wall", wall), ("cpu", cpu)):
+        low, median, high = np.percentile(seconds, [25, 50, 75]) * 1000
+        print(f"{count} pictures, file to candidates, {name}: median {median:.2f} ms per "
+              f"picture (quartiles {low:.2f} / {high:.2f}), {right} read right", flush=True)  # fmt: skip
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["measure"]:
+    if sys.argv[1:2] == ["recognize"]:
+        time_recognize(int(sys.argv[2]) if len(sys.argv) > 2 else 300)
+    elif sys.argv[1:2] == ["measure"]:
         measure(Path(sys.argv[2]), sys.argv[3:] or ["photo-like", "small-in-large"])
     elif sys.argv[1:2] == ["time"]:
         time_steps()

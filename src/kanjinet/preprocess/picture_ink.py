@@ -29,7 +29,7 @@ from kanjinet.core.errors import KanjinetError
 # full contrast, their noise would still get an answer.
 MIN_INK_CONTRAST = 16
 
-# The paper's light, estimated at a large scale (`paper_light`): the picture is sampled
+# The paper's light, estimated at a large scale (`paper_grid`): the picture is sampled
 # every `step` pixels (step = max(1, longer side // LIGHT_SAMPLE_SIDE)), the samples cut
 # into square cells of k = max(2, ceil(longer sampled side / LIGHT_CELLS)) samples,
 # each cell's paper level is its LIGHT_RANK-th quantile (ink covering less of a cell
@@ -43,6 +43,7 @@ LIGHT_CLOSING = 2
 # is covered by ink (a stroke wider than the closing), not in a shadow: a shadow that
 # deep would leave no stroke in it readable (photo_like's deepest leaves half the light).
 HEAVY_INK_SHARE = (1, 2)
+LIGHT_BAND = 8192  # pixels per band of rows in `even_light_ink`: temporaries stay small
 
 #: The steps as data, recorded inside normalize.NORMALIZATION (no apostrophes: NNEF).
 RECIPE = (
@@ -59,11 +60,13 @@ def picture_ink(pixels: np.ndarray) -> tuple[np.ndarray, float]:
     the strongest at 1.0, paper 0; the strongest ink's grey levels above the paper)."""
     ink = paper_relative_ink(pixels)
     strongest = float(ink.max())
+    stretched = np.zeros(ink.shape, dtype=np.float32)
     if strongest <= 0:
-        return np.zeros(ink.shape, dtype=np.float32), 0.0
-    ink /= strongest
-    np.clip(ink, 0.0, 1.0, out=ink)
-    return ink.astype(np.float32), strongest
+        return stretched, 0.0
+    # float64 quotients rounded once to float32; clipping commutes with that rounding.
+    np.divide(ink, strongest, out=stretched, casting="same_kind")
+    np.clip(stretched, 0.0, 1.0, out=stretched)
+    return stretched, strongest
 
 
 def ink_from_picture(pixels: np.ndarray) -> np.ndarray:
@@ -135,50 +138,69 @@ def paper_is_light(picture: np.ndarray) -> bool:
 
 
 def even_light_ink(light: np.ndarray) -> np.ndarray:
-    """Ink of a light-paper picture (float64 (H, W), paper bright) under even light:
-    ink = (P - x) * max(P) / max(P, 1), P the paper's light at each pixel (`paper_light`).
-    A shadow darkens paper and ink alike, so dividing by P takes it out; ink keeps the
-    grey-level scale of the best-lit paper (an evenly lit picture: ink = paper - x)."""
-    paper, brightest = paper_light(light)
-    ink = np.subtract(paper, light)
-    ink *= brightest
-    np.maximum(paper, 1.0, out=paper)
-    ink /= paper
-    return ink
+    """Ink of a light-paper picture (float64 (H, W), paper bright) under even light,
+    written over `light`: ink = (P - x) * max(P) / max(P, 1), P the paper's light at each
+    pixel (`paper_grid` interpolated). A shadow darkens paper and ink alike, so dividing
+    by P takes it out; ink keeps the grey-level scale of the best-lit paper (an evenly lit
+    picture: ink = paper - x). A band of rows at a time: no picture-sized temporaries."""
+    height, width = light.shape
+    grid, step, cell = paper_grid(light)
+    brightest = float(grid.max())
+    rows = interpolate(grid, height, step, cell)  # (height, grid columns)
+    low, high, frac = interpolation(width, step, cell, grid.shape[1])
+    band = max(1, LIGHT_BAND // width)
+    for start in range(0, height, band):
+        lines = slice(start, start + band)
+        paper = rows[lines].take(low, axis=1)  # bilinear: along the rows, then across
+        paper *= 1.0 - frac
+        across = rows[lines].take(high, axis=1)
+        across *= frac
+        paper += across
+        ink = light[lines]
+        np.subtract(paper, ink, out=ink)
+        ink *= brightest
+        np.maximum(paper, 1.0, out=paper)
+        ink /= paper
+    return light
 
 
-def paper_light(light: np.ndarray) -> tuple[np.ndarray, float]:
-    """The paper's level at every pixel (float64 (H, W)) and its brightest cell level:
-    the closed cell grid (see LIGHT_SAMPLE_SIDE), its heavy ink filled (`fill_heavy_ink`),
-    interpolated bilinearly between cell centres, clamped to the outer centres."""
+def paper_grid(light: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(the paper's level per cell, the sampling step, the cell side in samples): the
+    closed cell grid (see LIGHT_SAMPLE_SIDE), its heavy ink filled (`fill_heavy_ink`).
+    Between cell centres it is interpolated bilinearly, clamped to the outer centres."""
     height, width = light.shape
     step = max(1, max(height, width) // LIGHT_SAMPLE_SIDE)
     samples = light[::step, ::step]
     cell = max(2, -(-max(samples.shape) // LIGHT_CELLS))
-    grid = fill_heavy_ink(closing(cell_levels(samples, cell), LIGHT_CLOSING))
-    rows = interpolate(grid, height, step, cell)  # (height, grid columns)
-    low, high, frac = interpolation(width, step, cell, grid.shape[1])
-    paper = rows.take(low, axis=1)
-    paper *= 1.0 - frac
-    across = rows.take(high, axis=1)
-    across *= frac
-    paper += across
-    return paper, float(grid.max())
+    return fill_heavy_ink(closing(cell_levels(samples, cell), LIGHT_CLOSING)), step, cell
 
 
 def cell_levels(samples: np.ndarray, cell: int) -> np.ndarray:
     """Per cell x cell block of samples (the last ones partial), its LIGHT_RANK quantile."""
     height, width = samples.shape
     rows, cols = -(-height // cell), -(-width // cell)
-    if (height, width) != (rows * cell, cols * cell):  # partial cells: NaN pads, sorts last
-        padded = np.full((rows * cell, cols * cell), np.nan)
-        padded[:height, :width] = samples
-        samples = padded
-    blocks = samples.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    blocks = np.sort(blocks, axis=2)
+    if (height, width) == (rows * cell, cols * cell):  # whole cells: one rank for all
+        blocks = as_cells(samples, cell)
+        blocks.sort(axis=2)
+        return blocks[:, :, (LIGHT_RANK[0] * (cell * cell - 1)) // LIGHT_RANK[1]]
+    padded = np.full((rows * cell, cols * cell), np.nan)  # NaN sorts last
+    padded[:height, :width] = samples
+    blocks = as_cells(padded, cell)
+    blocks.sort(axis=2)
     count = np.count_nonzero(~np.isnan(blocks), axis=2)
     rank = (LIGHT_RANK[0] * (count - 1)) // LIGHT_RANK[1]
     return np.take_along_axis(blocks, rank[:, :, None], axis=2)[:, :, 0]
+
+
+def as_cells(samples: np.ndarray, cell: int) -> np.ndarray:
+    """(rows x cell, cols x cell) -> a new (rows, cols, cell x cell): each cell's samples
+    in a row (a copy, never a view: it is sorted in place)."""
+    rows, cols = samples.shape[0] // cell, samples.shape[1] // cell
+    cells = np.empty((rows, cols, cell * cell))
+    cells.reshape(rows, cols, cell, cell)[...] = samples.reshape(rows, cell, cols, cell).transpose(
+        0, 2, 1, 3
+    )
+    return cells
 
 
 def closing(grid: np.ndarray, radius: int) -> np.ndarray:
