@@ -78,3 +78,46 @@ def test_joyo_kana_holds_the_2136_joyo_kanji_in_jis_forms_and_every_kana():
 def test_character_kinds():
     kinds = [classes.character_kind(c) for c in "あアー田々Ａ"]
     assert kinds == ["hiragana", "katakana", "katakana", "kanji", "kanji", "other"]
+
+
+def test_read_set_is_etl9g_the_full_size_katakana_and_the_long_vowel_mark():
+    chars = classes.CLASS_SETS["read"]()
+    assert len(chars) == len(set(chars)) == 3111
+    assert chars[: classes.NUM_CLASSES] == "".join(i.char for i in classes.class_table())
+    extra = chars[classes.NUM_CLASSES :]
+    assert "ア" in extra and "ガ" in extra and "ヴ" in extra and "ー" in extra
+    assert not set(extra) & set(classes.SMALL_KATAKANA)
+    labels = classes.class_set_labels("read")
+    assert len(labels) == 3111 and labels[: classes.NUM_CLASSES].tolist() == list(range(3036))
+
+
+def test_katakana_and_the_long_vowel_mark_are_drawn_and_prepared_with_their_own_labels(tmp_path):
+    """synth --chars takes any JIS X 0208 character in a JIS X 0208 format other than
+    ETL9G's; prepare --classes read labels each by its character."""
+    from kanjinet.data.dataset import load_prepared
+    from kanjinet.data.prepare import PrepareConfig, prepare_dataset
+    from kanjinet.synthesis.synth import SynthConfig, run_synth
+
+    chars = "ガーロ口あ"
+    etl = tmp_path / "etl"
+    run_synth(SynthConfig(out=etl, writers=2, seed=1, format="etl8g", chars=chars, workers=1))
+    out = tmp_path / "ds"
+    prepare_dataset(PrepareConfig(etl_dir=etl, output_dir=out, size=32, classes="read", workers=1))
+    data = load_prepared(out)
+    drawn = [classes.label_info(int(label)).char for label in data.labels]
+    assert sorted(drawn) == sorted(chars * 2)
+    assert (data.images.reshape(len(drawn), -1).max(axis=1) > 0).all()
+
+
+def test_chars_outside_jis_x_0208_or_in_a_jis_x_0201_format_are_refused():
+    from kanjinet.core.errors import KanjinetError
+    from kanjinet.synthesis.synth import SynthConfig, check_config
+
+    with pytest.raises(KanjinetError, match="not a JIS X 0208 character"):
+        check_config(SynthConfig(format="etl8g", chars="ガ😀"))
+    with pytest.raises(KanjinetError, match="not with --format etl6"):
+        check_config(SynthConfig(format="etl6", chars="ガ"))
+    with pytest.raises(KanjinetError, match="given twice"):
+        check_config(SynthConfig(format="etl8g", chars="ガガ"))
+    with pytest.raises(KanjinetError, match="not one of the 3,036 ETL9G classes"):
+        check_config(SynthConfig(format="etl9g", chars="ガ"))

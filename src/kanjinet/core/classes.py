@@ -161,6 +161,10 @@ def chars_in(first: str, last: str, skip: str = "") -> str:
 #: Every hiragana of JIS X 0208 (ぁ..ん, 83) and every katakana (ァ..ヶ, 86).
 HIRAGANA = chars_in("ぁ", "ん")
 KATAKANA = chars_in("ァ", "ヶ")
+#: The small katakana: each the shape of a full-size one, told apart by its size alone.
+SMALL_KATAKANA = "ァィゥェォッャュョヮヵヶ"
+#: The long-vowel mark (JIS 0x213C).
+LONG_VOWEL = "ー"
 
 
 def _etl9g_chars() -> str:
@@ -181,6 +185,9 @@ CLASS_SETS = {
     "katakana": lambda: KATAKANA,
     "etl9g+katakana": lambda: _etl9g_chars() + KATAKANA,  # 3,122
     "etl9g+kana": lambda: _etl9g_chars() + HIRAGANA + KATAKANA,  # 3,134: all kana
+    # 3,111: what `kanjinet read` tells by shape: ETL9G's classes, the 74 full-size katakana
+    # and ー (small kana are a full-size class written small; `read` tells them by size)
+    "read": lambda: _etl9g_chars() + chars_in("ァ", "ヶ", skip=SMALL_KATAKANA) + LONG_VOWEL,
     # 2,305: the jōyō kanji (30 of them JIS level 2, outside ETL9G's classes) and all kana
     "joyo+kana": lambda: _joyo_chars() + HIRAGANA + KATAKANA,
 }

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kanjinet.core.atomic import write_text
-from kanjinet.core.classes import CLASS_JIS, jis_to_char
+from kanjinet.core.classes import CLASS_JIS, char_to_jis, jis_to_char
 from kanjinet.core.errors import KanjinetError
 from kanjinet.core.version import __version__
 from kanjinet.etl.etl9g import SYNTH_INFO
@@ -45,8 +45,11 @@ BINARY_LEVEL = 5
 SHEET_SIZE = 152  # characters per collection sheet (ETL9's sheets; used for every format)
 
 
-def format_classes(db: Database, count: int) -> list[tuple[int, str]]:
-    """(code in the file, character drawn) of the first `count` classes of a format."""
+def format_classes(db: Database, count: int, chars: str = "") -> list[tuple[int, str]]:
+    """(code in the file, character drawn) of the first `count` classes of a format, or of
+    `chars` (JIS X 0208 characters, checked by `synth.format_chars`) when given."""
+    if chars:
+        return [(char_to_jis(char), char) for char in chars]
     if db.code == "JIS X 0201":
         pairs = []
         for code in M_TYPE_CODES:
@@ -131,7 +134,7 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
     `db`, a `cfg.font_share` of the records drawn from `fonts` when given."""
     if cfg.preview:
         raise KanjinetError(f"--format {db.key}: --preview is for etl9g only")
-    classes = format_classes(db, cfg.classes)
+    classes = format_classes(db, cfg.classes, cfg.chars)
     total = cfg.writers * len(classes)
     sizes = [db.records_per_file] * (total // db.records_per_file)
     sizes += [total % db.records_per_file] if total % db.records_per_file else []
@@ -147,6 +150,7 @@ def synthesize_format(cfg, db: Database, fonts: tuple[str, ...] = ()) -> list[Pa
         "format": db.key,
         "set_size": len(classes),
         "classes": len(classes),
+        **({"chars": cfg.chars} if cfg.chars else {}),
         "writers": cfg.writers,
         "seed": cfg.seed,
         "records": total,
@@ -171,7 +175,7 @@ def run_format(cfg, fonts: tuple[str, ...] = ()) -> int:
     db = DATABASES[cfg.format]
     start = time.perf_counter()
     files = synthesize_format(cfg, db, fonts)
-    classes = len(format_classes(db, cfg.classes))
+    classes = len(format_classes(db, cfg.classes, cfg.chars))
     print(
         f"wrote {classes * cfg.writers:,} synthetic {db.name} records ({classes:,} classes x "
         f"{cfg.writers:,} writers) in {len(files)} file(s) to {cfg.out} in "

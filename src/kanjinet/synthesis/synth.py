@@ -100,7 +100,9 @@ class SynthConfig:
     format: Format = opt("etl9g", help="file layout to write (M-type etl1/6/7 hold katakana)")
     # A small set that still holds kanji (the demo's): the first N classes are all hiragana.
     chars: str = opt(
-        "", help="draw these ETL9G classes, in this order (e.g. 田山川あいう); sets --classes"
+        "",
+        help="draw these characters, in this order (e.g. 田山川あいう); sets --classes: ETL9G "
+        "classes for etl9g, any JIS X 0208 character (katakana, ー) for etl8g/etl8b2/etl9b",
     )
 
     def pens(self) -> Pens:
@@ -160,12 +162,27 @@ def class_picks(chars: str) -> tuple[int, ...]:
     return tuple(picks)
 
 
+def format_chars(cfg: SynthConfig) -> str:
+    """--chars for a format other than ETL9G's: JIS X 0208 characters, each once, in a
+    format whose records hold a JIS X 0208 code (one error line otherwise)."""
+    from kanjinet.etl.formats import DATABASES
+
+    if DATABASES[cfg.format].code != "JIS X 0208":
+        raise KanjinetError(f"--chars: not with --format {cfg.format} (its codes are JIS X 0201)")
+    for place, char in enumerate(cfg.chars):
+        try:
+            char_to_jis(char)
+        except (UnicodeEncodeError, ValueError):
+            raise KanjinetError(f"--chars: {char!r} is not a JIS X 0208 character") from None
+        if char in cfg.chars[:place]:
+            raise KanjinetError(f"--chars: {char} is given twice")
+    return cfg.chars
+
+
 def check_config(cfg: SynthConfig) -> None:
     """Raise a one-line error for settings that cannot produce a valid set."""
     if cfg.chars:
-        if cfg.format != "etl9g":
-            raise KanjinetError("--chars: only with --format etl9g")
-        cfg.classes = len(cfg.picks())
+        cfg.classes = len(cfg.picks() if cfg.format == "etl9g" else format_chars(cfg))
     if not 1 <= cfg.classes <= NUM_CLASSES:
         raise KanjinetError(f"--classes {cfg.classes}: must be 1..{NUM_CLASSES}")
     if cfg.writers < 1:
