@@ -1,11 +1,10 @@
-// Reading an uploaded picture as `kanjinet predict` reads it (kanjinet.preprocess.picture_ink):
+// Reading an uploaded picture as `kanjinet predict` reads it (kanjinet.preprocess.picture):
 // both pads use it, the single-character pad and the word pad.
 import {
   MAX_PICTURE_PIXELS,
   MIN_INK_CONTRAST,
   cropToCharacter,
-  inkContrast,
-  inkFromPicture,
+  pictureInk,
   pictureShapeProblem,
   shrinkPicture,
 } from "./preprocess.js";
@@ -55,9 +54,10 @@ async function readPicture(file) {
   // down if still large, exactly as `kanjinet predict` does.
   const region = cropToCharacter(data, bitmap.width, bitmap.height);
   const { rgba, width, height } = shrinkPicture(region.rgba, region.width, region.height);
+  const { ink, contrast } = pictureInk(rgba, width, height); // the ink and its check, read once
   return {
-    contrast: inkContrast(rgba, width, height),
-    ink: inkFromPicture(rgba, width, height),
+    contrast,
+    ink,
     width,
     height,
     bitmap: await shownPicture(bitmap, rgba, width, height),
