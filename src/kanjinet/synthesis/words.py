@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from kanjinet.preprocess.normalize import INK_THRESHOLD, ink_from_levels
 from kanjinet.synthesis.handwriting import (
     CANVAS,
     PLAIN_PENS,
@@ -63,7 +64,10 @@ def write_word(
         region = line[:, at : at + cell_w] if direction == "horizontal" else line[at : at + cell_h]
         np.maximum(region, cell, out=region)
         boxes.append(shifted_box(cell, at, direction))
-    ink_rows, ink_cols = np.flatnonzero(line.max(1) >= 85), np.flatnonzero(line.max(0) >= 85)
+    ink_rows, ink_cols = (
+        np.flatnonzero(line.max(1) >= INK_THRESHOLD),
+        np.flatnonzero(line.max(0) >= INK_THRESHOLD),
+    )
     top, left = int(ink_rows[0]) - MARGIN, int(ink_cols[0]) - MARGIN
     bottom, right = int(ink_rows[-1]) + MARGIN + 1, int(ink_cols[-1]) + MARGIN + 1
     framed = np.zeros((bottom - top, right - left), np.uint8)
@@ -80,7 +84,7 @@ def draw_cell(char: str, index: int, direction: str, writer: int, seed: int, pen
     canvas = Image.new("L", CANVAS, 0)
     g = glyph(char)
     draw_glyph(ImageDraw.Draw(canvas), g, jitter_glyph(g, style, rng), style, rng)
-    ink = (scan(canvas, style, rng).astype(np.uint16) * 17).astype(np.uint8)
+    ink = ink_from_levels(scan(canvas, style, rng))
     if direction == "vertical" and char == LONG_VOWEL:  # upright: its cell turned
         turned = np.zeros_like(ink)
         turned[:, : ink.shape[0]] = ink.T[: ink.shape[0]]
@@ -92,7 +96,10 @@ def draw_cell(char: str, index: int, direction: str, writer: int, seed: int, pen
 
 def shifted_box(cell: np.ndarray, at: int, direction: str) -> tuple[int, int, int, int]:
     """The box of a cell's ink, placed `at` along the line."""
-    rows, cols = np.flatnonzero(cell.max(1) >= 85), np.flatnonzero(cell.max(0) >= 85)
+    rows, cols = (
+        np.flatnonzero(cell.max(1) >= INK_THRESHOLD),
+        np.flatnonzero(cell.max(0) >= INK_THRESHOLD),
+    )
     x, y = int(cols[0]), int(rows[0])
     w, h = int(cols[-1]) - x + 1, int(rows[-1]) - y + 1
     return (x + at, y, w, h) if direction == "horizontal" else (x, y + at, w, h)
