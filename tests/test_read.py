@@ -256,3 +256,18 @@ def test_parts_that_overlap_along_the_line_do_not_break_the_path():
     cut = Segmentation("horizontal", 40, 0, tuple(parts), spans)
     path = best_path(cut, [0.5] * len(spans))
     assert [cut.spans[i].first for i in path][0] == 0 and cut.spans[path[-1]].last == 2
+
+
+def test_specks_of_noise_are_not_parts(reader):
+    """Small blobs on the paper (a photo's noise) neither become parts nor widen the line."""
+    picture = written("日本語", "horizontal", writer=1)
+    noisy = picture.pixels.copy()
+    rng = np.random.default_rng(0)
+    height, width = noisy.shape
+    for y, x in zip(rng.integers(0, 8, 12).tolist() + rng.integers(height - 8, height - 2, 12).tolist(),
+                    rng.integers(0, width - 3, 24).tolist(), strict=True):  # fmt: skip
+        noisy[y : y + 2, x : x + 3] = 0
+    clean_cut, noisy_cut = segment(255 - picture.pixels), segment(255 - noisy)
+    assert noisy_cut.parts == clean_cut.parts
+    assert noisy_cut.thickness == clean_cut.thickness
+    assert reader.read(noisy).text == "日本語"

@@ -51,15 +51,19 @@ def fake_choices(rng: np.random.Generator, count: int) -> list[list[Choice]]:
     return found
 
 
-def case(text: str, direction: str, pitch: float, writer: int, rng: np.random.Generator) -> dict:
+def case(
+    text: str, direction: str, pitch: float, writer: int, rng: np.random.Generator, specks=0
+) -> dict:
     picture = write_word(text, direction, writer=writer, seed=3, pitch=pitch)
     ink = (255 - picture.pixels).astype(np.uint8)
+    for y, x in zip(rng.integers(0, ink.shape[0] - 2, specks), rng.integers(0, ink.shape[1] - 3, specks), strict=True):  # fmt: skip
+        ink[y : y + 2, x : x + 3] = 255  # noise: specks that are no part
     cut = segment(ink, "auto")
     found = fake_choices(rng, len(cut.spans))
     reading = read_segmented(cut, found, lambda p: p >= 0.9)
     crops = [span_crop(ink, span, cut) for span in cut.spans[:6]]
     return {
-        "name": f"{text} {direction} pitch {pitch} writer {writer}",
+        "name": f"{text} {direction} pitch {pitch} writer {writer} specks {specks}",
         "width": ink.shape[1],
         "height": ink.shape[0],
         "ink": encode(ink),
@@ -73,6 +77,7 @@ def case(text: str, direction: str, pitch: float, writer: int, rng: np.random.Ge
 def write_vectors(path: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     cases = [case(t, d, p, w, rng) for t, d, p in WORDS for w in (0, 1)]
+    cases += [case(t, d, p, 2, rng, specks=30) for t, d, p in WORDS[:3]]
     path.write_text(json.dumps({"cases": cases}, ensure_ascii=False), encoding="utf-8")
 
 

@@ -12,7 +12,9 @@ half, numpy only and integer-exact, mirrored step by step by web/segment.js:
 2. The writing direction: horizontal where the ink's box is at least as wide as it
    is tall, else vertical. Everything below works in line coordinates: "along" is the
    writing direction, "across" the other axis (a vertical line is read transposed).
-3. The line's thickness T: the extent of the ink across the line.
+3. The line's thickness T: the extent of the ink across the line, specks left out
+   (components of fewer than SPECK x T^2 pixels, T first measured with them: the
+   noise a photo's shadowed paper leaves; they belong to no part and no crop).
 4. Groups: the mask's 8-connected components (labelled over runs, union-find), taken
    in order along the line; a component whose extent along the line lies at least
    half inside the last group's joins it (the strokes of 三 lie across from each
@@ -49,6 +51,8 @@ CUT_MARGIN = (1, 4)  # a cut inside a block stays this far from its ends and oth
 CUT_DEPTH = (1, 2)  # a cut's ink: at most this share of the block's fullest position
 MAX_SPAN = (8, 5)  # a span of several parts is at most this long
 MAX_PARTS = 4  # a span holds at most this many parts
+SPECK = (1, 200)  # a component of fewer pixels than this share of T^2 is a speck of noise
+SPECK_OWNER = -2  # a speck's pixels in `Segmentation.owner`: in no part, left out of crops
 PAD = (1, 4)  # paper around a span's crop, a share of its longer side
 
 
@@ -80,7 +84,8 @@ class Segmentation:
     line_top: int  # across the line: the ink's first position
     parts: tuple[tuple[int, int], ...]  # (start, stop) along the line, in reading order
     spans: tuple[Span, ...]  # by first part, then by last
-    # Line coordinates: the part of each mask pixel, -1 none (None: made without a picture).
+    # Line coordinates: the part of each mask pixel, -1 none, SPECK_OWNER a speck's
+    # (None: made without a picture).
     owner: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
@@ -125,11 +130,29 @@ def segment(ink: np.ndarray, direction: str = "auto") -> Segmentation:
     inked_rows = np.flatnonzero(line.any(axis=1))
     if not inked_rows.size:
         raise KanjinetError("no ink found: nothing written")
-    top, thickness = int(inked_rows[0]), int(inked_rows[-1] - inked_rows[0] + 1)
     runs, labels = components(line)
-    owner, parts = assign_parts(runs, labels, line.shape, thickness)
+    specks = speck_labels(runs, labels, int(inked_rows[-1] - inked_rows[0] + 1))
+    kept = [(run, label) for run, label in zip(runs, labels, strict=True) if label not in specks]
+    renumber = {label: i for i, label in enumerate(sorted({label for _, label in kept}))}
+    kept_runs, kept_labels = [run for run, _ in kept], [renumber[label] for _, label in kept]
+    top, bottom = min(run[0] for run in kept_runs), max(run[0] for run in kept_runs)
+    thickness = bottom - top + 1
+    owner, parts = assign_parts(kept_runs, kept_labels, line.shape, thickness)
+    for (row, start, stop), label in zip(runs, labels, strict=True):
+        if label in specks:
+            owner[row, start:stop] = SPECK_OWNER
     ends = tuple((p[0], p[1]) for p in parts)
     return Segmentation(direction, thickness, top, ends, spans(parts, thickness), owner)
+
+
+def speck_labels(runs: list, labels: list[int], thickness: int) -> set[int]:
+    """Step 4's specks: components of fewer than SPECK x T^2 pixels (T: the whole mask's
+    extent across), noise of a photo's paper; none if every component is that small."""
+    area = [0] * (max(labels, default=-1) + 1)
+    for (_, start, stop), label in zip(runs, labels, strict=True):
+        area[label] += stop - start
+    small = {k for k, a in enumerate(area) if a * SPECK[1] < SPECK[0] * thickness * thickness}
+    return set() if len(small) == len(area) else small
 
 
 def components(line: np.ndarray) -> tuple[list[tuple[int, int, int]], list[int]]:
@@ -248,7 +271,7 @@ def spans(parts: list[tuple[int, int, int, int]], thickness: int) -> tuple:
 
 def span_ink(ink: np.ndarray, span: Span, cut: Segmentation) -> np.ndarray:
     """A span's crop of the uint8 ink (picture orientation), PAD of paper around it: its
-    parts' ink, and the faint ink no part holds; other parts' ink is left out."""
+    parts' ink, and the faint ink no part holds; other parts' ink and specks are left out."""
     line = along_line(to_uint8(ink), cut.direction)
     rows, cols = slice(span.top, span.bottom + 1), slice(span.start, span.stop)
     assert cut.owner is not None, "a segmentation of a picture"

@@ -10,6 +10,8 @@ const CUT_MARGIN = [1, 4];
 const CUT_DEPTH = [1, 2];
 const MAX_SPAN = [8, 5];
 const MAX_PARTS = 4;
+const SPECK = [1, 200];
+const SPECK_OWNER = -2;
 const PAD = [1, 4];
 const BAR_LENGTH = [7, 20];
 const BAR_THINNESS = [3, 10];
@@ -55,14 +57,33 @@ export function segment(ink, width, height, direction = "auto") {
     }
   }
   if (lineTop < 0) throw new Error("no ink found: nothing written");
-  const thickness = lineBottom - lineTop + 1;
   const { runs, labels } = components(mask, view);
-  const { owner, parts } = assignParts(runs, labels, view, thickness);
+  const specks = speckLabels(runs, labels, lineBottom - lineTop + 1);
+  const keptRuns = runs.filter((_, i) => !specks.has(labels[i]));
+  const keptSet = [...new Set(labels.filter((label) => !specks.has(label)))].sort((a, b) => a - b);
+  const renumber = new Map(keptSet.map((label, i) => [label, i]));
+  const keptLabels = labels.filter((label) => !specks.has(label)).map((label) => renumber.get(label));
+  lineTop = keptRuns.reduce((low, run) => Math.min(low, run[0]), Infinity);
+  const thickness = keptRuns.reduce((high, run) => Math.max(high, run[0]), -1) - lineTop + 1;
+  const { owner, parts } = assignParts(keptRuns, keptLabels, view, thickness);
+  runs.forEach(([row, start, stop], i) => {
+    if (specks.has(labels[i])) for (let c = start; c < stop; c++) owner[row * view.along + c] = SPECK_OWNER;
+  });
   return {
     direction, thickness, lineTop, owner,
     parts: parts.map((p) => [p[0], p[1]]),
     spans: spans(parts, thickness),
   };
+}
+
+/** Step 4's specks (segment.speck_labels): components of fewer than SPECK x T^2 pixels. */
+function speckLabels(runs, labels, thickness) {
+  const count = labels.reduce((high, label) => Math.max(high, label), -1) + 1;
+  const area = new Array(count).fill(0);
+  runs.forEach(([, start, stop], i) => { area[labels[i]] += stop - start; });
+  const small = new Set();
+  area.forEach((a, k) => { if (a * SPECK[1] < SPECK[0] * thickness * thickness) small.add(k); });
+  return small.size === count ? new Set() : small;
 }
 
 /** Step 4: the mask's runs [row, start, stop] in raster order (line coordinates), and each
@@ -106,7 +127,7 @@ function components(mask, view) {
 /** Steps 4-5 (segment.assign_parts): components grouped where they lie across from each
  *  other, long groups cut at their projection's lowest positions; parts in reading order. */
 function assignParts(runs, labels, view, thickness) {
-  const count = labels.length ? Math.max(...labels) + 1 : 0;
+  const count = labels.reduce((high, label) => Math.max(high, label), -1) + 1;
   const extent = Array.from({ length: count }, () => [view.along, 0]);
   runs.forEach(([, start, stop], i) => {
     extent[labels[i]][0] = Math.min(extent[labels[i]][0], start);
@@ -242,7 +263,7 @@ export function spanCrop(ink, width, height, span, segmentation) {
   for (let a = 0; a < across; a++) {
     for (let c = 0; c < along; c++) {
       const own = segmentation.owner[(span.top + a) * view.along + span.start + c];
-      if (own >= 0 && (own < span.first || own > span.last)) continue; // another part's ink
+      if (own !== -1 && (own < span.first || own > span.last)) continue; // another part's, a speck
       const value = u[view.at(span.top + a, span.start + c)];
       const r = a + pad, k = c + pad;
       out[keepLine ? r * outWidth + k : k * outWidth + r] = value;
