@@ -276,7 +276,7 @@ def span_ink(ink: np.ndarray, span: Span, cut: Segmentation) -> np.ndarray:
     rows, cols = slice(span.top, span.bottom + 1), slice(span.start, span.stop)
     assert cut.owner is not None, "a segmentation of a picture"
     owner = cut.owner[rows, cols]
-    keep = (owner < 0) | ((owner >= span.first) & (owner <= span.last))
+    keep = (owner == -1) | ((owner >= span.first) & (owner <= span.last))
     crop = np.where(keep, line[rows, cols], 0).astype(np.uint8)
     pad = max(crop.shape) * PAD[0] // PAD[1]
     padded = np.zeros((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), dtype=np.uint8)
