@@ -52,9 +52,7 @@ def write_classifier(path: Path, classes: int = CLASSES, size: int = SIZE) -> Pa
         [numpy_helper.from_array(weight, "weight")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
-    model.metadata_props.add(
-        key="normalization", value=json.dumps({"name": "kanjinet.normalize"})
-    )
+    model.metadata_props.add(key="normalization", value=json.dumps({"name": "kanjinet.normalize"}))
     onnx.save(model, path)
     return path
 
