@@ -55,6 +55,22 @@ UNSEEN_FONTS = {
 }
 SIMPLE = "一二三十口日目田回山白工土士王中上下川且旦皿由甲申正止品凸凹"
 PENS = (0, 4, 8)  # px added around every stroke, on the 256 px picture
+#: Pairs one shape, written alike by hand and in most fonts (issue #30): only the word
+#: around them tells them apart. "look-alike" counts also count the other of the pair.
+LOOK_ALIKES = (
+    "カ力",
+    "エ工",
+    "ロ口",
+    "ニ二",
+    "ハ八",
+    "タ夕",
+    "ト卜",
+    "ー一",
+    "へヘ",
+    "べベ",
+    "ぺペ",
+)
+PARTNER = {a: b for pair in LOOK_ALIKES for a, b in (pair, pair[::-1])}
 SIDE = 256
 
 
@@ -133,6 +149,7 @@ def measure(model: str, items: list, kind_of, variant: str = "picture-path") -> 
     for (font, pen, char, _), (top,) in zip(asked, best, strict=True):
         for group in ("all", f"font {font}", kind_of(char, pen)):
             counts[group, "samples"] += 1
+            counts[group, "look-alike"] += top.character in (char, PARTNER.get(char))
             if top.character == char:
                 counts[group, "right"] += 1
                 counts[group, "right unsure"] += top.sure is False
@@ -142,7 +159,7 @@ def measure(model: str, items: list, kind_of, variant: str = "picture-path") -> 
         if top.character != char:
             mistakes[f"{char}->{top.character}{'' if top.sure is False else ' (sure)'}"] += 1
     groups = sorted({group for group, _ in counts})
-    fields = ("samples", "right", "right unsure", "wrong sure", "wrong unsure")
+    fields = ("samples", "right", "look-alike", "right unsure", "wrong sure", "wrong unsure")
     table = {group: {field: counts[group, field] for field in fields} for group in groups}
     flipped = inverted(recognizer, [item[3] for item in asked], inputs)
     return {"groups": table, "mistakes": dict(mistakes.most_common(25)), "inverted": flipped}
@@ -178,6 +195,7 @@ def main() -> None:
             share = 100 * row["right"] / row["samples"]
             print(
                 f"  {group:24s} {share:6.2f} %  ({row['right']:,} / {row['samples']:,}; "
+                f"with look-alikes {100 * row['look-alike'] / row['samples']:.2f} %; "
                 f"wrong and sure {row['wrong sure']}, right but unsure {row['right unsure']})"
             )
         listed = results[model]["mistakes"].items()

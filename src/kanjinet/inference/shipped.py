@@ -23,6 +23,7 @@ REFERENCE_MAPPING = MODELS_DIR / "kanji_etl9g_mapping.json"
 SHIPPED_MODELS = {
     "etl9g": REFERENCE_MODEL,
     "etl9g+katakana": MODELS_DIR / "kanji_etl9g_katakana_model.onnx",  # + 46 katakana
+    "read": MODELS_DIR / "kanji_read_model.onnx",  # + 74 full-size katakana and ー
 }
 #: The shipped model `kanjinet read` and `Recognizer.read` use by default: it must know
 #: kana and kanji (ー and the small kana come from reading's rules when it lacks them).
