@@ -169,6 +169,25 @@ def test_a_bar_is_long_vowel_after_katakana_and_one_elsewhere():
     assert read("を", "つ") == "を一つ"
 
 
+def test_a_model_that_knows_both_bars_leaves_the_choice_to_the_line():
+    """A model with a ー class splits a bar's probability between ー and 一; the line and
+    its neighbours decide, as for a model that knows only 一 (and つ after 一 stays large)."""
+    bar = Span(1, 1, 40, 76, 18, 22)
+    spans = [Span(0, 0, 0, 36, 0, 39), bar, Span(2, 2, 80, 116, 0, 39)]
+    cut = Segmentation("horizontal", 40, 0, ((0, 36), (40, 76), (80, 116)), tuple(spans))
+
+    def read(before: str, after: str) -> Reading:
+        both = [Choice("ー", 0.6), Choice("一", 0.3), Choice("二", 0.1)]
+        found = [[Choice(before, 0.9)], both, [Choice(after, 0.9)]]
+        return read_segmented(cut, found, lambda p: None)
+
+    assert read("を", "つ").text == "を一つ"
+    assert read("コ", "ヒ").text == "コーヒ"
+    bar_choices = read("日", "人").characters[1].candidates
+    assert bar_choices[0].character == "一"
+    assert bar_choices[0].probability == pytest.approx(0.9)  # ー and 一 added up
+
+
 # --------------------------------------------------------------------------- the command
 
 

@@ -154,10 +154,21 @@ def read_segmented(
 
 
 def span_choices(cut: Segmentation, span: Span, found: list[Choice]) -> list[Choice]:
-    """The recogniser's choices for a span, with the upright-ー rule."""
+    """The recogniser's choices for a span, ー and 一 as one bar, with the upright-ー rule."""
+    found = as_one_bar(found)
     if cut.direction == "vertical" and is_bar(span, cut.thickness):
         return [replace(c, character=LONG_VOWEL) if c.character == ONE else c for c in found]
     return list(found)
+
+
+def as_one_bar(found: list[Choice]) -> list[Choice]:
+    """ー's probability added to 一's. They are the same stroke, which a model that knows
+    both cannot tell apart; the line's direction and the neighbours decide (`in_context`)."""
+    if all(c.character != LONG_VOWEL for c in found):
+        return list(found)
+    bar = sum(c.probability for c in found if c.character in (LONG_VOWEL, ONE))
+    rest = [c for c in found if c.character not in (LONG_VOWEL, ONE)]
+    return sorted([Choice(ONE, bar), *rest], key=lambda c: -c.probability)
 
 
 def span_score(cut: Segmentation, span: Span, probability: float) -> float:

@@ -25,9 +25,9 @@ SHIPPED_MODELS = {
     "etl9g+katakana": MODELS_DIR / "kanji_etl9g_katakana_model.onnx",  # + 46 katakana
     "read": MODELS_DIR / "kanji_read_model.onnx",  # + 74 full-size katakana and ー
 }
-#: The shipped model `kanjinet read` and `Recognizer.read` use by default: it must know
-#: kana and kanji (ー and the small kana come from reading's rules when it lacks them).
-READ_MODEL = "etl9g+katakana"
+#: The shipped model `kanjinet read` and the word pad use by default: it must know kana and
+#: kanji (small kana come from reading's rules; ー and 一 are one stroke the line decides).
+READ_MODEL = "read"
 SHIPPED_HELP = "a shipped model's name (" + ", ".join(SHIPPED_MODELS) + ")"
 
 

@@ -54,8 +54,9 @@ export function readSegmented(cut, found, unsureBelow = null) {
   return { direction: cut.direction, text: characters.map((c) => c.candidates[0].character).join(""), characters };
 }
 
-/** The recogniser's choices for a span, with the upright-ー rule. */
+/** The recogniser's choices for a span, ー and 一 as one bar, with the upright-ー rule. */
 export function spanChoices(cut, span, found) {
+  found = asOneBar(found);
   if (cut.direction === "vertical" && isBar(span, cut.thickness)) {
     return found.map((c) => (c.character === ONE ? { ...c, character: LONG_VOWEL } : c));
   }
@@ -63,6 +64,15 @@ export function spanChoices(cut, span, found) {
 }
 
 /** Where part k begins on a path: the middle of the gap before it (reading.edge). */
+/** reading.as_one_bar: ー's probability added to 一's (the line and its neighbours decide). */
+function asOneBar(found) {
+  if (found.every((c) => c.character !== LONG_VOWEL)) return [...found];
+  const isBarChoice = (c) => c.character === LONG_VOWEL || c.character === ONE;
+  const bar = found.filter(isBarChoice).reduce((sum, c) => sum + c.probability, 0);
+  const rest = found.filter((c) => !isBarChoice(c));
+  return [{ character: ONE, probability: bar }, ...rest].sort((a, b) => b.probability - a.probability);
+}
+
 function edge(cut, k) {
   const parts = cut.parts;
   if (k === 0) return parts.length > 1 ? parts[0][0] - (parts[1][0] - parts[0][1]) / 2 : parts[0][0];
