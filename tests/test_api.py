@@ -210,3 +210,17 @@ def test_the_reference_model_is_unsure_of_most_typed_letters(recognizer, non_cha
     typed = {**kinds["latin letter"], **kinds["digit"]}
     assert len(typed) == 152
     assert sure_answers(recognizer, typed) <= 30
+
+
+def test_top_indices_rank_as_a_stable_sort_of_the_whole_row():
+    """Candidates are ranked as a stable sort would: ties keep the lower class first."""
+    from kanjinet.inference.recognizer import top_indices
+
+    rng = np.random.default_rng(0)
+    for trial in range(500):
+        size = int(rng.integers(1, 40))
+        k = int(rng.integers(1, size + 1))
+        # Half the rows full of ties (whole numbers), half distinct.
+        row = rng.integers(0, 4, size) if trial % 2 else rng.random(size)
+        row = row.astype(np.float32)
+        assert top_indices(row, k).tolist() == np.argsort(-row, kind="stable")[:k].tolist()
