@@ -10,6 +10,8 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -240,3 +242,25 @@ def windows_newlines(monkeypatch):
 
     monkeypatch.setattr(builtins, "open", opener(builtins.open))
     monkeypatch.setattr(io, "open", opener(io.open))
+
+
+@pytest.fixture
+def node_test():
+    """Runs one of tests/js/*.test.mjs in node's test runner (the JS twins' checks):
+    `node_test(name, env=None, timeout=120) -> CompletedProcess`; skips without node."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (needed for the JS side)")
+    root = Path(__file__).resolve().parent.parent
+
+    def run(name: str, env: dict[str, str] | None = None, timeout: int = 120):
+        return subprocess.run(
+            [node, "--test", str(root / "tests" / "js" / name)],
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            encoding="utf-8",
+            timeout=timeout,
+            cwd=root,
+        )
+
+    return run

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,6 @@ from kanjinet.preprocess.picture_ink import ink_from_picture
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "normalize_vectors.json"
-NODE_TEST = ROOT / "tests" / "js" / "preprocess.test.mjs"
 NODE = shutil.which("node")
 
 
@@ -272,35 +270,21 @@ def test_parity_vectors_end_lines_with_lf_on_windows(windows_newlines, tmp_path)
         assert b"\n" in data and b"\r" not in data, path.name
 
 
-def run_node(vectors: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [NODE, "--test", str(NODE_TEST)],
-        env={**os.environ, "KANJINET_VECTORS": str(vectors)},
-        capture_output=True,
-        encoding="utf-8",
-        timeout=120,
-        cwd=ROOT,
-    )
-
-
-@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
-def test_javascript_matches_shared_vectors():
-    result = run_node(VECTORS)
+def test_javascript_matches_shared_vectors(node_test):
+    result = node_test("preprocess.test.mjs", {"KANJINET_VECTORS": str(VECTORS)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
-def test_javascript_matches_fresh_vectors(tmp_path):
+def test_javascript_matches_fresh_vectors(tmp_path, node_test):
     """Not only the committed file: new random inputs and 60 more records agree too."""
     fresh = tmp_path / "vectors.json"
     write_vectors(fresh, seed=12345, records=60)
-    result = run_node(fresh)
+    result = node_test("preprocess.test.mjs", {"KANJINET_VECTORS": str(fresh)})
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
-def test_node_test_detects_a_difference(tmp_path):
+def test_node_test_detects_a_difference(tmp_path, node_test):
     """The JS check is real: one changed expected pixel makes it fail."""
     data = json.loads(VECTORS.read_text(encoding="utf-8"))
     case = next(c for c in data["cases"] if c["name"].startswith("synthetic ETL9G"))
@@ -309,7 +293,7 @@ def test_node_test_detects_a_difference(tmp_path):
     case["expected"] = encode(expected)
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(data), encoding="utf-8")
-    result = run_node(broken)
+    result = node_test("preprocess.test.mjs", {"KANJINET_VECTORS": str(broken)})
     assert result.returncode != 0
     assert case["name"] in result.stdout
 

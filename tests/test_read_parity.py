@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
 import zlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from kanjinet.inference.reading import Choice, read_segmented
 from kanjinet.preprocess.segment import segment, span_crop
 from kanjinet.synthesis.words import write_word
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE_TEST = ROOT / "tests" / "js" / "read.test.mjs"
-NODE = shutil.which("node")
 #: Characters the fake recogniser picks from: look-alike pairs, kana with small forms, 一.
 POOL = list("カ力エ工ロ口ニ二ハ八タ夕ト卜ヘへ一つやアツ日明川小休語のかい")
 WORDS = (
@@ -81,28 +75,15 @@ def write_vectors(path: Path, seed: int = 0) -> None:
     path.write_text(json.dumps({"cases": cases}, ensure_ascii=False), encoding="utf-8")
 
 
-def run_node(vectors: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [NODE, "--test", str(NODE_TEST)],
-        env={**os.environ, "KANJINET_READ_VECTORS": str(vectors)},
-        capture_output=True,
-        encoding="utf-8",
-        timeout=120,
-        cwd=ROOT,
-    )
-
-
-@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
-def test_javascript_segments_and_reads_as_python_does(tmp_path):
+def test_javascript_segments_and_reads_as_python_does(tmp_path, node_test):
     vectors = tmp_path / "read_vectors.json"
     write_vectors(vectors)
-    result = run_node(vectors)
+    result = node_test("read.test.mjs", {"KANJINET_READ_VECTORS": str(vectors)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
-def test_node_test_detects_a_different_path(tmp_path):
+def test_node_test_detects_a_different_path(tmp_path, node_test):
     """The JS check is real: a changed expected reading makes it fail."""
     vectors = tmp_path / "read_vectors.json"
     write_vectors(vectors)
@@ -110,6 +91,6 @@ def test_node_test_detects_a_different_path(tmp_path):
     data["cases"][0]["reading"]["text"] += "?"
     data["cases"][1]["segmentation"]["parts"][0][1] += 1
     vectors.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    result = run_node(vectors)
+    result = node_test("read.test.mjs", {"KANJINET_READ_VECTORS": str(vectors)})
     assert result.returncode != 0
     assert data["cases"][0]["name"] in result.stdout

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +41,6 @@ from kanjinet.web.serve import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE = shutil.which("node")
 WORD_PAGE_FILES = ("words.js", "wordtext.js", "model.js", "upload.js")
 
 
@@ -141,13 +137,9 @@ def test_serve_and_web_build_flags_name_the_word_model(capsys):
         assert "--word-model" in text and "--word-mapping" in text and READ_MODEL in text
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
-def test_word_text_logic_in_node():
+def test_word_text_logic_in_node(node_test):
     """web/wordtext.js: picks kept by place while the pad is read again (tests/js)."""
-    result = subprocess.run(
-        [NODE, "--test", str(ROOT / "tests" / "js" / "wordtext.test.mjs")],
-        capture_output=True, encoding="utf-8", timeout=120, cwd=ROOT,
-    )  # fmt: skip
+    result = node_test("wordtext.test.mjs")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout
 
@@ -169,8 +161,7 @@ def word_case(name: str, text: str, direction: str, writer: int) -> dict:
             "expected": expected}  # fmt: skip
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the JS side)")
-def test_the_page_reads_a_word_as_python_does(tmp_path):
+def test_the_page_reads_a_word_as_python_does(tmp_path, node_test):
     """The word pad's glue (model.js: the word model, its calibration, top five per span)
     with reading.js and onnxruntime-web's WASM build, in node, against Recognizer.read."""
     site = tmp_path / "site"
@@ -181,11 +172,8 @@ def test_the_page_reads_a_word_as_python_does(tmp_path):
     assert {case["expected"]["text"] for case in cases} == {"カメラ", "日本", "山田"}
     words = tmp_path / "words.json"
     words.write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
-    result = subprocess.run(
-        [NODE, "--test", str(ROOT / "tests" / "js" / "wordpad.test.mjs")],
-        env={**os.environ, "KANJINET_SITE": str(site), "KANJINET_WORDS": str(words)},
-        capture_output=True, encoding="utf-8", timeout=300, cwd=ROOT,
-    )  # fmt: skip
+    env = {"KANJINET_SITE": str(site), "KANJINET_WORDS": str(words)}
+    result = node_test("wordpad.test.mjs", env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# pass 3" in result.stdout and "# fail 0" in result.stdout
 
