@@ -157,13 +157,13 @@ WORD_MAPPING_HELP = "class mapping JSON of --word-model; if not given, the *_map
 
 
 @dataclass
-class ServeConfig:
+class PageFiles:
+    """What `serve` and `web-build` both put on the page: its models and onnxruntime-web."""
+
     model: Path | None = opt(None, help=MODEL_HELP)
     mapping: Path | None = opt(
         None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
     )
-    host: str = opt("127.0.0.1", help="address to bind; 0.0.0.0 exposes the page to the network")
-    port: int = opt(8000, help="port to listen on (0: any free port)", min=0, max=65535)
     word_model: Path | None = opt(None, help=WORD_MODEL_HELP)
     word_mapping: Path | None = opt(None, help=WORD_MAPPING_HELP)
     ort_dir: Path | None = opt(
@@ -171,25 +171,20 @@ class ServeConfig:
         help="directory with onnxruntime-web's dist files; if not given, the copy shipped "
         "with kanjinet",
     )
+
+
+@dataclass
+class ServeConfig(PageFiles):
+    host: str = opt("127.0.0.1", help="address to bind; 0.0.0.0 exposes the page to the network")
+    port: int = opt(8000, help="port to listen on (0: any free port)", min=0, max=65535)
 
     def __post_init__(self) -> None:
         check_settings(self)
 
 
 @dataclass
-class WebBuildConfig:
-    model: Path | None = opt(None, help=MODEL_HELP)
-    mapping: Path | None = opt(
-        None, help="class mapping JSON; if not given, the *_mapping.json beside the model"
-    )
+class WebBuildConfig(PageFiles):
     out: Path = opt(Path("site"), help="output directory for the static page")
-    word_model: Path | None = opt(None, help=WORD_MODEL_HELP)
-    word_mapping: Path | None = opt(None, help=WORD_MAPPING_HELP)
-    ort_dir: Path | None = opt(
-        None,
-        help="directory with onnxruntime-web's dist files; if not given, the copy shipped "
-        "with kanjinet",
-    )
 
 
 def find_ort_dist(ort_dir: Path | None) -> Path:
