@@ -38,7 +38,7 @@ from kanjinet.data.dataset import is_synthetic, load_prepared  # noqa: E402
 from kanjinet.export import exporter as ex  # noqa: E402
 from kanjinet.export import quantize as q  # noqa: E402
 from kanjinet.inference.engines import TractEngine, logits_of  # noqa: E402
-from kanjinet.inference.modelfile import INPUT_NAME  # noqa: E402
+from kanjinet.inference.onnxfile import INPUT_NAME  # noqa: E402
 from kanjinet.preprocess.model_input import prepared_to_input  # noqa: E402
 from kanjinet.training.checkpoint import load_checkpoint  # noqa: E402
 from kanjinet.training.settings import select_samples  # noqa: E402

@@ -48,7 +48,7 @@ from kanjinet.inference.confidence import (
     flagged,
 )
 from kanjinet.inference.engines import open_engine
-from kanjinet.inference.modelfile import mapping_path, store_calibration
+from kanjinet.inference.mappingfile import mapping_path, store_calibration
 from kanjinet.inference.predict import pictures_to_input, read_picture
 from kanjinet.inference.shipped import REFERENCE_INT8_MODEL, REFERENCE_MODEL
 from kanjinet.preprocess.model_input import prepared_to_input, softmax

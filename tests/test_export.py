@@ -24,7 +24,8 @@ from kanjinet.export.exporter import (
 )
 from kanjinet.export.onnx_info import inspect_onnx
 from kanjinet.inference.engines import OnnxruntimeEngine, TractEngine, open_engine
-from kanjinet.inference.modelfile import INPUT_NAME, mapping_path
+from kanjinet.inference.mappingfile import mapping_path
+from kanjinet.inference.onnxfile import INPUT_NAME
 from kanjinet.script_aliases import OriginalExportConfig, run_original_export
 from kanjinet.training.checkpoint import load_safetensors
 

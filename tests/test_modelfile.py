@@ -222,7 +222,8 @@ def test_a_mapping_given_by_name_must_exist(tmp_path):
 
 
 def test_build_mapping_is_read_back_as_written(tmp_path):
-    from kanjinet.inference.modelfile import build_mapping, read_model_file, write_mapping
+    from kanjinet.inference.mappingfile import build_mapping, write_mapping
+    from kanjinet.inference.modelfile import read_model_file
 
     reference = read_model_file(REFERENCE_MODEL)
     model = tmp_path / "again_model.onnx"
@@ -237,7 +238,8 @@ def test_build_mapping_is_read_back_as_written(tmp_path):
 
 def test_store_calibration_writes_what_the_reader_takes_and_refuses_the_rest(tmp_path):
     from kanjinet.inference.confidence import Calibration
-    from kanjinet.inference.modelfile import read_model_file, store_calibration
+    from kanjinet.inference.mappingfile import store_calibration
+    from kanjinet.inference.modelfile import read_model_file
 
     model, mapping = model_beside(tmp_path, reference_document())
     store_calibration(mapping, Calibration(0.5, 0.7), {"fitted_on": "a test"})

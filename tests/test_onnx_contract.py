@@ -25,7 +25,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError, describe_os_error
-from kanjinet.inference.modelfile import META_CLASS_JIS, META_IMAGE_SIZE, read_model_file
+from kanjinet.inference.modelfile import read_model_file
+from kanjinet.inference.onnxfile import META_CLASS_JIS, META_IMAGE_SIZE
 from kanjinet.web.serve import ORT_FILES, ServeConfig, make_server
 
 SIZE = 16

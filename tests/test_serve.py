@@ -22,7 +22,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError
-from kanjinet.inference.modelfile import mapping_path, read_model_file
+from kanjinet.inference.mappingfile import mapping_path
+from kanjinet.inference.modelfile import read_model_file
 from kanjinet.web.serve import (
     ORT_FILES,
     ORT_SHIPPED,

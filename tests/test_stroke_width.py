@@ -197,7 +197,8 @@ def test_the_shipped_model_and_a_recipe_v1_model_load_without_a_warning(tmp_path
 
     import onnx
 
-    from kanjinet.inference.modelfile import read_model_file, write_onnx
+    from kanjinet.inference.modelfile import read_model_file
+    from kanjinet.inference.onnxfile import write_onnx
     from kanjinet.inference.recognizer import Recognizer
     from kanjinet.inference.shipped import REFERENCE_MAPPING, REFERENCE_MODEL
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kanjinet.inference.modelfile import op_counts
+from kanjinet.inference.onnxfile import op_counts
 
 GLOBAL_POOLS = frozenset({"GlobalAveragePool", "GlobalMaxPool"})
 # What `strict` allows: the core ops of this model family that every ONNX runtime

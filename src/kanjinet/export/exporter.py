@@ -60,18 +60,16 @@ from kanjinet.export.verify import (
     run_nnef,
 )
 from kanjinet.inference.engines import utf8_path
-from kanjinet.inference.modelfile import (
+from kanjinet.inference.mappingfile import build_mapping, mapping_path, write_mapping
+from kanjinet.inference.modelfile import read_model_file
+from kanjinet.inference.onnxfile import (
     INPUT_NAME,
     OUTPUT_NAME,
     ExportInfo,
-    build_mapping,
     class_metadata,
     default_opset,
-    mapping_path,
     model_metadata,
     op_counts,
-    read_model_file,
-    write_mapping,
     write_onnx,
 )
 from kanjinet.preprocess.model_input import prepared_to_input

@@ -18,14 +18,8 @@ from kanjinet.core.options import opt
 from kanjinet.export.backends import BACKENDS, ops_verdict
 from kanjinet.inference.confidence import NO_CALIBRATION, Calibration
 from kanjinet.inference.engines import OnnxruntimeEngine, TractEngine
-from kanjinet.inference.modelfile import (
-    ModelFile,
-    default_opset,
-    load_onnx,
-    metadata_of,
-    op_counts,
-    read_model_file,
-)
+from kanjinet.inference.modelfile import ModelFile, read_model_file
+from kanjinet.inference.onnxfile import default_opset, load_onnx, metadata_of, op_counts
 from kanjinet.inference.shipped import training_summary
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from kanjinet.core.optional import require
 from kanjinet.core.progress import progress_bar
-from kanjinet.inference.modelfile import (
+from kanjinet.inference.onnxfile import (
     INPUT_NAME,
     ExportInfo,
     default_opset,

@@ -19,7 +19,7 @@ from kanjinet.core.errors import KanjinetError, first_line
 from kanjinet.export.backends import BACKENDS, ops_verdict
 from kanjinet.export.nnef import nnef_extensions
 from kanjinet.inference.engines import OnnxruntimeEngine, TractEngine, TractNnefEngine
-from kanjinet.inference.modelfile import ExportInfo, default_opset
+from kanjinet.inference.onnxfile import ExportInfo, default_opset
 from kanjinet.preprocess.model_input import softmax_max
 
 PARITY_TOLERANCE = 1e-4

@@ -10,7 +10,7 @@ Both numbers live in the model's mapping file, under "calibration":
 
     "calibration": {"temperature": 0.71, "unsure_below": 0.5, ...}
 
-`modelfile.py` reads and checks them (a mapping without them: `NO_CALIBRATION`,
+`mappingfile.py` reads and checks them (a mapping without them: `NO_CALIBRATION`,
 temperature 1 and no unsure marking) and stores them (`store_calibration`); this module
 holds the arithmetic only. Fitting: `bench/calibrate_reference.py`. Imports numpy.
 """

@@ -28,12 +28,9 @@ from pathlib import Path
 from kanjinet.core.atomic import remove_tree, replace
 from kanjinet.core.errors import KanjinetError, shown
 from kanjinet.core.options import check_settings, opt
-from kanjinet.inference.modelfile import (
-    ModelFile,
-    check_is_file,
-    mapping_path,
-    read_model_file,
-)
+from kanjinet.inference.mappingfile import mapping_path
+from kanjinet.inference.modelfile import ModelFile, read_model_file
+from kanjinet.inference.onnxfile import check_is_file
 from kanjinet.inference.shipped import (
     READ_MODEL,
     REFERENCE_MODEL,
