@@ -36,7 +36,7 @@ orientation: the picture `normalize` expects of one character.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -130,112 +130,148 @@ def segment(ink: np.ndarray, direction: str = "auto") -> Segmentation:
     inked_rows = np.flatnonzero(line.any(axis=1))
     if not inked_rows.size:
         raise KanjinetError("no ink found: nothing written")
-    runs, labels = components(line)
-    specks = speck_labels(runs, labels, int(inked_rows[-1] - inked_rows[0] + 1))
-    kept = [(run, label) for run, label in zip(runs, labels, strict=True) if label not in specks]
-    renumber = {label: i for i, label in enumerate(sorted({label for _, label in kept}))}
-    kept_runs, kept_labels = [run for run, _ in kept], [renumber[label] for _, label in kept]
-    top, bottom = min(run[0] for run in kept_runs), max(run[0] for run in kept_runs)
-    thickness = bottom - top + 1
-    owner, parts = assign_parts(kept_runs, kept_labels, line.shape, thickness)
-    for (row, start, stop), label in zip(runs, labels, strict=True):
-        if label in specks:
-            owner[row, start:stop] = SPECK_OWNER
+    runs = components(line)
+    specks = speck_runs(runs, int(inked_rows[-1] - inked_rows[0] + 1))
+    kept = runs.subset(~specks)
+    kept = replace(kept, label=np.unique(kept.label, return_inverse=True)[1].reshape(-1))
+    top = int(kept.row[0])  # raster order: the first run is on the first row
+    thickness = int(kept.row[-1]) - top + 1
+    owner, parts = assign_parts(kept, line.shape, thickness)
+    specked = runs.subset(specks)
+    owner[specked.pixels()] = SPECK_OWNER
     ends = tuple((p[0], p[1]) for p in parts)
     return Segmentation(direction, thickness, top, ends, spans(parts, thickness), owner)
 
 
-def speck_labels(runs: list, labels: list[int], thickness: int) -> set[int]:
-    """Step 4's specks: components of fewer than SPECK x T^2 pixels (T: the whole mask's
-    extent across), noise of a photo's paper; none if every component is that small."""
-    area = [0] * (max(labels, default=-1) + 1)
-    for (_, start, stop), label in zip(runs, labels, strict=True):
-        area[label] += stop - start
-    small = {k for k, a in enumerate(area) if a * SPECK[1] < SPECK[0] * thickness * thickness}
-    return set() if len(small) == len(area) else small
+@dataclass(frozen=True)
+class Runs:
+    """The mask's runs of ink along the line, in raster order, and each one's component."""
+
+    row: np.ndarray  # across the line
+    start: np.ndarray  # along the line: the run's first position
+    stop: np.ndarray  # one past its last
+    label: np.ndarray  # its 8-connected component
+
+    def subset(self, chosen: np.ndarray) -> Runs:
+        return Runs(self.row[chosen], self.start[chosen], self.stop[chosen], self.label[chosen])
+
+    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The runs' pixels as index arrays (rows, positions along)."""
+        lengths = self.stop - self.start
+        first = np.cumsum(lengths) - lengths
+        offsets = np.arange(int(lengths.sum())) - np.repeat(first, lengths)
+        return np.repeat(self.row, lengths), np.repeat(self.start, lengths) + offsets
 
 
-def components(line: np.ndarray) -> tuple[list[tuple[int, int, int]], list[int]]:
-    """Step 4: the mask's runs (row, start, stop) in raster order, and each run's
-    8-connected component, numbered from 0 in the order of their first run."""
-    runs = []
-    for row in range(line.shape[0]):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], line[row].astype(np.int8), [0]])))
-        runs += [(row, int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-    parent = list(range(len(runs)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    above: list[int] = []
-    current: list[int] = []
-    current_row = -1
-    for index, (row, start, stop) in enumerate(runs):
-        if row != current_row:
-            above = current if row == current_row + 1 else []
-            current, current_row = [], row
-        for other in above:  # touching, diagonally too
-            if runs[other][1] <= stop and start <= runs[other][2]:
-                parent[root(index)] = root(other)
-        current.append(index)
-    number: dict[int, int] = {}
-    return runs, [number.setdefault(root(i), len(number)) for i in range(len(runs))]
+def speck_runs(runs: Runs, thickness: int) -> np.ndarray:
+    """Step 4's specks: the runs of components of fewer than SPECK x T^2 pixels (T: the
+    whole mask's extent across), noise of a photo's paper; none if every component is
+    that small."""
+    area = np.bincount(runs.label, weights=runs.stop - runs.start)
+    small = area * SPECK[1] < SPECK[0] * thickness * thickness
+    return np.zeros(len(runs.label), bool) if small.all() else small[runs.label]
 
 
-def assign_parts(runs: list, labels: list[int], shape: tuple[int, int], thickness: int):
+def components(line: np.ndarray) -> Runs:
+    """Step 4: the mask's runs in raster order, and each run's 8-connected component,
+    numbered from 0 in the order of their first run."""
+    edges = np.diff(np.pad(line.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    rows, cols = np.nonzero(edges)  # raster order: each row's starts and stops alternate
+    row, start, stop = rows[0::2], cols[0::2], cols[1::2]
+    # Touching runs, diagonally too: run j and the runs of the row before whose extent
+    # reaches [start_j, stop_j]. Keys order runs by row, then along the row.
+    width = line.shape[1] + 2
+    low = np.searchsorted(row * width + stop, (row - 1) * width + start, "left")
+    high = np.searchsorted(row * width + start, (row - 1) * width + stop, "right")
+    count = np.maximum(high - low, 0)
+    lower = np.repeat(np.arange(len(row)), count)
+    upper = (
+        np.repeat(low, count)
+        + np.arange(int(count.sum()))
+        - np.repeat(np.cumsum(count) - count, count)
+    )
+    root = connected(len(row), lower, upper)
+    firsts, first_run = np.unique(root, return_index=True)
+    number = np.empty(len(row), dtype=np.int64)
+    number[firsts[np.argsort(first_run)]] = np.arange(len(firsts))
+    return Runs(row, start, stop, number[root])
+
+
+def connected(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per node of a graph with edges a[i]-b[i], the smallest node of its component:
+    roots hooked under the smaller root across each edge, paths halved, until every
+    edge joins one root."""
+    root = np.arange(count)
+    while True:
+        ra, rb = root[a], root[b]
+        apart = ra != rb
+        if not apart.any():
+            return root
+        np.minimum.at(root, np.maximum(ra, rb)[apart], np.minimum(ra, rb)[apart])
+        while True:
+            jumped = root[root]
+            if np.array_equal(jumped, root):
+                break
+            root = jumped
+
+
+def assign_parts(runs: Runs, shape: tuple[int, int], thickness: int):
     """Steps 4-5: components grouped where they lie across from each other (one's extent
     along the line at least half inside the group's: the strokes of 三, the dot of 文),
     long groups cut at their projection's lowest positions. Returns the part index of
     every mask pixel (-1: none) and the parts (start, stop, top, bottom), in reading order."""
-    count = max(labels, default=-1) + 1
-    extent = [[shape[1], 0] for _ in range(count)]
-    for (_, start, stop), label in zip(runs, labels, strict=True):
-        extent[label][0] = min(extent[label][0], start)
-        extent[label][1] = max(extent[label][1], stop)
+    count = int(runs.label.max()) + 1
+    first, last = np.full(count, shape[1]), np.zeros(count, dtype=np.int64)
+    np.minimum.at(first, runs.label, runs.start)
+    np.maximum.at(last, runs.label, runs.stop)
     groups: list[list] = []  # [start, stop, labels]
-    for label in sorted(range(count), key=lambda k: (extent[k][0], k)):
-        start, stop = extent[label]
+    for label in sorted(range(count), key=lambda k: (int(first[k]), k)):
+        start, stop = int(first[label]), int(last[label])
         if groups:
-            last = groups[-1]
-            inside = min(last[1], stop) - max(last[0], start)
-            if 2 * inside >= min(last[1] - last[0], stop - start):
-                last[1] = max(last[1], stop)
-                last[2].append(label)
+            before = groups[-1]
+            inside = min(before[1], stop) - max(before[0], start)
+            if 2 * inside >= min(before[1] - before[0], stop - start):
+                before[1] = max(before[1], stop)
+                before[2].append(label)
                 continue
         groups.append([start, stop, [label]])
-    group_of = [0] * count
+    group_of = np.zeros(count, dtype=np.int64)
     for g, (_, _, members) in enumerate(groups):
-        for label in members:
-            group_of[label] = g
+        group_of[members] = g
+    run_group = group_of[runs.label]
     pieces = []  # (start, stop, top, bottom, group, cut range)
     for g, (start, stop, _) in enumerate(groups):
-        projection = np.zeros(stop - start, dtype=np.int64)
-        for (_, a, b), label in zip(runs, labels, strict=True):
-            if group_of[label] == g:
-                projection[a - start : b - start] += 1
-        for a, b in split_block(projection, thickness):
-            pieces.append(piece_of(runs, labels, group_of, g, start + a, start + b))
+        mine = runs.subset(run_group == g)
+        for a, b in split_block(projection(mine, start, stop), thickness):
+            pieces.append(piece_of(mine, g, start + a, start + b))
     pieces.sort(key=lambda p: (p[0], p[1], p[4]))
-    owner = np.full(shape, -1, dtype=np.int32)
+    piece_at = np.full((len(groups), shape[1]), -1, dtype=np.int32)
     for index, (_, _, _, _, g, (a, b)) in enumerate(pieces):
-        for (row, start, stop), label in zip(runs, labels, strict=True):
-            if group_of[label] == g and start < b and a < stop:
-                owner[row, max(a, start) : min(b, stop)] = index
+        piece_at[g, a:b] = index  # a group's cut ranges tile its extent
+    owner = np.full(shape, -1, dtype=np.int32)
+    rows, along = runs.pixels()
+    owner[rows, along] = piece_at[np.repeat(run_group, runs.stop - runs.start), along]
     return owner, [p[:4] for p in pieces]
 
 
-def piece_of(runs, labels, group_of, g: int, a: int, b: int) -> tuple:
-    """The ink of group g between positions a and b along: (start, stop, top, bottom, g, (a, b))."""
-    start, stop, top, bottom = b, a, -1, -1
-    for (row, s, e), label in zip(runs, labels, strict=True):
-        if group_of[label] == g and s < b and a < e:
-            start, stop = min(start, max(a, s)), max(stop, min(b, e))
-            top = row if top < 0 else top
-            bottom = row
-    return (start, stop, top, bottom, g, (a, b))
+def projection(runs: Runs, start: int, stop: int) -> np.ndarray:
+    """Ink pixels per position along the line, start..stop-1, of these runs."""
+    steps = np.zeros(stop - start + 1, dtype=np.int64)
+    np.add.at(steps, runs.start - start, 1)
+    np.add.at(steps, runs.stop - start, -1)
+    return np.cumsum(steps[:-1])
+
+
+def piece_of(runs: Runs, g: int, a: int, b: int) -> tuple:
+    """The ink of group g's runs between positions a and b along:
+    (start, stop, top, bottom, g, (a, b))."""
+    inside = (runs.start < b) & (a < runs.stop)
+    if not inside.any():
+        return (b, a, -1, -1, g, (a, b))
+    rows = runs.row[inside]
+    start = int(np.maximum(runs.start[inside], a).min())
+    stop = int(np.minimum(runs.stop[inside], b).max())
+    return (start, stop, int(rows[0]), int(rows[-1]), g, (a, b))
 
 
 def split_block(projection: np.ndarray, thickness: int) -> list[tuple[int, int]]:
