@@ -73,7 +73,7 @@ CANDIDATES["N"] = (dataclasses.replace(CANDIDATES["M"][0], head_channels=192), "
 
 def time_candidate(name: str, cfg: ModelConfig, seconds: float, workdir: Path) -> dict:
     """Export one untrained candidate for tract and time batch-1 runs."""
-    from kanjinet.export.exporter import export_onnx
+    from kanjinet.export.trace import export_onnx
     from kanjinet.inference.engines import TractEngine
 
     cfg = dataclasses.replace(cfg, num_classes=3036, image_size=64)

@@ -16,7 +16,7 @@ latency, all in tract. It writes its own section of RESULTS.md.
 
 For each preset (3,036 classes, 64 x 64 input) it builds the network with
 UNTRAINED weights (speed and size do not depend on the values), exports it with
-`kanjinet.export.exporter.export_onnx` (tract backend, opset 12), quantizes it with
+`kanjinet.export.trace.export_onnx` (tract backend, opset 12), quantizes it with
 `kanjinet.export.quantize.quantize_int8` (calibrated on random ink-like inputs: fine for
 timing, meaningless for accuracy), and measures
 
@@ -48,9 +48,9 @@ import torch
 from benchlib import load_average, machine, write_section
 
 from kanjinet.core.errors import KanjinetError
-from kanjinet.export.exporter import export_onnx
 from kanjinet.export.nnef import nnef_path, write_nnef
 from kanjinet.export.quantize import quantize_int8
+from kanjinet.export.trace import export_onnx
 from kanjinet.inference.engines import OnnxruntimeEngine, TractEngine, TractNnefEngine
 from kanjinet.inference.shipped import REFERENCE_INT8_MODEL, REFERENCE_MODEL
 from kanjinet.training.model import build_model, count_parameters, model_config

@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import DEFAULT_RESULTS, load_average, machine, write_section  # noqa: E402
 
 from kanjinet.data.dataset import is_synthetic, load_prepared  # noqa: E402
-from kanjinet.export import exporter as ex  # noqa: E402
 from kanjinet.export import quantize as q  # noqa: E402
+from kanjinet.export.samples import class_positions  # noqa: E402
+from kanjinet.export.trace import export_onnx  # noqa: E402
 from kanjinet.inference.engines import TractEngine, logits_of  # noqa: E402
 from kanjinet.inference.onnxfile import INPUT_NAME  # noqa: E402
 from kanjinet.preprocess.model_input import prepared_to_input  # noqa: E402
@@ -46,7 +47,7 @@ from kanjinet.training.settings import select_samples  # noqa: E402
 HEADING = "## int8 quantization: agreement with fp32"
 
 
-def quantize_plain(fp32: Path, out: Path, calibration: np.ndarray) -> None:
+def quantize_plain(fp32: Path, out: Path, int8_data: np.ndarray) -> None:
     """onnxruntime's defaults as `export` used them before: the logits quantized too."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -54,7 +55,7 @@ def quantize_plain(fp32: Path, out: Path, calibration: np.ndarray) -> None:
         quantize_static(
             str(fp32),
             str(out),
-            q.CalibrationReader(calibration, INPUT_NAME),
+            q.Int8DataReader(int8_data, INPUT_NAME),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
@@ -62,15 +63,15 @@ def quantize_plain(fp32: Path, out: Path, calibration: np.ndarray) -> None:
         )
 
 
-def quantize_uncorrected(fp32: Path, out: Path, calibration: np.ndarray) -> None:
+def quantize_uncorrected(fp32: Path, out: Path, int8_data: np.ndarray) -> None:
     with mock.patch.object(q, "correct_biases"):
-        q.quantize_int8(fp32, out, calibration)
+        q.quantize_int8(fp32, out, int8_data)
 
 
 VARIANTS = {
     "plain": quantize_plain,
     "float stem + logits": quantize_uncorrected,
-    "shipped": lambda fp32, out, calibration: q.quantize_int8(fp32, out, calibration),
+    "shipped": lambda fp32, out, int8_data: q.quantize_int8(fp32, out, int8_data),
 }
 
 
@@ -79,19 +80,19 @@ def measure(checkpoint_path: Path, data, work: Path) -> list[str]:
     checkpoint = load_checkpoint(checkpoint_path)
     held = np.concatenate([select_samples(s, checkpoint, data) for s in ("test", "val")])
     train = select_samples("train", checkpoint, data)
-    calibration_rows = np.sort(np.random.default_rng(1).choice(train, 256, replace=False))
-    calibration = prepared_to_input(data.images[calibration_rows])
+    int8_rows = np.sort(np.random.default_rng(1).choice(train, 256, replace=False))
+    int8_data = prepared_to_input(data.images[int8_rows])
     x = prepared_to_input(data.images[held])
-    targets = ex.class_positions(checkpoint, np.asarray(data.labels[held]))
+    targets = class_positions(checkpoint, np.asarray(data.labels[held]))
     fp32 = work / "fp32.onnx"
-    ex.export_onnx(checkpoint.model, checkpoint.model_config, fp32, "tract", None, {})
+    export_onnx(checkpoint.model, checkpoint.model_config, fp32, "tract", None, {})
     reference = logits_of(fp32, x)
     top1 = reference.argmax(1)
     name = f"{checkpoint.model_config.arch} ({checkpoint_path.parent.name})"
     rows = []
     for variant, quantize in VARIANTS.items():
         path = work / f"{variant}.onnx"
-        quantize(fp32, path, calibration)
+        quantize(fp32, path, int8_data)
         logits = logits_of(path, x)
         agree_ort = (logits.argmax(1) == top1).mean()
         agree_tract = (logits_of(path, x, 200, TractEngine).argmax(1) == top1).mean()

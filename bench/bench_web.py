@@ -8,7 +8,7 @@ Run by hand (a minute or two; needs Chromium, Chrome or Edge, `pip install playw
 
 For each preset (3,036 classes, 64 x 64 input) it builds the network with UNTRAINED
 weights (speed does not depend on the values), exports it with
-`kanjinet.export.exporter.export_onnx` (tract backend, opset 12), serves it with
+`kanjinet.export.trace.export_onnx` (tract backend, opset 12), serves it with
 `kanjinet serve` and opens the page in headless Chromium. Measured in the page:
 
 - time from navigation to "ready" (page, onnxruntime-web's 14 MB WASM and the model
@@ -75,7 +75,7 @@ PAGE_BENCH = """async (runs) => {
 
 def export_untrained(preset: str, out: Path) -> Path:
     from kanjinet.core.classes import class_table
-    from kanjinet.export.exporter import export_onnx
+    from kanjinet.export.trace import export_onnx
     from kanjinet.training.model import build_model, model_config
 
     cfg = model_config(preset)

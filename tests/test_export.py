@@ -14,15 +14,11 @@ import torch
 
 from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError
-from kanjinet.export.exporter import (
-    BACKENDS,
-    GLOBAL_POOLS,
-    ExportConfig,
-    export_checkpoint,
-    export_onnx,
-    plan_pooling,
-)
+from kanjinet.export.backends import BACKENDS, GLOBAL_POOLS
+from kanjinet.export.exporter import export_checkpoint
 from kanjinet.export.onnx_info import inspect_onnx
+from kanjinet.export.settings import ExportConfig
+from kanjinet.export.trace import export_onnx, plan_pooling
 from kanjinet.inference.engines import OnnxruntimeEngine, TractEngine, open_engine
 from kanjinet.inference.mappingfile import mapping_path
 from kanjinet.inference.onnxfile import INPUT_NAME
@@ -130,20 +126,20 @@ def test_parity_in_onnxruntime_and_tract_independently(exports, tiny_checkpoint)
 def test_held_out_samples_are_the_training_runs_test_split(tiny_checkpoint, dataset_dir):
     """export's parity/accuracy figures and `evaluate --split test` describe the same writers."""
     from kanjinet.data.dataset import load_prepared
-    from kanjinet.export.exporter import load_samples
+    from kanjinet.export.samples import load_samples
     from kanjinet.training.checkpoint import load_checkpoint
     from kanjinet.training.settings import select_samples
 
     checkpoint = load_checkpoint(tiny_checkpoint)
     data = load_prepared(dataset_dir)
-    samples = load_samples(dataset_dir, checkpoint, n_verify=10_000, n_calibrate=10_000)
+    samples = load_samples(dataset_dir, checkpoint, n_verify=10_000, n_int8=10_000)
     test = select_samples("test", checkpoint, data)
     train = select_samples("train", checkpoint, data)
     assert len(test) and set(data.writers[test]).isdisjoint(data.writers[train])
     assert sorted(samples.labels.tolist()) == sorted(data.labels[test].tolist())
     held = {x.tobytes() for x in (samples.held_out * 255).round().astype(np.uint8)}
     assert held == {x.tobytes() for x in data.images[test]}
-    assert len(samples.calibration) == len(train)
+    assert len(samples.int8_data) == len(train)
 
 
 def test_mapping_file(exports):
@@ -186,10 +182,10 @@ def test_int8_size_agreement_and_runtimes(exports):
 
 def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, dataset_dir, tmp_path):
     """The logits are not re-quantized (a Gemm writes the output, not a DequantizeLinear),
-    the stem conv stays float; bias correction removes the mean int8 - fp32 logit shift on the calibration samples
-    and lowers the logit error on held-out samples."""
-    from kanjinet.export.exporter import load_samples
+    the stem conv stays float; bias correction removes the mean int8 - fp32 logit shift on the
+    int8 calibration data and lowers the logit error on held-out samples."""
     from kanjinet.export.quantize import output_nodes, quantize_int8
+    from kanjinet.export.samples import load_samples
     from kanjinet.inference.engines import logits_of
     from kanjinet.training.checkpoint import load_checkpoint
 
@@ -204,16 +200,14 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
     with mock.patch(
         "kanjinet.export.quantize.correct_biases"
     ):  # the same quantization, uncorrected
-        quantize_int8(fp32, tmp_path / "uncorrected.onnx", samples.calibration)
+        quantize_int8(fp32, tmp_path / "uncorrected.onnx", samples.int8_data)
 
     def rms(values: np.ndarray) -> float:
         return float(np.sqrt((values**2).mean()))
 
-    calibration = logits_of(fp32, samples.calibration)
-    shift_after = (logits_of(int8, samples.calibration) - calibration).mean(0)
-    shift_before = (
-        logits_of(tmp_path / "uncorrected.onnx", samples.calibration) - calibration
-    ).mean(0)
+    at_fp32 = logits_of(fp32, samples.int8_data)
+    shift_after = (logits_of(int8, samples.int8_data) - at_fp32).mean(0)
+    shift_before = (logits_of(tmp_path / "uncorrected.onnx", samples.int8_data) - at_fp32).mean(0)
     assert rms(shift_after) < 0.2 * rms(shift_before), (rms(shift_after), rms(shift_before))
     held_out = logits_of(fp32, samples.held_out)
     error_after = rms(logits_of(int8, samples.held_out) - held_out)
@@ -223,7 +217,7 @@ def test_int8_logits_float_and_biases_corrected(exports, tiny_checkpoint, datase
 
 def test_agreement_check_detail():
     """Fails below 99%; says how int8 did where fp32 was sure, and both accuracies."""
-    from kanjinet.export.exporter import agreement_check
+    from kanjinet.export.verify import agreement_check
 
     fp32 = np.zeros((100, 3), np.float32)
     fp32[:50, 0] = 5.0  # sure of class 0
@@ -422,6 +416,19 @@ def changed_checkpoint(source: Path, out: Path, change) -> Path:
 def export_args(checkpoint: Path, onnx_path: Path, dataset_dir: Path) -> list[str]:
     return ["export", "--model-path", str(checkpoint), "--onnx-path", str(onnx_path),
             "--data-dir", str(dataset_dir), "--target-backend", "strict"]  # fmt: skip
+
+
+@pytest.mark.parametrize("flag", ["--int8-samples", "--calibration-samples"])
+def test_int8_samples_take_the_flag_and_its_old_spelling(flag, tmp_path, capsys):
+    """--calibration-samples, the flag's name before "calibration" came to mean temperature
+    scaling only, still sets how many training samples the int8 calibration data holds."""
+    from kanjinet.cli import build_parser
+    from kanjinet.core.options import config_from_args
+
+    args = build_parser("export").parse_args(["export", flag, "7"])
+    assert config_from_args(ExportConfig, args).int8_samples == 7
+    assert main(["export", "--model-path", str(tmp_path / "none.pth"), flag, "0"]) == 2
+    assert "--int8-samples 0: must be at least 1" in capsys.readouterr().err
 
 
 def poison(payload: dict) -> None:

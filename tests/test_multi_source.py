@@ -105,7 +105,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 def test_train_export_predict_on_several_databases(prepared, trained_checkpoint, tmp_path):
-    from kanjinet.export.exporter import ExportConfig, export_checkpoint
+    from kanjinet.export.exporter import export_checkpoint
+    from kanjinet.export.settings import ExportConfig
     from kanjinet.inference.recognizer import Recognizer
 
     out, _ = prepared

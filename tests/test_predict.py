@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def model_files(small_dataset_dir, tmp_path_factory, fitted_small_model) -> dict[str, Path]:
     """A tiny model trained on the synthetic set (150 steps), exported for tract."""
-    from kanjinet.export.exporter import ExportConfig, export_checkpoint
+    from kanjinet.export.exporter import export_checkpoint
+    from kanjinet.export.settings import ExportConfig
 
     out = tmp_path_factory.mktemp("predict-model")
     checkpoint = fitted_small_model(small_dataset_dir, out, epochs=25)

@@ -118,7 +118,8 @@ def test_a_missing_file_is_one_line_exit_2(small_dataset_dir, tmp_path):
 @pytest.fixture(scope="module")
 def exported(earlier, small_dataset_dir, tmp_path_factory):
     """The earlier checkpoint exported to ONNX (BatchNorm folded into the convolutions)."""
-    from kanjinet.export.exporter import ExportConfig, export_checkpoint
+    from kanjinet.export.exporter import export_checkpoint
+    from kanjinet.export.settings import ExportConfig
 
     path = tmp_path_factory.mktemp("exported") / "kanji_etl9g_model.onnx"
     export_checkpoint(ExportConfig(model_path=earlier, onnx_path=path, data_dir=small_dataset_dir))

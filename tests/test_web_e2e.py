@@ -50,7 +50,8 @@ def ort_available() -> bool:
 def train_and_export(settings, out: Path) -> Path:
     """The real chain's last two stages, small: `kanjinet train` with `settings` (a
     TrainConfig), then export; returns the exported ONNX path."""
-    from kanjinet.export.exporter import ExportConfig, export_checkpoint
+    from kanjinet.export.exporter import export_checkpoint
+    from kanjinet.export.settings import ExportConfig
     from kanjinet.training.train import train
 
     train(settings)

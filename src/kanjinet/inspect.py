@@ -207,8 +207,8 @@ def check_model(data: ds.PreparedDataset, arch: str | None) -> dict[str, Any]:
 
 
 def onnx_size(model, cfg) -> tuple[int, str]:
-    """Bytes of the model exported for tract (by export/exporter.py), measured on disk."""
-    from kanjinet.export.exporter import export_onnx
+    """Bytes of the model exported for tract (by export/trace.py), measured on disk."""
+    from kanjinet.export.trace import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         info = export_onnx(model, cfg, Path(tmp) / "model.onnx", backend="tract")

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from kanjinet.core.errors import KanjinetError
 from kanjinet.core.options import opt
-from kanjinet.export.exporter import ExportConfig, run_export
+from kanjinet.export.exporter import run_export
+from kanjinet.export.settings import ExportConfig
 from kanjinet.training.checkpoint import load_weights
 
 

@@ -1,7 +1,8 @@
-"""int8 quantisation of a written fp32 ONNX file: static QDQ, calibrated, bias-corrected.
+"""int8 quantisation of a written fp32 ONNX file: static QDQ, calibrated on int8 calibration
+data (samples of the training split), bias-corrected.
 
-`quantize_int8(fp32_path, int8_path, calibration)` is what `kanjinet export
---quantize int8` writes; `CalibrationReader` and `correct_biases` are public so
+`quantize_int8(fp32_path, int8_path, int8_data)` is what `kanjinet export
+--quantize int8` writes; `Int8DataReader` and `correct_biases` are public so
 that `bench/bench_int8.py` measures variants of the same recipe. The choices and
 their measurements are in docs/export.md.
 """
@@ -30,8 +31,9 @@ from kanjinet.inference.onnxfile import (
 )
 
 
-class CalibrationReader:
-    """onnxruntime's CalibrationDataReader protocol over an array, in small batches."""
+class Int8DataReader:
+    """onnxruntime's CalibrationDataReader protocol over the int8 calibration data (an
+    array), in small batches."""
 
     def __init__(self, batch: np.ndarray, input_name: str, size: int = 32) -> None:
         self._batches = iter(
@@ -54,9 +56,9 @@ def quiet_root_logger() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> ExportInfo:
+def quantize_int8(fp32_path: Path, int8_path: Path, int8_data: np.ndarray) -> ExportInfo:
     """Static int8 quantization (QDQ, int8 weights and activations, per-tensor scales,
-    MinMax ranges) calibrated on `calibration` (float32 model input), then empirical
+    MinMax ranges) calibrated on `int8_data` (float32 model input), then empirical
     bias correction of every Conv and Gemm on the same samples (`correct_biases`).
 
     The logits stay float: the op that writes the graph output (the classifier's Gemm)
@@ -78,7 +80,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
         quantize_static(
             str(fp32_path),
             str(out),
-            CalibrationReader(calibration, INPUT_NAME),
+            Int8DataReader(int8_data, INPUT_NAME),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
@@ -91,7 +93,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
             },
         )
         proto = onnx.load(str(out))
-    correct_biases(proto, fp32, calibration)
+    correct_biases(proto, fp32, int8_data)
     del proto.graph.value_info[:]
     shorten_names(proto.graph)
     meta = metadata_of(fp32)
@@ -111,7 +113,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     )
 
 
-def correct_biases(int8: Any, fp32: Any, calibration: np.ndarray) -> None:
+def correct_biases(int8: Any, fp32: Any, int8_data: np.ndarray) -> None:
     """Empirical bias correction (Nagel et al. 2019, "Data-Free Quantization", sec. 4.2),
     layer by layer in graph order, in place on the int8 QDQ graph `int8`.
 
@@ -119,7 +121,7 @@ def correct_biases(int8: Any, fp32: Any, calibration: np.ndarray) -> None:
     of each Conv / Gemm by a near-constant amount over the data: a systematic error
     that compounds downstream and that the layer's bias can absorb. For each layer,
     with all earlier layers already corrected, the per-channel mean of its output on
-    the calibration samples in int8 minus the same in fp32 is subtracted from its
+    the int8 calibration data in int8 minus the same in fp32 is subtracted from its
     bias. Measured on the synthetic benchmark models (docs/export.md): logit error
     down 30-50%, top-1 agreement with fp32 up on every model.
     """
@@ -133,13 +135,13 @@ def correct_biases(int8: Any, fp32: Any, calibration: np.ndarray) -> None:
         # The quantizer folds Conv + Relu: the int8 Conv writes the fp32 Relu's output
         # name but carries the value before the Relu, which in fp32 is the Relu's input.
         reference_names.append(producer.input[0] if producer.op_type == "Relu" else node.output[0])
-    references = channel_means(fp32, reference_names, calibration)
+    references = channel_means(fp32, reference_names, int8_data)
     pairs = zip(layers, references, strict=True)
     bar = progress_bar(
         pairs, total=len(layers), unit="layer", desc="int8 bias correction", file=sys.stderr
     )
     for node, reference in bar:
-        shift = channel_means(int8, [node.output[0]], calibration)[0] - reference
+        shift = channel_means(int8, [node.output[0]], int8_data)[0] - reference
         subtract_from_bias(int8.graph, node, shift)
     drop_unused(int8.graph)
 
