@@ -15,16 +15,22 @@ import pytest
 from PIL import Image
 
 from kanjinet.cli import main
+from kanjinet.inference import reading as reading_module
 from kanjinet.inference.reading import (
+    PRIOR_LIMIT,
     Choice,
     Reading,
     best_path,
     in_context,
+    likely_spans,
+    normalize_crops,
+    prior,
     read_segmented,
 )
 from kanjinet.inference.recognizer import Recognizer
 from kanjinet.inference.shipped import READ_MODEL
-from kanjinet.preprocess.segment import Segmentation, Span, segment
+from kanjinet.preprocess.normalize import normalize
+from kanjinet.preprocess.segment import Segmentation, Span, segment, span_crop
 from kanjinet.synthesis.words import write_word
 
 
@@ -135,6 +141,48 @@ def test_the_path_follows_the_recogniser_where_the_shape_allows_both():
     split = [0.2 if span.first != span.last else 0.9 for span in cut.spans]
     assert len(best_path(cut, split)) == 2
     assert len(best_path(line([(0, 18), (22, 40)]), merged)) == 1
+
+
+def test_spans_the_prior_rules_out_are_not_read():
+    cut = line([(0, 36), (40, 44), (48, 84), (88, 124)])  # a speck-thin part between two
+    likely = likely_spans(cut)
+    assert set(likely.spans) == {s for s in cut.spans if prior(cut, s) <= PRIOR_LIMIT}
+    assert len(likely.spans) < len(cut.spans)
+    assert any(s.first == s.last == 1 for s in cut.spans) and all(
+        s.first != s.last or s.first != 1 for s in likely.spans
+    )  # the thin part alone is gone: it is read with a neighbour
+    path = best_path(likely, [0.9] * len(likely.spans))
+    assert likely.spans[path[0]].first == 0 and likely.spans[path[-1]].last == 3
+
+
+def test_where_the_prior_leaves_no_path_every_single_part_stays():
+    cut = line([(0, 4), (6, 10)])  # two specks of a character, far too narrow for one
+    assert all(prior(cut, s) > PRIOR_LIMIT for s in cut.spans)
+    likely = likely_spans(cut)
+    assert [(s.first, s.last) for s in likely.spans] == [(0, 0), (1, 1)]
+    assert len(best_path(likely, [0.5, 0.5])) == 2
+
+
+@pytest.mark.parametrize("canvas_pixels", [reading_module.CANVAS_PIXELS, 30_000])
+def test_crops_normalised_together_are_normalised_as_alone(monkeypatch, canvas_pixels):
+    """normalize_crops (crops of like size on shared canvases, canvases in chunks) gives
+    each crop's own normalize bytes, the tiniest and widest crops included."""
+    monkeypatch.setattr(reading_module, "CANVAS_PIXELS", canvas_pixels)
+    crops = []
+    for text, direction, pitch in (
+        ("日本語の川", "horizontal", 0.75),
+        ("小さいカー", "vertical", 0.9),
+    ):
+        ink = 255 - written(text, direction, pitch=pitch).pixels
+        cut = segment(ink)
+        crops += [span_crop(ink, span, cut) for span in cut.spans]
+    dot = np.zeros((5, 5), np.uint8)
+    dot[1:4, 1:4] = 255
+    crops += [dot, np.pad(np.full((3, 90), 200, np.uint8), 22)]
+    together = normalize_crops(crops, 64)
+    assert together.shape == (len(crops), 64, 64)
+    for crop, got in zip(crops, together, strict=True):
+        assert np.array_equal(got, normalize(crop, 64))
 
 
 def context(characters: str) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kanjinet.inference.reading import Choice, read_segmented
-from kanjinet.preprocess.segment import segment, span_crop
+from kanjinet.inference.reading import Choice, likely_spans, read_segmented
+from kanjinet.preprocess.segment import Span, is_small, segment, span_crop
 from kanjinet.synthesis.words import write_word
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +55,9 @@ def case(
     cut = segment(ink, "auto")
     found = fake_choices(rng, len(cut.spans))
     reading = read_segmented(cut, found, lambda p: p >= 0.9)
+    likely = likely_spans(cut)
+    kept = [cut.spans.index(span) for span in likely.spans]
+    word = read_segmented(likely, [found[i] for i in kept], lambda p: p >= 0.9)
     crops = [span_crop(ink, span, cut) for span in cut.spans[:6]]
     return {
         "name": f"{text} {direction} pitch {pitch} writer {writer} specks {specks}",
@@ -64,15 +67,39 @@ def case(
         "segmentation": cut.as_dict(),
         "found": [[c.as_dict() for c in choices] for choices in found],
         "reading": reading.as_dict(),
+        "likely": kept,  # the spans read_ink classifies
+        "word": word.as_dict(),  # what read_ink reads with `found` for those
         "crops": [{"width": c.shape[1], "height": c.shape[0], "ink": encode(c)} for c in crops],
     }
+
+
+def small_cases(rng: np.random.Generator, count: int = 400) -> list[dict]:
+    """segment.is_small on random spans and bands: small against the neighbours' size,
+    thin against the band's thickness, placed low or anywhere."""
+    cases = []
+    for _ in range(count):
+        start, top = (int(v) for v in rng.integers(0, 60, 2))
+        span = Span(
+            0, 0, start, start + int(rng.integers(1, 60)), top, top + int(rng.integers(0, 60))
+        )
+        band_top, thickness, size = (
+            int(rng.integers(0, 40)),
+            int(rng.integers(10, 80)),
+            int(rng.integers(10, 80)),
+        )
+        anywhere = bool(rng.random() < 0.2)
+        cases.append({"span": [span.first, span.last, span.start, span.stop, span.top, span.bottom],
+                      "top": band_top, "thickness": thickness, "size": size, "anywhere": anywhere,
+                      "small": is_small(span, band_top, thickness, size, anywhere)})  # fmt: skip
+    return cases
 
 
 def write_vectors(path: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     cases = [case(t, d, p, w, rng) for t, d, p in WORDS for w in (0, 1)]
     cases += [case(t, d, p, 2, rng, specks=30) for t, d, p in WORDS[:3]]
-    path.write_text(json.dumps({"cases": cases}, ensure_ascii=False), encoding="utf-8")
+    document = {"cases": cases, "small": small_cases(rng)}
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
 
 
 def test_javascript_segments_and_reads_as_python_does(tmp_path, node_test):

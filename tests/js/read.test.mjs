@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { inflateSync } from "node:zlib";
 
-import { readSegmented, readWord } from "../../src/kanjinet/web/reading.js";
-import { segment, spanCrop } from "../../src/kanjinet/web/segment.js";
+import { likelySpans, readSegmented, readWord } from "../../src/kanjinet/web/reading.js";
+import { isSmall, segment, spanCrop } from "../../src/kanjinet/web/segment.js";
 
 const vectors = JSON.parse(readFileSync(process.env.KANJINET_READ_VECTORS, "utf8"));
 
@@ -56,12 +56,33 @@ for (const vector of vectors.cases) {
       assert.ok(Buffer.from(crop.ink).equals(Buffer.from(decode(want.ink))), `crop ${i}`);
     });
   });
+  test(`spans the shape prior leaves: ${vector.name}`, () => {
+    const cut = segment(ink, vector.width, vector.height);
+    const want = vector.likely.map((i) => vector.segmentation.spans[i]);
+    assert.deepEqual(asPython(likelySpans(cut)).spans, want);
+  });
   test(`readWord: ${vector.name}`, async () => {
+    let calls = 0;
     const classify = async (crops) => {
-      assert.equal(crops.length, vector.found.length);
+      calls += 1;
+      assert.equal(crops.length, vector.likely.length); // those spans only, in one call
       assert.equal(crops[0].input.length, 64 * 64);
-      return vector.found;
+      return vector.likely.map((i) => vector.found[i]);
     };
-    sameReading(await readWord(ink, vector.width, vector.height, { classify, unsureBelow: 0.9 }), vector.reading);
+    const remembered = new Map();
+    const options = { classify, unsureBelow: 0.9, remembered };
+    sameReading(await readWord(ink, vector.width, vector.height, options), vector.word);
+    assert.equal(remembered.size, vector.likely.length);
+    // Read again, as the pad is after a stroke elsewhere: nothing is classified twice.
+    sameReading(await readWord(ink, vector.width, vector.height, options), vector.word);
+    assert.equal(calls, 1);
   });
 }
+
+test("isSmall: small or thin, placed low or anywhere, as segment.is_small", () => {
+  for (const c of vectors.small) {
+    const [first, last, start, stop, top, bottom] = c.span;
+    const span = { first, last, start, stop, top, bottom };
+    assert.equal(isSmall(span, c.top, c.thickness, c.size, c.anywhere), c.small, JSON.stringify(c));
+  }
+});

@@ -3,12 +3,13 @@
 // are reading.py's (its docstring explains them); tests/test_read_parity.py checks that
 // both give the same path and the same readings for the same recogniser scores.
 
-import { modelInput, normalizeInk } from "./preprocess.js";
+import { modelInput, normalizeInk, toUint8 } from "./preprocess.js";
 import { LOOSE_BAR_THINNESS, extent, isBar, isSmall, segment, spanBox, spanCrop } from "./segment.js";
 
 const PITCH_LOW = 0.6;
 const LENGTH_HIGH = 1.1;
 const PRIOR_WEIGHT = 8.0;
+const PRIOR_LIMIT = 1.0;
 const PROBABILITY_FLOOR = 1e-4;
 const CONTEXT_PRIOR = 0.95;
 const NEIGHBOURS = 2;
@@ -26,19 +27,55 @@ const PARTNER = Object.fromEntries(LOOK_ALIKES.flatMap(([a, b]) => [[a, b], [b, 
  * Read the word written in ink-high pixels (Uint8Array 0..255 or 0..1 floats, row-major).
  * `classify(crops)` runs the model: crops are { input: Float32Array (1 x 1 x size x size),
  * normalized: Uint8Array, size }, and it resolves to one list per crop of
- * { character, probability } (calibrated), most probable first.
+ * { character, probability } (calibrated), most probable first; it is called once, with
+ * every span the shape prior leaves (reading.likely_spans) that `remembered` lacks.
+ * `remembered`: a Map the caller keeps from one reading to the next (the pad read again
+ * after each stroke): the recogniser's choices for each crop by its pixels, so a span
+ * whose crop did not change is neither normalised nor classified again; afterwards it
+ * holds this reading's crops only.
  * Resolves to { direction, text, characters: [{ box, candidates, sure }] }; `sure` is
  * whether the best candidate reaches `unsureBelow` (null when none is given).
  */
-export async function readWord(grey, width, height, { direction = "auto", classify, size = 64, unsureBelow = null } = {}) {
-  const cut = segment(grey, width, height, direction);
-  const crops = cut.spans.map((span) => {
-    const crop = spanCrop(grey, width, height, span, cut);
-    const normalized = normalizeInk(crop.ink, crop.width, crop.height, size);
-    return { input: modelInput(normalized), normalized, size };
-  });
-  const found = await classify(crops);
-  return readSegmented(cut, found, unsureBelow);
+export async function readWord(grey, width, height, { direction = "auto", classify, size = 64, unsureBelow = null, remembered = new Map() } = {}) {
+  const u = toUint8(grey); // once: every crop is cut from it
+  const cut = likelySpans(segment(u, width, height, direction));
+  const crops = cut.spans.map((span) => spanCrop(u, width, height, span, cut));
+  const keys = crops.map(cropKey);
+  const seen = new Set(remembered.keys());
+  const fresh = keys.flatMap((key, i) => (seen.has(key) ? [] : (seen.add(key), [i]))); // each new crop once
+  const found = fresh.length ? await classify(fresh.map((i) => modelCrop(crops[i], size))) : [];
+  const known = new Map(fresh.map((i, k) => [keys[i], found[k]]));
+  for (const key of keys) if (!known.has(key)) known.set(key, remembered.get(key));
+  remembered.clear();
+  known.forEach((choices, key) => remembered.set(key, choices));
+  return readSegmented(cut, keys.map((key) => known.get(key)), unsureBelow);
+}
+
+/** A crop's shape and pixels as one string: what its choices are remembered by. */
+function cropKey(crop) {
+  return `${crop.width}x${crop.height}:${new TextDecoder("latin1").decode(crop.ink)}`;
+}
+
+/** A crop as classify takes it: normalised, and as the model's input. */
+function modelCrop(crop, size) {
+  const normalized = normalizeInk(crop.ink, crop.width, crop.height, size);
+  return { input: modelInput(normalized), normalized, size };
+}
+
+/** reading.likely_spans: without the spans the shape prior alone rules out (keeping a path). */
+export function likelySpans(cut) {
+  let kept = cut.spans.filter((span) => prior(cut, span) <= PRIOR_LIMIT);
+  if (!spansCover(cut, kept)) {
+    const likely = new Set(kept);
+    kept = cut.spans.filter((span) => span.first === span.last || likely.has(span));
+  }
+  return { ...cut, spans: kept };
+}
+
+function spansCover(cut, spans) {
+  const reached = new Set([0]);
+  for (const span of spans) if (reached.has(span.first)) reached.add(span.last + 1);
+  return reached.has(cut.parts.length);
 }
 
 /** reading.read_segmented: the reading of a segmented line, given every span's choices. */
@@ -63,7 +100,6 @@ export function spanChoices(cut, span, found) {
   return [...found];
 }
 
-/** Where part k begins on a path: the middle of the gap before it (reading.edge). */
 /** reading.as_one_bar: ー's probability added to 一's (the line and its neighbours decide). */
 function asOneBar(found) {
   if (found.every((c) => c.character !== LONG_VOWEL)) return [...found];
@@ -73,6 +109,7 @@ function asOneBar(found) {
   return [{ character: ONE, probability: bar }, ...rest].sort((a, b) => b.probability - a.probability);
 }
 
+/** Where part k begins on a path: the middle of the gap before it (reading.edge). */
 function edge(cut, k) {
   const parts = cut.parts;
   if (k === 0) return parts.length > 1 ? parts[0][0] - (parts[1][0] - parts[0][1]) / 2 : parts[0][0];
@@ -82,13 +119,20 @@ function edge(cut, k) {
 
 /** A span's score on a path (reading.span_score). */
 export function spanScore(cut, span, probability) {
+  return pitch(cut, span) * Math.log(Math.max(probability, PROBABILITY_FLOOR)) - prior(cut, span);
+}
+
+/** The room a span takes in the line, over the line's thickness (reading.pitch). */
+function pitch(cut, span) {
   const room = edge(cut, span.last + 1) - edge(cut, span.first); // < 0 where parts overlap
-  const pitch = Math.max(room, 1.0) / cut.thickness;
-  const length = (span.stop - span.start) / cut.thickness;
-  const fit = pitch * Math.log(Math.max(probability, PROBABILITY_FLOOR));
-  const short = Math.max(0, Math.log(PITCH_LOW / pitch));
-  const long = Math.max(0, Math.log(length / LENGTH_HIGH));
-  return fit - PRIOR_WEIGHT * (short * short + long * long);
+  return Math.max(room, 1.0) / cut.thickness;
+}
+
+/** The shape prior's cost of a span (reading.prior). */
+function prior(cut, span) {
+  const short = Math.max(0, Math.log(PITCH_LOW / pitch(cut, span)));
+  const long = Math.max(0, Math.log((span.stop - span.start) / cut.thickness / LENGTH_HIGH));
+  return PRIOR_WEIGHT * (short * short + long * long);
 }
 
 /** The spans (indices) of the highest-scoring path; ties keep the path found first. */

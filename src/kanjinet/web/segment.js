@@ -235,11 +235,14 @@ export function extent(span) {
   return Math.max(span.stop - span.start, span.bottom - span.top + 1);
 }
 
-/** Small (against `size`, the neighbours' longest side) and placed as small kana are in the band (segment.is_small). */
+/** Small (its longer side against `size`, the neighbours' longest side, or its extent
+ *  across against the band's thickness) and placed as small kana are in the band
+ *  (segment.is_small). */
 export function isSmall(span, top, thickness, size, anywhere = false) {
   const small = extent(span) * SMALL_SIZE[1] <= SMALL_SIZE[0] * size;
+  const thin = (span.bottom - span.top + 1) * SMALL_SIZE[1] <= SMALL_SIZE[0] * thickness;
   const placed = span.top + span.bottom - 2 * top;
-  return small && (anywhere || placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * thickness);
+  return (small || thin) && (anywhere || placed * SMALL_PLACE[1] >= 2 * SMALL_PLACE[0] * thickness);
 }
 
 /**

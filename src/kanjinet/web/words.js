@@ -34,10 +34,12 @@ const state = {
   reading: null, // the last reading, its boxes in pad pixels
   open: null, // the index of the character whose candidates are shown
   refusal: null, // why the last upload was not read, shown until the pad changes
+  remembered: new Map(), // readWord's: the last reading's crops and their choices
 };
 
-// A hook for tests and for people adapting the page: `reading` matches the pad when `idle`.
-const hook = { ready: false, idle: true, readings: 0, reading: null, text: "", refused: null };
+// A hook for tests and for people adapting the page: `reading` matches the pad when `idle`;
+// `readMs`: how long the last reading took, from the pad's pixels to the text shown.
+const hook = { ready: false, idle: true, readings: 0, reading: null, text: "", refused: null, readMs: null };
 window.kanjinet.word = hook;
 
 /** Loads the word model and reading.js; the pad works from then on. */
@@ -185,10 +187,12 @@ const scheduleReading = scheduler(readPad, (idle) => (hook.idle = idle), DEBOUNC
 async function readPad() {
   if (!state.readWord) return;
   try {
+    const started = performance.now();
     const source = currentInk();
     state.reading = source ? await readSource(source) : null;
     hook.readings += source ? 1 : 0;
     showReading();
+    hook.readMs = performance.now() - started;
   } catch (error) {
     $("word-status").textContent = `Reading failed: ${error.message}`;
     $("word-status").classList.add("error");
@@ -197,7 +201,7 @@ async function readPad() {
 }
 
 async function readSource({ ink, width, height, frame }) {
-  const options = { direction: state.orientation, ...wordReader(state.model, CANDIDATES) };
+  const options = { direction: state.orientation, remembered: state.remembered, ...wordReader(state.model, CANDIDATES) };
   const reading = await state.readWord(ink, width, height, options);
   const characters = reading.characters.map((found) => ({ ...found, box: boxOnPad(found.box, frame) }));
   return { ...reading, characters };
