@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from benchlib import load_average, machine, write_section
-
-from kanjinet.web.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
+from chromium import HEADLESS_CHROMIUM_ARGS, find_chromium
 
 HEADING = "## Browser demo: start-up, JS preprocessing, WASM inference (bench/bench_web.py)"
 SHIPPED_HEADING = "## Browser demo on the shipped model files (bench/bench_web.py --shipped)"

@@ -171,9 +171,7 @@ def browser_missing() -> str | None:
         return f"{HIDE_BROWSER} is set: the browser is hidden"
     if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install playwright)"
-    from kanjinet.web.serve import find_chromium
-
-    if find_chromium() is None:
+    if bench_module("chromium").find_chromium() is None:
         return "no Chromium, Chrome or Edge found (apt-get install chromium)"
     return None
 
@@ -197,14 +195,13 @@ def pytest_collection_modifyitems(config, items):
 
 @contextlib.contextmanager
 def launched_browser():
-    """Headless Chromium (`kanjinet.web.serve.find_chromium`) driven by Playwright's sync API."""
+    """Headless Chromium (bench/chromium.py's `find_chromium`) driven by Playwright's sync API."""
     from playwright.sync_api import sync_playwright
 
-    from kanjinet.web.serve import HEADLESS_CHROMIUM_ARGS, find_chromium
-
+    chromium = bench_module("chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=find_chromium(), args=list(HEADLESS_CHROMIUM_ARGS)
+            executable_path=chromium.find_chromium(), args=list(chromium.HEADLESS_CHROMIUM_ARGS)
         )
         try:
             yield browser

@@ -39,10 +39,8 @@ def test_a_file_using_the_browser_fixture_skips_when_the_browser_is_hidden(tmp_p
 
 
 def test_without_chromium_the_reason_says_how_to_get_one(monkeypatch):
-    from kanjinet.web import serve
-
     monkeypatch.delenv("KANJINET_NO_BROWSER", raising=False)
-    monkeypatch.setattr(serve, "find_chromium", lambda: None)
+    monkeypatch.setattr(conftest.bench_module("chromium"), "find_chromium", lambda: None)
     reason = conftest.browser_missing()
     assert reason is not None
     assert "apt-get install chromium" in reason or "pip install playwright" in reason

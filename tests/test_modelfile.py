@@ -29,7 +29,8 @@ from kanjinet.inference.shipped import (
     REFERENCE_MODEL,
     SHIPPED_MODELS,
 )
-from kanjinet.web.serve import WebBuildConfig, run_web_build, site_files
+from kanjinet.web.page import site_files
+from kanjinet.web.web_build import WebBuildConfig, run_web_build
 
 KATAKANA_MAPPING = SHIPPED_MODELS["etl9g+katakana"].with_name("kanji_etl9g_katakana_mapping.json")
 TABLES = ("class_to_jis", "class_to_unicode", "class_to_char", "class_to_strokes")

@@ -27,7 +27,8 @@ from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError, describe_os_error
 from kanjinet.inference.modelfile import read_model_file
 from kanjinet.inference.onnxfile import META_CLASS_JIS, META_IMAGE_SIZE
-from kanjinet.web.serve import ORT_FILES, ServeConfig, make_server
+from kanjinet.web.page import ORT_FILES
+from kanjinet.web.serve import ServeConfig, make_server
 
 SIZE = 16
 CODES = ["3021", "4544", "3B33", "406E", "467C", "376E"]  # 亜 田 山 川 日 月

@@ -24,7 +24,7 @@ from kanjinet.inference.shipped import (
 )
 from kanjinet.preprocess.normalize import ink_from_levels
 from kanjinet.synthesis import handwriting
-from kanjinet.web.serve import site_files
+from kanjinet.web.page import site_files
 
 UNSEEN_SEED = 4242  # the reference set was drawn with seed 12 (models/README.md)
 KANJI = "田山川森愛書語電話駅道雨花校学見食飲犬猫"

@@ -24,16 +24,9 @@ from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError
 from kanjinet.inference.mappingfile import mapping_path
 from kanjinet.inference.modelfile import read_model_file
-from kanjinet.web.serve import (
-    ORT_FILES,
-    ORT_SHIPPED,
-    ServeConfig,
-    WebBuildConfig,
-    find_ort_dist,
-    make_server,
-    run_web_build,
-    server_url,
-)
+from kanjinet.web.page import ORT_FILES, ORT_SHIPPED, find_ort_dist
+from kanjinet.web.serve import ServeConfig, make_server, server_url
+from kanjinet.web.web_build import WebBuildConfig, run_web_build
 
 CLASSES = 6
 SIZE = 16
@@ -314,7 +307,8 @@ def test_ports_outside_the_tcp_range_are_refused(model_dir, port):
 
 
 def test_all_interfaces_are_announced_with_a_warning_and_the_real_address(model_dir):
-    from kanjinet.web.serve import announcement, network_address
+    from kanjinet.web.serve import announcement
+    from kanjinet.web.site_server import network_address
 
     server = make_server(serve_config(model_dir, host="0.0.0.0"))
     try:
@@ -353,7 +347,7 @@ def test_a_client_that_goes_away_is_one_line_not_a_traceback(model_dir, capfd):
     import struct
     import time
 
-    from kanjinet.web.serve import ORT_FILES
+    from kanjinet.web.page import ORT_FILES
 
     wasm = next(name for name in ORT_FILES if name.endswith(".wasm"))
     (model_dir / "ort" / wasm).write_bytes(bytes(32 << 20))  # far more than socket buffers
@@ -449,7 +443,7 @@ def test_idle_connections_do_not_make_threads_without_bound(model_dir, monkeypat
     import socket
     import time
 
-    from kanjinet.web.serve import SiteHandler, SiteServer
+    from kanjinet.web.site_server import SiteHandler, SiteServer
 
     monkeypatch.setattr(SiteHandler, "timeout", 1.0)
     baseline = threading.active_count()

@@ -6,7 +6,7 @@ serves it, and the page must give the same input tensor and the same top-1 as
 onnxruntime in Python, for an uploaded picture and for strokes drawn with the
 mouse, with no console error and no request leaving the local server.
 
-Needs Chromium, Chrome or Edge (`kanjinet.web.serve.find_chromium`: Debian's `chromium`
+Needs Chromium, Chrome or Edge (bench/chromium.py's `find_chromium`: Debian's `chromium`
 here), the `playwright` Python package and `npm ci` (onnxruntime-web); skipped
 without them (the `browser` fixture of conftest.py says why).
 Run as a script, it trains a larger demo model and writes docs/web_demo.png:
@@ -35,7 +35,7 @@ TIMEOUT_MS = 60_000
 
 
 def ort_available() -> bool:
-    from kanjinet.web.serve import find_ort_dist
+    from kanjinet.web.page import find_ort_dist
 
     try:
         find_ort_dist(None)
@@ -440,7 +440,7 @@ def test_screenshot_after_recognising(demo_page, sample, tmp_path):
 
 def test_static_build_works_from_a_plain_static_server(browser, demo_model, sample, tmp_path):
     """web-build's output served by `python -m http.server` (no kanjinet code) works too."""
-    from kanjinet.web.serve import WebBuildConfig, run_web_build
+    from kanjinet.web.web_build import WebBuildConfig, run_web_build
 
     site = tmp_path / "site"
     run_web_build(WebBuildConfig(model=demo_model, out=site))

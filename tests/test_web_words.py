@@ -27,18 +27,15 @@ from test_web_e2e import Page, reference_server, unseen_strokes  # noqa: F401 (f
 
 from kanjinet.cli import main
 from kanjinet.core.errors import KanjinetError
-from kanjinet.inference.shipped import SHIPPED_MODELS
-from kanjinet.web.serve import (
+from kanjinet.inference.shipped import READ_MODEL, SHIPPED_MODELS
+from kanjinet.web.page import (
     PAGE_FILES,
-    READ_MODEL,
     SITE_CONFIG,
     SITE_WORD_MAPPING,
     SITE_WORD_MODEL,
-    ServeConfig,
-    WebBuildConfig,
-    make_server,
-    run_web_build,
 )
+from kanjinet.web.serve import ServeConfig, make_server
+from kanjinet.web.web_build import WebBuildConfig, run_web_build
 
 ROOT = Path(__file__).resolve().parents[1]
 WORD_PAGE_FILES = ("words.js", "wordtext.js", "model.js", "upload.js")

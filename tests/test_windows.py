@@ -539,40 +539,37 @@ def installed(root: Path, relative: str) -> Path:
 
 
 def test_edge_is_found_where_windows_installs_it(tmp_path, monkeypatch):
-    from kanjinet.web import serve
-
-    monkeypatch.setattr(serve.shutil, "which", lambda name: None)
+    chromium = bench_module("chromium")
+    monkeypatch.setattr(chromium.shutil, "which", lambda name: None)
     monkeypatch.setattr(sys, "platform", "win32")
     for variable in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA"):
         monkeypatch.setenv(variable, str(tmp_path / variable))
     monkeypatch.delenv("PLAYWRIGHT_BROWSERS_PATH", raising=False)
-    assert serve.find_chromium() is None
+    assert chromium.find_chromium() is None
     edge = installed(tmp_path / "PROGRAMFILES(X86)", "Microsoft/Edge/Application/msedge.exe")
-    assert serve.find_chromium() == str(edge)
+    assert chromium.find_chromium() == str(edge)
     chrome = installed(tmp_path / "PROGRAMFILES", "Google/Chrome/Application/chrome.exe")
-    assert serve.find_chromium() == str(chrome)  # Chrome before Edge
+    assert chromium.find_chromium() == str(chrome)  # Chrome before Edge
 
 
 def test_playwrights_own_chromium_is_the_last_resort(tmp_path, monkeypatch):
-    from kanjinet.web import serve
-
-    monkeypatch.setattr(serve.shutil, "which", lambda name: None)
+    chromium = bench_module("chromium")
+    monkeypatch.setattr(chromium.shutil, "which", lambda name: None)
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path))
     for variable in ("PROGRAMFILES", "PROGRAMFILES(X86)", "PLAYWRIGHT_BROWSERS_PATH"):
         monkeypatch.delenv(variable, raising=False)
     own = installed(tmp_path, "ms-playwright/chromium-1187/chrome-win/chrome.exe")
-    assert serve.find_chromium() == str(own)
+    assert chromium.find_chromium() == str(own)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "pw"))
     own = installed(tmp_path / "pw", "chromium-1187/chrome-linux/chrome")
-    assert serve.find_chromium() in (str(own), "/usr/bin/chromium", "/snap/bin/chromium")
+    assert chromium.find_chromium() in (str(own), "/usr/bin/chromium", "/snap/bin/chromium")
 
 
 def test_a_browser_on_path_comes_first(monkeypatch):
-    from kanjinet.web import serve
-
+    chromium = bench_module("chromium")
     monkeypatch.setattr(
-        serve.shutil, "which", lambda name: f"/opt/{name}" if name == "msedge" else None
+        chromium.shutil, "which", lambda name: f"/opt/{name}" if name == "msedge" else None
     )
-    assert serve.find_chromium() == "/opt/msedge"
+    assert chromium.find_chromium() == "/opt/msedge"

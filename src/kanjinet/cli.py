@@ -114,7 +114,10 @@ COMMANDS: dict[str, Command] = {
         "draw a character in the browser, recognised in WASM",
     ),
     "web-build": Command(
-        "web.serve", "WebBuildConfig", "run_web_build", "write the browser demo as static files"
+        "web.web_build",
+        "WebBuildConfig",
+        "run_web_build",
+        "write the browser demo as static files",
     ),
 }
 
