@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { inflateSync } from "node:zlib";
 
+import { topK } from "../../src/kanjinet/web/model.js";
 import { likelySpans, readSegmented, readWord } from "../../src/kanjinet/web/reading.js";
 import { isSmall, segment, spanCrop } from "../../src/kanjinet/web/segment.js";
 
@@ -84,5 +85,23 @@ test("isSmall: small or thin, placed low or anywhere, as segment.is_small", () =
     const [first, last, start, stop, top, bottom] = c.span;
     const span = { first, last, start, stop, top, bottom };
     assert.equal(isSmall(span, c.top, c.thickness, c.size, c.anywhere), c.small, JSON.stringify(c));
+  }
+});
+
+test("topK: the k most probable classes, ties in class order, as a stable sort of all gives", () => {
+  const model = { chars: Array.from({ length: 3111 }, (_, i) => `c${i}`), calibration: { unsureBelow: 0.5 } };
+  let seed = 1;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let t = 0; t < 300; t++) {
+    const length = [1, 3, 5, 50, 3111][t % 5], k = [1, 5, 7][t % 3];
+    const levels = t % 2 ? 4 : 1000; // few levels: many ties
+    const probs = Float32Array.from({ length }, () => Math.floor(random() * levels) / levels);
+    const sorted = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]).slice(0, k);
+    const got = topK(model, probs, k);
+    assert.deepEqual(got.map((c) => c.index), sorted);
+    got.forEach((c) => {
+      assert.equal(c.char, `c${c.index}`);
+      assert.equal(c.sure, c.p >= 0.5);
+    });
   }
 });

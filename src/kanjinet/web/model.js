@@ -71,14 +71,28 @@ export function probabilities(model, scores) {
 
 /** The k most probable classes: { index, char, p, sure } (sure: null without a calibration). */
 export function topK(model, probs, k) {
-  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
   const threshold = model.calibration.unsureBelow;
-  return order.slice(0, k).map((index) => ({
+  return bestIndices(probs, k).map((index) => ({
     index,
     char: model.chars[index],
     p: probs[index],
     sure: threshold == null ? null : probs[index] >= threshold,
   }));
+}
+
+/** The k largest entries' indices, largest first, ties in index order: what a stable sort
+ *  of all of them gives, without sorting thousands of classes for five (a word reads many). */
+function bestIndices(probs, k) {
+  const best = [];
+  for (let i = 0; i < probs.length; i++) {
+    const p = probs[i];
+    if (best.length === k && !(p > probs[best[k - 1]])) continue;
+    let at = Math.min(best.length, k - 1);
+    while (at > 0 && p > probs[best[at - 1]]) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /** The model's calibrated probabilities for float32 inputs (each side x side), one per input. */

@@ -7,9 +7,10 @@ import { inkFromPad, isSupportedNormalization, toUint8 } from "./preprocess.js";
 import { readUpload } from "./upload.js";
 import { boxOnPad, choose, picksFor, wordText } from "./wordtext.js";
 
-// A stroke is followed by a pause before the pad is read again: reading a word runs the
-// model on many candidate spans, so it waits for the writer to lift the pen.
-const DEBOUNCE_MS = 250;
+// The pad is read again once the pen lifts, after a short pause that a quick next stroke
+// cancels. A reading runs the model only on spans whose crops the stroke changed (the
+// others' choices are remembered), so it is short enough not to wait longer.
+const DEBOUNCE_MS = 50;
 // The pad's shape for a row and for a column, in canvas pixels: three characters of
 // CELL pixels long; "auto" keeps the shape there is. The pen is STROKE_FRACTION of a
 // character's cell, as on the single pad.
