@@ -26,6 +26,8 @@ from bench_train import make_dataset, step_options, step_settings, time_steps
 
 from kanjinet.training import train
 from kanjinet.training.devices import autocast_dtype
+from kanjinet.training.distributed import Dist
+from kanjinet.training.trainer import Trainer, build_trainer
 
 # (name, channels-last, --amp)
 VARIANTS = (
@@ -35,9 +37,9 @@ VARIANTS = (
 )
 
 
-def make_trainer(cfg: train.TrainConfig, channels_last: bool, amp: str) -> train.Trainer:
+def make_trainer(cfg: train.TrainConfig, channels_last: bool, amp: str) -> Trainer:
     """A CPU trainer with the given layout and autocast, the same initial weights each time."""
-    trainer = train.build_trainer(cfg, train.Dist(), torch.device("cpu"))
+    trainer = build_trainer(cfg, Dist(), torch.device("cpu"))
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = trainer.model.to(memory_format=layout)
     dtype = autocast_dtype(amp, torch.device("cpu"))

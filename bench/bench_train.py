@@ -24,8 +24,10 @@ from pathlib import Path
 import benchlib
 import torch
 
-from kanjinet.training import train
+from kanjinet.training import epoch, train
+from kanjinet.training.distributed import Dist
 from kanjinet.training.model import count_macs
+from kanjinet.training.trainer import Trainer, build_trainer
 
 
 def machine() -> str:
@@ -45,32 +47,32 @@ def make_dataset(work: Path, classes: int, writers: int, size: int) -> Path:
     return data
 
 
-def time_steps(trainer: train.Trainer, steps: int, constant: bool) -> tuple[float, float]:
+def time_steps(trainer: Trainer, steps: int, constant: bool) -> tuple[float, float]:
     """(samples per wall second, samples per CPU second) over `steps` optimiser steps,
     after one warm-up step. CPU seconds (this process) are steadier on a shared machine."""
     split = trainer.data.splits["train"]
     generator = torch.Generator().manual_seed(0)
     batch = trainer.cfg.batch_size
     order = torch.randperm(len(split.labels), generator=generator)
-    real_fetch, real_aug = train.fetch_batch, trainer.aug
+    real_fetch, real_aug = epoch.fetch_batch, trainer.aug
     if constant:
         fixed = real_fetch(trainer, split, order[:batch])
-        train.fetch_batch = lambda t, s, rows: (fixed[0][: len(rows)], fixed[1][: len(rows)])
+        epoch.fetch_batch = lambda t, s, rows: (fixed[0][: len(rows)], fixed[1][: len(rows)])
         trainer.aug = None
     try:
         trainer.engine.train()
-        train.train_step(trainer, order[:batch], generator)  # warm-up
+        epoch.train_step(trainer, order[:batch], generator)  # warm-up
         wall, cpu = time.perf_counter(), time.process_time()
         for i in range(steps):
             first = (i * batch) % max(1, len(order) - batch)
-            train.train_step(trainer, order[first : first + batch], generator)
+            epoch.train_step(trainer, order[first : first + batch], generator)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
-        train.fetch_batch, trainer.aug = real_fetch, real_aug
+        epoch.fetch_batch, trainer.aug = real_fetch, real_aug
     return steps * batch / wall, steps * batch / cpu
 
 
-def time_data_path(trainer: train.Trainer, reps: int) -> float:
+def time_data_path(trainer: Trainer, reps: int) -> float:
     """CPU milliseconds per batch for the data path alone: gather, cast, augment."""
     from kanjinet.training import augment
 
@@ -80,7 +82,7 @@ def time_data_path(trainer: train.Trainer, reps: int) -> float:
     start = time.process_time()
     for _ in range(reps):
         rows = torch.randint(0, len(split.labels), (batch,), generator=generator)
-        x, _ = train.fetch_batch(trainer, split, rows)
+        x, _ = epoch.fetch_batch(trainer, split, rows)
         params = augment.sample_params(batch, x.shape[-1], trainer.aug, generator, "cpu")
         augment.apply(x, params)
     return 1000 * (time.process_time() - start) / reps
@@ -119,7 +121,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or make_dataset(Path(tmp), args.classes, args.writers, args.size)
         cfg = step_settings(args, data_dir, Path(tmp))
-        trainer = train.build_trainer(cfg, train.Dist(), torch.device("cpu"))
+        trainer = build_trainer(cfg, Dist(), torch.device("cpu"))
         rates: dict[str, list[tuple[float, float]]] = {"data path": [], "constant batch": []}
         for _ in range(args.rounds):
             rates["data path"].append(time_steps(trainer, args.steps, constant=False))

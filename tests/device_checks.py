@@ -23,8 +23,12 @@ from typing import Any
 
 import torch
 
-from kanjinet.training import devices, train
+from kanjinet.training import devices, epoch, train
+from kanjinet.training import trainer as building  # `trainer` names a Trainer here
 from kanjinet.training.checkpoint import load_checkpoint, read_checkpoint_file
+from kanjinet.training.data import batch_slices
+from kanjinet.training.distributed import Dist
+from kanjinet.training.trainer import build_trainer
 
 SMALL_CLASSES = 24  # the small set: 24 classes x 10 writers at 32 x 32
 SMALL_WRITERS = 10
@@ -133,7 +137,7 @@ def check_mixed_precision_training(ctx: Context) -> dict[str, Any]:
     out = ctx.work / "amp"
     result = train.train(settings(ctx, out))
     device = torch.device(result["device"])
-    expected = train.precision_name(train.autocast_dtype("auto", device))
+    expected = devices.precision_name(devices.autocast_dtype("auto", device))
     assert result["precision"] == expected, (result["precision"], expected)
     assert result["channels_last"] is True  # on CUDA and on the CPU alike
     losses = [h["train_loss"] for h in result["history"]]
@@ -179,18 +183,18 @@ def check_data_stays_on_device(ctx: Context) -> dict[str, Any]:
     from torch.profiler import ProfilerActivity, profile
 
     cfg = settings(ctx, ctx.work / "resident", batch_size=16)
-    trainer = train.build_trainer(cfg, train.Dist(), devices.resolve_device(ctx.device))
+    trainer = build_trainer(cfg, Dist(), devices.resolve_device(ctx.device))
     split = trainer.data.splits["train"]
     data_device = trainer.device if ctx.cuda else torch.device("cpu")
     assert split.images.device == data_device, (split.images.device, trainer.device)
     generator = torch.Generator(device=data_device).manual_seed(0)
     order = torch.randperm(len(split.labels), generator=generator, device=data_device)
-    steps = train.batch_slices(len(order), cfg.batch_size)
+    steps = batch_slices(len(order), cfg.batch_size)
 
     def epoch_and_validation() -> None:
         for part in steps:
-            train.train_step(trainer, order[part], generator)
-        train.evaluate_split(trainer, trainer.data.splits["val"])
+            epoch.train_step(trainer, order[part], generator)
+        epoch.evaluate_split(trainer, trainer.data.splits["val"])
         if ctx.cuda:
             torch.cuda.synchronize(trainer.device)
 
@@ -216,12 +220,12 @@ def check_resume_after_kill(ctx: Context) -> dict[str, Any]:
     """A run killed in epoch 2 and resumed ends where an uninterrupted run ends (on CUDA
     within rounding: cuDNN is made deterministic for the check, atomics remain)."""
     runs = ctx.work / "resume"
-    real_configure = train.configure_backends
-    train.configure_backends = deterministic_backends  # (no effect on a CPU)
+    real_configure = building.configure_backends
+    building.configure_backends = deterministic_backends  # (no effect on a CPU)
     try:
         return compare_resumed_run(ctx, runs)
     finally:
-        train.configure_backends = real_configure
+        building.configure_backends = real_configure
         torch.backends.cudnn.deterministic = False
 
 
@@ -232,7 +236,7 @@ def deterministic_backends(device: torch.device) -> None:
 
 def compare_resumed_run(ctx: Context, runs: Path) -> dict[str, Any]:
     whole = train.train(settings(ctx, runs / "whole", epochs=2))
-    real_step, calls = train.train_step, [0]
+    real_step, calls = epoch.train_step, [0]
 
     def dying_step(*args: Any, **kwargs: Any):
         calls[0] += 1
@@ -240,14 +244,14 @@ def compare_resumed_run(ctx: Context, runs: Path) -> dict[str, Any]:
             raise Killed
         return real_step(*args, **kwargs)
 
-    train.train_step = dying_step
+    epoch.train_step = dying_step
     try:
         train.train(settings(ctx, runs / "killed", epochs=2))
         raise AssertionError("the run was not killed")
     except Killed:
         pass
     finally:
-        train.train_step = real_step
+        epoch.train_step = real_step
     after_one = read_checkpoint_file(runs / "killed" / train.LAST_NAME)
     assert after_one["resume"]["epoch"] == 1
     resumed = train.train(settings(ctx, runs / "killed", epochs=2, resume=True))

@@ -18,7 +18,7 @@ from kanjinet.synthesis.non_characters import (
 )
 from kanjinet.training.checkpoint import load_weights
 from kanjinet.training.data import load_training_data
-from kanjinet.training.train import NON_CHARACTER_WEIGHT, training_loss
+from kanjinet.training.epoch import NON_CHARACTER_WEIGHT, training_loss
 
 
 def test_the_bank_is_normalised_pictures_the_same_for_the_same_seed():

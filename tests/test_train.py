@@ -13,8 +13,10 @@ import torch
 from kanjinet.core.classes import CLASS_JIS
 from kanjinet.core.errors import KanjinetError
 from kanjinet.data import dataset
-from kanjinet.training import augment, train
+from kanjinet.training import augment, epoch, train
 from kanjinet.training.checkpoint import load_checkpoint, read_checkpoint_file
+from kanjinet.training.data import batch_slices, load_training_data
+from kanjinet.training.settings import INFO_NAME
 from kanjinet.training.train import TrainConfig
 
 
@@ -51,7 +53,7 @@ def test_outputs_are_written_and_self_describing(data_dir, tmp_path, train_setti
         train.BEST_NAME,
         train.LAST_NAME,
         train.PROGRESS_NAME,
-        train.INFO_NAME,
+        INFO_NAME,
         train.CURVES_NAME,
     ):
         assert (tmp_path / name).is_file(), name
@@ -62,7 +64,7 @@ def test_outputs_are_written_and_self_describing(data_dir, tmp_path, train_setti
         assert len(progress[key]) == 2, key
     assert progress["synthetic_data"] is True
     assert 0 <= progress["test"]["acc"] <= 100
-    info = json.loads((tmp_path / train.INFO_NAME).read_text(encoding="utf-8"))
+    info = json.loads((tmp_path / INFO_NAME).read_text(encoding="utf-8"))
     assert info["epoch"] == result["best_epoch"]
     assert info["val_accuracy"] == result["best_val_acc"]
     assert info["test_accuracy"] == result["test_acc"]
@@ -103,7 +105,7 @@ def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(
 ):
     whole = train.train(train_settings(data_dir, tmp_path / "whole", epochs=2))
 
-    real_step = train.train_step
+    real_step = epoch.train_step
     calls = {"n": 0}
 
     def dying_step(*args, **kwargs):
@@ -112,10 +114,10 @@ def test_resume_after_kill_mid_epoch_matches_uninterrupted_run(
             raise Killed
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train, "train_step", dying_step)
+    monkeypatch.setattr(epoch, "train_step", dying_step)
     with pytest.raises(Killed):
         train.train(train_settings(data_dir, tmp_path / "killed", epochs=2))
-    monkeypatch.setattr(train, "train_step", real_step)
+    monkeypatch.setattr(epoch, "train_step", real_step)
     last = read_checkpoint_file(tmp_path / "killed" / train.LAST_NAME)
     assert last["resume"]["epoch"] == 1
 
@@ -162,7 +164,7 @@ def test_resume_without_checkpoint_is_a_user_error(data_dir, tmp_path, train_set
 
 
 def test_writer_split_has_no_writer_in_two_splits(data_dir, train_settings):
-    data = train.load_training_data(train_settings(data_dir, "unused"), torch.device("cpu"))
+    data = load_training_data(train_settings(data_dir, "unused"), torch.device("cpu"))
     writers = {name: set(part.writers.tolist()) for name, part in data.splits.items()}
     assert writers["train"] and writers["val"] and writers["test"]
     assert not writers["train"] & writers["val"]
@@ -171,7 +173,7 @@ def test_writer_split_has_no_writer_in_two_splits(data_dir, train_settings):
     sizes = sum(len(part.labels) for part in data.splits.values())
     assert sizes == 240
     # The original scripts' per-sample split puts every writer in training and in test.
-    data = train.load_training_data(
+    data = load_training_data(
         train_settings(data_dir, "unused", split="random"), torch.device("cpu")
     )
     assert set(data.splits["test"].writers.tolist()) <= set(data.splits["train"].writers.tolist())
@@ -193,7 +195,7 @@ def test_class_and_sample_limits():
 
 
 def test_learning_rate_warms_up_then_decays():
-    lrs = [train.learning_rate_at(s, 100, 10, 1e-3, 1e-6) for s in range(101)]
+    lrs = [epoch.learning_rate_at(s, 100, 10, 1e-3, 1e-6) for s in range(101)]
     assert lrs[0] == pytest.approx(1e-4)
     assert lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))
@@ -201,8 +203,8 @@ def test_learning_rate_warms_up_then_decays():
 
 
 def test_batch_slices_are_full_batches():
-    assert train.batch_slices(10, 4) == [slice(0, 4), slice(4, 8)]
-    assert train.batch_slices(3, 4) == [slice(0, 3)]
+    assert batch_slices(10, 4) == [slice(0, 4), slice(4, 8)]
+    assert batch_slices(3, 4) == [slice(0, 3)]
 
 
 def test_augmentation_keeps_shape_range_and_is_reproducible():
@@ -308,10 +310,10 @@ def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(
     monkeypatch,
     train_settings,
 ):
-    real = train.learning_rate_at
+    real = epoch.learning_rate_at
     # A sane first epoch (6 steps), then a learning rate that blows the weights up.
     monkeypatch.setattr(
-        train, "learning_rate_at", lambda step, *a: real(step, *a) if step < 6 else 1e12
+        epoch, "learning_rate_at", lambda step, *a: real(step, *a) if step < 6 else 1e12
     )
     with pytest.raises(KanjinetError, match=r"diverged: the loss is (nan|inf) at .*epoch 2"):
         train.train(train_settings(data_dir, tmp_path, epochs=3, warmup_epochs=0))

@@ -14,10 +14,12 @@ from test_distributed import become_rank, threads_settle
 from torch.overrides import TorchFunctionMode
 
 from kanjinet.core.errors import KanjinetError
-from kanjinet.training import augment, devices, distributed, train
+from kanjinet.training import augment, devices, distributed, epoch, train
 from kanjinet.training.checkpoint import atomic_torch_save, read_checkpoint_file
+from kanjinet.training.data import SplitData, to_input
 from kanjinet.training.distributed import Dist
 from kanjinet.training.train import TrainConfig
+from kanjinet.training.trainer import Trainer, build_trainer, make_optimizer
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def quick(train_settings):
 @pytest.fixture
 def cpu_trainer(quick):
     """`cpu_trainer(data_dir, out, **changes)`: a Trainer built on the CPU."""
-    return lambda data_dir, out, **changes: train.build_trainer(
+    return lambda data_dir, out, **changes: build_trainer(
         quick(data_dir, out, **changes), Dist(), torch.device("cpu")
     )
 
@@ -66,7 +68,7 @@ def test_training_step_with_the_model_on_another_device_than_the_data(
     trainer.device = torch.device("meta")
     generator = torch.Generator().manual_seed(0)
     order = torch.randperm(len(trainer.data.splits["train"].labels), generator=generator)
-    loss, correct, count, _ = train.train_step(trainer, order[:32], generator)
+    loss, correct, count, _ = epoch.train_step(trainer, order[:32], generator)
     assert loss.device.type == correct.device.type == "meta" and count == 32
 
 
@@ -81,7 +83,7 @@ def test_augmentation_parameters_move_to_the_batch():
 @pytest.mark.parametrize(("device", "asynchronous"), [("mps", False), ("cuda", True)])
 def test_copies_are_asynchronous_only_to_cuda(device, asynchronous):
     with Calls("to", fake_copy=True) as mode:
-        train.to_input(torch.zeros(2, 8, 8, dtype=torch.uint8), torch.device(device), False)
+        to_input(torch.zeros(2, 8, 8, dtype=torch.uint8), torch.device(device), False)
     assert [kwargs.get("non_blocking", False) for _, kwargs in mode.calls] == [asynchronous]
 
 
@@ -192,7 +194,7 @@ def test_fp16_with_loss_scaling_learns_and_resumes(small_dataset_dir, tmp_path, 
 # ----------------------------------------------------------------------------- defects 7, 8
 
 
-def autocast_seen(trainer: train.Trainer) -> list[bool]:
+def autocast_seen(trainer: Trainer) -> list[bool]:
     seen: list[bool] = []
     trainer.model.register_forward_hook(lambda *_: seen.append(torch.is_autocast_enabled("cpu")))
     return seen
@@ -202,9 +204,9 @@ def test_evaluation_runs_without_autocast(small_dataset_dir, tmp_path, cpu_train
     trainer = cpu_trainer(small_dataset_dir, tmp_path, amp="bf16")
     seen = autocast_seen(trainer)
     order = torch.arange(32)
-    train.train_step(trainer, order, torch.Generator().manual_seed(0))
+    epoch.train_step(trainer, order, torch.Generator().manual_seed(0))
     assert seen == [True]  # training: bf16 autocast
-    train.evaluate_split(trainer, trainer.data.splits["val"])
+    epoch.evaluate_split(trainer, trainer.data.splits["val"])
     assert seen[1:] == [False]
 
 
@@ -217,7 +219,7 @@ def test_backward_runs_outside_autocast(small_dataset_dir, tmp_path, monkeypatch
         return backward(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.Tensor, "backward", recording_backward)
-    train.train_step(trainer, torch.arange(32), torch.Generator().manual_seed(0))
+    epoch.train_step(trainer, torch.arange(32), torch.Generator().manual_seed(0))
     assert seen == [False]
 
 
@@ -228,9 +230,9 @@ def test_batch_slices_are_built_once_an_epoch(
     small_dataset_dir, tmp_path, monkeypatch, cpu_trainer
 ):
     trainer = cpu_trainer(small_dataset_dir, tmp_path)
-    calls, real = [], train.batch_slices
-    monkeypatch.setattr(train, "batch_slices", lambda *a: calls.append(a) or real(*a))
-    record = train.train_epoch(trainer, 1)
+    calls, real = [], epoch.batch_slices
+    monkeypatch.setattr(epoch, "batch_slices", lambda *a: calls.append(a) or real(*a))
+    record = epoch.train_epoch(trainer, 1)
     assert trainer.state.step == 6 and record["train_loss"] > 0
     assert len(calls) == 1
 
@@ -238,21 +240,21 @@ def test_batch_slices_are_built_once_an_epoch(
 def test_evaluation_waits_for_the_device_once(small_dataset_dir, tmp_path, cpu_trainer):
     trainer = cpu_trainer(small_dataset_dir, tmp_path)
     generator = torch.Generator().manual_seed(0)
-    split = train.SplitData(  # three evaluation batches (of 256)
+    split = SplitData(  # three evaluation batches (of 256)
         images=torch.randint(0, 256, (600, 32, 32), dtype=torch.uint8, generator=generator),
         labels=torch.randint(0, 24, (600,), generator=generator),
         writers=None,
     )
     with Calls("item", "tolist") as mode:
-        result = train.evaluate_split(trainer, split, topk=5)
+        result = epoch.evaluate_split(trainer, split, topk=5)
     assert len(mode.calls) == 1, mode.calls
     assert result["samples"] == 600 and 0 <= result["acc"] <= result["top5_acc"] <= 100
 
 
 def test_fused_adamw_and_cudnn_autotuning_on_cuda(monkeypatch):
     model, cfg = torch.nn.Linear(3, 2), TrainConfig()
-    assert train.make_optimizer(model, cfg, torch.device("cuda")).defaults["fused"] is True
-    assert not train.make_optimizer(model, cfg, torch.device("cpu")).defaults["fused"]
+    assert make_optimizer(model, cfg, torch.device("cuda")).defaults["fused"] is True
+    assert not make_optimizer(model, cfg, torch.device("cpu")).defaults["fused"]
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     devices.configure_backends(torch.device("cpu"))
     assert torch.backends.cudnn.benchmark is False
@@ -267,13 +269,13 @@ def test_throughput_clock_is_read_after_the_device_finished(
     cpu_trainer,
 ):
     trainer = cpu_trainer(small_dataset_dir, tmp_path)
-    mode, clock = Calls("item"), train.time.perf_counter
+    mode, clock = Calls("item"), epoch.time.perf_counter
 
     def recording_clock():
         mode.calls.append(("clock", {}))
         return clock()
 
-    monkeypatch.setattr(train.time, "perf_counter", recording_clock)
+    monkeypatch.setattr(epoch.time, "perf_counter", recording_clock)
     with mode:
-        train.train_epoch(trainer, 1)
+        epoch.train_epoch(trainer, 1)
     assert [name for name, _ in mode.calls[-2:]] == ["item", "clock"]
