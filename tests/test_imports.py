@@ -36,6 +36,10 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+#: The most lines a module may hold: a longer one holds more than one concern to split.
+MAX_MODULE_LINES = 600
+#: The most modules at the package's top (the CLI and the commands that span stages).
+MAX_TOP_LEVEL_MODULES = 8
 
 
 def resolve(dotted: str) -> str | None:
@@ -126,6 +130,28 @@ def subpackage_graph() -> dict[str, set[str]]:
     for module, targets in import_graph().items():
         graph[layer(module)] |= {layer(t) for t in targets} - {layer(module)}
     return graph
+
+
+def long_modules(paths: list[Path], limit: int = MAX_MODULE_LINES) -> list[str]:
+    """`path: N lines` for every file of `paths` over `limit` lines."""
+    counts = {path: len(path.read_text(encoding="utf-8").splitlines()) for path in paths}
+    return [f"{path}: {lines} lines" for path, lines in sorted(counts.items()) if lines > limit]
+
+
+def test_no_module_is_over_600_lines():
+    assert long_modules(list(MODULES.values())) == []
+
+
+def test_the_package_top_holds_at_most_8_modules():
+    top = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def test_the_length_check_finds_a_long_module(tmp_path):
+    short, long = tmp_path / "short.py", tmp_path / "long.py"
+    short.write_text("x = 1\n" * MAX_MODULE_LINES, encoding="utf-8")
+    long.write_text("x = 1\n" * (MAX_MODULE_LINES + 1), encoding="utf-8")
+    assert long_modules([short, long]) == [f"{long}: {MAX_MODULE_LINES + 1} lines"]
 
 
 def test_every_module_lives_in_a_known_stage():
