@@ -3,6 +3,8 @@
     python bench/bench_picture_path.py measure OUT [CATEGORY ...]
     python bench/bench_picture_path.py time
     python bench/bench_picture_path.py recognize [COUNT]
+    python bench/bench_picture_path.py pictures OUT
+    python bench/bench_picture_path.py hashes OUT
 
 `measure`: top-1 / top-5 of the reference model (fp32, onnxruntime) on the picture
 categories (default photo-like and small-in-large) of a robustness set written by
@@ -20,6 +22,14 @@ median and the quartiles of the wall and the CPU seconds per picture (on a busy 
 the CPU time is the nearer to an idle one's wall time), and how many were read right. The
 model runs on one thread; run it with OMP_NUM_THREADS=1 on one processor (taskset).
 All data is SYNTHETIC.
+
+`pictures` and `hashes`: the check that a faster picture path computes the same bytes.
+`pictures` writes into OUT 240 JPEGs made by `kanjinet.synthesis.photo_like` (220
+`photograph`, 20 `small_in_large`, records from `synthesis.handwriting`, seed 77), the
+200 PNGs `recognize` times, and 60 variants of them (grey, light ink on dark paper,
+ink on a transparent layer); `hashes` prints each file's name and the sha256 of its
+prepared 64 x 64 bytes (`prepare_picture`), by the kanjinet first on PYTHONPATH: two
+versions' outputs must be identical.
 """
 
 from __future__ import annotations
@@ -147,11 +157,53 @@ def time_recognize(count: int) -> None:
               f"picture (quartiles {low:.2f} / {high:.2f}), {right} read right", flush=True)  # fmt: skip
 
 
+def write_check_pictures(out: Path) -> None:
+    """The pictures `hashes` reads (see the module docstring)."""
+    from kanjinet.core.classes import class_table
+    from kanjinet.synthesis.handwriting import render, writer_style
+    from kanjinet.synthesis.photo_like import jpeg_bytes, photograph, small_in_large
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(77)
+    table = class_table()
+    for i in range(240):
+        char, neighbour = (table[int(j)].char for j in rng.integers(0, len(table), 2))
+        levels = render(char, neighbour, writer_style(77, i), rng)
+        if i < 220:
+            picture, style = photograph(levels, rng)
+            quality = style.quality
+        else:
+            picture, drawn = small_in_large(levels, rng)
+            quality = drawn["quality"]
+        (out / f"photo{i:03d}.jpg").write_bytes(jpeg_bytes(picture, quality))
+    paths, _ = write_pngs(out, 200)
+    for path in paths[:20]:
+        grey = Image.open(path).convert("L")
+        grey.save(out / f"grey{path.name}")
+        Image.fromarray(255 - np.asarray(grey)).save(out / f"dark{path.name}")
+        layer = np.zeros((*grey.size[::-1], 4), dtype=np.uint8)
+        layer[:, :, 3] = 255 - np.asarray(grey)
+        Image.fromarray(layer, "RGBA").save(out / f"layer{path.name}")
+
+
+def print_hashes(out: Path) -> None:
+    import hashlib
+
+    from kanjinet.preprocess.picture import prepare_picture
+
+    for path in sorted(out.iterdir()):
+        print(path.name, hashlib.sha256(prepare_picture(path, 64).tobytes()).hexdigest())
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["recognize"]:
         time_recognize(int(sys.argv[2]) if len(sys.argv) > 2 else 300)
     elif sys.argv[1:2] == ["measure"]:
         measure(Path(sys.argv[2]), sys.argv[3:] or ["photo-like", "small-in-large"])
+    elif sys.argv[1:2] == ["pictures"]:
+        write_check_pictures(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["hashes"]:
+        print_hashes(Path(sys.argv[2]))
     elif sys.argv[1:2] == ["time"]:
         time_steps()
     else:

@@ -35,7 +35,7 @@ import numpy as np
 from kanjinet.core.errors import KanjinetError, first_line
 from kanjinet.preprocess.model_input import prepared_to_input
 from kanjinet.preprocess.normalize import INK_THRESHOLD, find_box, normalize, remove_noise, to_uint8
-from kanjinet.preprocess.picture_ink import MIN_INK_CONTRAST, picture_ink
+from kanjinet.preprocess.picture_ink import MIN_INK_CONTRAST, per_pixel, stretched_ink
 
 if TYPE_CHECKING:
     import PIL.Image
@@ -64,7 +64,7 @@ CROP_PAD = (1, 4)
 def prepare_picture(picture: Picture, size: int) -> np.ndarray:
     """A picture as the model's normalised uint8 (size, size), ink high; KanjinetError
     naming the picture if it cannot be read or holds no ink."""
-    return normalize(checked_ink(picture), size)
+    return normalize(checked_levels(picture), size)
 
 
 def picture_to_input(picture: Picture, size: int) -> np.ndarray:
@@ -78,16 +78,30 @@ def pictures_to_input(pictures: list[Picture], size: int) -> np.ndarray:
 
 
 def checked_ink(picture: Picture) -> np.ndarray:
-    """Steps 1-4: the picture's float32 ink (`picture_ink`). A blank or uniform picture,
-    which would be stretched into noise and still get an answer, is refused."""
-    ink, contrast = picture_ink(as_picture(picture))
+    """Steps 1-4: the picture's float32 ink (`picture_ink.picture_ink`), checked as
+    `checked_stretched` checks it."""
+    return per_pixel(*checked_stretched(picture))
+
+
+def checked_levels(picture: Picture) -> np.ndarray:
+    """`checked_ink` as uint8 0..255 (normalisation step 1, `to_uint8`), what `normalize`
+    reads: rounded once per grey level where the ink is given per level."""
+    ink, codes = checked_stretched(picture)
+    return per_pixel(to_uint8(ink), codes)
+
+
+def checked_stretched(picture: Picture) -> tuple[np.ndarray, np.ndarray | None]:
+    """Steps 1-4 as (ink, codes), per pixel or per grey level (`picture_ink.stretched_ink`).
+    A blank or uniform picture, which would be stretched into noise and still get an
+    answer, is refused."""
+    ink, codes, contrast = stretched_ink(as_picture(picture))
     if contrast < MIN_INK_CONTRAST:
         raise KanjinetError(
             f"{picture_name(picture)}: no ink found (a blank or uniform picture: the darkest "
             f"and lightest pixels differ from the paper by {contrast:.0f} of 255 grey levels, "
             f"{MIN_INK_CONTRAST} needed)"
         )
-    return ink
+    return ink, codes
 
 
 # --- 1. reading ----------------------------------------------------------------------------
@@ -285,8 +299,8 @@ def character_box(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right), inclusive, of the character in a picture at full
     resolution: `normalize`'s ink mask and box (steps 3-4) on its ink; None when no ink
     is found."""
-    ink = to_uint8(picture_ink(pixels)[0])[None]
-    mask = remove_noise((ink >= INK_THRESHOLD).view(np.uint8))
+    ink, codes, _ = stretched_ink(pixels)
+    mask = remove_noise((per_pixel(to_uint8(ink), codes) >= INK_THRESHOLD)[None].view(np.uint8))
     top, bottom, left, right = (int(edge[0]) for edge in find_box(mask))
     return None if bottom < top else (top, bottom, left, right)
 

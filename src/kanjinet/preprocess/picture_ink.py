@@ -58,15 +58,8 @@ RECIPE = (
 def picture_ink(pixels: np.ndarray) -> tuple[np.ndarray, float]:
     """A grey (H, W) or RGB(A) (H, W, C) picture, values 0..255 -> (float32 ink 0..1 with
     the strongest at 1.0, paper 0; the strongest ink's grey levels above the paper)."""
-    ink = paper_relative_ink(pixels)
-    strongest = float(ink.max())
-    stretched = np.zeros(ink.shape, dtype=np.float32)
-    if strongest <= 0:
-        return stretched, 0.0
-    # float64 quotients rounded once to float32; clipping commutes with that rounding.
-    np.divide(ink, strongest, out=stretched, casting="same_kind")
-    np.clip(stretched, 0.0, 1.0, out=stretched)
-    return stretched, strongest
+    ink, codes, strongest = stretched_ink(pixels)
+    return per_pixel(ink, codes), strongest
 
 
 def ink_from_picture(pixels: np.ndarray) -> np.ndarray:
@@ -76,38 +69,81 @@ def ink_from_picture(pixels: np.ndarray) -> np.ndarray:
 
 def ink_contrast(pixels: np.ndarray) -> float:
     """How far the strongest ink is from the paper, in grey levels 0..255 (0: uniform)."""
-    return picture_ink(pixels)[1]
+    return stretched_ink(pixels)[2]
+
+
+def stretched_ink(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """`picture_ink` as (ink, codes, contrast), the ink per pixel or per grey level as
+    `relative_ink` gives it (`per_pixel` spreads it). Per grey level, the strongest ink
+    is among the levels from the picture's lowest to its highest: the ink only falls as
+    the light rises (each step rounds monotonically), so the two extremes bound it."""
+    ink, codes = relative_ink(pixels)
+    present = ink if codes is None else ink[int(codes.min()) : int(codes.max()) + 1]
+    strongest = float(present.max())
+    stretched = np.zeros(ink.shape, dtype=np.float32)
+    if strongest <= 0:
+        return stretched, codes, 0.0
+    # float64 quotients rounded once to float32; clipping commutes with that rounding.
+    np.divide(ink, strongest, out=stretched, casting="same_kind")
+    np.clip(stretched, 0.0, 1.0, out=stretched)
+    return stretched, codes, strongest
+
+
+def per_pixel(values: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+    """Values per grey level and each pixel's level -> the values per pixel; values that
+    are per pixel already (codes None) come back as they are."""
+    return values if codes is None else values.take(codes)
 
 
 def paper_relative_ink(pixels: np.ndarray) -> np.ndarray:
     """The picture as ink above its paper (float64, grey levels): steps 1-3."""
-    picture = grey_picture(pixels)
-    if not paper_is_light(picture):
-        np.subtract(255.0, picture, out=picture)
-    return even_light_ink(picture)
+    return per_pixel(*relative_ink(pixels))
+
+
+def relative_ink(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Steps 1-3 as (ink, codes): the ink of each pixel (codes None), or, for a picture
+    of few grey levels (`grey_codes`) under even light, where the ink depends on the
+    level alone, the ink of each level (766 at most) and each pixel's level."""
+    grey, codes = grey_codes(pixels)
+    light = grey if paper_is_light(grey, codes) else 255.0 - grey
+    return even_light_ink(light, codes)
 
 
 def grey_picture(pixels: np.ndarray) -> np.ndarray:
     """(H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA -> a new float64 grey (H, W), 0..255."""
+    return per_pixel(*grey_codes(pixels))
+
+
+def grey_codes(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Step 1 as (grey, codes): a uint8 grey or RGB picture -> (float64 grey of each
+    level, rising; each pixel's level (H, W): the pixel, or R + G + B, grey level / 3);
+    any other -> (its float64 grey (H, W), None)."""
     picture = np.asarray(pixels)
-    if picture.ndim == 3 and picture.shape[2] == 4:
-        picture = flatten_alpha(picture)
-    elif picture.ndim == 3 and picture.shape[2] == 3:
-        picture = channel_mean(picture)
-    else:
-        picture = picture.astype(np.float64)
-    if picture.ndim != 2 or min(picture.shape) < 2:
-        raise KanjinetError(f"picture of shape {np.shape(pixels)}: expected (H, W) or (H, W, 3|4)")
-    return picture
+    shape = picture.shape
+    if len(shape) not in (2, 3) or shape[2:] not in ((), (3,), (4,)) or min(shape[:2]) < 2:
+        raise KanjinetError(f"picture of shape {shape}: expected (H, W) or (H, W, 3|4)")
+    if picture.dtype == np.uint8 and shape[2:] != (4,):
+        if picture.ndim == 2:
+            return np.arange(256, dtype=np.float64), picture
+        return np.arange(3 * 255 + 1) / 3.0, channel_sum(picture)
+    if picture.ndim == 2:
+        return picture.astype(np.float64), None
+    return (flatten_alpha(picture) if shape[2] == 4 else channel_mean(picture)), None
+
+
+def channel_sum(picture: np.ndarray) -> np.ndarray:
+    """R + G + B, exact (uint16 for uint8 pixels, else float64), without a reduction
+    along the short last axis (several times slower)."""
+    wide = np.uint16 if picture.dtype == np.uint8 else np.float64
+    total = np.add(picture[:, :, 0], picture[:, :, 1], dtype=wide)
+    total += picture[:, :, 2]
+    return total
 
 
 def channel_mean(picture: np.ndarray) -> np.ndarray:
     """(R + G + B) / 3 in float64: the sum is exact, as numpy's mean over the channels
-    gives it, without a reduction along the short last axis (several times slower)."""
-    wide = np.uint16 if picture.dtype == np.uint8 else np.float64
-    total = np.add(picture[:, :, 0], picture[:, :, 1], dtype=wide)
-    total += picture[:, :, 2]
-    return np.divide(total, 3.0, dtype=np.float64)
+    gives it."""
+    return np.divide(channel_sum(picture), 3.0, dtype=np.float64)
 
 
 def flatten_alpha(rgba: np.ndarray) -> np.ndarray:
@@ -131,48 +167,97 @@ def outer_frame(picture: np.ndarray) -> np.ndarray:
     return np.concatenate([picture[0], picture[-1], picture[1:-1, 0], picture[1:-1, -1]])
 
 
-def paper_is_light(picture: np.ndarray) -> bool:
-    """Step 2: is the paper (the frame's median) nearer the lightest pixel than the darkest?"""
-    paper = float(np.median(outer_frame(picture)))
-    return paper - float(picture.min()) >= float(picture.max()) - paper
+def paper_is_light(grey: np.ndarray, codes: np.ndarray | None = None) -> bool:
+    """Step 2: is the paper (the frame's median) nearer the lightest pixel than the
+    darkest? The grey per pixel, or per level (`grey_codes`, rising) with each pixel's."""
+    if codes is None:
+        frame, darkest, lightest = outer_frame(grey), grey.min(), grey.max()
+    else:
+        frame, darkest, lightest = grey[outer_frame(codes)], grey[codes.min()], grey[codes.max()]
+    paper = float(np.median(frame))
+    return paper - float(darkest) >= float(lightest) - paper
 
 
-def even_light_ink(light: np.ndarray) -> np.ndarray:
-    """Ink of a light-paper picture (float64 (H, W), paper bright) under even light,
-    written over `light`: ink = (P - x) * max(P) / max(P, 1), P the paper's light at each
-    pixel (`paper_grid` interpolated). A shadow darkens paper and ink alike, so dividing
-    by P takes it out; ink keeps the grey-level scale of the best-lit paper (an evenly lit
-    picture: ink = paper - x). A band of rows at a time: no picture-sized temporaries."""
-    height, width = light.shape
-    grid, step, cell = paper_grid(light)
+def even_light_ink(
+    light: np.ndarray, codes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Ink of a light-paper picture (float64, paper bright; per pixel, or per level with
+    each pixel's level as `grey_codes` gives them) under even light, written over
+    `light`: ink = (P - x) * max(P) / max(P, 1), P the paper's light at each pixel
+    (`paper_grid` interpolated). A shadow darkens paper and ink alike, so dividing by P
+    takes it out; ink keeps the grey-level scale of the best-lit paper (an evenly lit
+    picture: ink = paper - x). Returned as (ink, codes): where P is one value at every
+    pixel (`even_paper`) the ink of each level is enough; elsewhere it is computed per
+    pixel (codes None), a band of rows at a time: no picture-sized temporaries."""
+    height, width = (light if codes is None else codes).shape
+    grid, step, cell = paper_grid(light, codes)
     brightest = float(grid.max())
+    paper = even_paper(grid, height, width, step, cell)
+    if paper is not None:
+        return ink_under(light, paper, brightest), codes
+    light = per_pixel(light, codes)
     rows = interpolate(grid, height, step, cell)  # (height, grid columns)
     low, high, frac = interpolation(width, step, cell, grid.shape[1])
     band = max(1, LIGHT_BAND // width)
     for start in range(0, height, band):
         lines = slice(start, start + band)
-        paper = rows[lines].take(low, axis=1)  # bilinear: along the rows, then across
-        paper *= 1.0 - frac
-        across = rows[lines].take(high, axis=1)
-        across *= frac
-        paper += across
-        ink = light[lines]
-        np.subtract(paper, ink, out=ink)
-        ink *= brightest
-        np.maximum(paper, 1.0, out=paper)
-        ink /= paper
+        ink_under(light[lines], paper_across(rows[lines], low, high, frac), brightest)
+    return light, None
+
+
+def ink_under(light: np.ndarray, paper: np.ndarray | float, brightest: float) -> np.ndarray:
+    """(paper - light) * brightest / max(paper, 1), written over `light`."""
+    np.subtract(paper, light, out=light)
+    light *= brightest
+    light /= np.maximum(paper, 1.0)
     return light
 
 
-def paper_grid(light: np.ndarray) -> tuple[np.ndarray, int, int]:
+def paper_across(rows: np.ndarray, low: np.ndarray, high: np.ndarray, frac: np.ndarray):
+    """Rows of the grid interpolated down the picture (n, grid columns) -> the paper's
+    light (n, width): bilinear, along the rows first (`interpolate`), then across."""
+    paper = rows.take(low, axis=1)
+    paper *= 1.0 - frac
+    across = rows.take(high, axis=1)
+    across *= frac
+    paper += across
+    return paper
+
+
+def even_paper(grid: np.ndarray, height: int, width: int, step: int, cell: int) -> float | None:
+    """The paper's light when interpolating the grid gives one value at every pixel: every
+    cell alike, and the weights of each pixel's neighbouring cells summing back to that
+    value exactly (checked, not assumed: rounding may miss it by a unit); else None."""
+    if (grid != grid[0, 0]).any():
+        return None
+    rows = interpolate(grid[:, :1], height, step, cell)  # every column is the same
+    if (rows != rows[0, 0]).any():
+        return None
+    low, high, frac = interpolation(width, step, cell, grid.shape[1])
+    paper = paper_across(np.full((1, grid.shape[1]), rows[0, 0]), low, high, frac)
+    return float(paper[0, 0]) if (paper == paper[0, 0]).all() else None
+
+
+def paper_grid(light: np.ndarray, codes: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
     """(the paper's level per cell, the sampling step, the cell side in samples): the
     closed cell grid (see LIGHT_SAMPLE_SIDE), its heavy ink filled (`fill_heavy_ink`).
-    Between cell centres it is interpolated bilinearly, clamped to the outer centres."""
-    height, width = light.shape
-    step = max(1, max(height, width) // LIGHT_SAMPLE_SIDE)
-    samples = light[::step, ::step]
+    Between cell centres it is interpolated bilinearly, clamped to the outer centres.
+    The light per pixel, or per level with each pixel's level (`grey_codes`)."""
+    pixels = light if codes is None else codes
+    step = max(1, max(pixels.shape) // LIGHT_SAMPLE_SIDE)
+    samples = pixels[::step, ::step]
     cell = max(2, -(-max(samples.shape) // LIGHT_CELLS))
-    return fill_heavy_ink(closing(cell_levels(samples, cell), LIGHT_CLOSING)), step, cell
+    levels = cell_levels(samples, cell) if codes is None else level_cells(light, samples, cell)
+    return fill_heavy_ink(closing(levels, LIGHT_CLOSING)), step, cell
+
+
+def level_cells(light: np.ndarray, samples: np.ndarray, cell: int) -> np.ndarray:
+    """`cell_levels` of the light light[samples] (light per level, rising or falling with
+    it), ranked on the integer levels: the same quantile, sorted in a smaller type."""
+    if light[0] <= light[-1]:
+        return light[cell_levels(samples, cell).astype(np.intp)]
+    top = len(light) - 1
+    return light[top - cell_levels(top - samples, cell).astype(np.intp)]
 
 
 def cell_levels(samples: np.ndarray, cell: int) -> np.ndarray:
@@ -194,9 +279,11 @@ def cell_levels(samples: np.ndarray, cell: int) -> np.ndarray:
 
 def as_cells(samples: np.ndarray, cell: int) -> np.ndarray:
     """(rows x cell, cols x cell) -> a new (rows, cols, cell x cell): each cell's samples
-    in a row (a copy, never a view: it is sorted in place)."""
+    in a row (a copy, never a view: it is sorted in place); integers as int32, which
+    numpy sorts several times faster than 8- or 16-bit ones."""
     rows, cols = samples.shape[0] // cell, samples.shape[1] // cell
-    cells = np.empty((rows, cols, cell * cell))
+    kind = np.int32 if samples.dtype.kind in "ui" else np.float64
+    cells = np.empty((rows, cols, cell * cell), dtype=kind)
     cells.reshape(rows, cols, cell, cell)[...] = samples.reshape(rows, cell, cols, cell).transpose(
         0, 2, 1, 3
     )
