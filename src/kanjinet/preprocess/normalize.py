@@ -281,7 +281,8 @@ def profile(mask: np.ndarray, axis: int) -> np.ndarray:
     """Mask pixels per line: summed over `axis` of a uint8 0/1 (N, H, W) mask."""
     if mask.shape[axis] <= 255:  # uint8 counts are exact; einsum sums uint8 ~2x faster than sum
         return np.einsum("nhw->nh" if axis == 2 else "nhw->nw", mask)
-    return mask.sum(axis=axis, dtype=np.int64)
+    # uint16 counts are exact up to 65535 lines and sum ~5x faster than widening to int64.
+    return mask.sum(axis=axis, dtype=np.uint16 if mask.shape[axis] <= 65535 else np.int64)
 
 
 def inside(first: np.ndarray, last: np.ndarray, extent: int) -> np.ndarray:
