@@ -30,7 +30,7 @@ from kanjinet.inference.reading import (
 from kanjinet.inference.recognizer import Recognizer
 from kanjinet.inference.shipped import READ_MODEL
 from kanjinet.preprocess.normalize import normalize
-from kanjinet.preprocess.segment import Segmentation, Span, segment, span_crop
+from kanjinet.preprocess.segment import Segmentation, Span, cut_path, segment, span_crop
 from kanjinet.synthesis.words import write_word
 
 
@@ -78,6 +78,32 @@ def test_touching_characters_are_cut_apart(reader):
     assert reading.text == "日本語"
     for got, truth in zip(reading.characters, picture.boxes, strict=True):
         assert overlap(got.box, truth) > 0.6, (got.character, got.box, truth)
+
+
+@pytest.mark.parametrize(
+    ("text", "direction"), [("病院", "horizontal"), ("図書館", "horizontal"), ("旅行", "vertical")]
+)
+def test_characters_whose_strokes_overlap_along_the_line_are_parted_along_them(
+    reader, text, direction
+):
+    """Written this tight, neighbours' strokes interleave where they touch: a straight cut
+    gives one character the other's stroke ends (病院 read 疾邸完, 旅行 旅デ)."""
+    picture = written(text, direction, writer=1, pitch=0.72)
+    assert reader.read(picture.pixels).text == text
+
+
+def test_a_cut_goes_round_ink_it_need_not_sever():
+    """A Z of two strokes: the top one's ink reaches past where the bottom one's begins.
+    The cut passes right of the top stroke and left of the bottom one, severing nothing."""
+    grid = np.zeros((20, 24), dtype=np.int64)
+    grid[0:5, 0:15] = 1  # the left character's stroke, reaching right
+    grid[15:20, 6:21] = 1  # the right character's, reaching left
+    path = cut_path(grid, 10, 3, 18)
+    assert (path[:5] >= 15).all() and (path[15:] <= 6).all()
+    assert (np.abs(np.diff(path)) <= 1).all()
+    rows, cols = np.nonzero(grid)
+    right = cols >= path[rows]
+    assert not right[rows < 5].any() and right[rows >= 15].all()
 
 
 @pytest.mark.parametrize("direction", ["horizontal", "vertical"])

@@ -16,6 +16,7 @@ import numpy as np
 
 from kanjinet.inference.reading import Choice, likely_spans, read_segmented
 from kanjinet.preprocess.segment import Span, is_small, segment, span_crop
+from kanjinet.synthesis.handwriting import PLAIN_PENS, Pens
 from kanjinet.synthesis.words import write_word
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +30,8 @@ WORDS = (
     ("日本語", "horizontal", 0.72),  # touching
     ("カード一つ", "vertical", 0.75),
 )
+#: Touching words in a marker: cuts through ink, whose paths bend around strokes.
+MARKER_WORDS = (("日本語学校", "horizontal", 0.72), ("東京大阪", "vertical", 0.72))
 
 
 def encode(array: np.ndarray) -> str:
@@ -46,9 +49,15 @@ def fake_choices(rng: np.random.Generator, count: int) -> list[list[Choice]]:
 
 
 def case(
-    text: str, direction: str, pitch: float, writer: int, rng: np.random.Generator, specks=0
+    text: str,
+    direction: str,
+    pitch: float,
+    writer: int,
+    rng: np.random.Generator,
+    specks: int = 0,
+    pens: Pens = PLAIN_PENS,
 ) -> dict:
-    picture = write_word(text, direction, writer=writer, seed=3, pitch=pitch)
+    picture = write_word(text, direction, writer=writer, seed=3, pitch=pitch, pens=pens)
     ink = (255 - picture.pixels).astype(np.uint8)
     for y, x in zip(rng.integers(0, ink.shape[0] - 2, specks), rng.integers(0, ink.shape[1] - 3, specks), strict=True):  # fmt: skip
         ink[y : y + 2, x : x + 3] = 255  # noise: specks that are no part
@@ -60,7 +69,7 @@ def case(
     word = read_segmented(likely, [found[i] for i in kept], lambda p: p >= 0.9)
     crops = [span_crop(ink, span, cut) for span in cut.spans[:6]]
     return {
-        "name": f"{text} {direction} pitch {pitch} writer {writer} specks {specks}",
+        "name": f"{text} {direction} pitch {pitch} writer {writer} specks {specks} {pens}",
         "width": ink.shape[1],
         "height": ink.shape[0],
         "ink": encode(ink),
@@ -98,6 +107,8 @@ def write_vectors(path: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     cases = [case(t, d, p, w, rng) for t, d, p in WORDS for w in (0, 1)]
     cases += [case(t, d, p, 2, rng, specks=30) for t, d, p in WORDS[:3]]
+    markers = Pens(marker_share=1.0)
+    cases += [case(t, d, p, w, rng, pens=markers) for w, (t, d, p) in enumerate(MARKER_WORDS, 3)]
     document = {"cases": cases, "small": small_cases(rng)}
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
 

@@ -24,8 +24,15 @@ half, numpy only and integer-exact, mirrored step by step by web/segment.js:
 5. Touching characters: a group longer than SPLIT_LENGTH x T is also cut where its
    own projection is lowest: at along-positions at least CUT_MARGIN x T from the
    group's ends and from each other, whose ink is at most CUT_DEPTH of the group's
-   fullest position, lowest first (ties: the earlier one). Parts are sorted by where
-   their ink starts along the line (then where it stops, then by group).
+   fullest position, lowest first (ties: the earlier one). A cut is not a straight
+   line: it follows the path from the group's top row to its bottom that parts the
+   fewest pairs of horizontally adjacent ink pixels (SEVER each, STEP per sideways
+   move of one position a row, within PATH_REACH x T of the cut and halfway to the next
+   cut), so the strokes of characters that overlap along the line go each to their
+   own side (the shortest-path cuts of touching-character segmentation; ties: the end
+   nearest the cut, then the earlier; straight on, then left, then right). Parts are
+   the pieces that hold ink, sorted by where their ink starts along the line (then
+   where it stops, then by group and piece).
 6. Spans: every run of at most MAX_PARTS consecutive parts no longer than
    MAX_SPAN x T (a single part always), each a candidate character.
 
@@ -54,6 +61,9 @@ MAX_PARTS = 4  # a span holds at most this many parts
 SPECK = (1, 200)  # a component of fewer pixels than this share of T^2 is a speck of noise
 SPECK_OWNER = -2  # a speck's pixels in `Segmentation.owner`: in no part, left out of crops
 PAD = (1, 4)  # paper around a span's crop, a share of its longer side
+PATH_REACH = (1, 4)  # a cut's path strays at most this share of T from its position
+SEVER = 8  # a cut path's cost for parting ink from ink in one row
+STEP = 1  # and for a sideways move
 
 
 @dataclass(frozen=True)
@@ -238,40 +248,80 @@ def assign_parts(runs: Runs, shape: tuple[int, int], thickness: int):
     group_of = np.zeros(count, dtype=np.int64)
     for g, (_, _, members) in enumerate(groups):
         group_of[members] = g
-    run_group = group_of[runs.label]
-    pieces = []  # (start, stop, top, bottom, group, cut range)
-    for g, (start, stop, _) in enumerate(groups):
-        mine = runs.subset(run_group == g)
-        for a, b in split_block(projection(mine, start, stop), thickness):
-            pieces.append(piece_of(mine, g, start + a, start + b))
-    pieces.sort(key=lambda p: (p[0], p[1], p[4]))
-    piece_at = np.full((len(groups), shape[1]), -1, dtype=np.int32)
-    for index, (_, _, _, _, g, (a, b)) in enumerate(pieces):
-        piece_at[g, a:b] = index  # a group's cut ranges tile its extent
-    owner = np.full(shape, -1, dtype=np.int32)
     rows, along = runs.pixels()
-    owner[rows, along] = piece_at[np.repeat(run_group, runs.stop - runs.start), along]
-    return owner, [p[:4] for p in pieces]
+    pixel_group = np.repeat(group_of[runs.label], runs.stop - runs.start)
+    piece = np.zeros(len(rows), dtype=np.int64)  # each pixel's piece within its group
+    for g, (start, stop, _) in enumerate(groups):
+        mine = pixel_group == g
+        piece[mine] = cut_group(rows[mine], along[mine] - start, stop - start, thickness)
+    # Pieces in reading order: by where their ink starts along, stops, group, piece.
+    key = pixel_group * (len(rows) + 1) + piece
+    keys, first_pixel, index = np.unique(key, return_index=True, return_inverse=True)
+    index = index.reshape(-1)
+    starts, stops = np.full(len(keys), shape[1]), np.zeros(len(keys), dtype=np.int64)
+    tops, bottoms = np.full(len(keys), shape[0]), np.zeros(len(keys), dtype=np.int64)
+    np.minimum.at(starts, index, along)
+    np.maximum.at(stops, index, along + 1)
+    np.minimum.at(tops, index, rows)
+    np.maximum.at(bottoms, index, rows)
+    order = sorted(range(len(keys)), key=lambda k: (int(starts[k]), int(stops[k]), int(keys[k])))
+    rank = np.empty(len(keys), dtype=np.int32)
+    rank[order] = np.arange(len(keys))
+    owner = np.full(shape, -1, dtype=np.int32)
+    owner[rows, along] = rank[index]
+    parts = [(int(starts[k]), int(stops[k]), int(tops[k]), int(bottoms[k])) for k in order]
+    return owner, parts
 
 
-def projection(runs: Runs, start: int, stop: int) -> np.ndarray:
-    """Ink pixels per position along the line, start..stop-1, of these runs."""
-    steps = np.zeros(stop - start + 1, dtype=np.int64)
-    np.add.at(steps, runs.start - start, 1)
-    np.add.at(steps, runs.stop - start, -1)
-    return np.cumsum(steps[:-1])
+def cut_group(rows: np.ndarray, along: np.ndarray, length: int, thickness: int) -> np.ndarray:
+    """Step 5 for one group's pixels (rows, positions along from the group's start): the
+    piece of each pixel, 0 first. Cut where the group's projection is lowest
+    (`split_block`); each cut follows the path through the ink that severs least
+    (`cut_path`), so strokes of two characters that overlap along the line are parted
+    between them rather than by a straight line."""
+    top = int(rows.min())
+    grid = np.zeros((int(rows.max()) - top + 1, length), dtype=np.int64)
+    grid[rows - top, along] = 1
+    cuts = [a for a, _ in split_block(grid.sum(axis=0), thickness)[1:]]
+    piece = np.zeros(len(rows), dtype=np.int64)
+    # Each path keeps to its own stretch: halfway to the cuts beside it, PATH_REACH at most.
+    bounds = [1, *((a + b) // 2 + 1 for a, b in zip(cuts, cuts[1:], strict=False)), length]
+    reach = PATH_REACH[0] * thickness // PATH_REACH[1]
+    for i, cut in enumerate(cuts):
+        low, high = max(bounds[i], cut - reach), min(bounds[i + 1], cut + reach + 1)
+        piece += along >= cut_path(grid, cut, low, high)[rows - top]
+    return piece
 
 
-def piece_of(runs: Runs, g: int, a: int, b: int) -> tuple:
-    """The ink of group g's runs between positions a and b along:
-    (start, stop, top, bottom, g, (a, b))."""
-    inside = (runs.start < b) & (a < runs.stop)
-    if not inside.any():
-        return (b, a, -1, -1, g, (a, b))
-    rows = runs.row[inside]
-    start = int(np.maximum(runs.start[inside], a).min())
-    stop = int(np.minimum(runs.stop[inside], b).max())
-    return (start, stop, int(rows[0]), int(rows[-1]), g, (a, b))
+def cut_path(grid: np.ndarray, cut: int, low: int, high: int) -> np.ndarray:
+    """Per row of a group's 0/1 grid, where its cut falls (pixels at or past it lie
+    beyond): a path from the top row to the bottom, one position left, right or straight
+    on per row, within low..high-1, severing as few horizontal ink pairs as it can
+    (SEVER per row that parts ink from ink, STEP per sideways move). Ties: the end
+    nearest `cut` (then the lower), and straight on before left before right."""
+    height = grid.shape[0]
+    width = high - low
+    severs = grid[:, low - 1 : high - 1] * grid[:, low:high] * SEVER  # ink on both sides
+    cost = severs[0].copy()
+    came = np.zeros((height, width), dtype=np.int8)  # -1 left, 0 on, +1 right
+    big = np.iinfo(np.int64).max // 4
+    for row in range(1, height):
+        left = np.concatenate([[big], cost[:-1]]) + STEP  # came from the position to the left
+        right = np.concatenate([cost[1:], [big]]) + STEP
+        best = cost.copy()
+        choice = np.zeros(width, dtype=np.int8)
+        better = left < best
+        best[better], choice[better] = left[better], -1
+        better = right < best
+        best[better], choice[better] = right[better], 1
+        cost, came[row] = best + severs[row], choice
+    ends = np.flatnonzero(cost == cost.min())
+    at = int(ends[np.argmin(np.abs(ends + low - cut) * 2 * width + ends)])
+    path = np.empty(height, dtype=np.int64)
+    for row in range(height - 1, -1, -1):
+        path[row] = at + low
+        at += int(came[row, at])
+    return path
 
 
 def split_block(projection: np.ndarray, thickness: int) -> list[tuple[int, int]]:

@@ -13,6 +13,9 @@ const MAX_PARTS = 4;
 const SPECK = [1, 200];
 const SPECK_OWNER = -2;
 const PAD = [1, 4];
+const PATH_REACH = [1, 4];
+const SEVER = 8;
+const STEP = 1;
 const BAR_LENGTH = [7, 20];
 const BAR_THINNESS = [3, 10];
 export const LOOSE_BAR_THINNESS = [2, 5];
@@ -150,36 +153,83 @@ function assignParts(runs, labels, view, thickness) {
   }
   const groupOf = new Array(count).fill(0);
   groups.forEach(([, , members], g) => members.forEach((label) => { groupOf[label] = g; }));
-  const pieces = [];
-  groups.forEach(([start, stop], g) => {
-    const projection = new Int32Array(stop - start);
-    runs.forEach(([, a, b], i) => {
-      if (groupOf[labels[i]] === g) for (let c = a; c < b; c++) projection[c - start] += 1;
-    });
-    for (const [a, b] of splitBlock(projection, thickness)) pieces.push(pieceOf(runs, labels, groupOf, g, start + a, start + b));
+  // Each group's pixels (line coordinates), cut into pieces (segment.cut_group).
+  const pixels = groups.map(() => ({ rows: [], along: [] }));
+  runs.forEach(([row, start, stop], i) => {
+    const mine = pixels[groupOf[labels[i]]];
+    for (let c = start; c < stop; c++) { mine.rows.push(row); mine.along.push(c); }
   });
-  pieces.sort((p, q) => p[0] - q[0] || p[1] - q[1] || p[4] - q[4]);
-  const owner = new Int32Array(view.across * view.along).fill(-1); // line coordinates, row-major
-  pieces.forEach(([, , , , g, [a, b]], index) => {
-    runs.forEach(([row, start, stop], i) => {
-      if (groupOf[labels[i]] !== g || !(start < b && a < stop)) return;
-      for (let c = Math.max(a, start); c < Math.min(b, stop); c++) owner[row * view.along + c] = index;
+  const pieces = []; // [start, stop, top, bottom, group, piece]
+  const pieceOf = pixels.map(({ rows, along }, g) => {
+    const start = groups[g][0];
+    const piece = cutGroup(rows, along.map((c) => c - start), groups[g][1] - start, thickness);
+    const found = new Map();
+    piece.forEach((k, i) => {
+      const p = found.get(k) ?? [view.along, 0, view.across, 0, g, k];
+      p[0] = Math.min(p[0], along[i]); p[1] = Math.max(p[1], along[i] + 1);
+      p[2] = Math.min(p[2], rows[i]); p[3] = Math.max(p[3], rows[i]);
+      found.set(k, p);
     });
+    pieces.push(...found.values());
+    return piece;
+  });
+  pieces.sort((p, q) => p[0] - q[0] || p[1] - q[1] || p[4] - q[4] || p[5] - q[5]);
+  const rank = new Map(pieces.map((p, index) => [`${p[4]}/${p[5]}`, index]));
+  const owner = new Int32Array(view.across * view.along).fill(-1); // line coordinates, row-major
+  pixels.forEach(({ rows, along }, g) => {
+    rows.forEach((row, i) => { owner[row * view.along + along[i]] = rank.get(`${g}/${pieceOf[g][i]}`); });
   });
   return { owner, parts: pieces.map((p) => p.slice(0, 4)) };
 }
 
-/** The ink of group g between positions a and b along: [start, stop, top, bottom, g, [a, b]]. */
-function pieceOf(runs, labels, groupOf, g, a, b) {
-  let start = b, stop = a, top = -1, bottom = -1;
-  runs.forEach(([row, s, e], i) => {
-    if (groupOf[labels[i]] !== g || !(s < b && a < e)) return;
-    start = Math.min(start, Math.max(a, s));
-    stop = Math.max(stop, Math.min(b, e));
-    if (top < 0) top = row;
-    bottom = row;
+/** segment.cut_group: the piece of each of a group's pixels (rows, positions along from its
+ *  start): cut at the projection's lowest positions, each cut along its cheapest path. */
+function cutGroup(rows, along, length, thickness) {
+  const top = rows.reduce((low, r) => Math.min(low, r), Infinity);
+  const height = rows.reduce((high, r) => Math.max(high, r), -1) - top + 1;
+  const grid = new Uint8Array(height * length);
+  const projection = new Int32Array(length);
+  rows.forEach((r, i) => { grid[(r - top) * length + along[i]] = 1; projection[along[i]] += 1; });
+  const cuts = splitBlock(projection, thickness).slice(1).map(([a]) => a);
+  const bounds = [1, ...cuts.slice(1).map((b, i) => Math.floor((cuts[i] + b) / 2) + 1), length];
+  const reach = Math.floor((PATH_REACH[0] * thickness) / PATH_REACH[1]);
+  const piece = new Array(rows.length).fill(0);
+  cuts.forEach((cut, k) => {
+    const path = cutPath(grid, height, length, cut, Math.max(bounds[k], cut - reach), Math.min(bounds[k + 1], cut + reach + 1));
+    rows.forEach((r, i) => { if (along[i] >= path[r - top]) piece[i] += 1; });
   });
-  return [start, stop, top, bottom, g, [a, b]];
+  return piece;
+}
+
+/** segment.cut_path: per row, where the cut falls: top to bottom, one position left, right
+ *  or straight on per row within low..high-1, severing as little ink as it can. */
+function cutPath(grid, height, length, cut, low, high) {
+  const width = high - low;
+  const severs = (row, x) => (grid[row * length + low + x - 1] && grid[row * length + low + x] ? SEVER : 0);
+  let cost = Array.from({ length: width }, (_, x) => severs(0, x));
+  const came = Array.from({ length: height }, () => new Int8Array(width));
+  for (let row = 1; row < height; row++) {
+    const next = new Array(width);
+    for (let x = 0; x < width; x++) {
+      let best = cost[x], choice = 0;
+      if (x > 0 && cost[x - 1] + STEP < best) { best = cost[x - 1] + STEP; choice = -1; }
+      if (x < width - 1 && cost[x + 1] + STEP < best) { best = cost[x + 1] + STEP; choice = 1; }
+      next[x] = best + severs(row, x);
+      came[row][x] = choice;
+    }
+    cost = next;
+  }
+  let at = 0;
+  cost.forEach((c, x) => {
+    const nearer = Math.abs(x + low - cut) < Math.abs(at + low - cut);
+    if (c < cost[at] || (c === cost[at] && nearer)) at = x;
+  });
+  const path = new Int32Array(height);
+  for (let row = height - 1; row >= 0; row--) {
+    path[row] = at + low;
+    at += came[row][at];
+  }
+  return path;
 }
 
 /** Step 5: a long group cut at its projection's lowest positions (0-based ranges). */
