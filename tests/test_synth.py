@@ -395,6 +395,21 @@ def test_steady_share_gives_a_share_of_writers_a_steady_hand(tmp_path):
         synthesize(SynthConfig(out=tmp_path / "bad", writers=1, classes=1, steady_share=2.0))
 
 
+def test_other_formats_take_more_chars_than_etl9g_has_classes(tmp_path):
+    """etl8g's --chars may hold any JIS X 0208 characters: ETL9G's 3,036 and katakana too
+    (the read model's 3,111), while ETL9G's own --classes stays bounded by its table."""
+    from kanjinet.core.classes import jis_to_char
+
+    chars = "".join(jis_to_char(code) for code in CLASS_JIS) + "アイウエオカキクケコー"
+    cfg = SynthConfig(out=tmp_path / "o", format="etl8g", chars=chars, writers=1, workers=1)
+    synth.check_config(cfg)
+    assert cfg.classes == NUM_CLASSES + 11
+    with pytest.raises(
+        KanjinetError, match=f"--classes {NUM_CLASSES + 1}: must be 1..{NUM_CLASSES}"
+    ):
+        synth.check_config(SynthConfig(out=tmp_path / "e", classes=NUM_CLASSES + 1))
+
+
 def test_chars_picks_the_classes_drawn_in_their_order(tmp_path):
     """--chars draws chosen classes (kanji among them) instead of the first N (all kana)."""
     from kanjinet.core.classes import char_to_jis

@@ -182,8 +182,9 @@ def format_chars(cfg: SynthConfig) -> str:
 def check_config(cfg: SynthConfig) -> None:
     """Raise a one-line error for settings that cannot produce a valid set."""
     if cfg.chars:
+        # Other formats take any JIS X 0208 characters, more than ETL9G's 3,036 among them.
         cfg.classes = len(cfg.picks() if cfg.format == "etl9g" else format_chars(cfg))
-    if not 1 <= cfg.classes <= NUM_CLASSES:
+    elif not 1 <= cfg.classes <= NUM_CLASSES:
         raise KanjinetError(f"--classes {cfg.classes}: must be 1..{NUM_CLASSES}")
     if cfg.writers < 1:
         raise KanjinetError(f"--writers {cfg.writers}: must be at least 1")
