@@ -148,8 +148,9 @@ def read_ink(
 
 def likely_spans(cut: Segmentation) -> Segmentation:
     """The segmentation without the spans whose shape prior alone costs more than
-    PRIOR_LIMIT (no recogniser's answer lifts them onto a path: they are not read at
-    all); where that leaves no path through the line, every single part stays besides."""
+    PRIOR_LIMIT, which are then not read at all (a heuristic: on synthetic words such
+    spans were never on the best path); where that leaves no path through the line,
+    every single part stays besides."""
     kept = [span for span in cut.spans if prior(cut, span) <= PRIOR_LIMIT]
     if not spans_cover(cut, kept):
         kept = [span for span in cut.spans if span.first == span.last or span in kept]
