@@ -17,7 +17,8 @@ vertical, written by
   thread per physical core).
 - Page: `kanjinet serve` (its word model: `read`) in headless Chromium, the Word tab.
   Written: each word drawn stroke by stroke with the mouse (the strokes of an unseen
-  synthetic writer, a cell of 120 pad pixels per character), the page left to read
+  synthetic writer, a cell of 120 pad pixels per character; the first `--page-words`
+  words, as drawing takes long), the page left to read
   after each character as a writer's pause lets it; timed from the last stroke's
   pointerup to the text shown (the page's wait for the pen to stay up included), and the
   reading alone (`window.kanjinet.word.readMs`). Uploaded: the word's picture as a PNG,
@@ -246,6 +247,7 @@ def measure_page(words: list[WordPicture]) -> dict:
             for n, word in enumerate(words):
                 results["uploaded"].append(page.uploaded(word, Path(tmp) / f"{n}.png"))
                 results["written"].append(page.written(word, n))
+                print(f"page word {n + 1}/{len(words)}: {results['written'][-1]}", file=sys.stderr)
             results["chromium"] = browser.version
             browser.close()
     finally:
@@ -283,7 +285,8 @@ def report(args: argparse.Namespace, api: dict, page: dict | None, loads: list[s
         "katakana, mixed in turn; every other one vertical), written by "
         f"`kanjinet.synthesis.words.write_word` (synth writers 5000+ of seed {args.seed + 1000}, "
         "a quarter with markers, characters 0.72-1.0 of the writer's size apart). Command: "
-        f"`.venv/bin/python bench/bench_read_speed.py --words {args.words} --seed {args.seed}`.",
+        f"`.venv/bin/python bench/bench_read_speed.py --words {args.words} --seed {args.seed} "
+        f"--page-words {args.page_words}` (the page times the first {args.page_words}).",
         "",
         "| where | what | median / p90 ms (wall) | of which reading (wall) | median / p90 ms CPU "
         "| words read right |",
@@ -299,10 +302,11 @@ def report(args: argparse.Namespace, api: dict, page: dict | None, loads: list[s
                            ("uploaded PNG: file chosen to text shown", "uploaded")):  # fmt: skip
             rows = page[key]
             right = sum(r["text"] == w.text for r, w in zip(rows, page["words"], strict=True))
+            count = len(page["words"])
             lines.append(
                 f"| page ({page['chromium']}, WASM, 1 thread) | {label} | "
                 f"{median_p90([r['ms'] for r in rows])} | {median_p90([r['read_ms'] for r in rows])} "
-                f"| {median_p90([r['cpu'] for r in rows])} (main thread) | {right} of {args.words} |"
+                f"| {median_p90([r['cpu'] for r in rows])} (main thread) | {right} of {count} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -311,6 +315,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--words", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--page-words", type=int, default=20, help="of them, timed in the page")
     parser.add_argument("--no-page", action="store_true", help="time the API only")
     parser.add_argument("--results", type=Path, default=None, help="write the section here")
     args = parser.parse_args()
@@ -320,7 +325,8 @@ def main() -> None:
     api = {"default threads": measure_api(recognizer, words)}
     api["one thread"] = measure_api(with_threads(recognizer, 1), words)
     loads.append(load_average())
-    page = None if args.no_page else {**measure_page(words), "words": words}
+    shown = words[: args.page_words]
+    page = None if args.no_page else {**measure_page(shown), "words": shown}
     loads.append(load_average())
     text = report(args, api, page, loads)
     print(text)
