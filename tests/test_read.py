@@ -214,7 +214,7 @@ def test_crops_normalised_together_are_normalised_as_alone(monkeypatch, canvas_p
 def context(characters: str) -> str:
     """The reading of made-up characters, each recognised as itself with its look-alike
     partner second: what the neighbours make of them."""
-    partner = {"カ": "力", "力": "カ", "ロ": "口", "口": "ロ", "一": "ー"}
+    partner = {"カ": "力", "力": "カ", "ロ": "口", "口": "ロ", "一": "ー", "ベ": "べ", "べ": "ベ"}
     choices = [[Choice(c, 0.6), Choice(partner.get(c, "x"), 0.3)] for c in characters]
     spans = [Span(i, i, 40 * i, 40 * i + 36, 0, 39) for i in range(len(characters))]
     cut = Segmentation("horizontal", 40, 0, tuple((s.start, s.stop) for s in spans), ())
@@ -227,6 +227,9 @@ def test_look_alikes_follow_their_neighbours():
     assert context("ロ紅") == "口紅"
     assert context("ソロ") == "ソロ"
     assert context("カ") == "カ"  # no neighbour: the recogniser's choice
+    assert context("しらベる") == "しらべる"  # べ/ベ differ in script only: hiragana around
+    assert context("ベッド") == "ベッド"
+    assert context("テーべル") == "テーベル"  # katakana around: ベ
 
 
 def test_a_bar_is_long_vowel_after_katakana_and_one_elsewhere():

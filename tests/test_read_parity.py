@@ -21,7 +21,7 @@ from kanjinet.synthesis.words import write_word
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Characters the fake recogniser picks from: look-alike pairs, kana with small forms, 一.
-POOL = list("カ力エ工ロ口ニ二ハ八タ夕ト卜ヘへ一つやアツ日明川小休語のかい")
+POOL = list("カ力エ工ロ口ニ二ハ八タ夕ト卜ヘへベべペぺ一つやアツ日明川小休語のかい")
 WORDS = (
     ("明日は川", "horizontal", 0.95),
     ("コーヒー", "horizontal", 0.95),

@@ -31,9 +31,9 @@ Rules, in the line's geometry (`segment.is_bar`, `segment.is_small`):
 - ー: a bar along a vertical line is shown to the recogniser turned, and its 一 is ー.
   In a horizontal line a bar is 一 or ー alike: ー after katakana, or after hiragana at
   the word's end or before katakana; 一 otherwise (一人, を一つ).
-- Look-alike pairs (カ/力, エ/工, ロ/口, ニ/二, ハ/八, タ/夕, ト/卜, ヘ/へ, ー/一): the word
+- Look-alike pairs (カ/力, エ/工, ロ/口, ニ/二, ハ/八, タ/夕, ト/卜, ヘ/へ, ベ/べ, ペ/ぺ, ー/一): the word
   around them decides what the picture cannot. Next to katakana the katakana reading is
-  preferred, next to kanji (or hiragana, for ヘ/へ) the other, when the nearest
+  preferred, next to kanji (or hiragana, for ヘ/へ, ベ/べ, ペ/ぺ) the other, when the nearest
   unambiguous neighbours agree: it gets CONTEXT_PRIOR of the pair's probability.
 
 web/reading.js mirrors this module (the same path for the same scores).
@@ -76,7 +76,7 @@ I_ROW = frozenset("きぎしじちぢにひびぴみりキシチニヒミリ")
 LONG_VOWEL, ONE = "ー", "一"
 #: (katakana, look-alike of another script): the katakana reading first.
 LOOK_ALIKES = (("カ", "力"), ("エ", "工"), ("ロ", "口"), ("ニ", "二"), ("ハ", "八"),
-               ("タ", "夕"), ("ト", "卜"), ("ヘ", "へ"), (LONG_VOWEL, ONE))  # fmt: skip
+               ("タ", "夕"), ("ト", "卜"), ("ヘ", "へ"), ("ベ", "べ"), ("ペ", "ぺ"), (LONG_VOWEL, ONE))  # fmt: skip
 PARTNER = {a: b for pair in LOOK_ALIKES for a, b in (pair, pair[::-1])}
 
 

@@ -20,7 +20,7 @@ const SMALL_FORMS = Object.fromEntries(
 const LONG_VOWEL = "ー";
 const ONE = "一";
 const LOOK_ALIKES = [["カ", "力"], ["エ", "工"], ["ロ", "口"], ["ニ", "二"], ["ハ", "八"],
-  ["タ", "夕"], ["ト", "卜"], ["ヘ", "へ"], [LONG_VOWEL, ONE]];
+  ["タ", "夕"], ["ト", "卜"], ["ヘ", "へ"], ["ベ", "べ"], ["ペ", "ぺ"], [LONG_VOWEL, ONE]];
 const PARTNER = Object.fromEntries(LOOK_ALIKES.flatMap(([a, b]) => [[a, b], [b, a]]));
 
 /**
